@@ -1,0 +1,50 @@
+"""`python -m access`: database setup and operator commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from sqlalchemy.engine import make_url
+
+from access.errors import GatehouseError
+from access.migrate import upgrade
+from access.pg_roles import RolePlan, create_roles
+from audit.settings import data_dir, database_url
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m access", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply schema migrations (GATEHOUSE_MIGRATION_URL, else "
+                                   "GATEHOUSE_DATABASE_URL)")
+    roles = sub.add_parser("db-roles", help="create the PostgreSQL owner and app roles")
+    roles.add_argument("--admin-url", required=True, help="a superuser URL on the server")
+    roles.add_argument("--database", default="gatehouse")
+    roles.add_argument("--owner", default="gatehouse_owner")
+    roles.add_argument("--app", default="gatehouse_app")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "migrate":
+            url = os.environ.get("GATEHOUSE_MIGRATION_URL") or database_url()
+            if url.startswith("sqlite"):
+                data_dir().mkdir(parents=True, exist_ok=True)
+            upgrade(url)
+            print("database is at the newest schema")
+        elif args.command == "db-roles":
+            plan = RolePlan(args.database, args.owner, args.app,
+                            os.environ.get("GATEHOUSE_OWNER_PASSWORD"),
+                            os.environ.get("GATEHOUSE_APP_PASSWORD"))
+            owner_url, app_url = create_roles(args.admin_url, plan)
+            for name, url in (("GATEHOUSE_MIGRATION_URL", owner_url),
+                              ("GATEHOUSE_DATABASE_URL", app_url)):
+                print(f"{name}={make_url(url).render_as_string(hide_password=True)}")
+    except GatehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

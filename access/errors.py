@@ -1,0 +1,28 @@
+"""The one family of domain errors. The console maps these to messages in one place."""
+
+from __future__ import annotations
+
+
+class GatehouseError(Exception):
+    """Base of every error a service raises on purpose."""
+
+
+class InvalidInput(GatehouseError):
+    """Input broke a rule. Names the field and the rule; nothing was changed."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+class Denied(GatehouseError):
+    """The principal may not do this. The message says why, never how to get around it."""
+
+
+class Conflict(GatehouseError):
+    """The thing changed under us (already decided, already used); retrying will not help."""
+
+
+class AuthenticationFailed(GatehouseError):
+    """Credentials (a token, a code) were rejected. The message never contains the credential."""

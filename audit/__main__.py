@@ -1,0 +1,128 @@
+"""`python -m audit`: seal, verify, export and prove the audit log.
+
+Exit codes: 0 success / intact; 1 verification failed or proof invalid; 2 usage or setup error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from audit.bundle import export_bundle, verify_bundle
+from audit.checkpoint import fingerprint, generate_keypair, load_private_key, load_public_key
+from audit.database import verify_database
+from audit.engine import make_engine
+from audit.proof import NotSealed, inclusion_proof, proof_holds
+from audit.sealer import SealerBusy, run_sealer, seal_pending, sealer_guard
+from audit.settings import AuditSettings, load_settings
+from audit.verify import Report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = load_settings()
+    try:
+        return int(args.run(args, settings))
+    except (SealerBusy, NotSealed, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m audit", description=__doc__)
+    sub = parser.add_subparsers(required=True)
+    sub.add_parser("keygen", help="create the checkpoint signing key pair if absent"
+                   ).set_defaults(run=_keygen)
+    sub.add_parser("seal", help="one sealing pass").set_defaults(run=_seal)
+    daemon = sub.add_parser("sealer", help="seal continuously until interrupted")
+    daemon.add_argument("--interval", type=float, default=1.0)
+    daemon.set_defaults(run=_sealer)
+    verify = sub.add_parser("verify", help="verify the log (or an exported bundle)")
+    verify.add_argument("--bundle", type=Path, help="verify this export offline")
+    verify.add_argument("--public-key", type=Path, help="pin this public key (PEM)")
+    verify.set_defaults(run=_verify)
+    export = sub.add_parser("export", help="write a verifiable bundle")
+    export.add_argument("--out", type=Path, required=True)
+    export.set_defaults(run=_export)
+    proof = sub.add_parser("proof", help="inclusion proof of one event")
+    proof.add_argument("event_id", type=int)
+    proof.add_argument("--tree-size", type=int, help="checkpoint to prove against")
+    proof.set_defaults(run=_proof)
+    return parser
+
+
+def _keygen(_args: argparse.Namespace, s: AuditSettings) -> int:
+    if s.signing_key_path.exists():
+        print(f"signing key exists: {s.signing_key_path}")
+    else:
+        generate_keypair(s.signing_key_path, s.public_key_path)
+        print(f"created {s.signing_key_path} and {s.public_key_path}")
+    print(f"public key {fingerprint(load_public_key(s.public_key_path))}")
+    return 0
+
+
+def _seal(_args: argparse.Namespace, s: AuditSettings) -> int:
+    engine = make_engine(s.database_url)
+    with sealer_guard(engine):
+        result = seal_pending(engine, load_private_key(s.signing_key_path), s.checkpoint_dir)
+    print(f"sealed {result.sealed} events; tree size {result.tree_size}")
+    return 0
+
+
+def _sealer(args: argparse.Namespace, s: AuditSettings) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run_sealer(make_engine(s.database_url), load_private_key(s.signing_key_path),
+               s.checkpoint_dir, stop, args.interval,
+               on_start=lambda: print(f"sealer running every {args.interval}s; checkpoints in "
+                                      f"{s.checkpoint_dir}", flush=True))
+    print("sealer stopped", flush=True)
+    return 0
+
+
+def _verify(args: argparse.Namespace, s: AuditSettings) -> int:
+    if args.bundle:
+        key_path = args.public_key or args.bundle / "audit-signing.pub"
+        print(f"public key {fingerprint(load_public_key(key_path))} ({key_path})")
+        return _print_report(verify_bundle(args.bundle, args.public_key))
+    public = load_public_key(args.public_key or s.public_key_path)
+    return _print_report(verify_database(make_engine(s.database_url), public, s.checkpoint_dir))
+
+
+def _print_report(report: Report) -> int:
+    first = report.first_problem
+    if first is None:
+        print(f"intact: {report.tree_size} sealed events, {len(report.checkpoints)} signed "
+              f"checkpoints")
+        return 0
+    where = "none (checkpoint damage)" if first.leaf_index is None else first.leaf_index
+    print(f"NOT INTACT: first bad leaf {where}: {first.kind}: {first.detail}")
+    for problem in report.problems:
+        if problem is not first:
+            print(f"  also: leaf {problem.leaf_index}: {problem.kind}: {problem.detail}")
+    return 1
+
+
+def _export(args: argparse.Namespace, s: AuditSettings) -> int:
+    result = export_bundle(make_engine(s.database_url), args.out,
+                           load_public_key(s.public_key_path), s.checkpoint_dir)
+    print(f"exported {result.events} events (tree size {result.tree_size}) to {args.out}")
+    return 0
+
+
+def _proof(args: argparse.Namespace, s: AuditSettings) -> int:
+    public = load_public_key(s.public_key_path)
+    proof = inclusion_proof(make_engine(s.database_url), args.event_id, public, args.tree_size)
+    print(json.dumps(proof.to_json(), indent=2))
+    holds = proof_holds(proof, public)
+    print("proof verifies" if holds else "PROOF DOES NOT VERIFY", file=sys.stderr)
+    return 0 if holds else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The sealer: gives committed events their place in the Merkle tree and signs checkpoints.
+
+Appends never wait for it (a hash chain computed under a lock at insert time ran at 0.21× raw
+INSERT throughput on PostgreSQL with 8 writers; see DESIGN.md). Instead one sealer at a time
+reads events in commit order, assigns gap-free leaf indexes, stores leaf hashes and complete
+subtree hashes, and writes a signed checkpoint in the same transaction, then publishes it to a
+directory outside the database.
+
+Commit order: on SQLite writers are serialised, so id order is commit order. On PostgreSQL ids
+are handed out before commit and commit out of order, so the sealer takes only events whose
+writing transaction is older than the oldest one still in flight (`pg_snapshot_xmin`), in
+(txid, id) order: nothing unsealed can later appear before a sealed event.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine, insert, select, text, tuple_
+
+from audit.canonical import FIELDS, canonical_bytes
+from audit.checkpoint import (
+    Checkpoint,
+    note_hash,
+    open_checkpoint,
+    publish,
+    published_notes,
+    sign_checkpoint,
+)
+from audit.engine import is_sqlite, write_engine
+from audit.events import to_micros
+from audit.log import Clock, utc_now
+from audit.merkle import leaf_hash
+from audit.schema import checkpoints_table, events_table, leaves_table, nodes_table
+from audit.tree import STORED_LEVEL, StoredTree
+
+_ADVISORY_KEY = 0x6761746568  # "gateh": one sealer per PostgreSQL database
+DEFAULT_BATCH = 5_000
+
+
+class SealerBusy(RuntimeError):
+    """Another sealer holds the guard; two sealers would race for the same leaf indexes."""
+
+
+@dataclass(frozen=True)
+class SealResult:
+    sealed: int
+    tree_size: int
+    checkpoint: Checkpoint | None
+
+
+def seal_pending(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path,
+                 batch_size: int = DEFAULT_BATCH, clock: Clock = utc_now) -> SealResult:
+    """Seal everything sealable now, one transaction and one checkpoint per batch."""
+    republish(engine, checkpoint_dir, key)
+    sealed, last = 0, SealResult(0, 0, None)
+    while True:
+        last = _seal_batch(engine, key, batch_size, clock)
+        if last.checkpoint is not None:
+            publish(checkpoint_dir, last.checkpoint)
+        sealed += last.sealed
+        if last.sealed < batch_size:
+            return SealResult(sealed, last.tree_size, last.checkpoint)
+
+
+def _seal_batch(engine: Engine, key: Ed25519PrivateKey, batch_size: int,
+                clock: Clock) -> SealResult:
+    with write_engine(engine).begin() as conn:
+        tree = StoredTree(conn)
+        size = tree.size()
+        frontier = tree.frontier(size)
+        rows = _pending(conn, size, batch_size)
+        leaves, nodes = [], []
+        for row in rows:
+            seq = frontier.size
+            for level, idx, digest in frontier.append(leaf_hash(canonical_bytes(row[2:]))):
+                if level == 0:
+                    leaves.append({"seq": seq, "event_id": row[0], "leaf_hash": digest})
+                elif level >= STORED_LEVEL:
+                    nodes.append({"level": level, "idx": idx, "hash": digest})
+        if not leaves:
+            return SealResult(0, size, None)
+        conn.execute(insert(leaves_table), leaves)
+        if nodes:
+            conn.execute(insert(nodes_table), nodes)
+        checkpoint = sign_checkpoint(key, frontier.size, frontier.root(), to_micros(clock()),
+                                     _latest_note_hash(conn))
+        conn.execute(insert(checkpoints_table), {
+            "tree_size": checkpoint.size, "root": checkpoint.root, "ts_us": checkpoint.ts_us,
+            "note": checkpoint.note})
+        return SealResult(len(leaves), frontier.size, checkpoint)
+
+
+def _pending(conn: Connection, size: int, limit: int) -> list[Any]:
+    """Unsealed events in commit order: (id, txid, *canonical fields)."""
+    e = events_table.c
+    query = select(e.id, e.txid, *[e[name] for name in FIELDS]).limit(limit)
+    last = None
+    if size:
+        last = conn.execute(select(e.id, e.txid).join(leaves_table, leaves_table.c.event_id == e.id)
+                            .where(leaves_table.c.seq == size - 1)).one()
+    if is_sqlite(conn):
+        query = query.order_by(e.id)
+        return list(conn.execute(query.where(e.id > last.id) if last else query))
+    horizon = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+    query = query.where(e.txid < horizon).order_by(e.txid, e.id)
+    if last:
+        query = query.where(tuple_(e.txid, e.id) > tuple_(last.txid, last.id))
+    return list(conn.execute(query))
+
+
+def _latest_note_hash(conn: Connection) -> bytes | None:
+    note = conn.execute(select(checkpoints_table.c.note)
+                        .order_by(checkpoints_table.c.tree_size.desc()).limit(1)).scalar()
+    return None if note is None else note_hash(note)
+
+
+def republish(engine: Engine, checkpoint_dir: Path, key: Ed25519PrivateKey) -> int:
+    """Publish checkpoints committed but not yet written outside (a crash between the two)."""
+    published = published_notes(checkpoint_dir)
+    newest = open_checkpoint(published[-1], key.public_key()).size if published else 0
+    with engine.connect() as conn:
+        notes = conn.execute(select(checkpoints_table.c.note)
+                             .where(checkpoints_table.c.tree_size > newest)
+                             .order_by(checkpoints_table.c.tree_size)).scalars().all()
+    for note in notes:
+        publish(checkpoint_dir, open_checkpoint(note, key.public_key()))
+    return len(notes)
+
+
+@contextmanager
+def sealer_guard(engine: Engine) -> Iterator[None]:
+    """Hold the one-sealer guard for the block; raise SealerBusy if another sealer has it.
+
+    PostgreSQL: a session advisory lock (released if the process dies). SQLite: an exclusive
+    flock on a file beside the database (likewise released by the kernel on death).
+    """
+    if is_sqlite(engine):
+        path = Path(f"{engine.url.database}.sealer.lock")
+        with open(path, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SealerBusy(f"another sealer holds {path}") from None
+            yield
+        return
+    with engine.connect() as conn:
+        if not conn.execute(select(text(f"pg_try_advisory_lock({_ADVISORY_KEY})"))).scalar():
+            raise SealerBusy("another sealer holds the PostgreSQL advisory lock")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text(f"SELECT pg_advisory_unlock({_ADVISORY_KEY})"))
+            conn.commit()
+
+
+def run_sealer(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path,
+               stop: threading.Event, interval: float = 1.0,
+               on_start: Callable[[], None] = lambda: None) -> None:
+    """Seal every `interval` seconds until `stop` is set. Holds the guard throughout and calls
+    `on_start` once it has it."""
+    with sealer_guard(engine):
+        on_start()
+        while not stop.is_set():
+            seal_pending(engine, key, checkpoint_dir)
+            stop.wait(interval)

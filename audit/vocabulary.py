@@ -1,0 +1,73 @@
+"""The action vocabulary and, per action, the detail fields it may carry.
+
+An allow-list rather than a deny-list: a field that is not named here is refused when the event
+is built, so a TOTP code, a token, a cookie or a customer's field value can never reach the log by
+accident (ASVS 16.2.5; the published promise "we don't log sensitive information").
+Column names and counts may be logged; values never.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    DENIED = "denied"
+    ERROR = "error"
+
+
+_SESSION = frozenset({"session_age_s", "idle_s", "why"})
+_MFA = frozenset({"failures", "locked_until", "method", "remaining_recovery_codes"})
+_REQUEST = frozenset({"environment", "scopes", "actions", "duration_s", "starts_at", "approvals",
+                      "approvals_required", "comment"})
+_DATA = frozenset({"environment", "scope", "action", "columns", "row_count", "why", "format"})
+_AUDIT = frozenset({"filters", "row_count", "format", "tree_size", "intact", "event_id"})
+
+ALLOWED_DETAILS: dict[str, frozenset[str]] = {
+    # sign-in and sessions
+    "auth.login": frozenset({"groups"}),
+    "auth.login.failed": frozenset({"why"}),
+    "auth.logout": _SESSION,
+    "auth.session.expired": _SESSION,
+    "auth.session.revoked": _SESSION,
+    "auth.page.denied": frozenset({"page", "required_roles"}),
+    "auth.no_role": frozenset({"groups"}),
+    "user.disabled": frozenset({"sessions_revoked"}),
+    "user.enabled": frozenset(),
+    "auth.mfa.enrolled": _MFA,
+    "auth.mfa.verified": _MFA,
+    "auth.mfa.failed": _MFA,
+    "auth.mfa.locked": _MFA,
+    "auth.mfa.reset": _MFA,
+    "auth.mfa.recovery_used": _MFA,
+    "auth.mfa.step_up": _MFA,
+    # requests, approvals, grants
+    "request.created": _REQUEST,
+    "request.approved": _REQUEST,
+    "request.denied": _REQUEST,
+    "request.cancelled": _REQUEST,
+    "request.expired": _REQUEST,
+    "grant.issued": _REQUEST,
+    "grant.expired": _REQUEST,
+    "grant.revoked": _REQUEST,
+    "grant.released": _REQUEST,
+    "breakglass.activated": _REQUEST,
+    "breakglass.reviewed": _REQUEST,
+    "notification.failed": frozenset({"event", "attempts", "status"}),
+    # customer data
+    "data.read": _DATA,
+    "data.denied": _DATA,
+    "data.revealed": _DATA,
+    "data.exported": _DATA,
+    "customer.purged": frozenset({"rows_deleted", "tables", "key_destroyed", "terminated_at"}),
+    "key.rotated": frozenset({"keys_rewrapped"}),
+    # the audit log itself
+    "audit.searched": _AUDIT,
+    "audit.exported": _AUDIT,
+    "audit.verified": _AUDIT,
+    "audit.proof": _AUDIT,
+    "system.demo_seeded": frozenset({"customers", "events"}),
+}
+
+ACTIONS: frozenset[str] = frozenset(ALLOWED_DETAILS)
