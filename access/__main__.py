@@ -9,8 +9,10 @@ import sys
 from sqlalchemy.engine import make_url
 
 from access.errors import GatehouseError
+from access.mfa import demo_code
 from access.migrate import upgrade
 from access.pg_roles import RolePlan, create_roles
+from access.runtime import build_for_cli, create_mfa_key, mfa_key_path
 from audit.settings import data_dir, database_url
 
 
@@ -24,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     roles.add_argument("--database", default="gatehouse")
     roles.add_argument("--owner", default="gatehouse_owner")
     roles.add_argument("--app", default="gatehouse_app")
+    sub.add_parser("keygen", help="create the MFA secret-sealing key file if absent")
+    code = sub.add_parser("demo-code", help="print the current TOTP code of a demo persona "
+                                            "(local demo identity provider only)")
+    code.add_argument("persona", help="the persona's subject, e.g. sam.support")
+    code.add_argument("--issuer", default=f"http://localhost:"
+                                          f"{os.environ.get('GATEHOUSE_IDP_PORT', '9400')}")
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
@@ -32,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
                 data_dir().mkdir(parents=True, exist_ok=True)
             upgrade(url)
             print("database is at the newest schema")
+        elif args.command == "keygen":
+            created = create_mfa_key()
+            print(f"created {created}" if created else f"MFA key exists: {mfa_key_path()}")
+        elif args.command == "demo-code":
+            print(demo_code(build_for_cli(), args.issuer, args.persona))
         elif args.command == "db-roles":
             plan = RolePlan(args.database, args.owner, args.app,
                             os.environ.get("GATEHOUSE_OWNER_PASSWORD"),

@@ -1,12 +1,26 @@
-"""The console's navigation: which pages exist. Pages only call services and show results."""
+"""The console's frame: the sign-in gate, then navigation built from the principal's roles."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from access.authz import Action, allowed
+from console.gate import sign_out, signed_in
+
+PAGES = [  # (script, title, icon, url path, the action it needs)
+    ("console/pages/home.py", "Home", ":material/home:", "home", Action.VIEW_HOME),
+    ("console/pages/users.py", "Users", ":material/group:", "users", Action.USERS_VIEW),
+    ("console/pages/audit_log.py", "Audit log", ":material/fact_check:", "audit",
+     Action.AUDIT_VIEW),
+]
+
 
 def main() -> None:
     st.set_page_config(page_title="Gatehouse", page_icon=":material/shield_lock:", layout="wide")
-    pages = [st.Page("console/audit_status.py", title="Audit log", icon=":material/fact_check:",
-                     url_path="audit-status", default=True)]
+    gh, principal = signed_in()
+    pages = [st.Page(path, title=title, icon=icon, url_path=url, default=url == "home")
+             for path, title, icon, url, action in PAGES if allowed(principal, action)]
+    with st.sidebar:
+        st.write(f"**{principal.name}**  \n{', '.join(sorted(principal.roles))}")
+        st.button("Sign out", on_click=sign_out, args=(gh, principal))
     st.navigation(pages).run()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from access.schema import AccessBase
 from audit.engine import make_engine
 from audit.schema import AuditBase
 
 config = context.config
-target_metadata = [AuditBase.metadata]
+target_metadata = [AuditBase.metadata, AccessBase.metadata]
 
 
 def run(connection: Connection) -> None:

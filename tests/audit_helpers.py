@@ -13,7 +13,7 @@ from audit.engine import write_engine
 from audit.events import Actor, AuditEvent
 from audit.log import append
 from audit.schema import APPEND_ONLY_TABLES
-from tests.conftest import PG_ADMIN_URL, Database
+from tests.databases import PG_ADMIN_URL, Database
 
 ALICE = Actor("https://idp.example", "alice", "Alice Support", ("requester",))
 

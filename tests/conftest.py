@@ -1,65 +1,38 @@
 """Shared fixtures: real databases (a SQLite file, a fresh PostgreSQL database with its own
-owner and app roles), a signing key, a checkpoint directory."""
+owner and app roles), a signing key, a checkpoint directory, a clock and an identity provider."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine
 
+from access.context import Gatehouse
 from access.migrate import upgrade
 from access.pg_roles import RolePlan, create_roles
 from audit.engine import make_engine
-
-PG_ADMIN_URL = os.environ.get("GATEHOUSE_TEST_PG_ADMIN_URL",
-                              "postgresql://postgres@127.0.0.1:5432/postgres")
-REQUIRE_PG = os.environ.get("GATEHOUSE_REQUIRE_POSTGRES") == "1"
-
-
-def _postgres_available() -> str | None:
-    try:
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
-            return None
-    except psycopg.Error as exc:
-        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}".splitlines()[0]
+from tests.databases import (
+    PG_ADMIN_URL,
+    REQUIRE_PG,
+    Database,
+    postgres_unavailable,
+    sqlite_database,
+)
+from tests.identity_helpers import FakeClock, LocalIdP, gatehouse
 
 
 @pytest.fixture(scope="session")
 def postgres_admin() -> str:
-    why = _postgres_available()
+    why = postgres_unavailable()
     if why:
         if REQUIRE_PG:
             pytest.fail(f"GATEHOUSE_REQUIRE_POSTGRES=1 but {why}")
         pytest.skip(f"{why} (set GATEHOUSE_TEST_PG_ADMIN_URL; CI requires it)")
     return PG_ADMIN_URL
-
-
-@dataclass
-class Database:
-    """A migrated console database. `engine` connects as the app; `owner` can bypass triggers
-    the way a database owner (or an attacker holding the file) could."""
-
-    kind: str
-    url: str
-    engine: Engine
-    owner: Engine
-
-    def dispose(self) -> None:
-        self.engine.dispose()
-        self.owner.dispose()
-
-
-def sqlite_database(tmp_path: Path) -> Database:
-    url = f"sqlite:///{tmp_path / 'gatehouse.db'}"
-    upgrade(url)
-    return Database("sqlite", url, make_engine(url), make_engine(url))
 
 
 @pytest.fixture
@@ -107,3 +80,25 @@ def signing_key() -> Ed25519PrivateKey:
 @pytest.fixture
 def checkpoint_dir(tmp_path: Path) -> Path:
     return tmp_path / "checkpoints"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def idp(clock: FakeClock) -> LocalIdP:
+    return LocalIdP(clock)
+
+
+@pytest.fixture
+def gh(sqlite_db: Database, clock: FakeClock, idp: LocalIdP) -> Gatehouse:
+    """The services over a real SQLite database, a test IdP and a hand-moved clock."""
+    return gatehouse(sqlite_db, clock, idp)
+
+
+@pytest.fixture
+def gh_any(db: Database, clock: FakeClock, idp: LocalIdP) -> Gatehouse:
+    """The same, on both engines."""
+    return gatehouse(db, clock, idp)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from audit.schema import APPEND_ONLY_TABLES
 from audit.sealer import seal_pending
 from tests.audit_helpers import write_events
-from tests.conftest import Database
+from tests.databases import Database
 
 CHANGES = {
     "audit_events": ["UPDATE audit_events SET reason = 'x'", "DELETE FROM audit_events"],

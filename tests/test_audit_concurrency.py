@@ -18,7 +18,7 @@ from audit.log import append
 from audit.schema import events_table, leaves_table
 from audit.sealer import SealerBusy, seal_pending, sealer_guard
 from tests.audit_helpers import event, write_events
-from tests.conftest import Database
+from tests.databases import Database
 
 
 def _sealed_event_ids(db: Database) -> list[int]:

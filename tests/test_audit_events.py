@@ -17,7 +17,7 @@ from audit.log import append, stored_values
 from audit.schema import events_table
 from audit.vocabulary import ALLOWED_DETAILS
 from tests.audit_helpers import ALICE
-from tests.conftest import Database
+from tests.databases import Database
 
 
 def test_unknown_action_is_refused() -> None:

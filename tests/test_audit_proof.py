@@ -14,7 +14,7 @@ from audit.schema import leaves_table, nodes_table
 from audit.sealer import seal_pending
 from audit.tree import StoredTree
 from tests.audit_helpers import write_events
-from tests.conftest import Database
+from tests.databases import Database
 
 
 @pytest.fixture

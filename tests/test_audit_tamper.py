@@ -17,7 +17,7 @@ from audit.schema import events_table, leaves_table
 from audit.sealer import seal_pending
 from audit.verify import Report
 from tests.audit_helpers import tamper, write_events
-from tests.conftest import Database
+from tests.databases import Database
 
 
 class Sealed:

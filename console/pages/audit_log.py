@@ -1,12 +1,15 @@
-"""Audit log status: how much is sealed and the newest signed checkpoint."""
+"""Audit log (auditors): how much is sealed, the newest signed checkpoint, recent events."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from console.services import audit_status
+from access.authz import Action
+from audit.status import log_status
+from console.gate import page
 
-status = audit_status()
+gh, auditor = page(Action.AUDIT_VIEW)
+status = log_status(gh.engine)
 st.title("Audit log")
 left, middle, right = st.columns(3)
 left.metric("Events", status.events)

@@ -1,0 +1,64 @@
+"""The one authorization choke point. Every service calls `require()` before it acts.
+
+Pages hide what a role cannot do, but hiding is not enforcing (ASVS 8.3.1): the services refuse
+on their own. The matrix below is the whole policy for console functions; data access under
+grants is decided per grant, on top of this.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from access.errors import Denied
+from access.principal import Principal, Role
+
+
+class Action(StrEnum):
+    VIEW_HOME = "home.view"
+    USERS_VIEW = "users.view"
+    USERS_DISABLE = "users.disable"
+    USERS_ENABLE = "users.enable"
+    MFA_RESET = "mfa.reset"
+    AUDIT_VIEW = "audit.view"
+    AUDIT_EXPORT = "audit.export"
+    AUDIT_VERIFY = "audit.verify"
+
+
+R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
+
+PERMISSIONS: dict[Action, frozenset[Role]] = {
+    Action.VIEW_HOME: frozenset({R, A, U}),
+    Action.USERS_VIEW: frozenset({A}),
+    Action.USERS_DISABLE: frozenset({A}),
+    Action.USERS_ENABLE: frozenset({A}),
+    Action.MFA_RESET: frozenset({A}),
+    Action.AUDIT_VIEW: frozenset({U}),
+    Action.AUDIT_EXPORT: frozenset({U}),
+    Action.AUDIT_VERIFY: frozenset({U}),
+}
+
+# Sensitive actions need a TOTP code entered within the step-up window, not just at sign-in.
+STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.AUDIT_EXPORT})
+
+
+class StepUpRequired(Denied):
+    """The action is allowed but needs a fresh TOTP code first."""
+
+
+def allowed(principal: Principal, action: Action) -> bool:
+    """Whether the principal's roles permit `action` at all (for hiding UI; not enforcement)."""
+    return principal.mfa_verified and bool(principal.roles & PERMISSIONS[action])
+
+
+def require(principal: Principal, action: Action, now: datetime, step_up: timedelta) -> None:
+    """Raise `Denied` unless `principal` may perform `action` now.
+
+    Order matters for the message a user sees: MFA first, then role, then step-up freshness.
+    """
+    if not principal.mfa_verified:
+        raise Denied("sign-in is not complete: verify your authenticator code first")
+    if not principal.roles & PERMISSIONS[action]:
+        raise Denied(f"your role does not allow {action}")
+    if action in STEP_UP and not principal.step_up_fresh(now, step_up):
+        raise StepUpRequired(f"{action} needs a fresh authenticator code")

@@ -1,0 +1,86 @@
+"""Build the services from the environment: what the console and the CLI run with."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from access.config import load_config
+from access.context import Gatehouse, IdTokenVerifier
+from access.errors import InvalidInput
+from access.idtoken import (
+    IdTokenPolicy,
+    InvalidIdToken,
+    JwksCache,
+    discover_jwks_fetcher,
+    validate_id_token,
+)
+from access.secretbox import SecretBox
+from audit.engine import make_engine
+from audit.settings import data_dir, database_url
+
+MFA_KEY_ENV = "GATEHOUSE_MFA_KEY"
+
+
+def mfa_key_path() -> Path:
+    return Path(os.environ.get("GATEHOUSE_MFA_KEY_FILE", data_dir() / "keys" / "mfa.key"))
+
+
+def mfa_box() -> SecretBox:
+    """The key sealing TOTP secrets: `GATEHOUSE_MFA_KEY` (base64 of 32 bytes), else the file
+    `GATEHOUSE_MFA_KEY_FILE`. Never the database: a stolen database must not yield secrets."""
+    text = os.environ.get(MFA_KEY_ENV)
+    if text is None:
+        path = mfa_key_path()
+        if not path.exists():
+            raise InvalidInput(MFA_KEY_ENV, f"is not set and {path} does not exist; run "
+                                            "`python -m access keygen`")
+        text = path.read_text()
+    return SecretBox.from_base64(text, field=MFA_KEY_ENV)
+
+
+def create_mfa_key() -> Path | None:
+    """Write a new MFA key file (owner-only) unless one exists; return its path if created."""
+    path = mfa_key_path()
+    if path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(SecretBox.generate_key_base64() + "\n")
+    return path
+
+
+def issuer_from_metadata_url(url: str) -> str:
+    suffix = "/.well-known/openid-configuration"
+    if not url.endswith(suffix):
+        raise InvalidInput("auth.server_metadata_url", f"must end with {suffix}")
+    return url.removesuffix(suffix)
+
+
+def oidc_verifier(issuer: str, client_id: str) -> IdTokenVerifier:
+    """Validates ID tokens of `issuer` for `client_id`; the provider's keys are fetched on
+    first use (the provider may start after the console) and cached."""
+    policy = IdTokenPolicy(issuer=issuer, client_id=client_id)
+    keys: list[JwksCache] = []
+
+    def verify(token: str, now: float) -> dict[str, object]:
+        if not keys:
+            keys.append(JwksCache(discover_jwks_fetcher(issuer)))
+        return validate_id_token(token, policy, keys[0], now)
+
+    return verify
+
+
+def build(issuer: str, client_id: str) -> Gatehouse:
+    return Gatehouse(make_engine(database_url()), load_config(), mfa_box(),
+                     oidc_verifier(issuer, client_id))
+
+
+def build_for_cli() -> Gatehouse:
+    """Services for operator commands, which never sign anyone in."""
+
+    def no_sign_in(token: str, now: float) -> dict[str, object]:
+        raise InvalidIdToken("operator commands do not accept sign-ins")
+
+    return Gatehouse(make_engine(database_url()), load_config(), mfa_box(), no_sign_in)

@@ -1,0 +1,107 @@
+"""Tables of the access domain: users, console sessions, MFA credentials, recovery codes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Identity,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from audit.schema import NAMING
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on both engines (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("naive datetime: pass an aware UTC datetime")
+        return value.astimezone(UTC) if dialect.name != "sqlite" else \
+            value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class AccessBase(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(AccessBase):
+    """A person, keyed by (issuer, subject) and never by email (ASVS 6.8.1)."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("iss", "sub"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    iss: Mapped[str] = mapped_column(Text)
+    sub: Mapped[str] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    disabled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsoleSession(AccessBase):
+    """A server-side session bound to one login (one ID token), revocable and timed out here,
+    because Streamlit's own cookie lasts 30 days and logout only deletes it in one browser."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    login_key: Mapped[str] = mapped_column(Text, unique=True,
+                                           comment="SHA-256 of the ID token of this login")
+    roles: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    mfa_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    step_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class MfaCredential(AccessBase):
+    """A user's TOTP secret (AES-GCM sealed, bound to the user) and its anti-replay state."""
+
+    __tablename__ = "mfa_credentials"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_step: Mapped[int | None] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class RecoveryCode(AccessBase):
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(Text)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

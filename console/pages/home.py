@@ -1,0 +1,15 @@
+"""Home: who you are here, what your roles let you do, and your session."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from access.authz import Action
+from console.gate import page
+
+gh, principal = page(Action.VIEW_HOME)
+st.title(f"Welcome, {principal.name or principal.sub}")
+st.write("Your roles: " + ", ".join(f"**{r}**" for r in sorted(principal.roles)))
+st.caption(f"Signed in as `{principal.sub}` at `{principal.iss}`. This session ends at "
+           f"{principal.session_expires_at:%Y-%m-%d %H:%M} UTC, or after "
+           f"{int(gh.config.sessions.idle.total_seconds() // 60)} idle minutes.")

@@ -1,0 +1,1 @@
+"""Browser tests: the real console, the demo OpenID provider and Debian's chromium."""

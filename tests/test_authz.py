@@ -1,0 +1,73 @@
+"""The permission matrix: every action has a row, every role × action has an expected answer."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from access.authz import PERMISSIONS, STEP_UP, Action, StepUpRequired, allowed, require
+from access.errors import Denied
+from access.principal import Principal, Role
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+WINDOW = timedelta(minutes=5)
+
+# The specification, written out by hand: adding an Action without a row here fails the suite.
+EXPECTED: dict[Action, set[Role]] = {
+    Action.VIEW_HOME: {Role.REQUESTER, Role.APPROVER, Role.AUDITOR},
+    Action.USERS_VIEW: {Role.APPROVER},
+    Action.USERS_DISABLE: {Role.APPROVER},
+    Action.USERS_ENABLE: {Role.APPROVER},
+    Action.MFA_RESET: {Role.APPROVER},
+    Action.AUDIT_VIEW: {Role.AUDITOR},
+    Action.AUDIT_EXPORT: {Role.AUDITOR},
+    Action.AUDIT_VERIFY: {Role.AUDITOR},
+}
+
+
+def principal(*roles: Role, verified: bool = True, step_up_age: timedelta | None = None
+              ) -> Principal:
+    step_up = None if step_up_age is None else NOW - step_up_age
+    return Principal(1, "https://idp", "sub", "Name", frozenset(roles), "s1",
+                     NOW + timedelta(hours=1), NOW if verified else None, step_up)
+
+
+def test_every_action_has_a_row_in_the_matrix_and_in_this_test() -> None:
+    assert set(PERMISSIONS) == set(Action) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("role", list(Role))
+def test_role_action_matrix(role: Role, action: Action) -> None:
+    who = principal(role, step_up_age=timedelta(seconds=1))
+    if role in EXPECTED[action]:
+        require(who, action, NOW, WINDOW)
+        assert allowed(who, action)
+    else:
+        with pytest.raises(Denied):
+            require(who, action, NOW, WINDOW)
+        assert not allowed(who, action)
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_nothing_is_allowed_before_mfa(action: Action) -> None:
+    who = principal(*Role, verified=False)
+    with pytest.raises(Denied, match="authenticator"):
+        require(who, action, NOW, WINDOW)
+
+
+@pytest.mark.parametrize("action", sorted(STEP_UP))
+def test_sensitive_actions_need_a_recent_code(action: Action) -> None:
+    role = next(iter(EXPECTED[action]))
+    with pytest.raises(StepUpRequired):
+        require(principal(role), action, NOW, WINDOW)
+    with pytest.raises(StepUpRequired):
+        require(principal(role, step_up_age=WINDOW), action, NOW, WINDOW)
+    require(principal(role, step_up_age=WINDOW - timedelta(seconds=1)), action, NOW, WINDOW)
+
+
+def test_no_role_means_nothing() -> None:
+    nobody = replace(principal(), roles=frozenset())
+    assert not any(allowed(nobody, a) for a in Action)
