@@ -14,7 +14,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(PY) scripts/run_demo.py
+	PYTHONPATH=$(CURDIR) $(PY) scripts/run_demo.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

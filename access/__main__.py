@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 
 from sqlalchemy.engine import make_url
 
+from access import notify, worker
+from access.demo import seed_demo
 from access.errors import GatehouseError
 from access.mfa import demo_code
 from access.migrate import upgrade
@@ -30,8 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     code = sub.add_parser("demo-code", help="print the current TOTP code of a demo persona "
                                             "(local demo identity provider only)")
     code.add_argument("persona", help="the persona's subject, e.g. sam.support")
-    code.add_argument("--issuer", default=f"http://localhost:"
-                                          f"{os.environ.get('GATEHOUSE_IDP_PORT', '9400')}")
+    parser.add_argument("--issuer", default=f"http://localhost:"
+                                            f"{os.environ.get('GATEHOUSE_IDP_PORT', '9400')}",
+                        help="the demo identity provider's issuer (seed-demo, demo-code)")
+    sub.add_parser("seed-demo", help="seed the demo history (only into an empty database)")
+    sub.add_parser("sweep", help="one pass: expire stale requests, record grant expiries, "
+                                 "deliver webhooks")
+    work = sub.add_parser("worker", help="sweep continuously until interrupted")
+    work.add_argument("--interval", type=float, default=10.0)
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
@@ -45,6 +55,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"created {created}" if created else f"MFA key exists: {mfa_key_path()}")
         elif args.command == "demo-code":
             print(demo_code(build_for_cli(), args.issuer, args.persona))
+        elif args.command == "seed-demo":
+            print(seed_demo(build_for_cli(), args.issuer))
+        elif args.command == "sweep":
+            print(worker.sweep(build_for_cli(), notify.webhook_url_from_env()))
+        elif args.command == "worker":
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            print(f"worker running every {args.interval}s", flush=True)
+            worker.run(build_for_cli(), stop, args.interval)
         elif args.command == "db-roles":
             plan = RolePlan(args.database, args.owner, args.app,
                             os.environ.get("GATEHOUSE_OWNER_PASSWORD"),

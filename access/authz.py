@@ -23,6 +23,14 @@ class Action(StrEnum):
     AUDIT_VIEW = "audit.view"
     AUDIT_EXPORT = "audit.export"
     AUDIT_VERIFY = "audit.verify"
+    REQUEST_CREATE = "request.create"
+    REQUEST_CANCEL = "request.cancel"
+    GRANT_RELEASE = "grant.release"
+    BREAKGLASS_ACTIVATE = "breakglass.activate"
+    REQUEST_DECIDE = "request.decide"
+    GRANT_REVOKE = "grant.revoke"
+    GRANTS_VIEW_ALL = "grants.view_all"
+    BREAKGLASS_REVIEW = "breakglass.review"
 
 
 R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
@@ -36,10 +44,19 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.AUDIT_VIEW: frozenset({U}),
     Action.AUDIT_EXPORT: frozenset({U}),
     Action.AUDIT_VERIFY: frozenset({U}),
+    Action.REQUEST_CREATE: frozenset({R}),
+    Action.REQUEST_CANCEL: frozenset({R}),
+    Action.GRANT_RELEASE: frozenset({R}),
+    Action.BREAKGLASS_ACTIVATE: frozenset({R}),
+    Action.REQUEST_DECIDE: frozenset({A}),
+    Action.GRANT_REVOKE: frozenset({A}),
+    Action.GRANTS_VIEW_ALL: frozenset({A}),
+    Action.BREAKGLASS_REVIEW: frozenset({A}),
 }
 
 # Sensitive actions need a TOTP code entered within the step-up window, not just at sign-in.
-STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.AUDIT_EXPORT})
+STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.AUDIT_EXPORT,
+                                        Action.REQUEST_DECIDE, Action.BREAKGLASS_ACTIVATE})
 
 
 class StepUpRequired(Denied):

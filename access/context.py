@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from access.authz import Action, StepUpRequired, require
 from access.config import Config
 from access.errors import Denied
+from access.policy import Policy, load_policy
 from access.principal import Principal
 from access.secretbox import SecretBox
 from audit.engine import write_engine
@@ -35,6 +36,7 @@ class Gatehouse:
     mfa_box: SecretBox
     verify_id_token: IdTokenVerifier
     clock: Clock = utc_now
+    policy: Policy = field(default_factory=load_policy)
 
     def now(self) -> datetime:
         return self.clock()

@@ -105,3 +105,91 @@ class RecoveryCode(AccessBase):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     code_hash: Mapped[str] = mapped_column(Text)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AccessRequest(AccessBase):
+    """A request for the narrowest access one ticket needs: one customer, some scopes and
+    actions, for a while. Its `status` moves only along the state machine in access.requests."""
+
+    __tablename__ = "access_requests"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(Text, index=True)
+    environment: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(Text, comment="space-separated, sorted")
+    actions: Mapped[str] = mapped_column(Text, comment="space-separated, sorted")
+    duration_s: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime,
+                                                      comment="null: when approved")
+    justification: Mapped[str] = mapped_column(Text)
+    ticket: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, index=True)
+    approvals_required: Mapped[int] = mapped_column(Integer)
+    breakglass: Mapped[bool] = mapped_column(default=False)
+    policy_version: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, comment="pending until then")
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decision_comment: Mapped[str | None] = mapped_column(Text)
+
+
+class Approval(AccessBase):
+    """One approver's decision on one request; the unique pair makes N-of-M count people."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("request_id", "approver_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), index=True)
+    approver_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[str] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    policy_version: Mapped[str] = mapped_column(Text)
+
+
+class Grant(AccessBase):
+    """Time-bound access issued on final approval (or break-glass). Active only within
+    [starts_at, ends_at) and until revoked or released; checked against the clock on use."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(Text, index=True)
+    environment: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(Text)
+    actions: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    breakglass: Mapped[bool] = mapped_column(default=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expiry_recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expiring_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    review_note: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(AccessBase):
+    """An outgoing webhook message (outbox): written in the transaction of the event it
+    announces, delivered later, so a slow or failing receiver never blocks the workflow."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text, comment="the JSON body to POST")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    given_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

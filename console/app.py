@@ -9,6 +9,14 @@ from console.gate import sign_out, signed_in
 
 PAGES = [  # (script, title, icon, url path, the action it needs)
     ("console/pages/home.py", "Home", ":material/home:", "home", Action.VIEW_HOME),
+    ("console/pages/request_access.py", "Request access", ":material/key:", "request",
+     Action.REQUEST_CREATE),
+    ("console/pages/my_access.py", "My access", ":material/badge:", "my-access",
+     Action.REQUEST_CREATE),
+    ("console/pages/approvals.py", "Approvals", ":material/approval:", "approvals",
+     Action.REQUEST_DECIDE),
+    ("console/pages/grants.py", "Grants", ":material/lock_open:", "grants",
+     Action.GRANTS_VIEW_ALL),
     ("console/pages/users.py", "Users", ":material/group:", "users", Action.USERS_VIEW),
     ("console/pages/audit_log.py", "Audit log", ":material/fact_check:", "audit",
      Action.AUDIT_VIEW),

@@ -15,24 +15,13 @@ import warnings
 
 import httpx
 
+from access import demo
+
 DEFAULT_PORT = 9400
 
 
-# (sub, name, group). `nova.nogroup` is in no group that Gatehouse maps to a role.
-_PEOPLE = [
-    ("sam.support", "Sam Support", "support"),
-    ("sky.support", "Sky Support", "support"),
-    ("ada.admin", "Ada Admin", "admins"),
-    ("alan.admin", "Alan Admin", "admins"),
-    ("audrey.auditor", "Audrey Auditor", "auditors"),
-    ("nova.nogroup", "Nova Nogroup", "marketing"),
-]
-
-# sub -> the claims the provider puts into that persona's ID token.
-PERSONAS: dict[str, dict[str, object]] = {
-    sub: {"email": f"{sub}@example.test", "name": name, "groups": [group]}
-    for sub, name, group in _PEOPLE
-}
+# The personas live with the demo seed, so the provider and the seeded history agree.
+PERSONAS = demo.PERSONAS
 
 
 def idp_port() -> int:

@@ -1,7 +1,7 @@
 """`make run`: prepare the SQLite demo and run everything it needs until Ctrl-C.
 
 Steps: migrate the database, create the checkpoint signing key and the MFA sealing key if
-absent, seed the demo when `python -m access` offers `seed-demo`, write
+absent, seed the demo (a no-op once seeded), write
 `.streamlit/secrets.toml` if absent, then start the sealer, the local OpenID provider
 (scripts/demo_idp.py) and the console, print the URL and the personas, and on Ctrl-C (or if
 any of them dies) stop all of them.
@@ -32,11 +32,6 @@ class Stopped(Exception):
 
 def step(*args: str) -> None:
     subprocess.run([sys.executable, *args], cwd=ROOT, check=True)
-
-
-def access_commands() -> str:
-    return subprocess.run([sys.executable, "-m", "access", "--help"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
 
 
 def start(name: str, *args: str) -> subprocess.Popen[bytes]:
@@ -77,8 +72,7 @@ def main() -> int:
     step("-m", "access", "migrate")
     step("-m", "audit", "keygen")
     step("-m", "access", "keygen")
-    if "seed-demo" in access_commands():
-        step("-m", "access", "seed-demo")
+    step("-m", "access", "seed-demo")
     ensure_secrets()
 
     stopping: list[bool] = []  # a list, so the signal handler can flip it
@@ -92,6 +86,7 @@ def main() -> int:
     children: list[subprocess.Popen[bytes]] = []
     try:
         children.append(start("sealer", "-m", "audit", "sealer"))
+        children.append(start("worker", "-m", "access", "worker"))
         children.append(start(f"OpenID provider on port {IDP_PORT}", "scripts/demo_idp.py"))
         idp = issuer_url(IDP_PORT)
         wait_healthy(f"{idp}/.well-known/openid-configuration", children[-1], stopping)

@@ -4,6 +4,7 @@ owner and app roles), a signing key, a checkpoint directory, a clock and an iden
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from access.context import Gatehouse
 from access.migrate import upgrade
 from access.pg_roles import RolePlan, create_roles
 from audit.engine import make_engine
+from tests.console_helpers import prepare_data_dir
 from tests.databases import (
     PG_ADMIN_URL,
     REQUIRE_PG,
@@ -102,3 +104,27 @@ def gh(sqlite_db: Database, clock: FakeClock, idp: LocalIdP) -> Gatehouse:
 def gh_any(db: Database, clock: FakeClock, idp: LocalIdP) -> Gatehouse:
     """The same, on both engines."""
     return gatehouse(db, clock, idp)
+
+
+@pytest.fixture(scope="session")
+def oidc() -> Iterator[str]:
+    """A real local OpenID provider (oidc-provider-mock) with the demo personas."""
+    from scripts.demo_idp import register_personas
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the provider imports deprecated Authlib modules
+        import oidc_provider_mock
+
+        with oidc_provider_mock.run_server_in_thread() as server:
+            url = f"http://localhost:{server.server_port}"
+            register_personas(url)
+            yield url
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A migrated console database and keys under a fresh GATEHOUSE_DATA_DIR."""
+    monkeypatch.setenv("GATEHOUSE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("GATEHOUSE_DATABASE_URL", raising=False)
+    prepare_data_dir(tmp_path)
+    return tmp_path

@@ -24,6 +24,14 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.AUDIT_VIEW: {Role.AUDITOR},
     Action.AUDIT_EXPORT: {Role.AUDITOR},
     Action.AUDIT_VERIFY: {Role.AUDITOR},
+    Action.REQUEST_CREATE: {Role.REQUESTER},
+    Action.REQUEST_CANCEL: {Role.REQUESTER},
+    Action.GRANT_RELEASE: {Role.REQUESTER},
+    Action.BREAKGLASS_ACTIVATE: {Role.REQUESTER},
+    Action.REQUEST_DECIDE: {Role.APPROVER},
+    Action.GRANT_REVOKE: {Role.APPROVER},
+    Action.GRANTS_VIEW_ALL: {Role.APPROVER},
+    Action.BREAKGLASS_REVIEW: {Role.APPROVER},
 }
 
 

@@ -4,8 +4,6 @@ sign-in is not complete without the second factor."""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,27 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from audit.engine import make_engine
 from audit.schema import events_table
-from scripts.demo_idp import register_personas
-from tests.console_helpers import console, form_button, prepare_data_dir, signed_in, submit_code
-
-
-@pytest.fixture(scope="module")
-def idp() -> Iterator[str]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import oidc_provider_mock
-        with oidc_provider_mock.run_server_in_thread() as server:
-            url = f"http://localhost:{server.server_port}"
-            register_personas(url)
-            yield url
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("GATEHOUSE_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("GATEHOUSE_DATABASE_URL", raising=False)
-    prepare_data_dir(tmp_path)
-    return tmp_path
+from tests.console_helpers import console, form_button, signed_in, submit_code
 
 
 def audit_actions(data_dir: Path) -> list[str]:
@@ -46,23 +24,23 @@ def audit_actions(data_dir: Path) -> list[str]:
     return found
 
 
-def enrolled(idp: str, sub: str) -> AppTest:
+def enrolled(oidc: str, sub: str) -> AppTest:
     """A console session of `sub` past enrollment, on the home page."""
-    at = signed_in(console(idp), idp, sub).run()
+    at = signed_in(console(oidc), oidc, sub).run()
     submit_code(at, "enroll_code", at.code[0].value)
     next(b for b in at.button if b.label == "Continue").click().run()
     return at
 
 
-def test_signed_out_visitors_see_only_the_sign_in_button(idp: str, data_dir: Path) -> None:
-    at = console(idp).run()
+def test_signed_out_visitors_see_only_the_sign_in_button(oidc: str, data_dir: Path) -> None:
+    at = console(oidc).run()
     assert [b.label for b in at.button] == ["Sign in"]
     assert not at.exception and not at.dataframe
 
 
 def test_first_sign_in_enrolls_an_authenticator_then_shows_recovery_codes(
-        idp: str, data_dir: Path) -> None:
-    at = signed_in(console(idp), idp, "sam.support").run()
+        oidc: str, data_dir: Path) -> None:
+    at = signed_in(console(oidc), oidc, "sam.support").run()
     assert at.title[0].value == "Two-step verification"
     assert len(at.get("image")) == 1  # the QR code
     secret = at.code[0].value
@@ -74,8 +52,8 @@ def test_first_sign_in_enrolls_an_authenticator_then_shows_recovery_codes(
     assert audit_actions(data_dir) == ["auth.login", "auth.mfa.enrolled", "auth.mfa.verified"]
 
 
-def test_a_wrong_code_does_not_let_anyone_in(idp: str, data_dir: Path) -> None:
-    at = signed_in(console(idp), idp, "sky.support").run()
+def test_a_wrong_code_does_not_let_anyone_in(oidc: str, data_dir: Path) -> None:
+    at = signed_in(console(oidc), oidc, "sky.support").run()
     at.text_input(key="enroll_code").input("000000")
     form_button(at, "enroll_code").click().run()
     at.text_input(key="enroll_code").input("12345x")
@@ -90,9 +68,9 @@ def test_a_wrong_code_does_not_let_anyone_in(idp: str, data_dir: Path) -> None:
     ("ada.admin", ["console/pages/users.py"], ["console/pages/audit_log.py"]),
     ("audrey.auditor", ["console/pages/audit_log.py"], ["console/pages/users.py"]),
 ])
-def test_each_role_reaches_only_its_pages(idp: str, data_dir: Path, sub: str,
+def test_each_role_reaches_only_its_pages(oidc: str, data_dir: Path, sub: str,
                                           pages: list[str], hidden: list[str]) -> None:
-    at = enrolled(idp, sub)
+    at = enrolled(oidc, sub)
     for page in pages:
         at.switch_page(page).run()
         assert not at.exception and not at.error, (page, at.error)
@@ -104,11 +82,11 @@ def test_each_role_reaches_only_its_pages(idp: str, data_dir: Path, sub: str,
 @pytest.mark.parametrize(("sub", "page"), [("sam.support", "console/pages/users.py"),
                                            ("sam.support", "console/pages/audit_log.py"),
                                            ("ada.admin", "console/pages/audit_log.py")])
-def test_a_page_opened_without_its_role_refuses_and_is_audited(idp: str, data_dir: Path,
+def test_a_page_opened_without_its_role_refuses_and_is_audited(oidc: str, data_dir: Path,
                                                                sub: str, page: str) -> None:
-    at = enrolled(idp, sub)
+    at = enrolled(oidc, sub)
     token_user = at.user
-    direct = console(idp, page)
+    direct = console(oidc, page)
     direct.user = token_user
     direct.run()
     assert "Not allowed" in direct.error[0].value
@@ -116,17 +94,17 @@ def test_a_page_opened_without_its_role_refuses_and_is_audited(idp: str, data_di
     assert audit_actions(data_dir)[-1] == "auth.page.denied"
 
 
-def test_a_user_without_a_mapped_group_is_told_so_and_nothing_else(idp: str,
+def test_a_user_without_a_mapped_group_is_told_so_and_nothing_else(oidc: str,
                                                                   data_dir: Path) -> None:
-    at = signed_in(console(idp), idp, "nova.nogroup").run()
+    at = signed_in(console(oidc), oidc, "nova.nogroup").run()
     assert "none of your groups grants a Gatehouse role" in at.error[0].value
     assert [b.label for b in at.button] == ["Sign out"]
     assert audit_actions(data_dir) == ["auth.no_role"]
 
 
-def test_admin_disables_a_user_whose_session_then_ends(idp: str, data_dir: Path) -> None:
-    sam = enrolled(idp, "sam.support")
-    admin = enrolled(idp, "ada.admin")
+def test_admin_disables_a_user_whose_session_then_ends(oidc: str, data_dir: Path) -> None:
+    sam = enrolled(oidc, "sam.support")
+    admin = enrolled(oidc, "ada.admin")
     admin.switch_page("console/pages/users.py").run()
     labels = admin.selectbox[0].options
     admin.selectbox[0].select(next(o for o in labels if "sam.support" in o))

@@ -9,20 +9,8 @@ import time
 from playwright.sync_api import Page, expect
 
 from access import totp
-from tests.e2e.conftest import screenshot, sign_in_at_idp, wait_for_app
-
-
-def enter_code(page: Page, secret: str, step: int, button: str) -> None:
-    page.get_by_label("6-digit code").fill(totp.code_at_step(secret, step))
-    page.get_by_role("button", name=button, exact=True).click()
-
-
-def sign_in(page: Page, console_url: str, sub: str) -> None:
-    page.goto(console_url)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    sign_in_at_idp(page, sub)
-    page.wait_for_url(f"{console_url}/**")
-    expect(page.get_by_role("heading", name="Two-step verification")).to_be_visible()
+from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.flows import enter_code, sign_in
 
 
 def test_persona_enrolls_signs_out_and_signs_in_again_with_a_fresh_code(

@@ -1,0 +1,203 @@
+"""`python -m access seed-demo`: a realistic history, driven through the real services.
+
+Three weeks of support work under a simulated clock that ends at the real present: personas
+enroll their authenticators, file requests, admins approve (two for billing), deny, let some
+expire; grants are used, released, revoked or run out; one break-glass was reviewed and one
+still waits. The audit log is then full of real events and the approval queue is alive.
+Seeding is refused when the database already has users, so it is safe to run again.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from access import grants, mfa, requests, totp
+from access.context import Gatehouse, event_for
+from access.principal import Principal, Role
+from access.requests import RequestDraft
+from access.schema import ConsoleSession, User
+from access.sessions import login_key
+
+# (subject, display name, IdP group). The demo identity provider serves the same people.
+PEOPLE = [
+    ("sam.support", "Sam Support", "support"),
+    ("sky.support", "Sky Support", "support"),
+    ("ada.admin", "Ada Admin", "admins"),
+    ("alan.admin", "Alan Admin", "admins"),
+    ("audrey.auditor", "Audrey Auditor", "auditors"),
+    ("nova.nogroup", "Nova Nogroup", "marketing"),
+]
+PERSONAS: dict[str, dict[str, object]] = {
+    sub: {"email": f"{sub}@example.test", "name": name, "groups": [group]}
+    for sub, name, group in PEOPLE
+}
+DAYS = 21
+REQUESTS = 36
+
+
+@dataclass
+class SimClock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Persona:
+    principal: Principal
+    secret: str
+
+
+def seed_demo(gh: Gatehouse, issuer: str, seed: int = 7) -> str:
+    """Seed once; return what was done."""
+    with gh.read() as db:
+        if db.execute(select(func.count()).select_from(User)).scalar_one():
+            return "the database already has users: not seeding"
+    end = gh.now()
+    clock = SimClock(end - timedelta(days=DAYS))
+    sim = replace(gh, clock=clock)
+    people = {sub: _enrolled(sim, issuer, sub) for sub, _, group in PEOPLE
+              if gh.config.roles_for([group])}
+    rng = random.Random(seed)
+    story = _Story(sim, clock, people, rng)
+    for _ in range(REQUESTS):
+        clock.now += timedelta(minutes=rng.randint(200, 800))
+        if clock.now > end - timedelta(hours=6):
+            break
+        story.one_request()
+    story.breakglass(reviewed=True)
+    clock.now = end - timedelta(hours=3)
+    story.breakglass(reviewed=False)
+    story.present(end)
+    return f"seeded {len(people)} people and {story.count} requests"
+
+
+def _enrolled(gh: Gatehouse, issuer: str, sub: str) -> Persona:
+    """A persona signed in (as the demo provider would) with an enrolled authenticator."""
+    claims = PERSONAS[sub]
+    roles = gh.config.roles_for(claims["groups"])
+    now = gh.now()
+    with gh.write() as db:
+        user = User(iss=issuer, sub=sub, email=str(claims["email"]),
+                    display_name=str(claims["name"]), created_at=now, last_login_at=now)
+        db.add(user)
+        db.flush()
+        session = ConsoleSession(id=secrets.token_urlsafe(16), user_id=user.id,
+                                 login_key=login_key(secrets.token_urlsafe(32)),
+                                 roles=" ".join(sorted(roles)), created_at=now,
+                                 last_seen_at=now, expires_at=now + timedelta(days=DAYS + 1))
+        db.add(session)
+        db.flush()
+        principal = Principal(user.id, issuer, sub, user.display_name, frozenset(roles),
+                              session.id, session.expires_at, None, None)
+        gh.audit(db, event_for(principal, "auth.login", details={"groups": claims["groups"]}))
+    secret = mfa.begin_enrollment(gh, principal).secret
+    verified, _ = mfa.activate(gh, principal, _code(gh, secret))
+    return Persona(verified, secret)
+
+
+def _code(gh: Gatehouse, secret: str) -> str:
+    return totp.code_at_step(secret, totp.time_step(gh.now().timestamp()))
+
+
+class _Story:
+    def __init__(self, gh: Gatehouse, clock: SimClock, people: dict[str, Persona],
+                 rng: random.Random) -> None:
+        self.gh, self.clock, self.people, self.rng, self.count = gh, clock, people, rng, 0
+        self.support = [p for p in people.values() if Role.REQUESTER in p.principal.roles]
+        self.admins = [p for p in people.values() if Role.APPROVER in p.principal.roles]
+
+    def _fresh(self, persona: Persona) -> Principal:
+        """Step-up for a sensitive action: a code of the current (simulated) time step."""
+        self.clock.now += timedelta(seconds=31)
+        persona.principal = mfa.verify_code(self.gh, persona.principal,
+                                            _code(self.gh, persona.secret))
+        return persona.principal
+
+    def _draft(self) -> RequestDraft:
+        rng = self.rng
+        scopes = rng.sample(["account", "contacts", "subscriptions", "billing", "telemetry",
+                             "devices", "bot_runs"], k=rng.choice([1, 1, 2]))
+        hours = 1 if "billing" in scopes else rng.choice([1, 2, 4])
+        ticket = f"SUP-{rng.randint(1000, 9999)}"
+        return RequestDraft(
+            customer_id=f"cust-{rng.randint(1, 60):04d}", environment="production",
+            scopes=scopes, actions=rng.choice([["read"], ["read"], ["read", "reveal"]]),
+            duration=timedelta(hours=hours), ticket=ticket,
+            justification=rng.choice([
+                f"{ticket}: customer reports a failed renewal; need to check the subscription",
+                f"{ticket}: billing dispute, confirm the last invoices",
+                f"{ticket}: app crashes on launch, check device and telemetry",
+                f"{ticket}: bot pipeline stuck, inspect recent executions"]))
+
+    def one_request(self) -> None:
+        gh, rng = self.gh, self.rng
+        requester = rng.choice(self.support)
+        request_id = requests.create(gh, requester.principal, self._draft())
+        self.count += 1
+        self.clock.now += timedelta(minutes=rng.randint(5, 90))
+        fate = rng.choices(["approve", "deny", "cancel", "expire"], [70, 12, 8, 10])[0]
+        if fate == "cancel":
+            requests.cancel(gh, requester.principal, request_id)
+        elif fate == "deny":
+            requests.decide(gh, self._fresh(rng.choice(self.admins)), request_id, False,
+                            "Not needed for this ticket: use the customer's own export")
+        elif fate == "approve":
+            self._approve(request_id, requester)
+        # "expire": left pending; the sweeper expires it after its time-to-live
+
+    def _approve(self, request_id: int, requester: Persona) -> None:
+        gh, rng = self.gh, self.rng
+        decision = None
+        for admin in rng.sample(self.admins, k=len(self.admins)):
+            decision = requests.decide(gh, self._fresh(admin), request_id, True,
+                                       "Ticket checked")
+            if decision.grant_id is not None:
+                break
+        if decision is None or decision.grant_id is None:
+            return
+        self.clock.now += timedelta(minutes=rng.randint(10, 50))
+        ending = rng.choices(["run out", "release", "revoke"], [75, 15, 10])[0]
+        if ending == "release":
+            grants.release(gh, requester.principal, decision.grant_id)
+        elif ending == "revoke":
+            grants.revoke(gh, rng.choice(self.admins).principal, decision.grant_id,
+                          "Ticket closed before the grant ended")
+        self.clock.now += timedelta(hours=4)
+        grants.record_expiries(gh)
+        requests.expire_pending(gh)
+
+    def breakglass(self, reviewed: bool) -> None:
+        gh = self.gh
+        draft = replace(self._draft(), scopes=["account"], duration=timedelta(minutes=30),
+                        ticket="INC-4711")
+        grant_id = grants.breakglass(gh, self._fresh(self.support[0]), draft,
+                                     "Production outage: customer cannot log in, INC-4711")
+        if reviewed:
+            self.clock.now += timedelta(hours=2)
+            grants.review_breakglass(gh, self.admins[0].principal, grant_id,
+                                     "Outage confirmed in INC-4711; access was appropriate")
+
+    def present(self, end: datetime) -> None:
+        """Bring the story to now: stale things expire, a few requests wait for approval."""
+        self.clock.now = end - timedelta(hours=2)
+        requests.expire_pending(self.gh)
+        grants.record_expiries(self.gh)
+        for minutes in (90, 45, 20):
+            self.clock.now = end - timedelta(minutes=minutes)
+            requests.create(self.gh, self.support[minutes % len(self.support)].principal,
+                            self._draft())
+            self.count += 1
+        self.clock.now = end - timedelta(minutes=10)  # step-ups add seconds: end in the past
+        requester = self.support[0]
+        active = requests.create(self.gh, requester.principal, replace(
+            self._draft(), customer_id="cust-0042", scopes=["subscriptions", "account"],
+            duration=timedelta(hours=4)))
+        requests.decide(self.gh, self._fresh(self.admins[0]), active, True, "Ticket checked")
+        self.count += 1

@@ -1,0 +1,334 @@
+"""Policy as code: who may ask for which customer data, where, for how long, approved by how many.
+
+Contract: `load_policy` returns a complete `Policy` (a rule for every environment × scope pair)
+or raises `InvalidInput` whose field names the file and the dotted key, and whose rule says what
+is wrong. Nothing has a default: a missing or misspelt key in a security setting is an error,
+never a silent fallback. `version` is the SHA-256 of the file's bytes, recorded on every decision
+so an auditor can tell which rules were in force.
+
+The invariant this file exists to hold: production customer data (`customer_data = true`)
+always needs at least one human approver. Break-glass is the only exception, and the request
+workflow pairs it with a mandatory review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from access.errors import InvalidInput
+from access.principal import Role
+from audit.settings import PROJECT_ROOT
+
+__all__ = ["DEFAULT_PATH", "DEFAULT_SCOPES", "DataAction", "Environment", "Policy",
+           "Requirements", "ScopeRule", "duration", "load_policy", "policy_path"]
+
+DEFAULT_PATH = PROJECT_ROOT / "config" / "policy.toml"
+DEFAULT_SCOPES: tuple[str, ...] = (
+    "account", "contacts", "subscriptions", "billing", "telemetry", "devices", "bot_runs")
+
+
+class DataAction(StrEnum):
+    READ = "read"      # see records, sensitive fields masked
+    REVEAL = "reveal"  # unmask a sensitive field
+    EXPORT = "export"  # take data out of the console
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    customer_data: bool    # holds production customer data: the approver invariant applies
+    ticket_required: bool  # requests here must cite a ticket matching `ticket_pattern`
+
+
+@dataclass(frozen=True)
+class ScopeRule:
+    request_roles: frozenset[Role]
+    actions: frozenset[DataAction]
+    max_duration: timedelta
+    approvals: int         # distinct human approvers needed
+    export_approvals: int  # approvals needed when EXPORT is requested (>= approvals)
+    breakglass: bool
+    breakglass_duration: timedelta
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What one request for (environment, scopes, actions) needs: the strictest of its rules."""
+    approvals: int
+    max_duration: timedelta
+    request_roles: frozenset[Role]
+    breakglass: bool
+    breakglass_duration: timedelta
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: str
+    source: str
+    environments: dict[str, Environment]
+    scopes: tuple[str, ...]
+    rules: dict[tuple[str, str], ScopeRule]  # complete: every (environment, scope) pair
+    ticket_pattern: re.Pattern[str]          # a ticket must match it whole (`fullmatch`)
+    justification_max: int
+    pending_ttl: timedelta
+
+    def rule(self, environment: str, scope: str) -> ScopeRule:
+        """The rule for one pair; `InvalidInput` on field "environment" or "scopes" if unknown."""
+        if environment not in self.environments:
+            raise InvalidInput("environment", f"{environment!r} is not a known environment")
+        if scope not in self.scopes:
+            raise InvalidInput("scopes", f"{scope!r} is not a known scope")
+        return self.rules[(environment, scope)]
+
+    def requirements(self, environment: str, scopes: Sequence[str],
+                     actions: Sequence[DataAction | str]) -> Requirements:
+        """Combine the rules of every requested scope, taking the strictest value of each.
+
+        Raises `InvalidInput` naming "environment", "scopes" or "actions" when the environment is
+        unknown, the scopes are empty, repeated or unknown, or the actions are empty, unknown or
+        not allowed for one of the scopes (the rule names that scope).
+        """
+        if environment not in self.environments:
+            raise InvalidInput("environment", f"{environment!r} is not a known environment")
+        rules = {scope: self.rule(environment, scope) for scope in _distinct(scopes)}
+        wanted = _actions(actions)
+        for scope, rule in rules.items():
+            refused = sorted(wanted - rule.actions)
+            if refused:
+                raise InvalidInput("actions", f"{refused[0]} is not allowed for scope {scope} "
+                                              f"in {environment}")
+        exporting = DataAction.EXPORT in wanted
+        chosen = rules.values()
+        return Requirements(
+            approvals=max(r.export_approvals if exporting else r.approvals for r in chosen),
+            max_duration=min(r.max_duration for r in chosen),
+            request_roles=frozenset.intersection(*(r.request_roles for r in chosen)),
+            breakglass=all(r.breakglass for r in chosen),
+            breakglass_duration=min(r.breakglass_duration for r in chosen))
+
+
+def _distinct(scopes: Sequence[str]) -> Sequence[str]:
+    # A bare string is a Sequence[str] too; iterating it would ask for scopes "b", "i", ...
+    if isinstance(scopes, str) or not scopes:
+        raise InvalidInput("scopes", "must name at least one scope, as a list")
+    repeated = sorted({s for s in scopes if scopes.count(s) > 1})
+    if repeated:
+        raise InvalidInput("scopes", f"must not repeat a scope: {', '.join(repeated)}")
+    return scopes
+
+
+def _actions(actions: Sequence[DataAction | str]) -> frozenset[DataAction]:
+    if isinstance(actions, str) or not actions:
+        raise InvalidInput("actions", "must name at least one action, as a list")
+    values = [a.value for a in DataAction]
+    unknown = [a for a in actions if a not in values]
+    if unknown:
+        raise InvalidInput("actions", f"{unknown[0]!r} is not one of {', '.join(values)}")
+    return frozenset(DataAction(a) for a in actions)
+
+
+_DURATION = re.compile(r"([1-9][0-9]{0,8})([smhd])")  # 9 digits keep timedelta from overflowing
+_UNIT = {"s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1),
+         "d": timedelta(days=1)}
+
+
+def duration(text: str, field: str) -> timedelta:
+    """Parse "90s", "30m", "8h" or "2d": a whole positive number and one unit, nothing else.
+    Raises `InvalidInput(field, ...)` otherwise, including for a value that is not a string."""
+    found = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        raise InvalidInput(field, "must be a duration like 30m, 8h or 2d")
+    return int(found[1]) * _UNIT[found[2]]
+
+
+def policy_path() -> Path:
+    """`GATEHOUSE_POLICY`, else the shipped `config/policy.toml`."""
+    return Path(os.environ.get("GATEHOUSE_POLICY") or DEFAULT_PATH)
+
+
+_TOP_KEYS = frozenset({"requests", "environments", "rules"})
+_REQUEST_KEYS = frozenset({"ticket_pattern", "justification_max", "pending_ttl"})
+_ENVIRONMENT_KEYS = frozenset({"customer_data", "ticket_required"})
+_RULE_KEYS = frozenset({"request_roles", "actions", "max_duration", "approvals",
+                        "export_approvals", "breakglass", "breakglass_duration"})
+_MOST_APPROVERS = 10  # a sanity cap: with "a limited number of admins", a typo like 20
+                      # would leave every request unapprovable
+
+
+def load_policy(path: Path | None = None, known_scopes: Sequence[str] = DEFAULT_SCOPES) -> Policy:
+    """Read and check a policy file (default `policy_path()`); see the module contract."""
+    path = policy_path() if path is None else path
+    try:
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInput(str(path), f"cannot be read as TOML: {exc}") from None
+    top = _Table(path, "", data, _TOP_KEYS, required=_TOP_KEYS)
+    requests = top.table("requests", _REQUEST_KEYS, required=_REQUEST_KEYS)
+    environments = _environments(top.table("environments"))
+    scopes = tuple(known_scopes)
+    return Policy(
+        version=hashlib.sha256(raw).hexdigest(),
+        source=str(path),
+        environments=environments,
+        scopes=scopes,
+        rules=_rules(top.table("rules"), environments, scopes),
+        ticket_pattern=requests.ticket_pattern("ticket_pattern"),
+        justification_max=requests.whole("justification_max", 10, 10_000),
+        pending_ttl=requests.span("pending_ttl", low="1m"))
+
+
+def _environments(table: _Table) -> dict[str, Environment]:
+    if not table.data:
+        raise table.error("", "must declare at least one environment")
+    environments = {}
+    for name in table.data:
+        env = table.table(name, _ENVIRONMENT_KEYS, required=_ENVIRONMENT_KEYS)
+        environments[name] = Environment(name, env.flag("customer_data"),
+                                         env.flag("ticket_required"))
+    return environments
+
+
+def _rules(table: _Table, environments: dict[str, Environment],
+           scopes: tuple[str, ...]) -> dict[tuple[str, str], ScopeRule]:
+    undeclared = sorted(table.data.keys() - environments.keys())
+    if undeclared:
+        raise table.error(undeclared[0], "is not a declared environment: declare it under "
+                                         "[environments] first")
+    rules: dict[tuple[str, str], ScopeRule] = {}
+    for env in environments.values():
+        if env.name not in table.data:
+            raise table.error(env.name, "is missing: every environment needs its rules")
+        defaults = table.table(env.name, _RULE_KEYS | {"scopes"}, required=_RULE_KEYS)
+        rules |= _environment_rules(env, defaults, scopes)
+    return rules
+
+
+def _environment_rules(env: Environment, defaults: _Table,
+                       scopes: tuple[str, ...]) -> dict[tuple[str, str], ScopeRule]:
+    """One rule per scope: the environment's defaults with the scope's overrides on top."""
+    overrides = defaults.table("scopes")
+    unknown = sorted(overrides.data.keys() - set(scopes))
+    if unknown:
+        raise overrides.error(unknown[0], f"is not a known scope: one of {', '.join(scopes)}")
+    # The defaults must hold on their own, so a scope added later inherits a valid rule. It
+    # also means a bad value met in a merged rule came from the override, which is named.
+    default_rule = _scope_rule(env, defaults)
+    rules = {}
+    for scope in scopes:
+        rules[(env.name, scope)] = default_rule
+        if scope in overrides.data:
+            own = overrides.table(scope, _RULE_KEYS)
+            merged = _Table(own.path, own.key, defaults.data | own.data)
+            rules[(env.name, scope)] = _scope_rule(env, merged)
+    return rules
+
+
+def _scope_rule(env: Environment, table: _Table) -> ScopeRule:
+    rule = ScopeRule(
+        request_roles=table.members("request_roles", Role),
+        actions=table.members("actions", DataAction),
+        max_duration=table.span("max_duration"),
+        approvals=table.whole("approvals", 0, _MOST_APPROVERS),
+        export_approvals=table.whole("export_approvals", 0, _MOST_APPROVERS),
+        breakglass=table.flag("breakglass"),
+        breakglass_duration=table.span("breakglass_duration"))
+    _check_rule(env, rule, table)
+    return rule
+
+
+def _check_rule(env: Environment, rule: ScopeRule, table: _Table) -> None:
+    """Constraints between keys. The approver invariant is checked first: it matters most."""
+    for key, count in (("approvals", rule.approvals), ("export_approvals", rule.export_approvals)):
+        if env.customer_data and count < 1:
+            raise table.error(key, "must be at least 1: production customer data needs at "
+                              "least one human approver (break-glass is the only exception)")
+    if rule.export_approvals < rule.approvals:
+        raise table.error("export_approvals", f"must be at least approvals ({rule.approvals})")
+    if rule.breakglass_duration > rule.max_duration:
+        raise table.error("breakglass_duration", "must not exceed max_duration: break-glass "
+                          "skips approval, so it may not outlast an approved grant")
+    if Role.AUDITOR in rule.request_roles:
+        raise table.error("request_roles", "must not include auditor: auditors are read-only")
+
+
+_Member = TypeVar("_Member", Role, DataAction)
+
+
+class _Table:
+    """One table of a parsed policy file: typed reads whose errors name file and dotted key."""
+
+    def __init__(self, path: Path, key: str, data: object, allowed: frozenset[str] | None = None,
+                 required: frozenset[str] = frozenset()) -> None:
+        self.path, self.key = path, key
+        if not isinstance(data, dict):
+            raise self.error("", "must be a table")
+        unknown = sorted(data.keys() - allowed) if allowed is not None else []
+        if unknown:
+            raise self.error(unknown[0], "is not a known key")
+        missing = sorted(required - data.keys())
+        if missing:
+            raise self.error(missing[0], "is required: policy keys have no defaults")
+        self.data: dict[str, Any] = data
+
+    def dotted(self, name: str) -> str:
+        return ".".join(part for part in (self.key, name) if part)
+
+    def field(self, name: str) -> str:
+        """How every policy error names a key: `file: dotted.key`."""
+        return f"{self.path}: {self.dotted(name) or '(top level)'}"
+
+    def error(self, name: str, rule: str) -> InvalidInput:
+        return InvalidInput(self.field(name), rule)
+
+    def table(self, name: str, allowed: frozenset[str] | None = None,
+              required: frozenset[str] = frozenset()) -> _Table:
+        """A sub-table; an absent one is empty (required keys were checked by the parent)."""
+        return _Table(self.path, self.dotted(name), self.data.get(name, {}), allowed, required)
+
+    def whole(self, name: str, low: int, high: int) -> int:
+        value = self.data[name]
+        # TOML booleans are ints to Python; `approvals = true` must not mean 1.
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.error(name, f"must be a whole number from {low} to {high}")
+        return value
+
+    def flag(self, name: str) -> bool:
+        if not isinstance(self.data[name], bool):
+            raise self.error(name, "must be true or false")
+        return bool(self.data[name])
+
+    def span(self, name: str, low: str = "1s", high: str = "30d") -> timedelta:
+        """A duration; no grant, and no request awaiting approval, may outlive a month."""
+        value = duration(self.data[name], self.field(name))
+        if not duration(low, "low") <= value <= duration(high, "high"):
+            raise self.error(name, f"must be from {low} to {high}")
+        return value
+
+    def members(self, name: str, kind: type[_Member]) -> frozenset[_Member]:
+        values, items = [m.value for m in kind], self.data[name]
+        if not isinstance(items, list):
+            raise self.error(name, f"must be a list drawn from {', '.join(values)}")
+        unknown = [item for item in items if item not in values]
+        if unknown:
+            raise self.error(name, f"{unknown[0]!r} is not one of {', '.join(values)}")
+        return frozenset(kind(item) for item in items)
+
+    def ticket_pattern(self, name: str) -> re.Pattern[str]:
+        try:
+            pattern = re.compile(self.data[name])
+        except (re.error, TypeError) as exc:
+            raise self.error(name, f"must be a valid regular expression: {exc}") from None
+        # Otherwise `ticket_required` could be met by an empty ticket reference.
+        if pattern.fullmatch(""):
+            raise self.error(name, "must not accept an empty ticket reference")
+        return pattern

@@ -1,0 +1,63 @@
+"""Request access (support): the narrowest access a ticket needs, or break-glass."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+from access import grants, requests
+from access.authz import Action, StepUpRequired
+from access.errors import GatehouseError
+from console.errors import show_error
+from console.gate import page
+from console.step_up import step_up_form
+
+gh, me = page(Action.REQUEST_CREATE)
+policy = gh.policy
+st.title("Request access")
+
+with st.form("request"):
+    customer = st.text_input("Customer id", placeholder="cust-0042")
+    left, right = st.columns(2)
+    environment = left.selectbox("Environment", list(policy.environments))
+    ticket = right.text_input("Ticket", placeholder="SUP-1234")
+    scopes = st.multiselect("Data scopes", list(policy.scopes))
+    actions = st.multiselect("Actions", ["read", "reveal", "export"], default=["read"])
+    hours = left.number_input("Duration (hours)", min_value=0.25, max_value=720.0, value=2.0,
+                              step=0.25)
+    later = right.toggle("Start later")
+    start = right.datetime_input("Start (UTC)", value=datetime.now(UTC) + timedelta(hours=1))
+    justification = st.text_area("Justification", max_chars=policy.justification_max,
+                                 placeholder="What the ticket needs and why")
+    submitted = st.form_submit_button("Submit request", type="primary")
+    with st.expander("Break-glass: emergency access without waiting for an approver"):
+        st.warning("Only for an outage. It opens a short grant now, notifies every admin, and "
+                   "stays flagged until an admin reviews it.")
+        reason = st.text_input("Emergency reason")
+        broken = st.form_submit_button("Break the glass")
+
+draft = requests.RequestDraft(
+    customer_id=customer.strip(), environment=environment or "", scopes=scopes,
+    actions=actions, duration=timedelta(hours=hours), justification=justification,
+    ticket=ticket, starts_at=(start.replace(tzinfo=UTC) if start.tzinfo is None else start)
+    if later and start else None)
+if submitted:
+    try:
+        request_id = requests.create(gh, me, draft)
+        st.success(f"Request {request_id} filed. An admin will decide; see **My access**.")
+    except GatehouseError as exc:
+        show_error(exc)
+if broken:
+    st.session_state["breakglass"] = (draft, reason)
+if pending := st.session_state.get("breakglass"):
+    try:
+        grant_id = grants.breakglass(gh, me, *pending)
+        del st.session_state["breakglass"]
+        st.success(f"Break-glass grant {grant_id} is active; every admin was notified.")
+    except StepUpRequired as exc:
+        show_error(exc)
+        step_up_form(gh, me, "breakglass")
+    except GatehouseError as exc:
+        del st.session_state["breakglass"]
+        show_error(exc)
