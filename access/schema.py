@@ -193,3 +193,15 @@ class Notification(AccessBase):
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     given_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PurgedCustomer(AccessBase):
+    """A customer whose data was purged after the retention period (and its key destroyed)."""
+
+    __tablename__ = "purged_customers"
+
+    environment: Mapped[str] = mapped_column(Text, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    terminated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    purged_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    rows_deleted: Mapped[int] = mapped_column(Integer)
