@@ -11,11 +11,14 @@ import threading
 from sqlalchemy.engine import make_url
 
 from access import notify, worker
+from access.customer_data import generate_demo_databases
 from access.demo import seed_demo
+from access.envelope import create_master_key_file, master_key_path
 from access.errors import GatehouseError
 from access.mfa import demo_code
 from access.migrate import upgrade
 from access.pg_roles import RolePlan, create_roles
+from access.retention import purge, retention_from_env
 from access.runtime import build_for_cli, create_mfa_key, mfa_key_path
 from audit.settings import data_dir, database_url
 
@@ -30,13 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     roles.add_argument("--database", default="gatehouse")
     roles.add_argument("--owner", default="gatehouse_owner")
     roles.add_argument("--app", default="gatehouse_app")
-    sub.add_parser("keygen", help="create the MFA secret-sealing key file if absent")
+    sub.add_parser("keygen", help="create the MFA and master key files if absent")
+    purge = sub.add_parser("purge", help="purge customers past the retention period "
+                                         "(GATEHOUSE_RETENTION_DAYS, default 60)")
+    mode = purge.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true", help="list, change nothing")
+    mode.add_argument("--execute", action="store_true", help="delete and destroy keys")
+    purge.add_argument("--environment", default="production")
     code = sub.add_parser("demo-code", help="print the current TOTP code of a demo persona "
                                             "(local demo identity provider only)")
     code.add_argument("persona", help="the persona's subject, e.g. sam.support")
     parser.add_argument("--issuer", default=f"http://localhost:"
                                             f"{os.environ.get('GATEHOUSE_IDP_PORT', '9400')}",
                         help="the demo identity provider's issuer (seed-demo, demo-code)")
+    sub.add_parser("generate-customers", help="fill empty demo customer databases (every "
+                                              "environment of the policy)")
     sub.add_parser("seed-demo", help="seed the demo history (only into an empty database)")
     sub.add_parser("sweep", help="one pass: expire stale requests, record grant expiries, "
                                  "deliver webhooks")
@@ -53,10 +64,19 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "keygen":
             created = create_mfa_key()
             print(f"created {created}" if created else f"MFA key exists: {mfa_key_path()}")
+            master = create_master_key_file()
+            print(f"created {master}" if master else f"master key exists: {master_key_path()}")
         elif args.command == "demo-code":
             print(demo_code(build_for_cli(), args.issuer, args.persona))
+        elif args.command == "generate-customers":
+            gh = build_for_cli()
+            assert gh.data is not None
+            print("\n".join(generate_demo_databases(gh.data, gh.now())) or
+                  "customer databases already hold data")
         elif args.command == "seed-demo":
             print(seed_demo(build_for_cli(), args.issuer))
+        elif args.command == "purge":
+            _purge(args.environment, args.execute)
         elif args.command == "sweep":
             print(worker.sweep(build_for_cli(), notify.webhook_url_from_env()))
         elif args.command == "worker":
@@ -77,6 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _purge(environment: str, execute: bool) -> None:
+    done = purge(build_for_cli(), environment, execute, retention_from_env())
+    verb = "purged" if execute else "due for purge"
+    for c in done:
+        print(f"{verb}: {c.customer_id} (ended {c.terminated_at:%Y-%m-%d}), "
+              f"{sum(c.rows.values())} rows")
+    print(f"{len(done)} customer(s) {verb} in {environment}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ class Action(StrEnum):
     GRANT_REVOKE = "grant.revoke"
     GRANTS_VIEW_ALL = "grants.view_all"
     BREAKGLASS_REVIEW = "breakglass.review"
+    DATA_READ = "data.read"
+    DATA_REVEAL = "data.reveal"
+    DATA_EXPORT = "data.export"
 
 
 R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
@@ -52,11 +55,15 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.GRANT_REVOKE: frozenset({A}),
     Action.GRANTS_VIEW_ALL: frozenset({A}),
     Action.BREAKGLASS_REVIEW: frozenset({A}),
+    Action.DATA_READ: frozenset({R}),
+    Action.DATA_REVEAL: frozenset({R}),
+    Action.DATA_EXPORT: frozenset({R}),
 }
 
 # Sensitive actions need a TOTP code entered within the step-up window, not just at sign-in.
 STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.AUDIT_EXPORT,
-                                        Action.REQUEST_DECIDE, Action.BREAKGLASS_ACTIVATE})
+                                        Action.REQUEST_DECIDE, Action.BREAKGLASS_ACTIVATE,
+                                        Action.DATA_REVEAL, Action.DATA_EXPORT})
 
 
 class StepUpRequired(Denied):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from access.authz import Action, StepUpRequired, require
 from access.config import Config
+from access.customer_data import CustomerData
 from access.errors import Denied
 from access.policy import Policy, load_policy
 from access.principal import Principal
@@ -37,6 +38,7 @@ class Gatehouse:
     verify_id_token: IdTokenVerifier
     clock: Clock = utc_now
     policy: Policy = field(default_factory=load_policy)
+    data: CustomerData | None = None  # the customer databases the broker reads; None: none
 
     def now(self) -> datetime:
         return self.clock()

@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from access import grants, mfa, requests, totp
+from access import broker, grants, mfa, requests, totp
 from access.context import Gatehouse, event_for
+from access.customer_data import generate_demo_databases
 from access.principal import Principal, Role
 from access.requests import RequestDraft
-from access.schema import ConsoleSession, User
+from access.schema import AccessRequest, ConsoleSession, User
 from access.sessions import login_key
 
 # (subject, display name, IdP group). The demo identity provider serves the same people.
@@ -60,6 +61,8 @@ def seed_demo(gh: Gatehouse, issuer: str, seed: int = 7) -> str:
         if db.execute(select(func.count()).select_from(User)).scalar_one():
             return "the database already has users: not seeding"
     end = gh.now()
+    if gh.data is not None:
+        generate_demo_databases(gh.data, end)
     clock = SimClock(end - timedelta(days=DAYS))
     sim = replace(gh, clock=clock)
     people = {sub: _enrolled(sim, issuer, sub) for sub, _, group in PEOPLE
@@ -162,6 +165,7 @@ class _Story:
                 break
         if decision is None or decision.grant_id is None:
             return
+        self._use(requester, decision.grant_id, request_id)
         self.clock.now += timedelta(minutes=rng.randint(10, 50))
         ending = rng.choices(["run out", "release", "revoke"], [75, 15, 10])[0]
         if ending == "release":
@@ -172,6 +176,20 @@ class _Story:
         self.clock.now += timedelta(hours=4)
         grants.record_expiries(gh)
         requests.expire_pending(gh)
+
+    def _use(self, holder: Persona, grant_id: int, request_id: int) -> None:
+        """Read what the grant covers, as support would while working the ticket."""
+        if self.gh.data is None:
+            return
+        with self.gh.read() as db:
+            request = db.get_one(AccessRequest, request_id)
+        for scope in request.scopes.split():
+            self.clock.now += timedelta(minutes=self.rng.randint(1, 15))
+            view = broker.read(self.gh, holder.principal, grant_id, request.customer_id, scope)
+            if "reveal" in request.actions.split() and view.masked and self.rng.random() < 0.5:
+                broker.reveal(self.gh, self._fresh(holder), grant_id, request.customer_id,
+                              scope, [c for c in view.masked if c.startswith("contacts.")][:1]
+                              or [view.masked[0]], "Customer asked us to confirm the details")
 
     def breakglass(self, reviewed: bool) -> None:
         gh = self.gh

@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 from access import notify
 from access.authz import Action
 from access.context import Gatehouse, event_for, system_event
+from access.customer_db.schema import Customer
 from access.errors import Conflict, Denied, InvalidInput
 from access.policy import Requirements
 from access.principal import Principal
-from access.schema import AccessRequest, Approval, Grant, User
+from access.schema import AccessRequest, Approval, Grant, PurgedCustomer, User
 from audit.events import AuditEvent
 from audit.vocabulary import Outcome
 
@@ -81,7 +82,27 @@ def validate(gh: Gatehouse, principal: Principal, draft: RequestDraft) -> Requir
         raise InvalidInput("justification", f"is required: 10 to {policy.justification_max} "
                                             "characters saying why the ticket needs this")
     _check_ticket(gh, draft)
+    with gh.read() as db:
+        refuse_purged(db, draft.environment, draft.customer_id)
+    _check_customer_exists(gh, draft)
     return needs
+
+
+def refuse_purged(db: Session, environment: str, customer_id: str) -> None:
+    """Nothing may be requested or granted for a customer whose data was purged."""
+    if db.get(PurgedCustomer, (environment, customer_id)) is not None:
+        raise Denied(f"customer {customer_id} was purged after its retention period")
+
+
+def _check_customer_exists(gh: Gatehouse, draft: RequestDraft) -> None:
+    if gh.data is None or draft.environment not in gh.data.urls:
+        return  # no customer database configured for it: nothing to check against
+    with gh.data.engine(draft.environment).connect() as conn:
+        found = conn.execute(select(Customer.customer_id).where(
+            Customer.customer_id == draft.customer_id)).first()
+    if found is None:
+        raise InvalidInput("customer", f"there is no customer {draft.customer_id} in "
+                                       f"{draft.environment}")
 
 
 def _check_start(gh: Gatehouse, starts_at: datetime | None) -> None:
@@ -199,6 +220,7 @@ def decide(gh: Gatehouse, approver: Principal, request_id: int, approve: bool,
         else:
             refused = not_pending(gh, db, request)
             if refused is None:
+                refuse_purged(db, request.environment, request.customer_id)
                 decision = _vote(gh, db, approver, request, approve, note)
     if refused is not None:
         raise refused

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from access.config import load_config
 from access.context import Gatehouse, IdTokenVerifier
+from access.customer_data import customer_data_from_env
 from access.errors import InvalidInput
 from access.idtoken import (
     IdTokenPolicy,
@@ -15,6 +16,7 @@ from access.idtoken import (
     discover_jwks_fetcher,
     validate_id_token,
 )
+from access.policy import load_policy
 from access.secretbox import SecretBox
 from audit.engine import make_engine
 from audit.settings import data_dir, database_url
@@ -73,8 +75,13 @@ def oidc_verifier(issuer: str, client_id: str) -> IdTokenVerifier:
 
 
 def build(issuer: str, client_id: str) -> Gatehouse:
-    return Gatehouse(make_engine(database_url()), load_config(), mfa_box(),
-                     oidc_verifier(issuer, client_id))
+    return _build(oidc_verifier(issuer, client_id))
+
+
+def _build(verifier: IdTokenVerifier) -> Gatehouse:
+    policy = load_policy()
+    return Gatehouse(make_engine(database_url()), load_config(), mfa_box(), verifier,
+                     policy=policy, data=customer_data_from_env(list(policy.environments)))
 
 
 def build_for_cli() -> Gatehouse:
@@ -83,4 +90,4 @@ def build_for_cli() -> Gatehouse:
     def no_sign_in(token: str, now: float) -> dict[str, object]:
         raise InvalidIdToken("operator commands do not accept sign-ins")
 
-    return Gatehouse(make_engine(database_url()), load_config(), mfa_box(), no_sign_in)
+    return _build(no_sign_in)

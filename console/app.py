@@ -13,6 +13,8 @@ PAGES = [  # (script, title, icon, url path, the action it needs)
      Action.REQUEST_CREATE),
     ("console/pages/my_access.py", "My access", ":material/badge:", "my-access",
      Action.REQUEST_CREATE),
+    ("console/pages/customer_data.py", "Customer data", ":material/table_view:", "data",
+     Action.DATA_READ),
     ("console/pages/approvals.py", "Approvals", ":material/approval:", "approvals",
      Action.REQUEST_DECIDE),
     ("console/pages/grants.py", "Grants", ":material/lock_open:", "grants",

@@ -7,6 +7,7 @@ import base64
 import json
 import secrets
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,7 +16,10 @@ import httpx
 from streamlit.testing.v1 import AppTest
 
 from access import totp
+from access.customer_data import customer_data_from_env, generate_demo_databases
+from access.envelope import create_master_key_file
 from access.migrate import upgrade
+from access.policy import load_policy
 from access.runtime import create_mfa_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +45,13 @@ def id_token(idp: str, sub: str) -> tuple[str, dict[str, object]]:
 
 
 def prepare_data_dir(data_dir: Path) -> None:
+    """What `make run` prepares, short of the demo history: schema, keys, customer data."""
     upgrade(f"sqlite:///{data_dir / 'gatehouse.db'}")
     create_mfa_key()
+    create_master_key_file()
+    policy = load_policy()
+    generate_demo_databases(customer_data_from_env(list(policy.environments)),
+                            datetime.now(UTC))
 
 
 def console(idp: str, page: str = "streamlit_app.py") -> AppTest:

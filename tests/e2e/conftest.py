@@ -29,7 +29,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-dev-shm-usage"]
 # What `make run` does before starting the console (scripts/run_demo.py), minus the demo seed.
-SETUP_COMMANDS = (["access", "migrate"], ["audit", "keygen"], ["access", "keygen"])
+SETUP_COMMANDS = (["access", "migrate"], ["audit", "keygen"], ["access", "keygen"],
+                  ["access", "generate-customers"])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

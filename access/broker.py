@@ -1,0 +1,225 @@
+"""The broker: the only read path to customer data.
+
+A read names the principal, the grant, the customer and the scope. It is served only if the
+grant is live for exactly that customer, environment, scope and action; the query is bound to
+that one customer by the catalog's customer column; values are decrypted with that customer's
+key only; pii, financial and secret columns are masked unless revealed; and the audit event is
+committed before any data is returned (fail closed: no event, no data).
+
+Check, read and audit run in one write transaction of the console database, so a revocation
+(which needs that same lock) is ordered strictly before or after a read, never during it.
+Every denial is an audit event too, written after the refused transaction rolled back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from access.authz import Action
+from access.catalog import Classification, Table
+from access.context import Gatehouse, event_for
+from access.customer_db.schema import CustomerBase
+from access.envelope import data_key, open_value
+from access.errors import Denied, InvalidInput
+from access.grants import usable_grant
+from access.principal import Principal
+from access.schema import AccessRequest, Grant, PurgedCustomer
+from access.users import checked_reason
+from audit.events import AuditEvent
+from audit.vocabulary import Outcome
+
+MASK = "••••"
+MASKED = frozenset({Classification.PII, Classification.FINANCIAL, Classification.SECRET})
+REVEALABLE = frozenset({Classification.PII, Classification.FINANCIAL})
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class DataView:
+    grant_id: int
+    customer_id: str
+    environment: str
+    scope: str
+    tables: dict[str, pd.DataFrame]
+    masked: tuple[str, ...]    # "table.column" shown as MASK
+    revealed: tuple[str, ...]  # "table.column" shown in clear for this read
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(frame) for frame in self.tables.values())
+
+
+def read(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
+         scope: str) -> DataView:
+    """Masked rows of `scope` for `customer_id` under grant `grant_id`; one `data.read` event."""
+    return _serve(gh, principal, _Ask(grant_id, customer_id, scope, "read"))
+
+
+def reveal(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str, scope: str,
+           columns: Sequence[str], reason: str) -> DataView:
+    """Rows with `columns` ("table.column") in clear. Needs the reveal action, step-up and a
+    reason; the `data.revealed` event names the columns, never the values."""
+    reason = checked_reason(reason)
+    return _serve(gh, principal, _Ask(grant_id, customer_id, scope, "reveal",
+                                      tuple(columns), reason))
+
+
+def export_csv(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
+               scope: str) -> bytes:
+    """The scope's rows (masked) as CSV with a watermark line, spreadsheet formulas
+    neutralised; needs the export action and step-up; one `data.exported` event."""
+    view = _serve(gh, principal, _Ask(grant_id, customer_id, scope, "export"))
+    return _csv(view, principal)
+
+
+@dataclass(frozen=True)
+class _Ask:
+    grant_id: int
+    customer_id: str
+    scope: str
+    action: str  # read, reveal, export: the grant action it needs
+    reveal: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+_EVENT = {"read": "data.read", "reveal": "data.revealed", "export": "data.exported"}
+_AUTHZ = {"read": Action.DATA_READ, "reveal": Action.DATA_REVEAL, "export": Action.DATA_EXPORT}
+
+
+def _serve(gh: Gatehouse, principal: Principal, ask: _Ask) -> DataView:
+    gh.require(principal, _AUTHZ[ask.action])
+    try:
+        with gh.write() as db:
+            grant, request, tables = _authorize(gh, db, principal, ask)
+            view = _fetch(gh, grant, ask, tables)
+            gh.audit(db, _event(principal, ask, grant, request, view))
+    except Denied as refusal:
+        _record_denial(gh, principal, ask, refusal)
+        raise
+    return view
+
+
+def _authorize(gh: Gatehouse, db: Session, principal: Principal, ask: _Ask
+               ) -> tuple[Grant, AccessRequest, list[Table]]:
+    if gh.data is None:
+        raise Denied("no customer database is configured")
+    if ask.scope not in gh.data.catalog.scopes():
+        raise Denied(f"unknown scope {ask.scope[:40]!r}")
+    tables = gh.data.catalog.tables_for(ask.scope)
+    grant = db.get(Grant, ask.grant_id, with_for_update={"read": True})
+    environment = grant.environment if grant is not None else ""
+    grant = usable_grant(gh, db, principal, ask.grant_id, ask.customer_id, environment,
+                         ask.scope, ask.action)
+    if db.get(PurgedCustomer, (grant.environment, grant.customer_id)) is not None:
+        raise Denied(f"customer {grant.customer_id} was purged after its retention period")
+    _check_reveal(ask, tables)
+    return grant, db.get_one(AccessRequest, grant.request_id), tables
+
+
+def _check_reveal(ask: _Ask, tables: list[Table]) -> None:
+    if ask.action != "reveal":
+        return
+    allowed = {f"{t.name}.{c.name}" for t in tables for c in t.columns
+               if c.classification in REVEALABLE}
+    if not ask.reveal or not set(ask.reveal) <= allowed:
+        raise InvalidInput("columns", f"choose among the revealable columns: "
+                                      f"{', '.join(sorted(allowed)) or 'none in this scope'}")
+
+
+def _fetch(gh: Gatehouse, grant: Grant, ask: _Ask, tables: list[Table]) -> DataView:
+    assert gh.data is not None
+    frames, masked = {}, []
+    with gh.data.engine(grant.environment).connect() as conn:
+        key = data_key(conn, gh.data.master, grant.customer_id)  # KeyDestroyed is a Denied
+        for table in tables:
+            frame, hidden = _rows(conn, table, grant.customer_id, key, ask.reveal)
+            frames[table.name] = frame
+            masked += hidden
+    return DataView(grant.id, grant.customer_id, grant.environment, ask.scope, frames,
+                    tuple(masked), ask.reveal)
+
+
+def _rows(conn: Connection, table: Table, customer_id: str, key: bytes,
+          reveal: tuple[str, ...]) -> tuple[pd.DataFrame, list[str]]:
+    """One customer's rows of `table`: the customer column binds the query (tenant isolation
+    in the query itself, with a bound parameter), then decrypt and mask column by column."""
+    sql_table = CustomerBase.metadata.tables[table.name]
+    names = [c.name for c in table.columns]
+    rows = conn.execute(select(*[sql_table.c[n] for n in names])
+                        .where(sql_table.c[table.customer_column] == customer_id)
+                        .order_by(sql_table.c[names[0]])).all()
+    frame = pd.DataFrame([dict(zip(names, row, strict=True)) for row in rows], columns=names)
+    hidden = []
+    for column in table.columns:
+        qualified = f"{table.name}.{column.name}"
+        if column.encrypted:
+            frame[column.name] = [
+                None if value is None else open_value(key, customer_id, table.name, column.name,
+                                                      row_id, value)
+                for value, row_id in zip(frame[column.name], frame[table.row_id_column],
+                                         strict=True)]
+        if column.classification in MASKED and qualified not in reveal:
+            frame[column.name] = [None if v is None else MASK for v in frame[column.name]]
+            hidden.append(qualified)
+    return frame, hidden
+
+
+def _event(principal: Principal, ask: _Ask, grant: Grant, request: AccessRequest,
+           view: DataView) -> AuditEvent:
+    """The event of a served read: which columns (a reveal names only the revealed ones) and
+    how many rows; never a value."""
+    columns = list(view.revealed) if ask.action == "reveal" else \
+        [f"{name}.{c}" for name, frame in view.tables.items() for c in frame.columns]
+    details: dict[str, Any] = {"environment": grant.environment, "scope": ask.scope,
+                               "action": ask.action, "columns": columns,
+                               "row_count": view.row_count}
+    if ask.action == "export":
+        details["format"] = "csv"
+    return event_for(principal, _EVENT[ask.action], target_type="customer",
+                     target_id=grant.customer_id,
+                     customer_id=grant.customer_id, request_id=str(request.id),
+                     grant_id=str(grant.id), ticket=request.ticket, reason=ask.reason,
+                     policy_version=request.policy_version, details=details)
+
+
+def _record_denial(gh: Gatehouse, principal: Principal, ask: _Ask, refusal: Denied) -> None:
+    """`data.denied` naming why; the asked-for customer and grant are recorded as asked."""
+    with gh.write() as db:
+        grant = db.get(Grant, ask.grant_id)
+        request = db.get(AccessRequest, grant.request_id) if grant else None
+        gh.audit(db, event_for(
+            principal, "data.denied", Outcome.DENIED, target_type="customer",
+            target_id=ask.customer_id[:64], customer_id=ask.customer_id[:64],
+            request_id=str(request.id) if request else None, grant_id=str(ask.grant_id),
+            ticket=request.ticket if request else None, reason=ask.reason,
+            details={"scope": ask.scope[:64], "action": ask.action, "why": str(refusal)[:300],
+                     "environment": grant.environment if grant else None}))
+
+
+def neutralise(value: object) -> object:
+    """Make a text cell inert in spreadsheets (ASVS 1.2.10): a leading = + - @ tab or CR
+    would start a formula, so such text gets a leading apostrophe. Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _csv(view: DataView, principal: Principal) -> bytes:
+    out = io.StringIO()
+    out.write(f"# Gatehouse export, confidential: by {principal.sub} ({principal.iss}), grant "
+              f"{view.grant_id}, customer {view.customer_id}, {view.environment}, "
+              f"scope {view.scope}\n")
+    for name, frame in view.tables.items():
+        writer = csv.writer(out)
+        writer.writerow([f"{name}.{c}" for c in frame.columns])
+        for row in frame.itertuples(index=False):
+            writer.writerow([neutralise(v) for v in row])
+    return out.getvalue().encode("utf-8")

@@ -1,0 +1,72 @@
+"""Where each environment's customer data lives, its catalog, and the master key.
+
+Engines are made on first use and the catalog is checked against each database then: the
+broker refuses to serve from a database whose tables or columns the catalog does not describe.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, inspect, select
+
+from access.catalog import Catalog, load_catalog, validate_against
+from access.customer_db.generate import generate
+from access.customer_db.schema import Customer
+from access.envelope import MasterKey, master_key_from_env
+from audit.engine import make_engine
+from audit.settings import data_dir
+
+
+def customer_db_url(environment: str) -> str:
+    """`GATEHOUSE_CUSTOMER_DB_<ENVIRONMENT>`, else a SQLite file in the data folder."""
+    configured = os.environ.get(f"GATEHOUSE_CUSTOMER_DB_{environment.upper()}")
+    return configured or f"sqlite:///{data_dir() / f'customers-{environment}.db'}"
+
+
+@dataclass
+class CustomerData:
+    catalog: Catalog
+    master: MasterKey
+    urls: dict[str, str]
+    _engines: dict[str, Engine] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def engine(self, environment: str) -> Engine:
+        with self._lock:
+            if environment not in self._engines:
+                engine = make_engine(self.urls[environment])
+                validate_against(self.catalog, engine)
+                self._engines[environment] = engine
+            return self._engines[environment]
+
+
+def customer_data_from_env(environments: list[str]) -> CustomerData:
+    return CustomerData(load_catalog(), master_key_from_env(),
+                        {env: customer_db_url(env) for env in environments})
+
+
+DEMO_SIZES = {"production": 60, "staging": 20}
+
+
+def generate_demo_databases(data: CustomerData, now: datetime) -> list[str]:
+    """Fill every environment's customer database that has no customers yet; return what was
+    generated. Deterministic: the same sizes and seed give the same customers."""
+    done = []
+    for environment, url in data.urls.items():
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                empty = not inspect(conn).has_table("customers") or not conn.execute(
+                    select(Customer.customer_id).limit(1)).first()
+            if empty:
+                report = generate(engine, data.master, DEMO_SIZES.get(environment, 20),
+                                  today=now)
+                done.append(f"{environment}: {report.customers} customers, "
+                            f"{sum(report.rows.values())} rows")
+        finally:
+            engine.dispose()
+    return done

@@ -1,0 +1,27 @@
+"""Customer databases for broker tests: generated, encrypted, one per environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from access.catalog import load_catalog
+from access.context import Gatehouse
+from access.customer_data import CustomerData
+from access.customer_db.generate import generate
+from access.envelope import LocalMasterKey
+from audit.engine import make_engine
+from tests.identity_helpers import FakeClock
+
+
+def attach_customer_data(gh: Gatehouse, tmp_path: Path, clock: FakeClock,
+                         customers: int = 30) -> CustomerData:
+    master = LocalMasterKey(os.urandom(32))
+    urls = {env: f"sqlite:///{tmp_path / f'customers-{env}.db'}"
+            for env in ("production", "staging")}
+    for url in urls.values():
+        engine = make_engine(url)
+        generate(engine, master, customers=customers, today=clock.now)
+        engine.dispose()
+    gh.data = CustomerData(load_catalog(), master, urls)
+    return gh.data
