@@ -62,3 +62,21 @@ def test_justifications_are_shown_as_text_never_as_markup(oidc: str, data_dir: P
     ada = enrolled(oidc, "ada.admin", "console/pages/approvals.py")
     assert [t.value for t in ada.text] == [payload]  # st.text: rendered verbatim
     assert all("<img" not in m.value for m in ada.markdown)
+
+
+def test_support_reads_masked_customer_data_under_the_grant(oidc: str, data_dir: Path) -> None:
+    sam = enrolled(oidc, "sam.support", "console/pages/request_access.py")
+    labelled(sam.text_input, "Customer id").input("cust-0042")
+    labelled(sam.text_input, "Ticket").input("SUP-2002")
+    labelled(sam.multiselect, "Data scopes").select("contacts")
+    labelled(sam.text_area, "Justification").input("SUP-2002: confirm who the admin contact is")
+    labelled(sam.button, "Submit request").click().run()
+    ada = enrolled(oidc, "ada.admin", "console/pages/approvals.py")
+    labelled(ada.button, "Approve").click().run()
+
+    sam.switch_page("console/pages/customer_data.py").run()
+    assert not sam.exception, sam.exception
+    contacts = sam.dataframe[0].value
+    assert set(contacts["customer_id"]) == {"cust-0042"}
+    assert set(contacts["email"]) == {"••••"}
+    assert "left. Every read is logged." in sam.caption[0].value
