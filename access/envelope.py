@@ -30,7 +30,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from access.customer_db.schema import CustomerKey
+from access.customer_db.schema import CustomerBase, CustomerKey
 from access.errors import Conflict, Denied, InvalidInput
 from access.secretbox import SealedDataInvalid, SecretBox
 from audit.settings import data_dir
@@ -43,7 +43,7 @@ KEY_BYTES = 32  # AES-256, for master and data keys alike
 MASTER_KEY_ENV = "GATEHOUSE_MASTER_KEY"
 MASTER_KEY_FILE_ENV = "GATEHOUSE_MASTER_KEY_FILE"
 
-_KEYS = CustomerKey.__table__
+_KEYS = CustomerBase.metadata.tables[CustomerKey.__tablename__]
 
 
 class KeyDestroyed(Denied):

@@ -4,15 +4,20 @@ tables the way someone holding the database file or its owner role could."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from audit.engine import write_engine
 from audit.events import Actor, AuditEvent
 from audit.log import append
-from audit.schema import APPEND_ONLY_TABLES
+from audit.schema import APPEND_ONLY_TABLES, events_table
+from audit.sealer import seal_pending
 from tests.databases import PG_ADMIN_URL, Database
 
 ALICE = Actor("https://idp.example", "alice", "Alice Support", ("requester",))
@@ -57,3 +62,22 @@ def tamper(db: Database, statements: Sequence[str]) -> None:
         conn.execute("SET LOCAL session_replication_role = replica")
         for statement in statements:
             conn.execute(statement)  # type: ignore[arg-type]
+
+
+def seal_everything(db: Database, key: Ed25519PrivateKey, checkpoint_dir: Path,
+                    timeout: float = 60.0) -> int:
+    """Seal until every event is sealed; return the tree size.
+
+    On PostgreSQL the sealer stops below the oldest transaction running anywhere in the
+    cluster, so a parallel test's open transaction can hold it back for a moment.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        size = seal_pending(db.engine, key, checkpoint_dir).tree_size
+        with db.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(events_table)).scalar_one()
+        if size == total:
+            return size
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {size} of {total} events sealed after {timeout}s")
+        time.sleep(0.05)

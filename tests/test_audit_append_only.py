@@ -10,8 +10,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from audit.schema import APPEND_ONLY_TABLES
-from audit.sealer import seal_pending
-from tests.audit_helpers import write_events
+from tests.audit_helpers import seal_everything, write_events
 from tests.databases import Database
 
 CHANGES = {
@@ -25,7 +24,7 @@ CHANGES = {
 
 def _seal_some(db: Database, key: Ed25519PrivateKey, checkpoint_dir: Path) -> Database:
     write_events(db, 300)  # > 256 leaves, so audit_nodes has a row too
-    seal_pending(db.engine, key, checkpoint_dir)
+    seal_everything(db, key, checkpoint_dir)
     return db
 
 
@@ -76,6 +75,6 @@ def test_app_role_can_append_read_and_seal(pg_database: Database,
                                            signing_key: Ed25519PrivateKey,
                                            checkpoint_dir: Path) -> None:
     write_events(pg_database, 3)
-    assert seal_pending(pg_database.engine, signing_key, checkpoint_dir).sealed == 3
+    assert seal_everything(pg_database, signing_key, checkpoint_dir) == 3
     with pg_database.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar() == 3

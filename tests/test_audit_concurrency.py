@@ -17,7 +17,7 @@ from audit.engine import make_engine, write_engine
 from audit.log import append
 from audit.schema import events_table, leaves_table
 from audit.sealer import SealerBusy, seal_pending, sealer_guard
-from tests.audit_helpers import event, write_events
+from tests.audit_helpers import event, seal_everything, write_events
 from tests.databases import Database
 
 
@@ -74,7 +74,7 @@ def test_processes_appending_on_postgres_seal_into_one_consistent_tree(
     for w in workers:
         w.join()
         assert w.exitcode == 0
-    seal_pending(pg_database.engine, signing_key, checkpoint_dir)
+    seal_everything(pg_database, signing_key, checkpoint_dir)
     sealed = _sealed_event_ids(pg_database)
     with pg_database.engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(events_table)).scalar()
@@ -93,7 +93,7 @@ def test_postgres_seals_nothing_that_an_in_flight_transaction_could_still_preced
     assert seal_pending(pg_database.engine, signing_key, checkpoint_dir).sealed == 0
     slow_tx.commit()
     slow.close()
-    assert seal_pending(pg_database.engine, signing_key, checkpoint_dir).sealed == 2
+    assert seal_everything(pg_database, signing_key, checkpoint_dir) == 2
     assert _sealed_event_ids(pg_database) == [slow_id, fast_id]
 
 

@@ -14,9 +14,8 @@ from audit.checkpoint import sign_checkpoint
 from audit.database import verify_database
 from audit.merkle import Frontier, leaf_hash
 from audit.schema import events_table, leaves_table
-from audit.sealer import seal_pending
 from audit.verify import Report
-from tests.audit_helpers import tamper, write_events
+from tests.audit_helpers import seal_everything, tamper, write_events
 from tests.databases import Database
 
 
@@ -26,9 +25,9 @@ class Sealed:
     def __init__(self, db: Database, key: Ed25519PrivateKey, checkpoint_dir: Path) -> None:
         self.db, self.key, self.dir = db, key, checkpoint_dir
         self.ids = write_events(db, 40)
-        seal_pending(db.engine, key, checkpoint_dir)
+        seal_everything(db, key, checkpoint_dir)
         self.ids += write_events(db, 10, start=40)
-        seal_pending(db.engine, key, checkpoint_dir)
+        seal_everything(db, key, checkpoint_dir)
 
     def verify(self) -> Report:
         return verify_database(self.db.engine, self.key.public_key(), self.dir)
