@@ -3,7 +3,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
-.PHONY: run test lint setup bench clean
+.PHONY: run test lint setup bench bench-full clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,6 +22,17 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -n 2
+
+# Benchmarks (docs/benchmarks.md): quick (100k events, a few minutes) by default;
+# `BENCH=--full make bench` or `make bench-full` for 10M events (hours on 2 cores).
+# Needs the local PostgreSQL for the PostgreSQL half (`BENCH="--quick --engine sqlite"` without).
+BENCH ?= --quick
+
+bench: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(PY) -m bench $(BENCH)
+
+bench-full: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(PY) -m bench --full
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

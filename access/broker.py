@@ -32,14 +32,14 @@ from access.errors import Denied, InvalidInput
 from access.grants import usable_grant
 from access.principal import Principal
 from access.schema import AccessRequest, Grant, PurgedCustomer
-from access.users import checked_reason
+from access.users import checked_reason, storable
 from audit.events import AuditEvent
 from audit.vocabulary import Outcome
 
 MASK = "••••"
 MASKED = frozenset({Classification.PII, Classification.FINANCIAL, Classification.SECRET})
 REVEALABLE = frozenset({Classification.PII, Classification.FINANCIAL})
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")  # ASVS 1.2.10 (and OWASP's CR)
 
 
 @dataclass(frozen=True)
@@ -197,26 +197,43 @@ def _record_denial(gh: Gatehouse, principal: Principal, ask: _Ask, refusal: Deni
         request = db.get(AccessRequest, grant.request_id) if grant else None
         gh.audit(db, event_for(
             principal, "data.denied", Outcome.DENIED, target_type="customer",
-            target_id=ask.customer_id[:64], customer_id=ask.customer_id[:64],
+            target_id=_as_asked(ask.customer_id), customer_id=_as_asked(ask.customer_id),
             request_id=str(request.id) if request else None, grant_id=str(ask.grant_id),
             ticket=request.ticket if request else None, reason=ask.reason,
-            details={"scope": ask.scope[:64], "action": ask.action, "why": str(refusal)[:300],
+            details={"scope": _as_asked(ask.scope), "action": ask.action,
+                     "why": str(refusal)[:300],
                      "environment": grant.environment if grant else None}))
 
 
+def _as_asked(value: str, limit: int = 64) -> str:
+    """What the caller asked for, cut to `limit`, as the log can hold it: a NUL or an
+    unpaired surrogate is written as its escape (\\x00, \\ud800), so a crafted id can never
+    keep its own refusal out of the log."""
+    text = str(value)[:limit]
+    if storable(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 def neutralise(value: object) -> object:
-    """Make a text cell inert in spreadsheets (ASVS 1.2.10): a leading = + - @ tab or CR
-    would start a formula, so such text gets a leading apostrophe. Numbers stay numbers."""
+    """Make a text cell inert in spreadsheets (ASVS 1.2.10): a leading = + - @ tab, CR or
+    NUL could start a formula, so such text gets a leading apostrophe. Numbers stay numbers."""
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
 
 
+def _one_line(text: str) -> str:
+    """`text` for the watermark line: control characters written as escapes, so an odd
+    subject from the identity provider can never start a line of its own."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _csv(view: DataView, principal: Principal) -> bytes:
     out = io.StringIO()
-    out.write(f"# Gatehouse export, confidential: by {principal.sub} ({principal.iss}), grant "
-              f"{view.grant_id}, customer {view.customer_id}, {view.environment}, "
-              f"scope {view.scope}\n")
+    out.write(f"# Gatehouse export, confidential: by {_one_line(principal.sub)} "
+              f"({_one_line(principal.iss)}), grant {view.grant_id}, customer "
+              f"{view.customer_id}, {view.environment}, scope {view.scope}\n")
     for name, frame in view.tables.items():
         writer = csv.writer(out)
         writer.writerow([f"{name}.{c}" for c in frame.columns])

@@ -1,4 +1,5 @@
-"""Gatehouse configuration (TOML): group → role mapping, session lifetimes, MFA rules.
+"""Gatehouse configuration (TOML): group → role mapping, session lifetimes, MFA rules, and the
+thresholds of the auditors' anomaly rules.
 
 Contract: `load_config` returns a valid `Config` or raises `InvalidInput` naming the file, the
 key and the rule. Unknown keys are errors, not ignored: a typo must not silently fall back to
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from access.errors import InvalidInput
 from access.principal import Role
+from audit.anomalies import DAY_NAMES, AnomalyRules
 from audit.settings import PROJECT_ROOT
 
 DEFAULT_PATH = PROJECT_ROOT / "config" / "gatehouse.toml"
@@ -40,6 +42,7 @@ class Config:
     group_roles: dict[str, Role]
     sessions: SessionPolicy = SessionPolicy()
     mfa: MfaPolicy = MfaPolicy()
+    anomalies: AnomalyRules = field(default_factory=AnomalyRules)
 
     def roles_for(self, groups: object) -> frozenset[Role]:
         """Roles granted by the `groups` claim; anything but a list of strings grants none."""
@@ -69,15 +72,39 @@ def load_config(path: Path | None = None) -> Config:
             issuer_label=reader.text("mfa", "issuer_label", "Gatehouse"),
             step_up=timedelta(minutes=reader.number("mfa", "step_up_minutes", 5, 1, 60)),
             max_failures=reader.number("mfa", "max_failures", 5, 1, 100),
-            lockout=timedelta(minutes=reader.number("mfa", "lockout_minutes", 15, 1, 1440))))
+            lockout=timedelta(minutes=reader.number("mfa", "lockout_minutes", 15, 1, 1440))),
+        anomalies=_anomalies(reader))
     reader.refuse_unknown()
     return config
+
+
+def _anomalies(reader: _Reader) -> AnomalyRules:
+    number = reader.number
+    start = number("anomalies", "work_start_hour", 7, 0, 23)
+    end = number("anomalies", "work_end_hour", 19, 1, 24)
+    if end <= start:
+        raise reader._error("anomalies.work_end_hour", "must be later than work_start_hour")
+    return AnomalyRules(
+        reads_per_grant=number("anomalies", "reads_per_grant", 200, 1, 1_000_000),
+        customers_per_ticket=number("anomalies", "customers_per_ticket", 3, 1, 1000),
+        ticket_window=timedelta(minutes=number("anomalies", "ticket_window_minutes", 60, 1,
+                                               10_080)),
+        work_start_hour=start, work_end_hour=end,
+        work_days=reader.weekdays("anomalies", "work_days", ["mon", "tue", "wed", "thu", "fri"]),
+        breakglass_review=timedelta(hours=number("anomalies", "breakglass_review_hours", 24, 1,
+                                                 720)),
+        denials=number("anomalies", "denials", 5, 2, 1000),
+        denial_window=timedelta(minutes=number("anomalies", "denial_window_minutes", 15, 1,
+                                               1440)))
 
 
 _KNOWN: dict[str, frozenset[str] | None] = {
     "roles": None,  # any group name may be mapped
     "sessions": frozenset({"absolute_hours", "idle_minutes"}),
     "mfa": frozenset({"issuer_label", "step_up_minutes", "max_failures", "lockout_minutes"}),
+    "anomalies": frozenset({"reads_per_grant", "customers_per_ticket", "ticket_window_minutes",
+                            "work_start_hour", "work_end_hour", "work_days",
+                            "breakglass_review_hours", "denials", "denial_window_minutes"}),
 }
 
 
@@ -106,6 +133,15 @@ class _Reader:
         if not isinstance(value, str) or not value.strip() or len(value) > 64:
             raise self._error(f"{section}.{key}", "must be non-empty text of at most 64 chars")
         return value
+
+    def weekdays(self, section: str, key: str, default: list[str]) -> frozenset[int]:
+        """Day names (mon … sun) as datetime weekday numbers (Monday = 0)."""
+        value = self.section(section).get(key, default)
+        names = [d.lower() for d in DAY_NAMES]
+        if not isinstance(value, list) or not all(isinstance(d, str) and d.lower() in names
+                                                  for d in value):
+            raise self._error(f"{section}.{key}", f"must be a list of day names: {names}")
+        return frozenset(names.index(d.lower()) for d in value)
 
     def roles(self) -> dict[str, Role]:
         mapping = {}

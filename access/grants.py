@@ -188,21 +188,25 @@ def review_breakglass(gh: Gatehouse, admin: Principal, grant_id: int, note: str)
 
 def record_expiries(gh: Gatehouse, warn_before: timedelta = timedelta(minutes=15)) -> int:
     """Sweeper: record `grant.expired` for grants that ran out, and announce those about to.
-    Records what the clock already enforces; returns how many expiries it recorded."""
+    Records what the clock already enforces; returns how many expiries it recorded.
+
+    Grant rows are locked as they are read, as revoke() and release() lock them: a grant
+    being revoked or released right now, or swept by another sweeper, is re-read once that
+    transaction commits and skipped, so every grant gets exactly one ending event."""
     now = gh.now()
     with gh.write() as db:
         ended = db.execute(select(Grant, AccessRequest)
                            .join(AccessRequest, AccessRequest.id == Grant.request_id)
                            .where(Grant.ends_at <= now, Grant.expiry_recorded_at.is_(None),
                                   Grant.revoked_at.is_(None), Grant.released_at.is_(None))
-                           ).all()
+                           .with_for_update(of=Grant)).all()
         for grant, request in ended:
             grant.expiry_recorded_at = now
             gh.audit(db, request_event(None, "grant.expired", request, grant=grant))
         soon = db.execute(select(Grant).where(
             Grant.ends_at > now, Grant.ends_at <= now + warn_before,
             Grant.expiring_notified_at.is_(None), Grant.revoked_at.is_(None),
-            Grant.released_at.is_(None))).scalars().all()
+            Grant.released_at.is_(None)).with_for_update()).scalars().all()
         for grant in soon:
             grant.expiring_notified_at = now
             notify.enqueue(gh, db, notify.Kind.GRANT_EXPIRING,

@@ -88,7 +88,7 @@ def activate(gh: Gatehouse, principal: Principal, raw_code: object) -> tuple[Pri
             gh.audit(db, event_for(principal, "auth.mfa.enrolled", details={
                 "method": "totp", "remaining_recovery_codes": len(codes)}))
             return _passed(gh, db, principal, "totp"), codes
-    _fail(gh, principal, "totp")
+        _fail(gh, db, principal, "totp")
     raise AuthenticationFailed(_WRONG_CODE)
 
 
@@ -98,7 +98,7 @@ def verify_code(gh: Gatehouse, principal: Principal, raw_code: object) -> Princi
     with gh.write() as db:
         if _accept(gh, db, principal, code, enrolling=False):
             return _passed(gh, db, principal, "totp")
-    _fail(gh, principal, "totp")
+        _fail(gh, db, principal, "totp")
     raise AuthenticationFailed(_WRONG_CODE)
 
 
@@ -139,12 +139,15 @@ def use_recovery_code(gh: Gatehouse, principal: Principal, raw_code: object) -> 
             db.execute(update(MfaCredential).where(MfaCredential.user_id == principal.user_id)
                        .values(failures=0, locked_until=None))
             return _passed(gh, db, principal, "recovery_code")
-    _fail(gh, principal, "recovery_code")
+        _fail(gh, db, principal, "recovery_code")
     raise AuthenticationFailed("that recovery code is not valid or was already used")
 
 
 def _credential(db: Session, user_id: int, enrolling: bool) -> MfaCredential:
-    credential = db.get(MfaCredential, user_id)
+    """The user's credential, row-locked until the caller's transaction ends: the lock check,
+    the code check and the failure count of one attempt are then one atomic step, so parallel
+    guesses queue up and meet the lock (SQLite's BEGIN IMMEDIATE serialises them anyway)."""
+    credential = db.get(MfaCredential, user_id, with_for_update=True)
     if credential is None or (credential.activated_at is None) != enrolling:
         raise Conflict("enroll an authenticator first" if not enrolling
                        else "there is no enrollment waiting for confirmation")
@@ -169,22 +172,22 @@ def _passed(gh: Gatehouse, db: Session, principal: Principal, method: str) -> Pr
     return updated
 
 
-def _fail(gh: Gatehouse, principal: Principal, method: str) -> None:
-    """Count a failure in its own committed transaction, locking at the limit."""
+def _fail(gh: Gatehouse, db: Session, principal: Principal, method: str) -> None:
+    """Count a failure, locking at the limit, in the attempt's own transaction (which holds
+    the credential's row lock); the caller commits it and then raises."""
     limit = gh.config.mfa.max_failures
-    with gh.write() as db:
-        failures = db.execute(update(MfaCredential)
-                              .where(MfaCredential.user_id == principal.user_id)
-                              .values(failures=MfaCredential.failures + 1)
-                              .returning(MfaCredential.failures)).scalar_one()
-        details = {"method": method, "failures": failures}
-        gh.audit(db, event_for(principal, "auth.mfa.failed", Outcome.DENIED, details=details))
-        if failures >= limit:
-            until = gh.now() + gh.config.mfa.lockout
-            db.execute(update(MfaCredential).where(MfaCredential.user_id == principal.user_id)
-                       .values(locked_until=until, failures=0))
-            gh.audit(db, event_for(principal, "auth.mfa.locked", Outcome.DENIED, details={
-                **details, "locked_until": until.isoformat(timespec="seconds")}))
+    failures = db.execute(update(MfaCredential)
+                          .where(MfaCredential.user_id == principal.user_id)
+                          .values(failures=MfaCredential.failures + 1)
+                          .returning(MfaCredential.failures)).scalar_one()
+    details = {"method": method, "failures": failures}
+    gh.audit(db, event_for(principal, "auth.mfa.failed", Outcome.DENIED, details=details))
+    if failures >= limit:
+        until = gh.now() + gh.config.mfa.lockout
+        db.execute(update(MfaCredential).where(MfaCredential.user_id == principal.user_id)
+                   .values(locked_until=until, failures=0))
+        gh.audit(db, event_for(principal, "auth.mfa.locked", Outcome.DENIED, details={
+            **details, "locked_until": until.isoformat(timespec="seconds")}))
 
 
 def reset(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> None:

@@ -30,6 +30,7 @@ from access.errors import Conflict, Denied, InvalidInput
 from access.policy import Requirements
 from access.principal import Principal
 from access.schema import AccessRequest, Approval, Grant, PurgedCustomer, User
+from access.users import UNSTORABLE_RULE, storable
 from audit.events import AuditEvent
 from audit.vocabulary import Outcome
 
@@ -81,6 +82,8 @@ def validate(gh: Gatehouse, principal: Principal, draft: RequestDraft) -> Requir
     if not 10 <= len(justification) <= policy.justification_max:
         raise InvalidInput("justification", f"is required: 10 to {policy.justification_max} "
                                             "characters saying why the ticket needs this")
+    if not storable(justification):
+        raise InvalidInput("justification", UNSTORABLE_RULE)
     _check_ticket(gh, draft)
     with gh.read() as db:
         refuse_purged(db, draft.environment, draft.customer_id)
@@ -237,6 +240,8 @@ def _comment(comment: str, required: bool) -> str | None:
         raise InvalidInput("comment", "is required when denying: say why (3+ characters)")
     if len(text) > MAX_COMMENT:
         raise InvalidInput("comment", f"must be at most {MAX_COMMENT} characters")
+    if not storable(text):
+        raise InvalidInput("comment", UNSTORABLE_RULE)
     return text or None
 
 
@@ -364,11 +369,15 @@ def approval_queue(gh: Gatehouse, approver: Principal) -> list[QueueItem]:
 
 
 def expire_pending(gh: Gatehouse) -> int:
-    """Sweeper: expire pending requests whose time-to-live has passed; return how many."""
+    """Sweeper: expire pending requests whose time-to-live has passed; return how many.
+
+    The rows are locked as they are read (FOR UPDATE, as decisions lock them): a request a
+    decision is changing right now is re-read once that decision commits and skipped if it is
+    no longer pending, so an approval is never overwritten and no expiry is recorded twice."""
     with gh.write() as db:
         due = db.execute(select(AccessRequest).where(
             AccessRequest.status == "pending", AccessRequest.expires_at <= gh.now())
-        ).scalars().all()
+            .with_for_update()).scalars().all()
         for request in due:
             expire(gh, db, request)
     return len(due)

@@ -30,6 +30,8 @@ from audit.events import Actor, AuditEvent
 from audit.vocabulary import Outcome
 
 TOUCH_EVERY_SECONDS = 30  # idle tracking granularity: spare a write on every rerun
+MAX_CLAIM = 256   # characters of a name, email or group name kept from the ID token
+MAX_AGENT = 512   # characters of a user agent kept
 
 
 class SessionEnded(AuthenticationFailed):
@@ -51,11 +53,22 @@ def login_key(id_token: str) -> str:
 def resume(gh: Gatehouse, id_token: str, source_ip: str | None = None,
            user_agent: str | None = None) -> Principal:
     """The principal of this login, creating its session on first sight; raises otherwise."""
+    ip, agent = _loggable(source_ip, 64), _loggable(user_agent, MAX_AGENT)
     try:
-        return _resume(gh, id_token, source_ip, user_agent)
+        return _resume(gh, id_token, ip, agent)
     except IntegrityError:
         # Two reruns of the same new login raced to create its session: the other one won.
-        return _resume(gh, id_token, source_ip, user_agent)
+        return _resume(gh, id_token, ip, agent)
+
+
+def _loggable(value: object, limit: int) -> str | None:
+    """Text from outside (an ID-token claim, a browser header) as it can be stored and
+    logged: text only, at most `limit` characters, a NUL or an unpaired surrogate written as
+    its escape. Anything else would make the sign-in fail inside its own audit event."""
+    if not isinstance(value, str):
+        return None
+    text = value[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00")
 
 
 def _resume(gh: Gatehouse, id_token: str, ip: str | None, agent: str | None) -> Principal:
@@ -157,7 +170,10 @@ def _open(gh: Gatehouse, db: Session, user: User, roles: frozenset[Role], key: s
 
 def _groups(claims: dict[str, object]) -> list[str]:
     groups = claims.get("groups")
-    return [g for g in groups if isinstance(g, str)][:50] if isinstance(groups, list) else []
+    if not isinstance(groups, list):
+        return []
+    texts = [_loggable(g, MAX_CLAIM) for g in groups if isinstance(g, str)]
+    return [t for t in texts if t is not None][:50]
 
 
 def _user(gh: Gatehouse, db: Session, claims: dict[str, object]) -> User:
@@ -166,9 +182,8 @@ def _user(gh: Gatehouse, db: Session, claims: dict[str, object]) -> User:
     if user is None:
         user = User(iss=iss, sub=sub, created_at=gh.now())
         db.add(user)
-    email, name = claims.get("email"), claims.get("name")
-    user.email = email if isinstance(email, str) else None
-    user.display_name = name if isinstance(name, str) else sub
+    user.email = _loggable(claims.get("email"), MAX_CLAIM)
+    user.display_name = _loggable(claims.get("name"), MAX_CLAIM) or sub
     db.flush()
     return user
 
@@ -203,7 +218,7 @@ def end_user_sessions(gh: Gatehouse, db: Session, user_id: int, why: str) -> int
 def mark_mfa(gh: Gatehouse, db: Session, principal: Principal, at: datetime) -> Principal:
     """Record a successful code on this session: it completes sign-in and refreshes step-up."""
     session = db.get(ConsoleSession, principal.session_id)
-    if session is None or session.ended_at is not None:
+    if session is None or session.ended_at is not None or session.user_id != principal.user_id:
         raise SessionEnded("your session has ended; sign in again")
     session.mfa_verified_at = session.mfa_verified_at or at
     session.step_up_at = at

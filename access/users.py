@@ -34,10 +34,28 @@ def user_ref(user: User) -> str:
     return f"{user.iss}|{user.sub}"
 
 
+UNSTORABLE_RULE = "must be plain text: no NUL characters and no unpaired surrogates"
+
+
+def storable(text: str) -> bool:
+    """Whether both databases and the audit log can keep `text` exactly. PostgreSQL refuses
+    NUL in text, and an unpaired surrogate is not Unicode at all; such input is refused with
+    a message, never altered and never left to fail deep inside a transaction."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def checked_reason(reason: object) -> str:
-    """A reason an admin typed: required, trimmed, bounded."""
+    """A reason an admin typed: required, trimmed, bounded, storable."""
     if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= MAX_REASON:
         raise InvalidInput("reason", f"must be 3 to {MAX_REASON} characters")
+    if not storable(reason):
+        raise InvalidInput("reason", UNSTORABLE_RULE)
     return reason.strip()
 
 

@@ -4,56 +4,120 @@ Leaf hashes live in `audit_leaves`; complete subtrees of 2**8 leaves and more li
 `audit_nodes`. Any subtree root (RFC 6962 §2.1 MTH of D[start:end]) is then at most a few
 hundred leaf hashes plus O(log n) stored nodes away, which keeps an inclusion proof over ten
 million events to a handful of indexed reads.
+
+Leaf hashes are read a whole aligned tile of 2**8 leaves at a time and kept for the life of
+the view, so the eight lowest siblings of an inclusion path (all inside one tile) cost one
+query, not eight; subtree roots are memoised for the same reason.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
 from audit.merkle import Frontier, node_hash, root_of, split_point
 from audit.schema import leaves_table, nodes_table
 
 STORED_LEVEL = 8  # the smallest subtree kept in audit_nodes: 256 leaves
+TILE = 1 << STORED_LEVEL
+
+_TILE_QUERY = (select(leaves_table.c.seq, leaves_table.c.leaf_hash)
+               .where(leaves_table.c.seq >= bindparam("start"),
+                      leaves_table.c.seq < bindparam("end"))
+               .order_by(leaves_table.c.seq))
+# A stored node asked for is read with its parent's descendants on the next levels down: an
+# inclusion path or a right edge next asks for one node per level inside that parent, so one
+# query serves up to NODE_DEPTH + 1 levels of the path instead of one.
+NODE_DEPTH = 4
+_n = nodes_table.c
+_NODES_QUERY = select(_n.level, _n.idx, _n.hash).where(or_(*[
+    and_(_n.level == bindparam(f"level{d}"), _n.idx.between(bindparam(f"lo{d}"),
+                                                            bindparam(f"hi{d}")))
+    for d in range(NODE_DEPTH + 1)]))
 
 
 class StoredTree:
-    """Read-only view of the sealed tree over one connection."""
+    """Read-only view of the sealed tree over one connection (and one moment: it caches)."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._tiles: dict[int, list[bytes]] = {}
+        self._subtrees: dict[tuple[int, int], bytes] = {}
+        self._nodes: dict[tuple[int, int], bytes] = {}
+        self._covered: set[tuple[int, int]] = set()  # (level, idx) known present or absent
 
     def size(self) -> int:
         top = self._conn.execute(select(func.max(leaves_table.c.seq))).scalar()
         return 0 if top is None else int(top) + 1
 
+    def _tile(self, tile: int) -> list[bytes]:
+        """The stored leaf hashes of tile `tile` (leaves tile*256 …), in order, gap-free."""
+        hashes = self._tiles.get(tile)
+        if hashes is None:
+            start = tile * TILE
+            hashes = []
+            for seq, digest in self._conn.execute(_TILE_QUERY,
+                                                  {"start": start, "end": start + TILE}):
+                if seq != start + len(hashes):
+                    break  # a gap: what follows is not usable for a contiguous range
+                hashes.append(bytes(digest))
+            if len(hashes) == TILE:  # a partial tile may still grow: keep only full ones
+                self._tiles[tile] = hashes
+        return hashes
+
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
-        rows = self._conn.execute(
-            select(leaves_table.c.leaf_hash)
-            .where(leaves_table.c.seq >= start, leaves_table.c.seq < end)
-            .order_by(leaves_table.c.seq))
-        hashes = [bytes(h) for (h,) in rows]
+        hashes: list[bytes] = []
+        for tile in range(start // TILE, (end - 1) // TILE + 1 if end > start else 0):
+            stored = self._tile(tile)
+            lo = max(start - tile * TILE, 0)
+            hi = min(end - tile * TILE, TILE)
+            hashes += stored[lo:hi]
+            if len(stored) < hi:
+                break
         if len(hashes) != end - start:
             raise LookupError(f"leaves {start}..{end - 1} are not all sealed")
         return hashes
 
     def stored_node(self, level: int, idx: int) -> bytes | None:
-        found = self._conn.execute(
-            select(nodes_table.c.hash).where(nodes_table.c.level == level,
-                                             nodes_table.c.idx == idx)).scalar()
-        return None if found is None else bytes(found)
+        if (level, idx) not in self._covered:
+            self._read_nodes(level, idx)
+        return self._nodes.get((level, idx))
+
+    def _read_nodes(self, level: int, idx: int) -> None:
+        """Node (level, idx), its sibling, and their descendants NODE_DEPTH levels down (not
+        below STORED_LEVEL), in one query."""
+        ranges, params = [], {}
+        for depth in range(NODE_DEPTH + 1):
+            lv, lo = level - depth, (idx >> 1 << 1) << depth
+            hi = lo + (2 << depth) - 1
+            if lv >= STORED_LEVEL:
+                ranges.append((lv, lo, hi))
+            else:
+                lv = -1  # below the stored levels: a range that matches nothing
+            params.update({f"level{depth}": lv, f"lo{depth}": lo, f"hi{depth}": hi})
+        rows = self._conn.execute(_NODES_QUERY, params)
+        for lv, ix, digest in rows:
+            self._nodes[(lv, ix)] = bytes(digest)
+        for lv, lo, hi in ranges:
+            self._covered.update((lv, i) for i in range(lo, hi + 1))
 
     def subtree(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) from stored nodes where they exist, leaf hashes otherwise."""
+        known = self._subtrees.get((start, end))
+        if known is not None:
+            return known
         width = end - start
-        if width <= 1 << STORED_LEVEL:
-            return root_of(self.leaf_hashes(start, end))
-        if width & (width - 1) == 0 and start % width == 0:
+        value = None
+        if width >= TILE and width & (width - 1) == 0 and start % width == 0:
             level = width.bit_length() - 1
-            stored = self.stored_node(level, start >> level)
-            if stored is not None:
-                return stored
-        k = split_point(width)
-        return node_hash(self.subtree(start, start + k), self.subtree(start + k, end))
+            value = self.stored_node(level, start >> level)
+        if value is None:
+            if width <= TILE:
+                value = root_of(self.leaf_hashes(start, end))
+            else:
+                k = split_point(width)
+                value = node_hash(self.subtree(start, start + k), self.subtree(start + k, end))
+        self._subtrees[(start, end)] = value
+        return value
 
     def frontier(self, size: int) -> Frontier:
         """The compact range [0, size): one perfect subtree per set bit of `size`."""

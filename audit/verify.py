@@ -25,18 +25,21 @@ Kinds of damage reported:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit.checkpoint import Checkpoint, CheckpointInvalid, open_checkpoint
-from audit.merkle import Frontier
+from audit.merkle import Frontier, node_hash
 from audit.tree import STORED_LEVEL
 
 MAX_PROBLEMS = 50
 LOOKAHEAD = 16  # how far apart a swapped pair, or a run of gone or slipped-in events, is named
+PROGRESS_EVERY = 10_000  # leaves between two progress reports
+
+Progress = Callable[[int], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +85,17 @@ class Report:
 
 def verify_log(leaves: Iterable[Leaf], events: Iterable[HashedEvent], notes: Iterable[str],
                public: Ed25519PublicKey,
-               stored_nodes: Mapping[tuple[int, int], bytes] | None = None) -> Report:
-    """Check sealed `leaves` (leaf order) and `events` (commit order) against `notes`."""
+               stored_nodes: Mapping[tuple[int, int], bytes] | None = None,
+               progress: Progress | None = None) -> Report:
+    """Check sealed `leaves` (leaf order) and `events` (commit order) against `notes`.
+
+    `progress`, if given, is called with the number of leaves checked so far, every
+    `PROGRESS_EVERY` leaves and once at the end.
+    """
     report = Report()
     signed = _check_checkpoints(notes, public, report)
     report.checkpoints = [signed[size] for size in sorted(signed)]
-    tree = _TreeCheck(signed, stored_nodes, report)
+    tree = _TreeCheck(signed, stored_nodes, report, progress)
     tracked = _Peek(tree.feed(leaves))
     _compare_events(_Peek(iter(events)), tracked, report)
     for _ in tracked.rest():
@@ -100,43 +108,62 @@ class _TreeCheck:
     """Check 1: rebuild the tree from stored leaf hashes and hold it against the checkpoints."""
 
     def __init__(self, signed: dict[int, Checkpoint],
-                 nodes: Mapping[tuple[int, int], bytes] | None, report: Report) -> None:
+                 nodes: Mapping[tuple[int, int], bytes] | None, report: Report,
+                 progress: Progress | None = None) -> None:
         self.signed, self.nodes, self.report = signed, nodes, report
-        self.frontier, self.vouched, self.broken = Frontier(), 0, False
+        # The compact range [0, size) of the leaves so far (what merkle.Frontier keeps), held
+        # here directly: this loop runs once per leaf of the whole log.
+        self.size, self.roots = 0, list[bytes]()
+        self.vouched, self.broken = 0, False
+        self.progress, self.fed = progress, 0
 
     def feed(self, leaves: Iterable[Leaf]) -> Iterator[Leaf]:
         for leaf in leaves:
             if not self.broken:
                 self._add(leaf)
+            self.fed += 1
+            if self.progress is not None and self.fed % PROGRESS_EVERY == 0:
+                self.progress(self.fed)
             yield leaf
 
     def _add(self, leaf: Leaf) -> None:
-        if leaf.seq != self.frontier.size:
-            self.report.add("missing", self.frontier.size,
-                            f"leaf {self.frontier.size} is gone (next stored leaf is {leaf.seq})")
+        size = self.size
+        if leaf.seq != size:
+            self.report.add("missing", size,
+                            f"leaf {size} is gone (next stored leaf is {leaf.seq})")
             self.broken = True
             return
-        for level, idx, node in self.frontier.append(leaf.stored_hash):
+        node = leaf.stored_hash
+        if not (isinstance(node, bytes) and len(node) == 32):
+            raise ValueError("append takes a 32-byte leaf hash")
+        roots, index, level = self.roots, size, 0
+        while index & 1:  # as merkle.Frontier.append: merge with an equal left sibling
+            node = node_hash(roots.pop(), node)
+            level, index = level + 1, index >> 1
             if level >= STORED_LEVEL and self.nodes is not None and \
-                    self.nodes.get((level, idx), node) != node:
-                self.report.add("node-mismatch", idx << level,
-                                f"stored subtree hash at level {level} index {idx} is wrong")
-        checkpoint = self.signed.get(self.frontier.size)
+                    self.nodes.get((level, index), node) != node:
+                self.report.add("node-mismatch", index << level,
+                                f"stored subtree hash at level {level} index {index} is wrong")
+        roots.append(node)
+        self.size = size = size + 1
+        checkpoint = self.signed.get(size)
         if checkpoint is not None:
-            if checkpoint.root != self.frontier.root():
+            if checkpoint.root != Frontier.from_subtrees(size, roots).root():
                 self.report.add("rewritten", self.vouched,
-                                f"leaves {self.vouched}..{self.frontier.size - 1} do not give "
-                                f"the signed root of size {self.frontier.size}: hashes were "
+                                f"leaves {self.vouched}..{size - 1} do not give "
+                                f"the signed root of size {size}: hashes were "
                                 "recomputed")
-            self.vouched = self.frontier.size
+            self.vouched = size
 
     def finish(self) -> None:
-        self.report.tree_size = self.frontier.size
+        if self.progress is not None:
+            self.progress(self.fed)
+        self.report.tree_size = self.size
         largest = max(self.signed, default=0)
-        if largest > self.frontier.size:
-            self.report.add("truncated", self.frontier.size,
+        if largest > self.size:
+            self.report.add("truncated", self.size,
                             f"a signed checkpoint covers {largest} leaves; the log has "
-                            f"{self.frontier.size}")
+                            f"{self.size}")
 
 
 def _compare_events(events: _Peek[HashedEvent], leaves: _Peek[Leaf], report: Report) -> None:
@@ -144,7 +171,11 @@ def _compare_events(events: _Peek[HashedEvent], leaves: _Peek[Leaf], report: Rep
 
     Events after the last leaf are the unsealed tail, not damage.
     """
-    while (leaf := leaves.peek(0)) is not None:
+    while True:
+        if leaves.fast_forward_matching(events):
+            return  # every leaf had its event
+        if (leaf := leaves.peek(0)) is None:
+            return
         event = events.peek(0)
         if event is None:
             report.add("missing", leaf.seq, f"the sealed events from leaf {leaf.seq} on are gone")
@@ -221,6 +252,23 @@ class _Peek(Generic[T]):
                 return None
             self._buffer.append(item)
         return self._buffer[k]
+
+    def fast_forward_matching(self: _Peek[Leaf], events: _Peek[HashedEvent]) -> bool:
+        """Consume leaves and events in step while each event hashes to its leaf (the whole
+        log, when intact) without the look-ahead machinery; True when the leaves ran out,
+        False at the first pair that differs (both left in place for the careful walk)."""
+        if self._buffer or events._buffer:
+            return False
+        source, others = self._source, events._source
+        for leaf in source:
+            event = next(others, None)
+            if event is not None and event.digest == leaf.stored_hash:
+                continue
+            self._buffer.append(leaf)
+            if event is not None:
+                events._buffer.append(event)
+            return False
+        return True
 
     def pop(self) -> T:
         return self._buffer.popleft() if self._buffer else next(self._source)

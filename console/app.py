@@ -22,6 +22,14 @@ PAGES = [  # (script, title, icon, url path, the action it needs)
     ("console/pages/users.py", "Users", ":material/group:", "users", Action.USERS_VIEW),
     ("console/pages/audit_log.py", "Audit log", ":material/fact_check:", "audit",
      Action.AUDIT_VIEW),
+    ("console/pages/audit_activity.py", "Activity", ":material/monitoring:", "audit-activity",
+     Action.AUDIT_VIEW),
+    ("console/pages/audit_grant.py", "Grant timeline", ":material/timeline:", "audit-grant",
+     Action.AUDIT_VIEW),
+    ("console/pages/audit_customer.py", "Customer access", ":material/person_search:",
+     "audit-customer", Action.AUDIT_VIEW),
+    ("console/pages/audit_verify.py", "Verify", ":material/verified:", "audit-verify",
+     Action.AUDIT_VERIFY),
 ]
 
 

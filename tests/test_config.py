@@ -10,6 +10,7 @@ import pytest
 from access.config import DEFAULT_PATH, load_config
 from access.errors import InvalidInput
 from access.principal import Role
+from audit.anomalies import AnomalyRules
 
 
 def test_the_shipped_configuration_loads() -> None:
@@ -18,6 +19,17 @@ def test_the_shipped_configuration_loads() -> None:
     assert config.sessions.idle == timedelta(minutes=30)
     assert config.roles_for(["support", "marketing"]) == {Role.REQUESTER}
     assert config.roles_for("support") == frozenset()  # a string is not a list of groups
+    assert config.anomalies == AnomalyRules()  # the shipped thresholds are the defaults
+
+
+def test_anomaly_thresholds_and_working_days_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "gatehouse.toml"
+    path.write_text("[anomalies]\nreads_per_grant = 50\nwork_days = ['Sat', 'sun']\n"
+                    "work_start_hour = 0\nwork_end_hour = 24\nticket_window_minutes = 5\n")
+    rules = load_config(path).anomalies
+    assert rules.reads_per_grant == 50 and rules.work_days == {5, 6}
+    assert (rules.work_start_hour, rules.work_end_hour) == (0, 24)
+    assert rules.ticket_window == timedelta(minutes=5)
 
 
 @pytest.mark.parametrize(("text", "key", "rule"), [
@@ -29,6 +41,13 @@ def test_the_shipped_configuration_loads() -> None:
     ("[mfa]\nmax_failures = 1000", "mfa.max_failures", "from 1 to 100"),
     ("[mfa]\nissuer_label = ''", "mfa.issuer_label", "non-empty"),
     ("[typo]\nx = 1", "typo", "not a known section"),
+    ("[anomalies]\nreads_per_grant = 0", "anomalies.reads_per_grant", "from 1 to"),
+    ("[anomalies]\nwork_days = ['mon', 'funday']", "anomalies.work_days", "day names"),
+    ("[anomalies]\nwork_days = 'mon'", "anomalies.work_days", "day names"),
+    ("[anomalies]\nwork_start_hour = 9\nwork_end_hour = 9", "anomalies.work_end_hour",
+     "later than work_start_hour"),
+    ("[anomalies]\ndenials = 1", "anomalies.denials", "from 2 to"),
+    ("[anomalies]\nread_per_grant = 5", "anomalies.read_per_grant", "not a known key"),
     ("not toml at all [", "", "cannot be read as TOML"),
 ])
 def test_bad_configuration_names_file_key_and_rule(tmp_path: Path, text: str, key: str,

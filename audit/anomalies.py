@@ -1,0 +1,330 @@
+"""Anomaly rules over the audit log: patterns an auditor should look at, each flag naming the
+rule that raised it, what it is about, and the events that are its evidence.
+
+A flag is a lead, not a verdict: every rule is a small function `rule(conn, window, rules)`
+that runs one or two indexed queries over `[window.since, window.until)` and returns flags.
+Thresholds and working hours come in as `AnomalyRules` (from `[anomalies]` in the console
+configuration). `window.present` is "now" for rules about something that has not happened
+yet (a break-glass review).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, not_, or_, select
+
+from audit.events import from_micros, to_micros
+from audit.query import DATA_ACCESS, EventFilter
+from audit.schema import events_table
+from audit.vocabulary import Outcome
+
+__all__ = [
+    "RULES",
+    "AnomalyRules",
+    "Flag",
+    "Rule",
+    "Window",
+    "activity_after_disable",
+    "breakglass_unreviewed",
+    "customers_per_ticket",
+    "find_anomalies",
+    "off_hours_access",
+    "reads_per_grant",
+    "repeated_denials",
+]
+
+MAX_EVIDENCE = 50
+STREAM = {"yield_per": 5_000}  # a server-side cursor on PostgreSQL, 5,000 rows a fetch
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0, as in datetime.weekday()
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+_e = events_table.c
+
+
+@dataclass(frozen=True)
+class AnomalyRules:
+    """Thresholds of the rules. Working hours are UTC: `[work_start_hour, work_end_hour)` on
+    `work_days` (Monday = 0)."""
+
+    reads_per_grant: int = 200
+    customers_per_ticket: int = 3
+    ticket_window: timedelta = timedelta(minutes=60)
+    work_start_hour: int = 7
+    work_end_hour: int = 19
+    work_days: frozenset[int] = field(default_factory=lambda: frozenset(range(5)))
+    breakglass_review: timedelta = timedelta(hours=24)
+    denials: int = 5
+    denial_window: timedelta = timedelta(minutes=15)
+
+    def working_hours(self) -> str:
+        days = ", ".join(DAY_NAMES[d] for d in sorted(self.work_days)) or "no day"
+        return f"{days} {self.work_start_hour:02d}:00–{self.work_end_hour:02d}:00 UTC"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The events examined, `[since, until)`, and the present, for rules about something
+    that has not happened yet (default: `until`, when examining the past)."""
+
+    since: datetime
+    until: datetime
+    now: datetime | None = None
+
+    @property
+    def present(self) -> datetime:
+        return self.now if self.now is not None else self.until
+
+
+@dataclass(frozen=True)
+class Flag:
+    rule: str           # the function name of the rule that raised it
+    subject: str        # "grant 17", "ticket SUP-1", "actor sam.support", …
+    at: datetime        # when the pattern was first seen
+    detail: str         # one sentence with the numbers
+    evidence: tuple[int, ...]  # event ids (at most MAX_EVIDENCE, oldest first)
+
+
+Rule = Callable[[Connection, Window, AnomalyRules], list[Flag]]
+
+
+def _in_window(window: Window) -> list[Any]:
+    return [_e.ts_us >= to_micros(window.since), _e.ts_us < to_micros(window.until)]
+
+
+def _ids(ids: Iterable[int]) -> tuple[int, ...]:
+    return tuple(ids)[:MAX_EVIDENCE]
+
+
+def reads_per_grant(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
+    """More than `reads_per_grant` customer-data accesses (reads, reveals, exports) under one
+    grant in the window: far more than a ticket usually needs."""
+    served = [_e.action.in_(DATA_ACCESS), _e.grant_id.is_not(None), *_in_window(window)]
+    total = func.count().label("n")
+    busy = conn.execute(select(_e.grant_id, total, func.min(_e.ts_us)).where(*served)
+                        .group_by(_e.grant_id).having(total > rules.reads_per_grant)).all()
+    flags = []
+    for grant_id, n, first in busy:
+        ids = conn.execute(select(_e.id).where(*served, _e.grant_id == grant_id)
+                           .order_by(_e.ts_us, _e.id).limit(MAX_EVIDENCE)).scalars()
+        flags.append(Flag("reads_per_grant", f"grant {grant_id}", from_micros(first),
+                          f"{n} customer-data accesses under grant {grant_id} "
+                          f"(threshold {rules.reads_per_grant})", _ids(ids)))
+    return flags
+
+
+def customers_per_ticket(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
+    """More than `customers_per_ticket` distinct customers accessed under one ticket within
+    `ticket_window`: a ticket is about one customer, a sweep across many is not. One flag per
+    ticket."""
+    rows = conn.execute(
+        select(_e.ticket, _e.customer_id, _e.ts_us, _e.id)
+        .where(_e.action.in_(DATA_ACCESS), _e.ticket.is_not(None),
+               _e.customer_id.is_not(None), *_in_window(window))
+        .order_by(_e.ts_us, _e.id).execution_options(**STREAM))
+    recent = _Recent(rules.ticket_window)
+    flags: list[Flag] = []
+    flagged: set[str] = set()
+    for ticket, customer, ts_us, event_id in rows:
+        if ticket in flagged:
+            continue
+        seen = recent.add(ticket, ts_us, event_id, customer)
+        customers = {c for _, _, c in seen}
+        if len(customers) > rules.customers_per_ticket:
+            flagged.add(ticket)
+            recent.drop(ticket)
+            flags.append(Flag(
+                "customers_per_ticket", f"ticket {ticket}", from_micros(seen[0][0]),
+                f"{len(customers)} customers accessed under ticket {ticket} within "
+                f"{_minutes(rules.ticket_window)} (threshold {rules.customers_per_ticket})",
+                _ids(i for _, i, _ in seen)))
+    return flags
+
+
+def off_hours_access(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
+    """Customer data accessed outside working hours: one flag per actor and UTC day."""
+    hour = (_e.ts_us // HOUR_US) % 24
+    weekday = (_e.ts_us // DAY_US + EPOCH_WEEKDAY) % 7
+    working = and_(weekday.in_(sorted(rules.work_days)), hour >= rules.work_start_hour,
+                   hour < rules.work_end_hour)
+    rows = conn.execute(
+        select(_e.actor_iss, _e.actor_sub, _e.ts_us, _e.id)
+        .where(_e.action.in_(DATA_ACCESS), not_(working), *_in_window(window))
+        .order_by(_e.ts_us, _e.id).execution_options(**STREAM))
+    flags: list[Flag] = []
+    day: dict[tuple[str, str], list[int]] = {}  # (iss, sub) → [first ts, last ts, n, ids…]
+    today = None
+    for iss, sub, ts_us, event_id in rows:
+        if ts_us // DAY_US != today:  # rows come in time order: the day before is complete
+            flags += _off_hours_flags(day, rules)
+            day, today = {}, ts_us // DAY_US
+        seen = day.setdefault((iss, sub), [ts_us, ts_us, 0])
+        seen[1], seen[2] = ts_us, seen[2] + 1
+        if len(seen) < 3 + MAX_EVIDENCE:
+            seen.append(event_id)
+    return flags + _off_hours_flags(day, rules)
+
+
+def _off_hours_flags(day: dict[tuple[str, str], list[int]], rules: AnomalyRules
+                     ) -> list[Flag]:
+    flags = []
+    for (_, sub), (first_us, last_us, n, *ids) in day.items():
+        first, last = from_micros(first_us), from_micros(last_us)
+        flags.append(Flag(
+            "off_hours_access", f"actor {sub}", first,
+            f"{n} customer-data access(es) by {sub} on {first:%a %Y-%m-%d} between "
+            f"{first:%H:%M} and {last:%H:%M} UTC, outside working hours "
+            f"({rules.working_hours()})", tuple(ids)))
+    return flags
+
+
+def breakglass_unreviewed(conn: Connection, window: Window, rules: AnomalyRules
+                          ) -> list[Flag]:
+    """A break-glass activation in the window whose grant got no `breakglass.reviewed` within
+    `breakglass_review`: overdue at `window.present`, or reviewed late."""
+    activations = conn.execute(select(_e.id, _e.ts_us, _e.grant_id, _e.actor_sub)
+                               .where(_e.action == "breakglass.activated", *_in_window(window))
+                               .order_by(_e.ts_us, _e.id)).all()
+    grants = [g for _, _, g, _ in activations if g is not None]
+    reviews: dict[str, tuple[int, int]] = {}
+    for event_id, ts_us, grant_id in conn.execute(
+            select(_e.id, _e.ts_us, _e.grant_id)
+            .where(_e.action == "breakglass.reviewed", _e.grant_id.in_(grants),
+                   _e.ts_us <= to_micros(window.present)).order_by(_e.ts_us.desc())):
+        reviews[grant_id] = (ts_us, event_id)  # descending, so the earliest review remains
+    limit = int(rules.breakglass_review.total_seconds() * 1_000_000)
+    now = to_micros(window.present)
+    flags = []
+    for event_id, ts_us, grant_id, sub in activations:
+        review = reviews.get(grant_id)
+        if review is None and now - ts_us >= limit:
+            detail = f"break-glass by {sub} under grant {grant_id} has no review after " \
+                     f"{_hours(now - ts_us)} (review due within {_hours(limit)})"
+            flags.append(Flag("breakglass_unreviewed", f"grant {grant_id}", from_micros(ts_us),
+                              detail, (event_id,)))
+        elif review is not None and review[0] - ts_us > limit:
+            detail = f"break-glass by {sub} under grant {grant_id} was reviewed after " \
+                     f"{_hours(review[0] - ts_us)} (due within {_hours(limit)})"
+            flags.append(Flag("breakglass_unreviewed", f"grant {grant_id}", from_micros(ts_us),
+                              detail, (event_id, review[1])))
+    return flags
+
+
+def repeated_denials(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
+    """At least `denials` refusals (outcome denied) or MFA failures by one actor within
+    `denial_window`: probing, a stolen session, or a script. One flag per actor."""
+    denied = EventFilter(outcome=Outcome.DENIED.value).clauses()
+    rows = conn.execute(
+        select(_e.actor_iss, _e.actor_sub, _e.ts_us, _e.id)
+        .where(or_(and_(*denied), _e.action == "auth.mfa.failed"), *_in_window(window))
+        .order_by(_e.ts_us, _e.id).execution_options(**STREAM))
+    recent = _Recent(rules.denial_window)
+    burst: dict[tuple[str, str], tuple[int, tuple[int, ...]]] = {}  # actor → (first ts, ids)
+    totals: Counter[tuple[str, str]] = Counter()
+    for iss, sub, ts_us, event_id in rows:
+        actor = (iss, sub)
+        totals[actor] += 1
+        if actor in burst:
+            continue
+        seen = recent.add(actor, ts_us, event_id)
+        if len(seen) >= rules.denials:
+            burst[actor] = (seen[0][0], _ids(i for _, i in seen))
+            recent.drop(actor)
+    return [Flag("repeated_denials", f"actor {sub}", from_micros(first),
+                 f"{len(ids)} denials or MFA failures by {sub} within "
+                 f"{_minutes(rules.denial_window)} (threshold {rules.denials}); "
+                 f"{totals[(iss, sub)]} in the window", ids)
+            for (iss, sub), (first, ids) in burst.items()]
+
+
+def activity_after_disable(conn: Connection, window: Window, rules: AnomalyRules
+                           ) -> list[Flag]:
+    """Any event by a user after an admin disabled them and before they were enabled again:
+    a session that outlived the disable, or someone trying the account."""
+    del rules  # no threshold: one such event is one too many
+    switches = conn.execute(select(_e.id, _e.ts_us, _e.action, _e.target_id)
+                            .where(_e.action.in_(("user.disabled", "user.enabled")),
+                                   _e.target_id.is_not(None),
+                                   _e.ts_us < to_micros(window.until))
+                            .order_by(_e.ts_us, _e.id)).all()
+    flags = []
+    for target, (disabled_id, start, end) in _disabled_spans(switches, window):
+        # target_id is "iss|sub"; issuers are URLs (no "|"), subjects may contain one.
+        iss, _, sub = target.partition("|")
+        ids = list(conn.execute(select(_e.id, _e.ts_us).where(
+            _e.actor_sub == sub, _e.actor_iss == iss, _e.ts_us > start, _e.ts_us < end,
+            _e.ts_us >= to_micros(window.since)).order_by(_e.ts_us, _e.id)))
+        if ids:
+            flags.append(Flag(
+                "activity_after_disable", f"user {sub}", from_micros(ids[0][1]),
+                f"{len(ids)} event(s) by {sub} after the account was disabled at "
+                f"{from_micros(start):%Y-%m-%d %H:%M} UTC",
+                _ids([disabled_id, *(i for i, _ in ids)])))
+    return flags
+
+
+def _disabled_spans(switches: Iterable[Any], window: Window
+                    ) -> Iterator[tuple[str, tuple[int, int, int]]]:
+    """(target, (disable event id, disabled at, enabled again at or window end))."""
+    open_spans: dict[str, tuple[int, int]] = {}
+    end = to_micros(window.until)
+    for event_id, ts_us, action, target in switches:
+        if action == "user.disabled":
+            open_spans.setdefault(target, (event_id, ts_us))
+        elif target in open_spans:
+            disabled_id, start = open_spans.pop(target)
+            yield target, (disabled_id, start, ts_us)
+    for target, (disabled_id, start) in open_spans.items():
+        yield target, (disabled_id, start, end)
+
+
+class _Recent:
+    """Per key, the events of the last `span`, for rows that arrive in time order. Keys whose
+    newest event has left the span are forgotten now and then, so memory is bounded by one
+    span's worth of events however long the window."""
+
+    PRUNE_EVERY = 10_000
+
+    def __init__(self, span: timedelta) -> None:
+        self.span = int(span.total_seconds() * 1_000_000)
+        self.by_key: dict[Any, deque[tuple[Any, ...]]] = {}
+        self.added = 0
+
+    def add(self, key: Any, ts_us: int, *item: Any) -> deque[tuple[Any, ...]]:
+        """Record an event of `key`; return the key's events within the span ending now."""
+        seen = self.by_key.setdefault(key, deque())
+        seen.append((ts_us, *item))
+        while seen[0][0] <= ts_us - self.span:
+            seen.popleft()
+        self.added += 1
+        if self.added % self.PRUNE_EVERY == 0:
+            for stale in [k for k, d in self.by_key.items() if d[-1][0] <= ts_us - self.span]:
+                del self.by_key[stale]
+        return seen
+
+    def drop(self, key: Any) -> None:
+        self.by_key.pop(key, None)
+
+
+def _minutes(span: timedelta) -> str:
+    return f"{int(span.total_seconds() // 60)} min"
+
+
+def _hours(us: int) -> str:
+    return f"{us / HOUR_US:.1f} h"
+
+
+RULES: tuple[Rule, ...] = (reads_per_grant, customers_per_ticket, off_hours_access,
+                           breakglass_unreviewed, repeated_denials, activity_after_disable)
+
+
+def find_anomalies(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
+    """Every rule over the window, newest flag first."""
+    flags = [flag for rule in RULES for flag in rule(conn, window, rules)]
+    return sorted(flags, key=lambda f: f.at, reverse=True)

@@ -1,0 +1,106 @@
+"""Verify (auditors): the newest signed checkpoint, a full verification, single-event proofs,
+and the verifiable bundle for offline checking."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from access import auditing
+from access.authz import Action, StepUpRequired
+from access.errors import GatehouseError
+from audit.events import from_micros
+from console.audit_widgets import downloads, show_proof
+from console.errors import show_error
+from console.gate import page
+from console.step_up import step_up_form
+
+gh, auditor = page(Action.AUDIT_VERIFY)
+st.title("Verify the audit log")
+try:
+    seen = auditing.overview(gh, auditor)
+except GatehouseError as exc:
+    show_error(exc)
+    st.stop()
+
+events, sealed, waiting = st.columns(3)
+events.metric("Events", f"{seen.status.events:,}")
+sealed.metric("Sealed", f"{seen.status.sealed:,}")
+waiting.metric("Awaiting the sealer", f"{seen.status.events - seen.status.sealed:,}")
+if seen.checkpoint is not None:
+    cp = seen.checkpoint
+    st.markdown(f"**Newest signed checkpoint**: {cp.size:,} events, signed "
+                f"{from_micros(cp.ts_us):%Y-%m-%d %H:%M:%S} UTC by key "
+                f"`{seen.key_fingerprint}`; its signature checks out under the pinned key.")
+    with st.expander("The signed note (C2SP checkpoint)"):
+        st.code(cp.note, language=None)
+elif seen.checkpoint_error:
+    st.error(f"The newest checkpoint does not open under the pinned key: "
+             f"{seen.checkpoint_error}", icon=":material/gpp_bad:")
+else:
+    st.info("No checkpoint yet: the sealer writes one within a second of the first event.")
+
+verify, prove = st.columns(2)
+with verify:
+    st.subheader("Whole log")
+    st.caption("Recomputes every leaf from the stored events, rebuilds the Merkle tree and "
+               "checks it against every signed checkpoint.")
+    if st.button("Verify now", type="primary"):
+        bar = st.progress(0.0, text="Reading the sealed leaves…")
+        try:
+            st.session_state["verify_report"] = (gh.now(), auditing.verify(
+                gh, auditor, lambda done, total: bar.progress(
+                    min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} leaves")))
+        except GatehouseError as exc:
+            show_error(exc)
+        bar.empty()
+    if held := st.session_state.get("verify_report"):
+        when, report = held
+        if report.ok:
+            st.success(f"Intact: {report.tree_size:,} sealed events, "
+                       f"{len(report.checkpoints)} signed checkpoints (checked "
+                       f"{when:%H:%M:%S} UTC).", icon=":material/verified:")
+        else:
+            first = report.first_problem
+            assert first is not None
+            st.error(f"NOT INTACT: first bad leaf {first.leaf_index}: {first.kind}: "
+                     f"{first.detail}", icon=":material/gpp_bad:")
+            for problem in report.problems[1:]:
+                st.write(f"also leaf {problem.leaf_index}: {problem.kind}: {problem.detail}")
+with prove:
+    st.subheader("One event")
+    with st.form("prove"):
+        box, go = st.columns(2, vertical_alignment="bottom")
+        event_id = box.number_input("Event id", min_value=1, step=1, value=None)
+        asked = go.form_submit_button("Check inclusion proof")
+    if asked and event_id is not None:
+        try:
+            st.session_state["verify_proof"] = auditing.prove(gh, auditor, int(event_id))
+        except GatehouseError as exc:
+            st.session_state.pop("verify_proof", None)
+            show_error(exc)
+    if proof := st.session_state.get("verify_proof"):
+        show_proof(proof)
+
+st.subheader("Offline verification")
+st.caption("The bundle of `python -m audit export`: sealed events, every checkpoint and the "
+           "public key. Check it anywhere with `python -m audit verify --bundle DIR "
+           "--public-key KEY`, pinning the key you trust.")
+if st.button("Build the verifiable bundle"):
+    st.session_state["bundle_pending"] = True
+if st.session_state.get("bundle_pending"):
+    try:
+        with st.spinner("Exporting and zipping the sealed log…"):
+            bundle = auditing.export_verifiable_bundle(gh, auditor, auditing.new_export_dir())
+        del st.session_state["bundle_pending"]
+        st.session_state["bundle_files"] = bundle
+    except StepUpRequired as exc:
+        show_error(exc)
+        step_up_form(gh, auditor, "bundle")
+    except GatehouseError as exc:
+        del st.session_state["bundle_pending"]
+        show_error(exc)
+if bundle_files := st.session_state.get("bundle_files"):
+    st.success(f"Bundle of {bundle_files.events:,} events (tree size {bundle_files.tree_size:,})."
+               + (" Join the pieces with `cat gatehouse-audit-bundle.zip.0* > "
+                  "gatehouse-audit-bundle.zip`." if len(bundle_files.pieces) > 1 else ""))
+    downloads(bundle_files.pieces, "application/zip", "bundle_download")
