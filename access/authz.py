@@ -28,6 +28,7 @@ class Action(StrEnum):
     GRANT_RELEASE = "grant.release"
     BREAKGLASS_ACTIVATE = "breakglass.activate"
     REQUEST_DECIDE = "request.decide"
+    APPROVALS_VIEW = "approvals.view"
     GRANT_REVOKE = "grant.revoke"
     GRANTS_VIEW_ALL = "grants.view_all"
     BREAKGLASS_REVIEW = "breakglass.review"
@@ -52,6 +53,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.GRANT_RELEASE: frozenset({R}),
     Action.BREAKGLASS_ACTIVATE: frozenset({R}),
     Action.REQUEST_DECIDE: frozenset({A}),
+    Action.APPROVALS_VIEW: frozenset({A}),
     Action.GRANT_REVOKE: frozenset({A}),
     Action.GRANTS_VIEW_ALL: frozenset({A}),
     Action.BREAKGLASS_REVIEW: frozenset({A}),

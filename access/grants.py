@@ -192,21 +192,22 @@ def record_expiries(gh: Gatehouse, warn_before: timedelta = timedelta(minutes=15
 
     Grant rows are locked as they are read, as revoke() and release() lock them: a grant
     being revoked or released right now, or swept by another sweeper, is re-read once that
-    transaction commits and skipped, so every grant gets exactly one ending event."""
+    transaction commits and skipped, so every grant gets exactly one ending event. (In id
+    order, so two sweepers always lock in the same order and never deadlock.)"""
     now = gh.now()
     with gh.write() as db:
         ended = db.execute(select(Grant, AccessRequest)
                            .join(AccessRequest, AccessRequest.id == Grant.request_id)
                            .where(Grant.ends_at <= now, Grant.expiry_recorded_at.is_(None),
                                   Grant.revoked_at.is_(None), Grant.released_at.is_(None))
-                           .with_for_update(of=Grant)).all()
+                           .order_by(Grant.id).with_for_update(of=Grant)).all()
         for grant, request in ended:
             grant.expiry_recorded_at = now
             gh.audit(db, request_event(None, "grant.expired", request, grant=grant))
         soon = db.execute(select(Grant).where(
             Grant.ends_at > now, Grant.ends_at <= now + warn_before,
             Grant.expiring_notified_at.is_(None), Grant.revoked_at.is_(None),
-            Grant.released_at.is_(None)).with_for_update()).scalars().all()
+            Grant.released_at.is_(None)).order_by(Grant.id).with_for_update()).scalars().all()
         for grant in soon:
             grant.expiring_notified_at = now
             notify.enqueue(gh, db, notify.Kind.GRANT_EXPIRING,

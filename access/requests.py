@@ -351,7 +351,7 @@ def my_requests(gh: Gatehouse, principal: Principal) -> list[RequestView]:
 def approval_queue(gh: Gatehouse, approver: Principal) -> list[QueueItem]:
     """Pending requests this approver may still decide (not their own, not yet voted on),
     oldest first, each with the requester's recent history with that customer."""
-    gh.require(approver, Action.REQUEST_DECIDE)
+    gh.require(approver, Action.APPROVALS_VIEW)  # viewing needs no fresh code; deciding does
     voted = select(Approval.request_id).where(Approval.approver_id == approver.user_id)
     with gh.read() as db:
         pending = _views(db, (AccessRequest.status == "pending")
@@ -377,7 +377,7 @@ def expire_pending(gh: Gatehouse) -> int:
     with gh.write() as db:
         due = db.execute(select(AccessRequest).where(
             AccessRequest.status == "pending", AccessRequest.expires_at <= gh.now())
-            .with_for_update()).scalars().all()
+            .order_by(AccessRequest.id).with_for_update()).scalars().all()
         for request in due:
             expire(gh, db, request)
     return len(due)

@@ -16,7 +16,7 @@ PAGES = [  # (script, title, icon, url path, the action it needs)
     ("console/pages/customer_data.py", "Customer data", ":material/table_view:", "data",
      Action.DATA_READ),
     ("console/pages/approvals.py", "Approvals", ":material/approval:", "approvals",
-     Action.REQUEST_DECIDE),
+     Action.APPROVALS_VIEW),
     ("console/pages/grants.py", "Grants", ":material/lock_open:", "grants",
      Action.GRANTS_VIEW_ALL),
     ("console/pages/users.py", "Users", ":material/group:", "users", Action.USERS_VIEW),

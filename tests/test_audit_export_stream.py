@@ -111,8 +111,10 @@ ROWS = 200_000
 
 
 def fill(db: Database, rows: int) -> None:
-    """`rows` events written by the database itself (fast), with realistic field sizes."""
-    cast = "" if db.kind == "sqlite" else "::jsonb"
+    """`rows` events written by SQLite itself (fast), with realistic field sizes."""
+    columns = ("ts_us, actor_iss, actor_sub, actor_name, actor_roles, action, outcome, "
+               "target_type, target_id, customer_id, request_id, grant_id, ticket, reason, "
+               "policy_version, details")
     values = (
         "1763900000000000 + n, 'https://idp.example/realms/gatehouse', 'user-' || (n % 97), "
         "'Some Person', 'requester', 'data.read', 'success', 'customer', "
@@ -120,26 +122,22 @@ def fill(db: Database, rows: int) -> None:
         "'SUP-' || (n % 9000), "
         "'SUP-1234: customer reports a failed renewal; checking the subscription', "
         "'9f2c0d3f5e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1', "
-        "'{\"scope\":\"billing\",\"row_count\": 3,\"columns\":[\"invoices.amount\","
-        f"\"invoices.status\"]}}'{cast}")
-    columns = ("ts_us, actor_iss, actor_sub, actor_name, actor_roles, action, outcome, "
-               "target_type, target_id, customer_id, request_id, grant_id, ticket, reason, "
-               "policy_version, details")
-    numbers = (f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < "
-               f"{rows}) " if db.kind == "sqlite" else "")
-    source = "s" if db.kind == "sqlite" else f"generate_series(1, {rows}) AS n"
-    with db.engine.begin() as conn:
         # ("row_count": 3 has a space: text() would read ":3" as a bind parameter)
-        conn.execute(text(f"{numbers}INSERT INTO audit_events ({columns}) "
-                          f"SELECT {values} FROM {source}"))
+        "'{\"scope\":\"billing\",\"row_count\": 3,\"columns\":[\"invoices.amount\","
+        "\"invoices.status\"]}'")
+    with db.engine.begin() as conn:
+        conn.execute(text(f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s "
+                          f"WHERE n < {rows}) INSERT INTO audit_events ({columns}) "
+                          f"SELECT {values} FROM s"))
 
 
-@pytest.mark.parametrize(("kind", "fmt"), [("sqlite", ExportFormat.CSV),
-                                           ("sqlite", ExportFormat.JSONL),
-                                           ("postgres", ExportFormat.CSV)])
-def test_export_memory_stays_flat_for_200k_rows(request: pytest.FixtureRequest, tmp_path: Path,
-                                                kind: str, fmt: ExportFormat) -> None:
-    db: Database = request.getfixturevalue("sqlite_db" if kind == "sqlite" else "pg_database")
+# On PostgreSQL a client-side cursor would hold the rows in libpq's buffers, which tracemalloc
+# cannot see, so there the server-side cursor itself is asserted (the next test); this bound
+# is measured on SQLite, where every row the export holds is a Python object.
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_export_memory_stays_flat_for_200k_rows(sqlite_db: Database, tmp_path: Path,
+                                                fmt: ExportFormat) -> None:
+    db = sqlite_db
     fill(db, ROWS)
     tracemalloc.start()
     try:

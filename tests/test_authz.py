@@ -29,6 +29,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.GRANT_RELEASE: {Role.REQUESTER},
     Action.BREAKGLASS_ACTIVATE: {Role.REQUESTER},
     Action.REQUEST_DECIDE: {Role.APPROVER},
+    Action.APPROVALS_VIEW: {Role.APPROVER},
     Action.GRANT_REVOKE: {Role.APPROVER},
     Action.GRANTS_VIEW_ALL: {Role.APPROVER},
     Action.BREAKGLASS_REVIEW: {Role.APPROVER},

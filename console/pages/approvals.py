@@ -12,7 +12,7 @@ from console.errors import show_error
 from console.gate import page
 from console.step_up import step_up_form
 
-gh, admin = page(Action.REQUEST_DECIDE)
+gh, admin = page(Action.APPROVALS_VIEW)
 st.title("Approvals")
 
 for g in (g for g in grants.all_grants(gh, admin) if g.needs_review):

@@ -294,16 +294,9 @@ def principal_of(w: World, who: str) -> Principal:
 
 ROLE_OF = {"requester": R, "approver": A, "auditor": U, "nobody": None}
 
-_STALE_QUEUE = pytest.mark.xfail(strict=True, reason=(
-    "BUG: approval_queue() requires Action.REQUEST_DECIDE, a step-up action, so merely "
-    "viewing the queue needs a fresh code and the Approvals page dies 5 minutes after "
-    "sign-in (see test_an_approver_with_a_stale_code_can_still_open_the_approvals_page)"))
-
-
 def _step_up_cases() -> Iterator[object]:
     for name, spec in sorted(SERVICES.items()):
-        marks = [_STALE_QUEUE] if name == "requests.approval_queue" else []
-        yield pytest.param(name, spec, id=name, marks=marks)
+        yield pytest.param(name, spec, id=name)
 
 
 @pytest.mark.parametrize("who", PRINCIPALS)
@@ -367,11 +360,6 @@ def test_step_up_is_required_exactly_where_the_specification_says(
 # -- the console: a stale step-up must not lock an approver out of the queue -------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: console/pages/approvals.py gates the page on Action.REQUEST_DECIDE (step-up) and "
-    "access.requests.approval_queue requires it too, so 5 minutes after the last code the "
-    "page shows 'enter a code below' and stops without any code form; fix: gate the page "
-    "and the queue on a non-step-up action, keep step-up on decide() only"))
 def test_an_approver_with_a_stale_code_can_still_open_the_approvals_page(
         oidc: str, data_dir: Path) -> None:
     from audit.engine import make_engine

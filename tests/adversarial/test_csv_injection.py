@@ -112,13 +112,6 @@ def test_audit_exports_neutralise_formulas_in_every_text_an_attacker_controls(
         assert "'" + text in flat
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: .streamlit/config.toml leaves client.disableDataExport at its default (false), so "
-    "every st.dataframe on the Customer data page offers Streamlit's own 'Download as CSV' "
-    "(and clipboard copy): rows, revealed columns included, leave without the grant's "
-    "export action, its second approver, step-up, watermark, formula neutralisation or a "
-    "data.exported event. Fix: set [client] disableDataExport = true (it hides the "
-    "built-in controls; screen copies remain a residual risk, see docs/security.md)"))
 def test_the_only_export_of_customer_data_is_the_audited_one() -> None:
     settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert settings.get("client", {}).get("disableDataExport") is True
