@@ -17,7 +17,12 @@ _BEGIN_OPTION = "gatehouse_begin"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for `url`, with the SQLite settings above when the URL is SQLite."""
+    """Create an engine for `url`, with the SQLite settings above when the URL is SQLite.
+
+    Errors never quote bound parameters (`hide_parameters`): they carry customer values and
+    secrets, and error text ends up in logs.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):

@@ -8,8 +8,8 @@ directory outside the database.
 
 Commit order: on SQLite writers are serialised, so id order is commit order. On PostgreSQL ids
 are handed out before commit and commit out of order, so the sealer takes only events whose
-writing transaction is older than the oldest one still in flight (`pg_snapshot_xmin`), in
-(txid, id) order: nothing unsealed can later appear before a sealed event.
+writing transaction is older than the oldest one still in flight in this database (see
+`horizon`), in (txid, id) order: nothing unsealed can later appear before a sealed event.
 """
 
 from __future__ import annotations
@@ -124,11 +124,45 @@ def _pending(conn: Connection, size: int, limit: int) -> list[Any]:
     if is_sqlite(conn):
         query = query.order_by(e.id)
         return list(conn.execute(query.where(e.id > last.id) if last else query))
-    horizon = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-    query = query.where(e.txid < horizon).order_by(e.txid, e.id)
+    query = query.where(e.txid < horizon(conn)).order_by(e.txid, e.id)
     if last:
         query = query.where(tuple_(e.txid, e.id) > tuple_(last.txid, last.id))
     return list(conn.execute(query))
+
+
+def horizon(conn: Connection) -> int:
+    """The lowest txid an event not yet visible to the next statement can still carry.
+
+    Any transaction of this database that holds a transaction id may still insert events under
+    that id, so the horizon is the oldest of them, or the next id to be handed out if there is
+    none. Transactions of other databases on the server do not count (`pg_snapshot_xmin` would
+    count them: one idle-in-transaction session anywhere would stop sealing here).
+
+    Order matters and is what makes this safe under READ COMMITTED, where every statement takes
+    a new snapshot: the next id is read first, then the in-flight ids, then (by the caller) the
+    events. A transaction missing from the in-flight list has left the proc array, so the
+    caller's later snapshot sees its events; one that took its id after the first read has an
+    id at or above the horizon.
+    """
+    next_id: int = conn.execute(text(
+        "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")).scalar_one()
+    conn.execute(text("SELECT pg_stat_clear_snapshot()"))  # activity is cached per transaction
+    in_flight = conn.execute(text(
+        "SELECT backend_xid::text::bigint FROM pg_stat_activity"
+        " WHERE datname = current_database() AND backend_xid IS NOT NULL"
+        " AND pid <> pg_backend_pid()"
+        " UNION ALL SELECT transaction::text::bigint FROM pg_prepared_xacts"
+        " WHERE database = current_database()")).scalars().all()
+    return min([next_id, *(widen_xid(xid, next_id) for xid in in_flight)])
+
+
+def widen_xid(xid: int, reference: int) -> int:
+    """The 64-bit id (epoch and 32-bit xid) of `xid`, a 32-bit id within 2^31 of `reference`, a
+    64-bit id. PostgreSQL 15 reports in-flight ids without their epoch."""
+    behind = ((reference & 0xFFFF_FFFF) - xid) % (1 << 32)
+    if behind >= 1 << 31:  # ahead of the reference, not far behind it
+        behind -= 1 << 32
+    return reference - behind
 
 
 def _latest_note_hash(conn: Connection) -> bytes | None:

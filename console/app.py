@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from access.authz import Action, allowed
+from console.errors import database_failures
 from console.gate import sign_out, signed_in
+from console.markup import literal
 
 PAGES = [  # (script, title, icon, url path, the action it needs)
     ("console/pages/home.py", "Home", ":material/home:", "home", Action.VIEW_HOME),
@@ -35,10 +37,15 @@ PAGES = [  # (script, title, icon, url path, the action it needs)
 
 def main() -> None:
     st.set_page_config(page_title="Gatehouse", page_icon=":material/shield_lock:", layout="wide")
+    with database_failures():
+        _console()
+
+
+def _console() -> None:
     gh, principal = signed_in()
     pages = [st.Page(path, title=title, icon=icon, url_path=url, default=url == "home")
              for path, title, icon, url, action in PAGES if allowed(principal, action)]
     with st.sidebar:
-        st.write(f"**{principal.name}**  \n{', '.join(sorted(principal.roles))}")
+        st.write(f"**{literal(principal.name)}**  \n{', '.join(sorted(principal.roles))}")
         st.button("Sign out", on_click=sign_out, args=(gh, principal))
     st.navigation(pages).run()

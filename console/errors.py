@@ -1,8 +1,14 @@
-"""The one place domain errors become what a person sees."""
+"""The one place errors become what a person sees."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import streamlit as st
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from access.authz import StepUpRequired
 from access.errors import AuthenticationFailed, Conflict, Denied, GatehouseError, InvalidInput
@@ -23,3 +29,26 @@ def show_error(exc: GatehouseError) -> None:
         st.error(f"{exc}", icon=":material/key_off:")
     else:
         st.error(f"{exc}")
+
+
+log = logging.getLogger("gatehouse.console")
+
+UNAVAILABLE = ("The console database is not answering. What you were doing was not saved "
+               "unless this page already confirmed it; try again in a moment.")
+
+
+@contextmanager
+def database_failures() -> Iterator[None]:
+    """Turn a database failure in the block into one plain sentence on the page.
+
+    The person sees no SQL, parameters or stack trace (ASVS 16.5.1). Nothing half-happens:
+    every service runs its change and its audit event in one transaction, which the failure
+    rolled back. The server log gets the error's class, not its text, which may quote values.
+    """
+    try:
+        yield
+    except (DBAPIError, PoolTimeout) as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        log.error("console database failure: %s (sqlstate %s)", type(cause).__name__,
+                  getattr(cause, "sqlstate", None))
+        st.error(UNAVAILABLE, icon=":material/cloud_off:")

@@ -68,8 +68,8 @@ def seal_everything(db: Database, key: Ed25519PrivateKey, checkpoint_dir: Path,
                     timeout: float = 60.0) -> int:
     """Seal until every event is sealed; return the tree size.
 
-    On PostgreSQL the sealer stops below the oldest transaction running anywhere in the
-    cluster, so a parallel test's open transaction can hold it back for a moment.
+    On PostgreSQL the sealer stops below the oldest transaction still running in the test's
+    database, so a background worker's open transaction can hold it back for a moment.
     """
     deadline = time.monotonic() + timeout
     while True:

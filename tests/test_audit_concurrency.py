@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from audit.database import verify_database
 from audit.engine import make_engine, write_engine
 from audit.log import append
 from audit.schema import events_table, leaves_table
-from audit.sealer import SealerBusy, seal_pending, sealer_guard
+from audit.sealer import SealerBusy, seal_pending, sealer_guard, widen_xid
 from tests.audit_helpers import event, seal_everything, write_events
 from tests.databases import Database
 
@@ -95,6 +95,34 @@ def test_postgres_seals_nothing_that_an_in_flight_transaction_could_still_preced
     slow.close()
     assert seal_everything(pg_database, signing_key, checkpoint_dir) == 2
     assert _sealed_event_ids(pg_database) == [slow_id, fast_id]
+
+
+def test_postgres_holds_back_for_a_transaction_that_has_not_yet_written_its_event(
+        pg_database: Database, signing_key: Ed25519PrivateKey, checkpoint_dir: Path) -> None:
+    """A workflow transaction takes its id with its first write (a request row, say) and appends
+    its audit event last; the sealer must not seal past it in between."""
+    slow = write_engine(pg_database.engine).connect()
+    slow_tx = slow.begin()
+    slow.execute(text("CREATE TEMP TABLE scratch (x int)"))  # holds a transaction id now
+    slow.execute(text("INSERT INTO scratch VALUES (1)"))
+    write_events(pg_database, 1, start=2)
+    assert seal_pending(pg_database.engine, signing_key, checkpoint_dir).sealed == 0
+    slow_id = append(slow, event(1))
+    slow_tx.commit()
+    slow.close()
+    assert seal_everything(pg_database, signing_key, checkpoint_dir) == 2
+    assert _sealed_event_ids(pg_database)[0] == slow_id
+
+
+@pytest.mark.parametrize(("xid", "reference", "full"), [
+    (934, 1000, 934),                                   # same epoch
+    (1200, 1000, 1200),                                 # just ahead of the reference
+    (0xFFFF_FFF0, (1 << 32) + 5, 0xFFFF_FFF0),          # previous epoch, across the wrap
+    (3, (1 << 32) - 2, (1 << 32) + 3),                  # next epoch, ahead across the wrap
+    (7, (5 << 32) + 10, (5 << 32) + 7),
+])
+def test_widen_xid_restores_the_epoch(xid: int, reference: int, full: int) -> None:
+    assert widen_xid(xid, reference) == full
 
 
 def test_a_second_sealer_is_refused(db: Database) -> None:

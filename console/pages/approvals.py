@@ -10,6 +10,7 @@ from access.authz import Action, StepUpRequired
 from access.errors import GatehouseError
 from console.errors import show_error
 from console.gate import page
+from console.markup import literal
 from console.step_up import step_up_form
 
 gh, admin = page(Action.APPROVALS_VIEW)
@@ -17,7 +18,7 @@ st.title("Approvals")
 
 for g in (g for g in grants.all_grants(gh, admin) if g.needs_review):
     with st.container(border=True):
-        st.error(f"Break-glass grant {g.id}: {g.holder} on customer `{g.customer_id}` "
+        st.error(f"Break-glass grant {g.id}: {literal(g.holder)} on customer `{g.customer_id}` "
                  f"({', '.join(g.scopes)}), {g.state}. Review required.")
         note = st.text_input("Review note", key=f"review_note_{g.id}")
         if st.button("Record review", key=f"review_{g.id}"):
@@ -33,14 +34,14 @@ if not queue:
 for item in queue:
     r = item.request
     with st.container(border=True):
-        st.markdown(f"**Request {r.id}** by {r.requester} · `{r.environment}` · customer "
+        st.markdown(f"**Request {r.id}** by {literal(r.requester)} · `{r.environment}` · customer "
                     f"`{r.customer_id}` · ticket `{r.ticket or '-'}`")
         st.write(f"Scopes: {', '.join(r.scopes)} · actions: {', '.join(r.actions)} · "
                  f"{r.duration} · approvals {r.approvals}/{r.approvals_required} · "
                  f"policy `{r.policy_version[:12]}`")
         st.text(r.justification)  # plain text: a justification is never rendered as markup
         if item.history:
-            st.caption(f"{r.requester}'s recent requests for this customer")
+            st.caption(f"{literal(r.requester)}'s recent requests for this customer")
             st.dataframe(pd.DataFrame([{"id": h.id, "status": h.status, "filed": h.created_at,
                                         "scopes": ", ".join(h.scopes), "ticket": h.ticket}
                                        for h in item.history]), hide_index=True)

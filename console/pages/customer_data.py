@@ -36,8 +36,8 @@ scope = st.radio("Scope", grant.scopes, horizontal=True)
 
 
 def show(view: broker.DataView) -> None:
-    for name, frame in view.tables.items():
-        st.subheader(name)
+    for table, frame in view.tables.items():
+        st.subheader(table)
         st.dataframe(frame, hide_index=True, width="stretch")
 
 

@@ -6,10 +6,12 @@ import streamlit as st
 
 from access.authz import Action
 from console.gate import page
+from console.markup import literal
 
 gh, principal = page(Action.VIEW_HOME)
-st.title(f"Welcome, {principal.name or principal.sub}")
+st.title(f"Welcome, {literal(principal.name or principal.sub)}")
 st.write("Your roles: " + ", ".join(f"**{r}**" for r in sorted(principal.roles)))
-st.caption(f"Signed in as `{principal.sub}` at `{principal.iss}`. This session ends at "
+st.caption(f"Signed in as {literal(principal.sub)} at {literal(principal.iss)}. "
+           "This session ends at "
            f"{principal.session_expires_at:%Y-%m-%d %H:%M} UTC, or after "
            f"{int(gh.config.sessions.idle.total_seconds() // 60)} idle minutes.")

@@ -10,6 +10,7 @@ from access.authz import Action, StepUpRequired
 from access.errors import GatehouseError
 from console.errors import show_error
 from console.gate import page
+from console.markup import literal
 from console.step_up import step_up_form
 
 gh, admin = page(Action.USERS_VIEW)
@@ -34,14 +35,14 @@ if pending := st.session_state.get("pending_user_action"):
     try:
         if action == "Disable":
             ended = users.disable(gh, admin, target, reason)
-            st.success(f"Disabled {labels[target]}; {ended} session(s) ended.")
+            st.success(f"Disabled {literal(labels[target])}; {ended} session(s) ended.")
         elif action == "Enable":
             users.enable(gh, admin, target, reason)
-            st.success(f"Enabled {labels[target]}.")
+            st.success(f"Enabled {literal(labels[target])}.")
         else:
             mfa.reset(gh, admin, target, reason)
-            st.success(f"Reset the authenticator of {labels[target]}; they enroll again at "
-                       "their next sign-in.")
+            st.success(f"Reset the authenticator of {literal(labels[target])}; they enroll "
+                       "again at their next sign-in.")
         del st.session_state["pending_user_action"]
     except StepUpRequired as exc:
         show_error(exc)

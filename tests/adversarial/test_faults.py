@@ -67,6 +67,16 @@ def w(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="module")
+def sq(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+       ) -> Iterator[World]:
+    """SQLite alone, for its own failure modes: a file capped at its size, a file locked by
+    another process (PostgreSQL has neither; its equivalents are the revoked INSERT and the
+    terminated backend)."""
+    with world(request, "sqlite", tmp_path_factory.mktemp("faults-sq")) as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
 def pg(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
        ) -> Iterator[World]:
     with world(request, "postgres", tmp_path_factory.mktemp("faults-pg")) as built:
@@ -226,12 +236,11 @@ def test_a_read_only_database_serves_no_customer_data(w: World) -> None:
         engine.dispose()
 
 
-def test_a_full_database_serves_no_read_it_cannot_log(w: World) -> None:
+def test_a_full_database_serves_no_read_it_cannot_log(sq: World) -> None:
     """SQLite with its pages capped where they stand: reads are served while their events
     still fit, and not one after. (PostgreSQL cannot be filled from a test; its equivalent
     is the refused INSERT below.)"""
-    if w.db.kind != "sqlite":
-        pytest.skip("a full disk is simulated with SQLite's max_page_count")
+    w = sq
     grant_id = granted(w.gh, w.people)
     with w.gh.engine.connect() as conn:
         pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
@@ -261,9 +270,8 @@ def test_a_full_database_serves_no_read_it_cannot_log(w: World) -> None:
         engine.dispose()
 
 
-def test_a_database_locked_by_another_process_changes_nothing(w: World) -> None:
-    if w.db.kind != "sqlite":
-        pytest.skip("PostgreSQL has no whole-database lock; see the terminated backend above")
+def test_a_database_locked_by_another_process_changes_nothing(sq: World) -> None:
+    w = sq
     grant_id = granted(w.gh, w.people)
     engine = engine_like(w, busy_timeout="200")
     locked = replace(w.gh, engine=engine)
@@ -430,14 +438,6 @@ def start_sealer(env: dict[str, str], sealers: list[subprocess.Popen[str]]
 
 # -- the sealer's horizon -------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: audit/sealer.py takes its horizon from pg_snapshot_xmin(pg_current_snapshot()), "
-    "which counts transactions of every database on the server; one open write transaction "
-    "anywhere (another app, a migration, another test worker) stops all sealing here, "
-    "breaking the 2 s seal-lag target, and it is why tests sealing on PostgreSQL are flaky "
-    "under xdist. Fix: bound the horizon by in-flight transactions that hold a lock on "
-    "audit_events in this database (pg_locks joined on virtualtransaction), or by "
-    "pg_stat_activity.backend_xid for datname = current_database()"))
 def test_a_transaction_in_another_database_does_not_stall_the_sealer(
         pg_database: Database, signing_key: Ed25519PrivateKey, checkpoint_dir: Path) -> None:
     with psycopg.connect(PG_ADMIN_URL) as elsewhere:
@@ -452,13 +452,6 @@ def test_a_transaction_in_another_database_does_not_stall_the_sealer(
 
 # -- what the person at the console sees ---------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the console has no handler for infrastructure errors: a database that goes away "
-    "shows Streamlit's raw exception with the SQL statement and a stack trace (ASVS 16.5.1 "
-    "wants a generic message). Fix: catch sqlalchemy.exc.DBAPIError once around the page "
-    "run in console/app.py (and in gate.signed_in) and show 'the console database is not "
-    "reachable; nothing was changed, try again', and set client.showErrorDetails = 'none' "
-    "in .streamlit/config.toml"))
 def test_the_database_going_away_shows_a_clear_message_not_a_traceback(
         oidc: str, data_dir: Path) -> None:
     from tests.console_helpers import console, signed_in, submit_code

@@ -24,7 +24,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from streamlit.testing.v1 import AppTest
 
 from access import auditing, broker, grants, mfa, notify, requests, totp, users
@@ -255,3 +256,16 @@ def console_enrolled(oidc: str, sub: str, page: str, secrets: Secrets) -> AppTes
     secrets.recovery(at.code[0].value.splitlines())
     next(b for b in at.button if b.label == "Continue").click().run()
     return at.switch_page(page).run()
+
+
+def test_a_database_error_does_not_quote_the_values_it_was_given(
+        gh_any: Gatehouse, caplog: pytest.LogCaptureFixture) -> None:
+    """Error text reaches logs and, before the console caught it, screens: it names the
+    statement but never the bound values (a revealed email, a TOTP seed being sealed)."""
+    caplog.set_level(logging.DEBUG, logger="sqlalchemy.engine")
+    with pytest.raises(DBAPIError) as failed, gh_any.engine.connect() as conn:
+        conn.execute(text("SELECT :value AS v FROM no_such_table"),
+                     {"value": "ada.secret@example.test"})
+    assert "no_such_table" in str(failed.value)
+    assert "ada.secret" not in str(failed.value)
+    assert "ada.secret" not in caplog.text and "no_such_table" in caplog.text

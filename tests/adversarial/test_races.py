@@ -44,6 +44,21 @@ def live(w: World) -> World:
     return w
 
 
+@pytest.fixture(scope="module")
+def pg_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[World]:
+    """PostgreSQL alone, for interleavings: SQLite runs whole write transactions one at a
+    time, so two of them cannot interleave there."""
+    with world(request, "postgres", tmp_path_factory.mktemp("races-pg")) as built:
+        yield built
+
+
+@pytest.fixture
+def pg_live(pg_world: World) -> World:
+    fresh(pg_world.gh, pg_world.people, pg_world.clock)
+    return pg_world
+
+
 def at_once(*actions: Callable[[], object]) -> list[str]:
     """Run `actions` in threads released together; 'ok' or the error's class name each."""
     barrier = threading.Barrier(len(actions))
@@ -244,18 +259,12 @@ def interleaved(w: World, holder: Callable[[], object], intruder: Callable[[], o
     return outcomes
 
 
-def postgres_only(w: World) -> None:
-    if w.db.kind != "postgres":
-        pytest.skip("SQLite runs whole write transactions one at a time: no interleaving")
-
-
 def test_an_approval_committing_as_the_deadline_passes_is_never_overwritten_as_expired(
-        live: World) -> None:
+        pg_live: World) -> None:
     """The approver's transaction began a second before the deadline and holds the request's
     row lock; the sweeper, a second after the deadline, looks for due requests meanwhile.
     The request must end approved with its grant, never 'expired' over an issued grant."""
-    w = live
-    postgres_only(w)
+    w = pg_live
     request_id = requests.create(w.gh, w.people.sam, draft(customer_id="cust-0001"))
     with w.gh.read() as db:
         deadline = db.get_one(AccessRequest, request_id).expires_at
@@ -272,11 +281,10 @@ def test_an_approval_committing_as_the_deadline_passes_is_never_overwritten_as_e
     assert grants_of(w, request_id) == 1
 
 
-def test_a_revocation_just_before_a_grant_ran_out_is_its_only_ending(live: World) -> None:
+def test_a_revocation_just_before_a_grant_ran_out_is_its_only_ending(pg_live: World) -> None:
     """Revoked a second before the end while the sweeper looks a second after: the grant ends
     once, revoked, never revoked and expired both."""
-    w = live
-    postgres_only(w)
+    w = pg_live
     grant_id = granted(w.gh, w.people, duration=timedelta(minutes=30))
     with w.gh.read() as db:
         ends = db.get_one(Grant, grant_id).ends_at

@@ -14,11 +14,11 @@ with `st.text` on the Approvals page (tests/test_console_workflow.py).
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.adversarial.support import ROOT
@@ -28,7 +28,9 @@ PAGES = [*sorted((ROOT / "console").rglob("*.py")), ROOT / "streamlit_app.py"]
 MARKDOWN_CALLS = {"markdown", "write", "title", "header", "subheader", "caption", "success",
                   "error", "warning", "info", "toast", "expander", "button", "metric"}
 FREE_TEXT = {"justification", "reason", "comment", "note", "review_note", "revoke_reason",
-             "decision_comment", "disabled_reason"}
+             "decision_comment", "disabled_reason",
+             # display names come from the identity provider, where users may edit their own
+             "name", "requester", "holder", "actor_name", "labels", "sub", "iss"}
 
 
 def _calls(path: Path) -> list[ast.Call]:
@@ -59,11 +61,23 @@ def free_text_in_markdown(path: Path) -> list[str]:
         if not (isinstance(func, ast.Attribute) and func.attr in MARKDOWN_CALLS):
             continue
         for arg in [*call.args, *(k.value for k in call.keywords)]:
-            used = {n.attr for n in ast.walk(arg) if isinstance(n, ast.Attribute)} | \
-                   {n.id for n in ast.walk(arg) if isinstance(n, ast.Name)}
+            shown = list(_outside_literal(arg))
+            used = {n.attr for n in shown if isinstance(n, ast.Attribute)} | \
+                   {n.id for n in shown if isinstance(n, ast.Name)}
             if used & FREE_TEXT:
                 found.append(f"{path.name}:{call.lineno} {sorted(used & FREE_TEXT)}")
     return found
+
+
+def _outside_literal(node: ast.AST) -> Iterator[ast.AST]:
+    """`node` and its descendants, except what is wrapped in `literal(...)` (console.markup),
+    which escapes markdown."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id == "literal":
+        return
+    yield node
+    for child in ast.iter_child_nodes(node):
+        yield from _outside_literal(child)
 
 
 def test_no_page_opts_into_raw_html() -> None:
@@ -83,23 +97,17 @@ def test_the_scans_see_what_they_look_for(tmp_path: Path) -> None:
                    "st.success('done: ' + reason)\n"
                    "st.text(r.justification)\n"
                    "st.markdown('<b>x</b>', unsafe_allow_html=True)\n"
+                   "st.error(f'by {r.requester} and {literal(r.holder)}')\n"
                    "st.html('<b>x</b>')\n")
-    assert free_text_in_markdown(bad) == ["bad.py:2 ['justification']", "bad.py:3 ['reason']"]
-    assert raw_html(bad) == ["bad.py:5", "bad.py:6"]
+    assert free_text_in_markdown(bad) == ["bad.py:2 ['justification']", "bad.py:3 ['reason']",
+                                          "bad.py:6 ['requester']"]
+    assert raw_html(bad) == ["bad.py:5", "bad.py:7"]
 
 
 SPOOF = ("Eve ![pixel](https://evil.example/p.png) [approve here](https://evil.example) "
          "**`cust-0001`**")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: console/pages/approvals.py renders the requester's display name (the ID token's "
-    "`name`, which users can often edit at the identity provider) inside st.markdown, so a "
-    "name can inject links, remote images (a tracking pixel in every approver's browser) and "
-    "emphasis that spoofs the customer id an approver believes they approve; the same holds "
-    "for the holder name in st.error on the Approvals page and for names in st.success on "
-    "the Users page. Fix: show names through st.text / a dataframe, or escape markdown "
-    "metacharacters before interpolating"))
 def test_a_requesters_display_name_is_not_rendered_as_markdown_for_approvers(
         oidc: str, data_dir: Path) -> None:
     httpx.put(f"{oidc}/users/eve.support", timeout=5, json={
