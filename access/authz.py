@@ -35,6 +35,8 @@ class Action(StrEnum):
     DATA_READ = "data.read"
     DATA_REVEAL = "data.reveal"
     DATA_EXPORT = "data.export"
+    RESTRICTIONS_VIEW = "restrictions.view"
+    CUSTOMER_RESTRICT = "customer.restrict"
 
 
 R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
@@ -60,12 +62,15 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DATA_READ: frozenset({R}),
     Action.DATA_REVEAL: frozenset({R}),
     Action.DATA_EXPORT: frozenset({R}),
+    Action.RESTRICTIONS_VIEW: frozenset({A}),
+    Action.CUSTOMER_RESTRICT: frozenset({A}),
 }
 
 # Sensitive actions need a TOTP code entered within the step-up window, not just at sign-in.
 STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.AUDIT_EXPORT,
                                         Action.REQUEST_DECIDE, Action.BREAKGLASS_ACTIVATE,
-                                        Action.DATA_REVEAL, Action.DATA_EXPORT})
+                                        Action.DATA_REVEAL, Action.DATA_EXPORT,
+                                        Action.CUSTOMER_RESTRICT})
 
 
 class StepUpRequired(Denied):

@@ -27,11 +27,12 @@ from access.authz import Action
 from access.catalog import Classification, Table
 from access.context import Gatehouse, event_for
 from access.customer_db.schema import CustomerBase
+from access.customers import refuse_unservable
 from access.envelope import data_key, open_value
 from access.errors import Denied, InvalidInput
 from access.grants import usable_grant
 from access.principal import Principal
-from access.schema import AccessRequest, Grant, PurgedCustomer
+from access.schema import AccessRequest, Grant
 from access.users import checked_reason, storable
 from audit.events import AuditEvent
 from audit.vocabulary import Outcome
@@ -118,8 +119,7 @@ def _authorize(gh: Gatehouse, db: Session, principal: Principal, ask: _Ask
     environment = grant.environment if grant is not None else ""
     grant = usable_grant(gh, db, principal, ask.grant_id, ask.customer_id, environment,
                          ask.scope, ask.action)
-    if db.get(PurgedCustomer, (grant.environment, grant.customer_id)) is not None:
-        raise Denied(f"customer {grant.customer_id} was purged after its retention period")
+    refuse_unservable(db, grant.environment, grant.customer_id)
     _check_reveal(ask, tables)
     return grant, db.get_one(AccessRequest, grant.request_id), tables
 

@@ -14,7 +14,6 @@ PostgreSQL, BEGIN IMMEDIATE on SQLite), so two approvers or a double click give 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,16 +24,15 @@ from sqlalchemy.orm import Session
 from access import notify
 from access.authz import Action
 from access.context import Gatehouse, event_for, system_event
-from access.customer_db.schema import Customer
+from access.customers import check_customer_id, check_exists, refuse_unservable
 from access.errors import Conflict, Denied, InvalidInput
 from access.policy import Requirements
 from access.principal import Principal
-from access.schema import AccessRequest, Approval, Grant, PurgedCustomer, User
+from access.schema import AccessRequest, Approval, Grant, User
 from access.users import UNSTORABLE_RULE, storable
 from audit.events import AuditEvent
 from audit.vocabulary import Outcome
 
-CUSTOMER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 MIN_DURATION = timedelta(minutes=15)
 MAX_START_DELAY = timedelta(days=7)
 MAX_COMMENT = 1000
@@ -66,8 +64,7 @@ def words(values: Sequence[str]) -> str:
 
 def validate(gh: Gatehouse, principal: Principal, draft: RequestDraft) -> Requirements:
     """Check `draft` field by field against the policy; return what it will need."""
-    if not isinstance(draft.customer_id, str) or not CUSTOMER_ID.fullmatch(draft.customer_id):
-        raise InvalidInput("customer", "must be a customer id: 1 to 64 letters, digits, - or _")
+    check_customer_id(draft.customer_id)
     policy = gh.policy
     needs = policy.requirements(draft.environment, list(draft.scopes), list(draft.actions))
     if not principal.roles & needs.request_roles:
@@ -86,26 +83,9 @@ def validate(gh: Gatehouse, principal: Principal, draft: RequestDraft) -> Requir
         raise InvalidInput("justification", UNSTORABLE_RULE)
     _check_ticket(gh, draft)
     with gh.read() as db:
-        refuse_purged(db, draft.environment, draft.customer_id)
-    _check_customer_exists(gh, draft)
+        refuse_unservable(db, draft.environment, draft.customer_id)
+    check_exists(gh, draft.environment, draft.customer_id)
     return needs
-
-
-def refuse_purged(db: Session, environment: str, customer_id: str) -> None:
-    """Nothing may be requested or granted for a customer whose data was purged."""
-    if db.get(PurgedCustomer, (environment, customer_id)) is not None:
-        raise Denied(f"customer {customer_id} was purged after its retention period")
-
-
-def _check_customer_exists(gh: Gatehouse, draft: RequestDraft) -> None:
-    if gh.data is None or draft.environment not in gh.data.urls:
-        return  # no customer database configured for it: nothing to check against
-    with gh.data.engine(draft.environment).connect() as conn:
-        found = conn.execute(select(Customer.customer_id).where(
-            Customer.customer_id == draft.customer_id)).first()
-    if found is None:
-        raise InvalidInput("customer", f"there is no customer {draft.customer_id} in "
-                                       f"{draft.environment}")
 
 
 def _check_start(gh: Gatehouse, starts_at: datetime | None) -> None:
@@ -223,7 +203,7 @@ def decide(gh: Gatehouse, approver: Principal, request_id: int, approve: bool,
         else:
             refused = not_pending(gh, db, request)
             if refused is None:
-                refuse_purged(db, request.environment, request.customer_id)
+                refuse_unservable(db, request.environment, request.customer_id)
                 decision = _vote(gh, db, approver, request, approve, note)
     if refused is not None:
         raise refused

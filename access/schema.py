@@ -205,3 +205,17 @@ class PurgedCustomer(AccessBase):
     terminated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     purged_at: Mapped[datetime] = mapped_column(UtcDateTime)
     rows_deleted: Mapped[int] = mapped_column(Integer)
+
+
+class CustomerRestriction(AccessBase):
+    """A customer whose data may not be processed for now (GDPR Art. 18 restriction): while the
+    row exists nothing is served, requested, approved or activated for that customer. Lifting
+    deletes the row; the audit log keeps the history."""
+
+    __tablename__ = "customer_restrictions"
+
+    environment: Mapped[str] = mapped_column(Text, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    restricted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    restricted_at: Mapped[datetime] = mapped_column(UtcDateTime)

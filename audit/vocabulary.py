@@ -61,6 +61,8 @@ ALLOWED_DETAILS: dict[str, frozenset[str]] = {
     "data.revealed": _DATA,
     "data.exported": _DATA,
     "customer.purged": frozenset({"rows_deleted", "tables", "key_destroyed", "terminated_at"}),
+    "customer.restricted": frozenset({"environment"}),
+    "customer.restriction_lifted": frozenset({"environment"}),
     "key.rotated": frozenset({"keys_rewrapped"}),
     # the audit log itself
     "audit.searched": _AUDIT,

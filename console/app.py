@@ -22,6 +22,8 @@ PAGES = [  # (script, title, icon, url path, the action it needs)
     ("console/pages/grants.py", "Grants", ":material/lock_open:", "grants",
      Action.GRANTS_VIEW_ALL),
     ("console/pages/users.py", "Users", ":material/group:", "users", Action.USERS_VIEW),
+    ("console/pages/restrictions.py", "Restrictions", ":material/block:", "restrictions",
+     Action.RESTRICTIONS_VIEW),
     ("console/pages/audit_log.py", "Audit log", ":material/fact_check:", "audit",
      Action.AUDIT_VIEW),
     ("console/pages/audit_activity.py", "Activity", ":material/monitoring:", "audit-activity",

@@ -36,6 +36,8 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.DATA_READ: {Role.REQUESTER},
     Action.DATA_REVEAL: {Role.REQUESTER},
     Action.DATA_EXPORT: {Role.REQUESTER},
+    Action.RESTRICTIONS_VIEW: {Role.APPROVER},
+    Action.CUSTOMER_RESTRICT: {Role.APPROVER},
 }
 
 

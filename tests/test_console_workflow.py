@@ -80,3 +80,38 @@ def test_support_reads_masked_customer_data_under_the_grant(oidc: str, data_dir:
     assert set(contacts["customer_id"]) == {"cust-0042"}
     assert set(contacts["email"]) == {"••••"}
     assert "left. Every read is logged." in sam.caption[0].value
+
+
+def restriction(at: AppTest, decision: str, customer: str, reason: str) -> AppTest:
+    labelled(at.radio, "Decision").set_value(decision)
+    labelled(at.text_input, "Customer id").input(customer)
+    labelled(at.text_input, "Reason (required)").input(reason)
+    return labelled(at.button, "Apply").click().run()
+
+
+def test_an_admin_restricts_a_customer_and_support_is_refused_until_it_is_lifted(
+        oidc: str, data_dir: Path) -> None:
+    sam = enrolled(oidc, "sam.support", "console/pages/request_access.py")
+    labelled(sam.text_input, "Customer id").input("cust-0042")
+    labelled(sam.text_input, "Ticket").input("SUP-2003")
+    labelled(sam.multiselect, "Data scopes").select("contacts")
+    labelled(sam.text_area, "Justification").input("SUP-2003: confirm who the admin contact is")
+    labelled(sam.button, "Submit request").click().run()
+    ada = enrolled(oidc, "ada.admin", "console/pages/approvals.py")
+    labelled(ada.button, "Approve").click().run()
+
+    ada.switch_page("console/pages/restrictions.py").run()
+    assert "No customer is restricted" in ada.info[0].value
+    restriction(ada, "Restrict", "", "data subject contests accuracy")
+    assert "customer" in ada.error[0].value and "letters, digits" in ada.error[0].value
+    restriction(ada, "Restrict", "cust-0042", "data subject contests accuracy")
+    assert "Restricted customer `cust-0042`" in ada.success[0].value
+    assert list(ada.dataframe[0].value["customer"]) == ["cust-0042"]
+
+    sam.switch_page("console/pages/customer_data.py").run()
+    assert "cust-0042 is restricted" in sam.error[0].value and not sam.dataframe
+
+    restriction(ada, "Lift", "cust-0042", "accuracy confirmed with the customer")
+    assert "Lifted the restriction" in ada.success[0].value
+    sam.run()
+    assert set(sam.dataframe[0].value["customer_id"]) == {"cust-0042"}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import itertools
 import pkgutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import access
-from access import auditing, broker, grants, mfa, requests, users
+from access import auditing, broker, grants, mfa, requests, restrictions, users
 from access.authz import StepUpRequired
 from access.errors import Denied
 from access.principal import Principal, Role
@@ -52,6 +53,9 @@ from tests.identity_helpers import sign_in
 from tests.workflow_helpers import draft
 
 R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
+
+
+_UNTOUCHED_CUSTOMERS = itertools.count(3)  # cust-0001 and -0002 serve the other services
 
 
 class Arena:
@@ -75,6 +79,14 @@ class Arena:
         if disabled:
             users.disable(self.w.gh, self.w.people.alan, victim.user_id, "matrix set-up")
         return victim.user_id
+
+    def customer(self, restricted: bool = False) -> str:
+        """A customer of the demo data no other call of the matrix has restricted."""
+        customer_id = f"cust-{next(_UNTOUCHED_CUSTOMERS):04d}"
+        if restricted:
+            admin = replace(self.w.people.alan, step_up_at=self.w.gh.now())
+            restrictions.restrict(self.w.gh, admin, "production", customer_id, "matrix set-up")
+        return customer_id
 
     def directory(self, make: bool = False) -> Path:
         path = self.tmp / f"export-{uuid.uuid4().hex[:8]}"
@@ -146,6 +158,14 @@ SERVICES: dict[str, Service] = {
                             lambda a: a.victim(disabled=True)),
     "mfa.reset": service({A}, lambda a, p, t: mfa.reset(a.w.gh, p, t, "lost phone"),
                          lambda a: a.victim(), step_up=True),
+    "restrictions.restrictions": service({A}, lambda a, p, _: restrictions.restrictions(
+        a.w.gh, p)),
+    "restrictions.restrict": service({A}, lambda a, p, t: restrictions.restrict(
+        a.w.gh, p, "production", t, "data subject contests accuracy, DPO-7"),
+        lambda a: a.customer(), step_up=True),
+    "restrictions.lift": service({A}, lambda a, p, t: restrictions.lift(
+        a.w.gh, p, "production", t, "accuracy confirmed, DPO-7"),
+        lambda a: a.customer(restricted=True), step_up=True),
     # the auditor's
     "auditing.search": service({U}, lambda a, p, _: auditing.search(a.w.gh, p, _filter())),
     "auditing.activity": service({U}, lambda a, p, _: auditing.activity(a.w.gh, p,
