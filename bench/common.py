@@ -24,7 +24,11 @@ from audit.engine import make_engine
 
 PG_ADMIN_URL = os.environ.get("GATEHOUSE_BENCH_PG_ADMIN_URL",
                               "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_PLAN = RolePlan("gh_bench", "gh_bench_owner", "gh_bench_app")
+# GATEHOUSE_BENCH_PG=name runs a second benchmark beside a first without dropping its database
+_PG_NAME = os.environ.get("GATEHOUSE_BENCH_PG", "gh_bench")
+if not _PG_NAME.replace("_", "").isalnum():
+    raise SystemExit("GATEHOUSE_BENCH_PG: letters, digits and underscores only")
+PG_PLAN = RolePlan(_PG_NAME, f"{_PG_NAME}_owner", f"{_PG_NAME}_app")
 
 
 @dataclass
