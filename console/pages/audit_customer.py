@@ -11,6 +11,7 @@ from access.errors import GatehouseError
 from console.audit_widgets import remembered, time_window
 from console.errors import show_error
 from console.gate import page
+from console.markup import literal
 
 gh, auditor = page(Action.AUDIT_VIEW)
 st.title("Customer access")
@@ -30,7 +31,7 @@ except GatehouseError as exc:
     st.stop()
 
 if not found:
-    st.info(f"Nobody touched the data of `{customer}` in this window.")
+    st.info(f"Nobody touched the data of {literal(customer)} in this window.")
 st.dataframe(pd.DataFrame([{
     "who": a.actor_name or a.actor_sub, "subject": a.actor_sub, "ticket": a.ticket,
     "grant": a.grant_id, "first (UTC)": f"{a.first:%Y-%m-%d %H:%M}",

@@ -10,6 +10,7 @@ from access.errors import GatehouseError
 from console.audit_widgets import events_table, remembered
 from console.errors import show_error
 from console.gate import page
+from console.markup import literal
 
 gh, auditor = page(Action.AUDIT_VIEW)
 st.title("Grant timeline")
@@ -29,7 +30,7 @@ except GatehouseError as exc:
     show_error(exc)
     st.stop()
 if found is None:
-    st.warning(f"The audit log never mentions grant {typed.strip()}.")
+    st.warning(f"The audit log never mentions grant {literal(typed.strip())}.")
     st.stop()
 
 st.subheader(f"Grant {found.grant_id}")
