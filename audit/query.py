@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -232,6 +232,11 @@ def search(conn: Connection, flt: EventFilter, after: Cursor | None = None,
     """The newest `limit` events matching `flt` strictly below `after` (or from the top)."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidFilter("limit", f"must be from 1 to {MAX_PAGE}")
+    if after is not None and flt.until is not None and after.ts_us < to_micros(flt.until):
+        # The cursor is already below `until`. Left in, `ts_us < until` is the range SQLite
+        # takes from the index (filtering the row value row by row), so a deep page scanned
+        # every row between the cursor and `until`; without it the cursor bounds the range.
+        flt = replace(flt, until=None)
     query = _filtered(flt)
     if after is not None:
         # A row-value comparison: both engines turn it into one index range bound.

@@ -159,6 +159,29 @@ def test_the_last_page_says_so_and_an_exact_fit_has_no_empty_page_after_it(
     assert first.next is not None and len(second.events) == 10 and second.next is None
 
 
+def test_pages_of_a_time_window_walk_exactly_the_window(db: Database) -> None:
+    """Deep pages bound the index range by the cursor rather than by `until` (SQLite scanned
+    from `until` down otherwise): the rows must stay exactly those of the window, and a cursor
+    above `until` must not open the window upwards."""
+    h = History(db.engine)
+    for i in range(40):
+        h.add("auth.login", "alice", timedelta(minutes=i), details={"groups": []})
+    window = EventFilter(since=MONDAY + timedelta(minutes=5), until=MONDAY + timedelta(minutes=30))
+    with db.engine.connect() as conn:
+        every = [e for e in search(conn, EventFilter(), None, 500).events]
+        expected = [e.id for e in every if window.since <= e.ts < window.until]  # type: ignore
+        seen, after = [], None
+        while True:
+            page = search(conn, window, after, 7)
+            seen += [e.id for e in page.events]
+            if page.next is None:
+                break
+            after = page.next
+        above = search(conn, window, every[0].cursor, 50).events
+    assert seen == expected and len(seen) == 25
+    assert all(e.ts < window.until for e in above)  # type: ignore[operator]
+
+
 def test_a_page_size_out_of_bounds_is_refused(db: Database) -> None:
     with db.engine.connect() as conn, pytest.raises(InvalidFilter, match="limit"):
         search(conn, EventFilter(), None, 501)
