@@ -62,9 +62,10 @@ def machine() -> dict[str, Any]:
     return facts
 
 
-def run_engine(kind: str, mode: Mode, only: list[str]) -> list[Result]:
+def run_engine(kind: str, mode: Mode, only: list[str], keep: Path | None = None
+               ) -> list[Result]:
     print(f"== {kind}, {mode.name} mode ==", flush=True)
-    with environment(kind, mode) as env:
+    with environment(kind, mode, keep) as env:
         built = False
         for name, bench in BENCHES.items():
             if only and name not in only:
@@ -100,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=sorted(BENCHES), default=[],
                         help="run only this benchmark (repeatable)")
     parser.add_argument("--events", type=int, help="override the generated log's size")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the databases, keys and checkpoints in DIR and reuse them "
+                             "next time (a large log is built once; delete DIR and run without "
+                             "--keep to drop them)")
     args = parser.parse_args(argv)
     mode = FULL if args.full else QUICK
     if args.events:
@@ -115,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "postgres" and str(facts["postgres"]).startswith("unavailable"):
             print(f"skipping PostgreSQL: {facts['postgres']}", flush=True)
             continue
-        results += run_engine(kind, mode, args.only)
+        keep = args.keep / kind if args.keep else None
+        results += run_engine(kind, mode, args.only, keep)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = PROJECT_ROOT / "data" / "bench" / f"{mode.name}-{stamp}.json"
     write_results(results, out)

@@ -97,14 +97,20 @@ class Env:
 
 def _keys(workdir: Path) -> tuple[Ed25519PrivateKey, Path, Path]:
     private, public = workdir / "keys" / "audit-signing.key", workdir / "keys" / "audit.pub"
-    generate_keypair(private, public)
+    if not private.exists():  # a kept directory keeps the key its checkpoints were signed by
+        generate_keypair(private, public)
     return load_private_key(private), private, public
 
 
 @contextmanager
-def environment(kind: str, mode: Mode) -> Iterator[Env]:
-    """A freshly migrated database of `kind`, removed afterwards whatever happens."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"gh-bench-{kind}-"))
+def environment(kind: str, mode: Mode, keep: Path | None = None) -> Iterator[Env]:
+    """A freshly migrated database of `kind`, removed afterwards whatever happens.
+
+    With `keep` (a directory), the database, keys and checkpoints are kept there and reused by
+    the next run given the same directory: a 10M-event log is built once and measured again
+    after a change. A run without `keep` starts by dropping that PostgreSQL database."""
+    workdir = keep if keep is not None else Path(tempfile.mkdtemp(prefix=f"gh-bench-{kind}-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     key, key_path, public_path = _keys(workdir)
     if kind == "sqlite":
         url = f"sqlite:///{workdir / 'gatehouse.db'}"
@@ -115,10 +121,12 @@ def environment(kind: str, mode: Mode) -> Iterator[Env]:
             yield env
         finally:
             env.engine.dispose()
-            shutil.rmtree(workdir, ignore_errors=True)
+            if keep is None:
+                shutil.rmtree(workdir, ignore_errors=True)
         return
-    drop_postgres()
-    owner_url, app_url = create_roles(PG_ADMIN_URL, PG_PLAN)
+    if keep is None or not any(keep.glob("built-*.json")):
+        drop_postgres()  # a fresh start: nothing kept, or a build that never finished
+    owner_url, app_url = create_roles(PG_ADMIN_URL, PG_PLAN)  # each only if absent
     previous = os.environ.get("GATEHOUSE_APP_ROLE")
     os.environ["GATEHOUSE_APP_ROLE"] = PG_PLAN.app
     try:
@@ -134,8 +142,9 @@ def environment(kind: str, mode: Mode) -> Iterator[Env]:
             os.environ.pop("GATEHOUSE_APP_ROLE", None)
         else:
             os.environ["GATEHOUSE_APP_ROLE"] = previous
-        drop_postgres()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if keep is None:
+            drop_postgres()
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def drop_postgres() -> None:
