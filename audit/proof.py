@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 
 from audit.canonical import FIELDS, canonical_bytes
 from audit.checkpoint import Checkpoint, CheckpointInvalid, open_checkpoint
-from audit.merkle import inclusion_path, leaf_hash, verify_inclusion
+from audit.merkle import leaf_hash, verify_inclusion
 from audit.schema import checkpoints_table, events_table, leaves_table
 from audit.tree import StoredTree
 
@@ -48,7 +48,7 @@ def inclusion_proof(engine: Engine, event_id: int, public: Ed25519PublicKey,
         if note is None:
             raise NotSealed(f"no checkpoint covers event {event_id}")
         checkpoint = open_checkpoint(note, public)
-        path = inclusion_path(row.seq, checkpoint.size, StoredTree(conn).subtree)
+        path = StoredTree(conn).inclusion_path(row.seq, checkpoint.size)
     return InclusionProof(event_id, row.seq, leaf_hash(canonical_bytes(tuple(row[1:]))), path,
                           checkpoint)
 

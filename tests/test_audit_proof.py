@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from audit.merkle import inclusion_path, root_of, verify_inclusion
 from audit.proof import NotSealed, inclusion_proof, proof_holds
@@ -86,3 +86,20 @@ def test_an_unsealed_event_has_no_proof(sqlite_db: Database, big_log: list[int],
     late = write_events(sqlite_db, 1, start=5000)[0]
     with pytest.raises(NotSealed):
         inclusion_proof(sqlite_db.engine, late, signing_key.public_key())
+
+
+@pytest.mark.parametrize(("index", "size"), [
+    (0, 1), (0, 2), (1, 2), (254, 255), (255, 256), (256, 257), (0, 1000), (999, 1000),
+    (767, 1000), (768, 1000), (513, 1299), (1299, 1300), (0, 1300), (1024, 1025)])
+def test_a_prefetched_path_equals_the_brute_force_path_in_two_reads(
+        sqlite_db: Database, big_log: list[int], index: int, size: int) -> None:
+    """Older checkpoints included (size below the tree's), whose last tile is full in the
+    database but partial in the tree of that size."""
+    leaves = _all_leaves(sqlite_db)
+    statements: list[str] = []
+    with sqlite_db.engine.connect() as conn:
+        event.listen(conn, "before_cursor_execute",
+                     lambda *args: statements.append(args[2]))
+        path = StoredTree(conn).inclusion_path(index, size)
+    assert path == inclusion_path(index, size, lambda a, b: root_of(leaves[a:b]))
+    assert len([s for s in statements if s.startswith("SELECT")]) <= 2, statements
