@@ -34,7 +34,7 @@ from audit.checkpoint import (
     publish,
     sign_checkpoint,
 )
-from audit.engine import is_sqlite, write_engine
+from audit.engine import is_sqlite, polling_write_engine
 from audit.events import to_micros
 from audit.log import Clock, utc_now
 from audit.merkle import leaf_hash
@@ -72,7 +72,7 @@ def seal_pending(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path,
 
 def _seal_batch(engine: Engine, key: Ed25519PrivateKey, batch_size: int,
                 clock: Clock) -> SealResult:
-    with write_engine(engine).begin() as conn:
+    with polling_write_engine(engine).begin() as conn:
         tree = StoredTree(conn)
         size = tree.size()
         frontier = tree.frontier(size)

@@ -4,6 +4,7 @@ sealer runs at a time."""
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from audit.database import verify_database
-from audit.engine import make_engine, write_engine
+from audit.engine import BUSY_TIMEOUT_MS, make_engine, polling_write_engine, write_engine
 from audit.log import append
 from audit.schema import events_table, leaves_table
 from audit.sealer import SealerBusy, seal_pending, sealer_guard, widen_xid
@@ -133,3 +135,37 @@ def test_a_second_sealer_is_refused(db: Database) -> None:
         other.dispose()
     with sealer_guard(db.engine):  # released on exit: the next sealer may start
         pass
+
+
+def test_the_sqlite_sealer_polls_for_the_write_lock_and_restores_the_busy_handler(
+        sqlite_db: Database, signing_key: Ed25519PrivateKey, checkpoint_dir: Path) -> None:
+    """The sealer takes the write lock as soon as a writer lets it go (it polls instead of
+    sleeping in SQLite's back-off), and its connection goes back to the pool with the usual
+    busy timeout, so the next writer on it still waits rather than failing at once."""
+    write_events(sqlite_db, 3)
+    holder = sqlite3.connect(str(sqlite_db.engine.url.database), isolation_level=None,
+                             check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, holder.execute, args=("COMMIT",))
+    release.start()
+    try:
+        assert seal_pending(sqlite_db.engine, signing_key, checkpoint_dir).sealed == 3
+    finally:
+        release.join()
+        holder.close()
+    with sqlite_db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == BUSY_TIMEOUT_MS
+
+
+def test_a_lock_held_past_the_timeout_still_fails_the_polling_begin(
+        sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("audit.engine.BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(str(sqlite_db.engine.url.database), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OperationalError, match="locked"), \
+                polling_write_engine(sqlite_db.engine).begin():
+            pass
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
