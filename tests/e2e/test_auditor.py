@@ -143,6 +143,9 @@ def test_the_tour_of_the_support_and_admin_pages(page: Page, browser: Browser,
     open_page(page, "My access")
     expect(page.get_by_text(CUSTOMER).first).to_be_visible()
     tour(page, "support-2-my-access")
+    open_page(page, "Customer data")
+    expect(page.get_by_text("Every read is logged")).to_be_visible()
+    tour(page, "support-3-customer-data")
 
     admin_context = browser.new_context(viewport={"width": 1280, "height": 800})
     admin = admin_context.new_page()
@@ -154,4 +157,7 @@ def test_the_tour_of_the_support_and_admin_pages(page: Page, browser: Browser,
     tour(admin, "admin-2-grants")
     open_page(admin, "Users")
     tour(admin, "admin-3-users")
+    open_page(admin, "Restrictions")
+    expect(admin.get_by_text("No customer is restricted")).to_be_visible()
+    tour(admin, "admin-4-restrictions")
     admin_context.close()
