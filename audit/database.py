@@ -14,6 +14,7 @@ from audit.canonical import FIELDS, canonical_bytes
 from audit.checkpoint import published_notes
 from audit.engine import is_sqlite
 from audit.merkle import leaf_hash
+from audit.query import driver_rows
 from audit.schema import checkpoints_table, events_table, leaves_table, nodes_table
 from audit.verify import HashedEvent, Leaf, Progress, Report, verify_log
 
@@ -51,16 +52,7 @@ def _raw_rows(conn: Connection, query: Select[Any], name: str) -> Iterator[tuple
     cost more than the hashing itself, so these scans go straight to the driver. The columns
     read need no conversion beyond the driver's own (integers, text, bytes; `details` is
     decoded by the caller where the driver leaves it as text)."""
-    sql = str(query.compile(dialect=conn.dialect))
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    cursor = raw.cursor(name=name) if not is_sqlite(conn) else raw.cursor()
-    try:
-        cursor.execute(sql)
-        while rows := cursor.fetchmany(FETCH):
-            yield from rows
-    finally:
-        cursor.close()
+    return driver_rows(conn, query, name, FETCH)  # shared with the export's stream
 
 
 def hashed_events(conn: Connection) -> Iterator[HashedEvent]:

@@ -21,14 +21,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from itertools import islice
+from itertools import chain, islice, repeat
+from operator import methodcaller
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from audit.canonical import FIELDS
 
@@ -69,15 +71,6 @@ def neutralize(value: object) -> object:
     return value
 
 
-_EPOCH = datetime(1970, 1, 1)
-_FORMULA_FIRST = frozenset(c[0] for c in FORMULA_START)
-
-
-def _iso(ts_us: int) -> str:
-    # timedelta + isoformat: exact (no float seconds) and about 3x faster than strftime.
-    return (_EPOCH + timedelta(microseconds=ts_us)).isoformat(timespec="microseconds") + "Z"
-
-
 def _csv_header() -> bytes:
     out = io.StringIO()
     csv.writer(out).writerow(COLUMNS)
@@ -86,24 +79,129 @@ def _csv_header() -> bytes:
 
 def encode(fmt: ExportFormat, rows: Iterable[Sequence[Any]]) -> bytes:
     """One chunk (no CSV header) of rows in `audit.query.STREAM_COLUMNS` order, `details`
-    as JSON text. The per-row work is kept small: it is the export's hot loop."""
-    if fmt is ExportFormat.JSONL:
-        return "".join(_jsonl(r) for r in rows).encode("utf-8")
-    out = io.StringIO()
-    csv.writer(out).writerows(  # neutralize(), inlined
-        [r[0], _iso(r[1]), *("'" + v if v.__class__ is str and v[:1] in _FORMULA_FIRST else v
-                             for v in r[1:])] for r in rows)
-    return out.getvalue().encode("utf-8")
+    as JSON text: byte for byte what `csv.writer` (excel dialect) writes for the
+    `neutralize()`d cells, or one `json` object per line.
+
+    This is the export's hot loop, so it works a column at a time, in C: the rows become
+    columns once, and each text column is joined and searched whole to find whether any cell
+    in it needs quoting, escaping or neutralizing. Almost none does, and such a column is
+    written as it is; only a column where the search finds something is encoded cell by
+    cell. One join then writes the whole chunk.
+    """
+    columns = list(zip(*rows, strict=True))
+    if not columns:
+        return b""
+    if fmt is ExportFormat.CSV:
+        text = _lines(_csv_columns(columns), _CSV_SEPARATORS, "\r\n")
+    else:
+        text = _lines(_jsonl_columns(columns), _JSONL_KEYS, "}\n")
+    return text.encode("utf-8")
 
 
+_EPOCH = datetime(1970, 1, 1)
+_ISOFORMAT = methodcaller("isoformat", "T", "microseconds")
+_FORMULA_FIRST = frozenset(FORMULA_START)
+# In a column's NUL-joined text a cell starts at the beginning or just after a NUL. A NUL inside
+# a cell can only raise a false alarm, which costs a pass cell by cell, never a miss.
+_FORMULA_AFTER_NUL = re.compile("\x00[" + re.escape("".join(FORMULA_START)) + "]")
+_CSV_QUOTED = re.compile(r'[,"\r\n]')  # what makes csv.writer quote a cell (excel dialect)
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')  # what json escapes (ensure_ascii=False)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_JSON_KEYS = COLUMNS[:-1]
+_CSV_SEPARATORS = ("", *[","] * (len(COLUMNS) - 1))
+_JSONL_KEYS = tuple(("," if i else "{") + _JSON.encode(name) + ":"
+                    for i, name in enumerate(COLUMNS))
 
 
-def _jsonl(row: Sequence[Any]) -> str:
-    head = _JSON.encode(dict(zip(_JSON_KEYS, (row[0], _iso(row[1]), *row[1:-1]), strict=True)))
+class _Column(NamedTuple):
+    """One column of a chunk, encoded: each cell's text, and what every cell of the column is
+    wrapped in (quotes; the `Z` of a UTC time), which `_lines` writes once per column."""
+
+    cells: Iterable[str]
+    opening: str = ""
+    closing: str = ""
+
+
+def _lines(columns: Sequence[_Column], separators: Sequence[str], end: str) -> str:
+    """Every row: each cell after its column's separator, wrapped in its column's opening
+    and closing, and `end` after the last cell. One join for the whole chunk."""
+    pieces: list[Iterable[str]] = []
+    closing = ""
+    for separator, column in zip(separators, columns, strict=True):
+        pieces += (repeat(closing + separator + column.opening), column.cells)
+        closing = column.closing
+    pieces.append(repeat(closing + end))
+    # (strict=False: the repeats are endless, the cells end with the chunk)
+    return "".join(chain.from_iterable(zip(*pieces, strict=False)))
+
+
+def _csv_columns(columns: list[tuple[Any, ...]]) -> list[_Column]:
+    ids, ts_us, *texts = columns
+    return [_Column(map(str, ids)), _Column(_iso_column(ts_us), closing="Z"),
+            _Column(map(str, ts_us)), *map(_csv_column, texts)]
+
+
+def _jsonl_columns(columns: list[tuple[Any, ...]]) -> list[_Column]:
+    ids, ts_us, *texts, details = columns
     # `details` is JSON text already: spliced in, not parsed and encoded again.
-    return f'{head[:-1]},"details":{row[-1]}}}\n'
+    return [_Column(map(str, ids)), _Column(_iso_column(ts_us), '"', 'Z"'),
+            _Column(map(str, ts_us)), *map(_json_column, texts), _Column(details)]
+
+
+def _iso_column(ts_us: Sequence[int]) -> Iterable[str]:
+    """`ts_us` as ISO 8601 text, without the `Z`. timedelta + isoformat: exact (no float
+    seconds)."""
+    return map(_ISOFORMAT, map(_EPOCH.__add__, map(timedelta, repeat(0), repeat(0), ts_us)))
+
+
+class _Scan(NamedTuple):
+    """A text column read once: its cells (None as ""), whether any was None, and the cells
+    joined into one text, which is searched instead of each cell."""
+
+    cells: Sequence[str]
+    text: str
+    nulls: bool
+
+
+def _scan(values: Sequence[Any], separator: str) -> _Scan | None:
+    """`values` read for the searches; None when one is neither text nor None (no text
+    column holds such a value, but the encoders still write it exactly)."""
+    try:
+        return _Scan(values, separator.join(values), nulls=False)
+    except TypeError:  # a None, or not text
+        pass
+    try:
+        cells = ["" if value is None else value for value in values]
+        return _Scan(cells, separator.join(cells), nulls=True)
+    except TypeError:
+        return None
+
+
+def _csv_column(values: Sequence[Any]) -> _Column:
+    """One text column, neutralized, as csv.writer writes it."""
+    scan = _scan(values, "\x00")
+    if scan is None:
+        return _Column([_csv_cell(neutralize(value)) for value in values])
+    cells = scan.cells
+    if scan.text[:1] in _FORMULA_FIRST or _FORMULA_AFTER_NUL.search(scan.text):
+        cells = [str(neutralize(cell)) for cell in cells]
+    if _CSV_QUOTED.search(scan.text):  # (a leading apostrophe never needs quoting)
+        return _Column([_csv_cell(cell) for cell in cells])
+    return _Column(cells)
+
+
+def _csv_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return '"' + text.replace('"', '""') + '"' if _CSV_QUOTED.search(text) else text
+
+
+def _json_column(values: Sequence[Any]) -> _Column:
+    """One text column as JSON: strings, or null for None."""
+    scan = _scan(values, "")
+    if scan is None or _JSON_ESCAPED.search(scan.text):
+        return _Column(list(map(_JSON.encode, values)))
+    if not scan.nulls:
+        return _Column(scan.cells, '"', '"')
+    return _Column(["null" if value is None else '"' + value + '"' for value in values])
 
 
 @dataclass(frozen=True)

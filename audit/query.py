@@ -23,7 +23,7 @@ Contract:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, Text, cast, func, select, tuple_
 
 from audit.canonical import FIELDS
+from audit.engine import is_sqlite
 from audit.events import from_micros, to_micros
 from audit.schema import events_table, leaves_table
 from audit.vocabulary import ACTIONS, Outcome
@@ -48,6 +49,7 @@ __all__ = [
     "actor_counts",
     "count",
     "daily_counts",
+    "driver_rows",
     "sealed_size",
     "search",
     "stream",
@@ -57,7 +59,10 @@ __all__ = [
 DATA_ACCESS: tuple[str, ...] = ("data.read", "data.revealed", "data.exported")
 MAX_PAGE = 500
 DAY_US = 86_400_000_000
-STREAM_CHUNK = 5_000
+# Rows per round trip of an export. Every fetched row is held as Python objects until encoded
+# (~2.5 kB each), so this bounds the export's memory: 2,000 rows measured as fast as 5,000
+# on both engines, at 5 MB of Python allocations instead of 13 MB.
+STREAM_CHUNK = 2_000
 
 _e = events_table.c
 COLUMNS = (_e.id, *[_e[name] for name in FIELDS])
@@ -253,11 +258,47 @@ def stream(conn: Connection, flt: EventFilter, chunk: int = STREAM_CHUNK
     (`id`, then `FIELDS`, with `details` as the JSON text the database holds: exports copy it
     rather than parse and re-encode it). Fetched `chunk` rows at a time through a server-side
     cursor; run it inside a transaction to read one consistent snapshot."""
-    # Statement options, not the connection's: the caller's connection stays as it was.
-    query = (select(*STREAM_SELECT).where(*flt.clauses()).order_by(_e.ts_us, _e.id)
-             .execution_options(yield_per=chunk))
-    for row in conn.execute(query):
-        yield tuple(row)
+    query = select(*STREAM_SELECT).where(*flt.clauses()).order_by(_e.ts_us, _e.id)
+    # Straight from the driver: SQLAlchemy's per-row Result machinery (and a tuple copy per
+    # row) took a tenth of the export's time, a fifth once the encoding was made faster.
+    return driver_rows(conn, query, "gatehouse_export", fetch=chunk)
+
+
+def driver_rows(conn: Connection, query: Select[Any], name: str, fetch: int
+                ) -> Iterator[tuple[Any, ...]]:
+    """Every row of `query` as plain driver tuples, streamed in `fetch`-row round trips
+    inside `conn`'s transaction (a server-side cursor named `name` on PostgreSQL).
+
+    For the scans that read every row (exports here, verification in `audit.database`):
+    SQLAlchemy's per-row Result machinery costs more than what is done with each row. The
+    columns read and the parameters bound must need no conversion beyond the driver's own
+    (integers, text, bytes)."""
+    sql, params = _driver_statement(conn, query)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor(name=name) if not is_sqlite(conn) else raw.cursor()
+    try:
+        if params is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, params)
+        while rows := cursor.fetchmany(fetch):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def _driver_statement(conn: Connection, query: Select[Any]
+                      ) -> tuple[str, tuple[Any, ...] | Mapping[str, Any] | None]:
+    """`query` as the driver's SQL text and its bound parameters in the driver's paramstyle
+    (None when there are none, so a parameterless statement is sent exactly as written)."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    if not params:
+        return str(compiled), None
+    if compiled.positional:
+        return str(compiled), tuple(params[key] for key in compiled.positiontup or ())
+    return str(compiled), params
 
 
 def count(conn: Connection, flt: EventFilter) -> int:

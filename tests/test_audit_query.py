@@ -51,7 +51,7 @@ def ids(db: Database, flt: EventFilter, limit: int = 50) -> list[int]:
         return [e.id for e in search(conn, flt, None, limit).events]
 
 
-@pytest.mark.parametrize(("flt", "expected"), [
+FILTERED = [
     (EventFilter(), ["wild", "error", "denied", "reveal", "read", "login"]),
     (EventFilter(actor="alice"), ["read", "login"]),
     (EventFilter(action="data.read"), ["read"]),
@@ -67,7 +67,10 @@ def ids(db: Database, flt: EventFilter, limit: int = 50) -> list[int]:
     (EventFilter(since=MONDAY + H, until=MONDAY + 3 * H), ["reveal", "read"]),
     (EventFilter(since=MONDAY + 3 * H), ["wild", "error", "denied"]),
     (EventFilter(until=MONDAY + H), ["login"]),
-])
+]
+
+
+@pytest.mark.parametrize(("flt", "expected"), FILTERED)
 def test_filters_are_exact_matches_that_combine(db: Database, history: dict[str, int],
                                                 flt: EventFilter, expected: list[str]) -> None:
     assert ids(db, flt) == [history[name] for name in expected]
@@ -242,6 +245,15 @@ def test_stream_and_count_see_every_match_oldest_first(db: Database,
         streamed = [row[0] for row in stream(conn, EventFilter(customer="cust-1"), chunk=1)]
         assert count(conn, EventFilter(customer="cust-1")) == 2
     assert streamed == [history["read"], history["denied"]]
+
+
+@pytest.mark.parametrize(("flt", "expected"), FILTERED)
+def test_the_export_stream_applies_the_same_filters_oldest_first(
+        db: Database, history: dict[str, int], flt: EventFilter, expected: list[str]) -> None:
+    """`stream` binds its filter values itself (it reads from the driver, not SQLAlchemy)."""
+    with db.engine.connect() as conn, conn.begin():
+        streamed = [row[0] for row in stream(conn, flt, chunk=2)]
+    assert streamed == [history[name] for name in reversed(expected)]
 
 
 def test_charts_get_counts_grouped_by_day_and_by_actor(db: Database) -> None:
