@@ -21,10 +21,12 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, insert, select
 
 import audit.database
+import audit.event_hashing
 import audit.verify
 from audit.canonical import FIELDS, canonical_bytes
 from audit.checkpoint import published_notes
-from audit.database import hashed_event_batches, hashed_events, verify_database
+from audit.database import hashed_events, verify_database
+from audit.event_hashing import hashed_event_batches
 from audit.merkle import leaf_hash
 from audit.schema import AuditBase, events_table
 from audit.verify import DIGEST, Report
@@ -60,7 +62,7 @@ rows = st.builds(row, st.integers(-(2**63), 2**63 - 1),
 @given(record=rows)
 def test_the_direct_encoder_writes_exactly_the_canonical_bytes(record: dict[str, Any]) -> None:
     values = tuple(record[name] for name in FIELDS)
-    assert audit.database._encode([1, *values]).encode() == canonical_bytes(values)
+    assert audit.event_hashing._encode([1, *values]).encode() == canonical_bytes(values)
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +101,8 @@ EVENTS = 600
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of 64 leaves and pages of 50 events: 600 events keep two workers busy."""
-    monkeypatch.setattr(audit.database, "CHUNK", 64)
-    monkeypatch.setattr(audit.database, "EVENT_PAGE", 50)
+    monkeypatch.setattr(audit.event_hashing, "CHUNK", 64)
+    monkeypatch.setattr(audit.event_hashing, "EVENT_PAGE", 50)
 
 
 @pytest.fixture
@@ -184,18 +186,18 @@ def test_a_log_that_grows_while_workers_start_is_verified_as_it_was(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Events appended and sealed after the snapshot began, before the workers open their own
     connections (on SQLite they then see them): the report is the snapshot's."""
-    chunks = audit.database._chunks
+    chunks = audit.event_hashing._chunks
 
     def grow_first(*args: Any) -> Any:
         write_events(sealed, 150, start=EVENTS, per_transaction=50)
         seal_everything(sealed, signing_key, checkpoint_dir)
         return chunks(*args)
 
-    monkeypatch.setattr(audit.database, "_chunks", grow_first)
+    monkeypatch.setattr(audit.event_hashing, "_chunks", grow_first)
     report = verify(sealed, signing_key, checkpoint_dir, workers=2)
     assert report.ok, report.problems
     assert report.tree_size == EVENTS
-    monkeypatch.setattr(audit.database, "_chunks", chunks)
+    monkeypatch.setattr(audit.event_hashing, "_chunks", chunks)
     assert verify(sealed, signing_key, checkpoint_dir, workers=2).tree_size == EVENTS + 150
 
 
