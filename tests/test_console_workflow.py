@@ -29,6 +29,19 @@ def file_request(at: AppTest, customer: str, justification: str) -> AppTest:
     return labelled(at.button, "Submit request").click().run()
 
 
+def contacts_granted(oidc: str, ticket: str) -> tuple[AppTest, AppTest]:
+    """sam asks for cust-0042's contacts under `ticket` and ada approves: (sam, ada)."""
+    sam = enrolled(oidc, "sam.support", "console/pages/request_access.py")
+    labelled(sam.text_input, "Customer id").input("cust-0042")
+    labelled(sam.text_input, "Ticket").input(ticket)
+    labelled(sam.multiselect, "Data scopes").select("contacts")
+    labelled(sam.text_area, "Justification").input(f"{ticket}: confirm who the admin contact is")
+    labelled(sam.button, "Submit request").click().run()
+    ada = enrolled(oidc, "ada.admin", "console/pages/approvals.py")
+    labelled(ada.button, "Approve").click().run()
+    return sam, ada
+
+
 def test_support_requests_an_admin_approves_and_support_holds_the_grant(
         oidc: str, data_dir: Path) -> None:
     sam = enrolled(oidc, "sam.support", "console/pages/request_access.py")
@@ -65,14 +78,7 @@ def test_justifications_are_shown_as_text_never_as_markup(oidc: str, data_dir: P
 
 
 def test_support_reads_masked_customer_data_under_the_grant(oidc: str, data_dir: Path) -> None:
-    sam = enrolled(oidc, "sam.support", "console/pages/request_access.py")
-    labelled(sam.text_input, "Customer id").input("cust-0042")
-    labelled(sam.text_input, "Ticket").input("SUP-2002")
-    labelled(sam.multiselect, "Data scopes").select("contacts")
-    labelled(sam.text_area, "Justification").input("SUP-2002: confirm who the admin contact is")
-    labelled(sam.button, "Submit request").click().run()
-    ada = enrolled(oidc, "ada.admin", "console/pages/approvals.py")
-    labelled(ada.button, "Approve").click().run()
+    sam, _ = contacts_granted(oidc, "SUP-2002")
 
     sam.switch_page("console/pages/customer_data.py").run()
     assert not sam.exception, sam.exception
@@ -91,14 +97,7 @@ def restriction(at: AppTest, decision: str, customer: str, reason: str) -> AppTe
 
 def test_an_admin_restricts_a_customer_and_support_is_refused_until_it_is_lifted(
         oidc: str, data_dir: Path) -> None:
-    sam = enrolled(oidc, "sam.support", "console/pages/request_access.py")
-    labelled(sam.text_input, "Customer id").input("cust-0042")
-    labelled(sam.text_input, "Ticket").input("SUP-2003")
-    labelled(sam.multiselect, "Data scopes").select("contacts")
-    labelled(sam.text_area, "Justification").input("SUP-2003: confirm who the admin contact is")
-    labelled(sam.button, "Submit request").click().run()
-    ada = enrolled(oidc, "ada.admin", "console/pages/approvals.py")
-    labelled(ada.button, "Approve").click().run()
+    sam, ada = contacts_granted(oidc, "SUP-2003")
 
     ada.switch_page("console/pages/restrictions.py").run()
     assert "No customer is restricted" in ada.info[0].value
