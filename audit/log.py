@@ -49,11 +49,16 @@ def stored_values(event: AuditEvent, clock: Clock = utc_now) -> dict[str, Any]:
     }
 
 
+# Built once: constructing the statement on every append cost more (~25 µs) than SQLite's
+# whole INSERT. Without an explicit RETURNING the id comes from the cursor's lastrowid on
+# SQLite (RETURNING cost another ~20 µs there) and from an implicit RETURNING on PostgreSQL.
+_INSERT = insert(events_table)
+
+
 def append(db: Connection | Session, event: AuditEvent, clock: Clock = utc_now) -> int:
     """Insert one event in the caller's transaction and return its id."""
-    result = db.execute(insert(events_table).returning(events_table.c.id),
-                        stored_values(event, clock))
-    return int(result.scalar_one())
+    result = db.execute(_INSERT, stored_values(event, clock))
+    return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
 
 def append_many(db: Connection | Session, events: Iterable[AuditEvent],
