@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, insert, select, text, tuple_
+from sqlalchemy import Connection, Engine, Text, cast, insert, select, text, tuple_
 
-from audit.canonical import FIELDS, canonical_bytes
+from audit.canonical import FIELDS, stored_canonical_bytes
 from audit.checkpoint import (
     Checkpoint,
     note_hash,
@@ -38,6 +38,7 @@ from audit.engine import is_sqlite, polling_write_engine
 from audit.events import to_micros
 from audit.log import Clock, utc_now
 from audit.merkle import leaf_hash
+from audit.query import driver_rows
 from audit.schema import checkpoints_table, events_table, leaves_table, nodes_table
 from audit.tree import STORED_LEVEL, StoredTree
 
@@ -80,7 +81,8 @@ def _seal_batch(engine: Engine, key: Ed25519PrivateKey, batch_size: int,
         leaves, nodes = [], []
         for row in rows:
             seq = frontier.size
-            for level, idx, digest in frontier.append(leaf_hash(canonical_bytes(row[2:]))):
+            for level, idx, digest in frontier.append(
+                    leaf_hash(stored_canonical_bytes(row[2:-1], row[-1]))):
                 if level == 0:
                     leaves.append({"seq": seq, "event_id": row[0], "leaf_hash": digest})
                 elif level >= STORED_LEVEL:
@@ -113,21 +115,26 @@ def _insert_leaves(conn: Connection, leaves: list[dict[str, Any]]) -> None:
             copy.write_row((leaf["seq"], leaf["event_id"], leaf["leaf_hash"]))
 
 
-def _pending(conn: Connection, size: int, limit: int) -> list[Any]:
-    """Unsealed events in commit order: (id, txid, *canonical fields)."""
+def _pending(conn: Connection, size: int, limit: int) -> list[tuple[Any, ...]]:
+    """Unsealed events in commit order, as driver tuples: (id, txid, *the `FIELDS` values but
+    `details`, `details` as its stored JSON text). Plain tuples and JSON text because decoding
+    every row (SQLAlchemy rows, jsonb to dicts) cost more than sealing it."""
     e = events_table.c
-    query = select(e.id, e.txid, *[e[name] for name in FIELDS]).limit(limit)
+    sqlite = is_sqlite(conn)
+    details = e.details if sqlite else cast(e.details, Text)  # SQLite stores the text itself
+    query = select(e.id, e.txid, *[e[name] for name in FIELDS[:-1]], details).limit(limit)
     last = None
     if size:
         last = conn.execute(select(e.id, e.txid).join(leaves_table, leaves_table.c.event_id == e.id)
                             .where(leaves_table.c.seq == size - 1)).one()
-    if is_sqlite(conn):
+    if sqlite:
         query = query.order_by(e.id)
-        return list(conn.execute(query.where(e.id > last.id) if last else query))
-    query = query.where(e.txid < horizon(conn)).order_by(e.txid, e.id)
-    if last:
-        query = query.where(tuple_(e.txid, e.id) > tuple_(last.txid, last.id))
-    return list(conn.execute(query))
+        query = query.where(e.id > last.id) if last else query
+    else:
+        query = query.where(e.txid < horizon(conn)).order_by(e.txid, e.id)
+        if last:
+            query = query.where(tuple_(e.txid, e.id) > tuple_(last.txid, last.id))
+    return list(driver_rows(conn, query, "gatehouse_pending", limit))
 
 
 def horizon(conn: Connection) -> int:
