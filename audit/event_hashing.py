@@ -23,18 +23,16 @@ import os
 import sqlite3
 import threading
 from array import array
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from itertools import pairwise
-from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any, TypeAlias, cast
 
 from sqlalchemy import Connection, select
 
-from audit import canonical
-from audit.canonical import FIELDS, canonical_bytes
+from audit.canonical import FIELDS, canonical_bytes, details_tail, encode_json
 from audit.engine import is_sqlite
 from audit.merkle import leaf_hash
 from audit.schema import events_table, leaves_table
@@ -44,7 +42,6 @@ EVENT_PAGE = 5_000  # events per round trip, and per batch a worker sends
 CHUNK = 16_384  # leaves' worth of events one worker hashes before the next takes over
 PARALLEL_FROM = 50_000  # leaves; below this, starting workers costs more than it saves
 MAX_WORKERS = 4
-DETAILS_CACHE = 20_000  # distinct stored `details` texts remembered per process
 
 
 def driver_connection(conn: Connection) -> Any:
@@ -174,7 +171,6 @@ class _EventReader:
 
     def __init__(self, raw: Any, sqlite: bool, last_id: int) -> None:
         self.raw, self.sqlite, self.last_id = raw, sqlite, last_id
-        self.details: dict[Any, bytes] = {}
         self.fast = sqlite and _sqlite_json_agrees(raw)
 
     def chunk(self, chunk: Chunk) -> Generator[EventBatch, None, None]:
@@ -201,7 +197,7 @@ class _EventReader:
         it is byte for byte what canonical.py writes (`_sqlite_json_agrees` checks the rules
         at start). Any other row is re-read and encoded the slow way. A page is checked as
         one string first: nearly always every row of it is plain."""
-        texts = self._details_texts([row[2] for row in rows])
+        texts = [details_tail(row[2]) for row in rows]
         sha = hashlib.sha256
         try:
             plain = _plain(b"".join(map(itemgetter(1), rows)))
@@ -235,51 +231,13 @@ class _EventReader:
 
     def _hash_postgres(self, rows: list[Any]) -> EventBatch:
         """Rows of (txid, id, 1, the event's values but `details`, details as jsonb text)."""
-        texts = self._details_texts([row[-1] for row in rows])
-        sha, encode = hashlib.sha256, _encode
+        texts = [details_tail(row[-1]) for row in rows]
+        sha, encode = hashlib.sha256, encode_json
         digests = [sha(f"\x00{encode(row[2:-1])[:-1]},".encode() + text).digest()
                    for row, text in zip(rows, texts, strict=True)]
         return EventBatch(array("q", [row[1] for row in rows]), b"".join(digests))
 
-    def _details_texts(self, stored: Sequence[str | None]) -> list[bytes]:
-        known, details = self.details.get, self._details
-        return [known(text) or details(text) for text in stored]
 
-    def _details(self, stored: str | None) -> bytes:
-        """The canonical encoding of a stored `details` text (JSON; NULL reads as null) and
-        the array's closing bracket: how every event's bytes end.
-
-        `_details_texts` looks in `self.details` first and calls this on a miss: most events
-        repeat the details of many others, and decoding them to re-encode costs more than
-        everything else an event needs. The same text always has the same encoding, so
-        remembering it changes no result."""
-        cache = self.details
-        known = cache.get(stored)
-        if known is None:
-            known = (_encode(None if stored is None else json.loads(stored)) + "]").encode()
-            if len(cache) >= DETAILS_CACHE:
-                cache.clear()
-            cache[stored] = known
-        return known
-
-
-def _json_encoder() -> Callable[[Any], str]:
-    """canonical.py's JSON encoder, called without `JSONEncoder.encode`'s per-call set-up.
-
-    Built from canonical.py's own encoder settings, so the rules are stated once; a test pins
-    that it writes the same bytes as `canonical_bytes`. Falls back to that encoder itself
-    where Python has no C encoder."""
-    base = canonical._encode.__self__  # type: ignore[attr-defined]
-    assert isinstance(base, json.JSONEncoder) and base.ensure_ascii and base.indent is None
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return canonical._encode
-    encode = make(None, base.default, encode_basestring_ascii, None, base.key_separator,
-                  base.item_separator, base.sort_keys, base.skipkeys, base.allow_nan)
-    return lambda value: "".join(encode(value, 0))
-
-
-_encode = _json_encoder()
 
 
 def _plain(text: bytes) -> bool:
@@ -306,7 +264,7 @@ def _sqlite_json_agrees(raw: Any) -> bool:
         values = [ts, *texts]
         row = ", ".join(f"? AS {name}" for name in FIELDS[:-1])
         written = raw.execute(f"SELECT {_SQLITE_PREFIX} FROM (SELECT {row})", values).fetchone()
-        if written[0] != _encode([1, *values]).encode():
+        if written[0] != encode_json([1, *values]).encode():
             return False
     return True
 

@@ -3,24 +3,21 @@ owner and app roles), a signing key, a checkpoint directory, a clock and an iden
 
 from __future__ import annotations
 
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import make_url
 
 from access.context import Gatehouse
-from access.migrate import upgrade
-from access.pg_roles import RolePlan, create_roles
-from audit.engine import make_engine
 from tests.console_helpers import prepare_data_dir
 from tests.databases import (
     PG_ADMIN_URL,
     REQUIRE_PG,
     Database,
+    postgres_database,
     postgres_unavailable,
     sqlite_database,
 )
@@ -39,21 +36,10 @@ def postgres_admin() -> str:
 
 @pytest.fixture
 def pg_database(postgres_admin: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    suffix = uuid.uuid4().hex[:10]
-    plan = RolePlan(f"gh_test_{suffix}", f"gh_owner_{suffix}", f"gh_app_{suffix}",
-                    "owner-pw", "app-pw")
-    owner_url, app_url = create_roles(postgres_admin, plan)
-    monkeypatch.setenv("GATEHOUSE_APP_ROLE", plan.app)
-    upgrade(owner_url)
-    db = Database("postgres", app_url, make_engine(app_url), make_engine(owner_url))
-    try:
+    with postgres_database(postgres_admin) as db:
+        # for the test's own migrations and role checks: the app role is the URL's user
+        monkeypatch.setenv("GATEHOUSE_APP_ROLE", str(make_url(db.url).username))
         yield db
-    finally:
-        db.dispose()
-        with psycopg.connect(postgres_admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {plan.database} WITH (FORCE)")
-            conn.execute(f"DROP ROLE IF EXISTS {plan.app}")
-            conn.execute(f"DROP ROLE IF EXISTS {plan.owner}")
 
 
 @pytest.fixture

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import pytest
 from sqlalchemy import Engine
 
 from access.migrate import upgrade
+from access.pg_roles import RolePlan, create_roles
 from audit.engine import make_engine
 
 PG_ADMIN_URL = os.environ.get("GATEHOUSE_TEST_PG_ADMIN_URL",
@@ -45,3 +50,25 @@ def sqlite_database(tmp_path: Path) -> Database:
     url = f"sqlite:///{tmp_path / 'gatehouse.db'}"
     upgrade(url)
     return Database("sqlite", url, make_engine(url), make_engine(url))
+
+
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[Database]:
+    """A fresh migrated PostgreSQL database with its own owner and app roles (the app role's
+    name is `db.url`'s user), dropped with them on exit; for fixtures of any scope."""
+    suffix = uuid.uuid4().hex[:10]
+    plan = RolePlan(f"gh_test_{suffix}", f"gh_owner_{suffix}", f"gh_app_{suffix}",
+                    "owner-pw", "app-pw")
+    owner_url, app_url = create_roles(admin_url, plan)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GATEHOUSE_APP_ROLE", plan.app)
+        upgrade(owner_url)
+    db = Database("postgres", app_url, make_engine(app_url), make_engine(owner_url))
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {plan.database} WITH (FORCE)")
+            conn.execute(f"DROP ROLE IF EXISTS {plan.app}")
+            conn.execute(f"DROP ROLE IF EXISTS {plan.owner}")

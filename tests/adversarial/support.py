@@ -8,7 +8,6 @@ import hashlib
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, func, select
@@ -24,14 +22,11 @@ from sqlalchemy import Engine, func, select
 from access import requests
 from access.context import Gatehouse
 from access.customer_data import CustomerData
-from access.migrate import upgrade
-from access.pg_roles import RolePlan, create_roles
 from access.schema import AccessBase
-from audit.engine import make_engine
 from audit.schema import events_table, leaves_table
 from audit.sealer import seal_pending
 from tests.data_helpers import attach_customer_data
-from tests.databases import Database, sqlite_database
+from tests.databases import Database, postgres_database, sqlite_database
 from tests.identity_helpers import FakeClock, LocalIdP, gatehouse
 from tests.workflow_helpers import Team, draft, team
 
@@ -49,28 +44,6 @@ class World:
     idp: LocalIdP
     people: Team
     data: CustomerData | None
-
-
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[Database]:
-    """A fresh PostgreSQL database with its own owner and app roles, for any fixture scope
-    (the `pg_database` fixture of tests/conftest.py, without its function scope)."""
-    suffix = uuid.uuid4().hex[:10]
-    plan = RolePlan(f"gh_test_{suffix}", f"gh_owner_{suffix}", f"gh_app_{suffix}",
-                    "owner-pw", "app-pw")
-    owner_url, app_url = create_roles(admin_url, plan)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GATEHOUSE_APP_ROLE", plan.app)
-        upgrade(owner_url)
-    db = Database("postgres", app_url, make_engine(app_url), make_engine(owner_url))
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {plan.database} WITH (FORCE)")
-            conn.execute(f"DROP ROLE IF EXISTS {plan.app}")
-            conn.execute(f"DROP ROLE IF EXISTS {plan.owner}")
 
 
 @contextmanager
