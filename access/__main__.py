@@ -10,16 +10,16 @@ import threading
 
 from sqlalchemy.engine import make_url
 
-from access import notify, worker
-from access.customer_data import generate_demo_databases
-from access.demo import seed_demo
-from access.envelope import create_master_key_file, master_key_path
+from access.data.envelope import create_master_key_file, master_key_path
+from access.data.retention import purge, retention_from_env
+from access.data.sources import generate_demo_databases
 from access.errors import GatehouseError
-from access.mfa import demo_code
-from access.migrate import upgrade
-from access.pg_roles import RolePlan, create_roles
-from access.retention import purge, retention_from_env
+from access.identity.mfa import demo_code
+from access.ops.demo import seed_demo
+from access.ops.migrate import upgrade
+from access.ops.pg_roles import RolePlan, create_roles
 from access.runtime import build_for_cli, create_mfa_key, mfa_key_path
+from access.workflow import notify, worker
 from audit.settings import data_dir, database_url
 
 

@@ -16,12 +16,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from access.authz import Action, StepUpRequired, require
-from access.config import Config
-from access.customer_data import CustomerData
+from access.data.sources import CustomerData
 from access.errors import Denied
-from access.policy import Policy, load_policy
+from access.keys.secretbox import SecretBox
 from access.principal import Principal
-from access.secretbox import SecretBox
+from access.settings.config import Config
+from access.workflow.policy import Policy, load_policy
 from audit.engine import write_engine
 from audit.events import Actor, AuditEvent
 from audit.log import Clock, append, utc_now

@@ -5,19 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from access.config import load_config
 from access.context import Gatehouse, IdTokenVerifier
-from access.customer_data import customer_data_from_env
+from access.data.sources import customer_data_from_env
 from access.errors import InvalidInput
-from access.idtoken import (
+from access.identity.idtoken import (
     IdTokenPolicy,
     InvalidIdToken,
     JwksCache,
     discover_jwks_fetcher,
     validate_id_token,
 )
-from access.policy import load_policy
-from access.secretbox import SecretBox
+from access.keys.secretbox import SecretBox
+from access.settings.config import load_config
+from access.workflow.policy import load_policy
 from audit.engine import make_engine
 from audit.settings import data_dir, database_url
 

@@ -109,7 +109,8 @@ class RecoveryCode(AccessBase):
 
 class AccessRequest(AccessBase):
     """A request for the narrowest access one ticket needs: one customer, some scopes and
-    actions, for a while. Its `status` moves only along the state machine in access.requests."""
+    actions, for a while. Its `status` moves only along the state machine in
+    access.workflow.requests."""
 
     __tablename__ = "access_requests"
 

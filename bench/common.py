@@ -17,8 +17,8 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
-from access.migrate import upgrade
-from access.pg_roles import RolePlan, create_roles
+from access.ops.migrate import upgrade
+from access.ops.pg_roles import RolePlan, create_roles
 from audit.checkpoint import generate_keypair, load_private_key, load_public_key
 from audit.engine import make_engine
 

@@ -1,4 +1,4 @@
-"""The added latency of auditing a customer-data read: `access.broker.read` as the console
+"""The added latency of auditing a customer-data read: `access.data.broker.read` as the console
 calls it, against the very same call with `Gatehouse.audit` made a no-op.
 
 Both paths do everything else identically: the authorisation check, the write transaction on
@@ -19,12 +19,13 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from access import broker, requests
-from access.catalog import load_catalog
 from access.context import Gatehouse
-from access.customer_data import CustomerData
-from access.customer_db.generate import generate
-from access.envelope import LocalMasterKey
+from access.data import broker
+from access.data.catalog import load_catalog
+from access.data.envelope import LocalMasterKey
+from access.data.sources import CustomerData
+from access.ops.generate_customers import generate
+from access.workflow import requests
 from audit.engine import make_engine
 from bench.common import PG_ADMIN_URL, PG_PLAN, Env, percentile
 from tests.databases import Database

@@ -1,6 +1,6 @@
 """Widgets the auditor pages share: the filter form, the events table, downloads, a proof.
 
-Display only: every number shown comes from `access.auditing`, which checks the role and
+Display only: every number shown comes from `access.oversight`, which checks the role and
 records the auditor's own searches, exports and verifications.
 """
 
@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from access import auditing
-from access.auditing import ProofCheck
+from access import oversight
 from access.errors import GatehouseError
+from access.oversight import ProofCheck
 from audit.query import EventFilter, StoredEvent
 from audit.vocabulary import ACTIONS, Outcome
 from console.errors import show_error
@@ -62,7 +62,7 @@ def filter_form(key: str) -> tuple[EventFilter, int]:
         submitted = go.form_submit_button("Search", type="primary", width="stretch")
     if submitted:
         try:
-            st.session_state[f"{key}_filter"] = auditing.event_filter(
+            st.session_state[f"{key}_filter"] = oversight.event_filter(
                 since=utc(since), until=utc(until), actor=actor,
                 action=None if action == ANY else action,
                 outcome=None if result == ANY else str(result), **values)

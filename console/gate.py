@@ -1,6 +1,6 @@
 """The gate every page run passes: signed in (OIDC), a live server-side session, MFA, role.
 
-Streamlit's cookie says who signed in at the identity provider; only `access.sessions`
+Streamlit's cookie says who signed in at the identity provider; only `access.identity.sessions`
 decides whether that login still counts. Anything short of a verified principal stops the
 script here, so pages never run for an incomplete sign-in.
 """
@@ -11,10 +11,10 @@ from typing import NoReturn
 
 import streamlit as st
 
-from access import sessions
 from access.authz import Action
 from access.context import Gatehouse
 from access.errors import Denied, GatehouseError
+from access.identity import sessions
 from access.principal import Principal
 from console.errors import show_error
 from console.mfa_views import mfa_pending, mfa_step

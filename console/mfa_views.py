@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from access import mfa
 from access.context import Gatehouse
 from access.errors import GatehouseError
+from access.identity import mfa
 from access.principal import Principal
 from console.errors import show_error
 

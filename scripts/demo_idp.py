@@ -15,7 +15,7 @@ import warnings
 
 import httpx
 
-from access import demo
+from access.ops import demo
 
 DEFAULT_PORT = 9400
 

@@ -15,12 +15,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from streamlit.testing.v1 import AppTest
 
-from access import totp
-from access.customer_data import customer_data_from_env, generate_demo_databases
-from access.envelope import create_master_key_file
-from access.migrate import upgrade
-from access.policy import load_policy
+from access.data.envelope import create_master_key_file
+from access.data.sources import customer_data_from_env, generate_demo_databases
+from access.identity import totp
+from access.ops.migrate import upgrade
 from access.runtime import create_mfa_key
+from access.workflow.policy import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_ID = "gatehouse-apptest"

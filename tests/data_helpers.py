@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from access.catalog import load_catalog
 from access.context import Gatehouse
-from access.customer_data import CustomerData
-from access.customer_db.generate import generate
-from access.envelope import LocalMasterKey
+from access.data.catalog import load_catalog
+from access.data.envelope import LocalMasterKey
+from access.data.sources import CustomerData
+from access.ops.generate_customers import generate
 from audit.engine import make_engine
 from tests.identity_helpers import FakeClock
 

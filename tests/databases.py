@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
-from access.migrate import upgrade
-from access.pg_roles import RolePlan, create_roles
+from access.ops.migrate import upgrade
+from access.ops.pg_roles import RolePlan, create_roles
 from audit.engine import make_engine
 
 PG_ADMIN_URL = os.environ.get("GATEHOUSE_TEST_PG_ADMIN_URL",

@@ -13,12 +13,12 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from access.config import load_config
 from access.context import Gatehouse
-from access.idtoken import IdTokenPolicy, JwksCache, validate_id_token
+from access.identity.idtoken import IdTokenPolicy, JwksCache, validate_id_token
+from access.identity.sessions import resume
+from access.keys.secretbox import SecretBox
 from access.principal import Principal
-from access.secretbox import SecretBox
-from access.sessions import resume
+from access.settings.config import load_config
 from tests.databases import Database
 
 ISSUER = "https://idp.test"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from access import mfa, totp
 from access.context import Gatehouse
+from access.identity import mfa, totp
 from access.principal import Principal
 from tests.identity_helpers import LocalIdP, sign_in
 

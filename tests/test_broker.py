@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text, update
 
-from access import broker, grants, requests
 from access.authz import StepUpRequired
 from access.context import Gatehouse
-from access.customer_db.schema import Contact
+from access.data import broker
+from access.data.customer_db.schema import Contact
 from access.errors import Denied, InvalidInput
+from access.workflow import grants, requests
 from tests.data_helpers import attach_customer_data
 from tests.identity_helpers import FakeClock, LocalIdP
 from tests.workflow_helpers import Team, draft, events, team

@@ -12,18 +12,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, LargeBinary
 
-from access.catalog import (
+from access.data.catalog import (
     DEFAULT_PATH,
     Catalog,
     Classification,
     load_catalog,
     validate_against,
 )
-from access.customer_db.generate import generate
-from access.customer_db.schema import CustomerBase, create_schema
-from access.envelope import LocalMasterKey
+from access.data.customer_db.schema import CustomerBase, create_schema
+from access.data.envelope import LocalMasterKey
 from access.errors import InvalidInput
-from access.policy import DEFAULT_SCOPES
+from access.ops.generate_customers import generate
+from access.workflow.policy import DEFAULT_SCOPES
 from audit.engine import make_engine
 
 SHIPPED = DEFAULT_PATH.read_text(encoding="utf-8")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from access.config import DEFAULT_PATH, load_config
 from access.errors import InvalidInput
 from access.principal import Role
+from access.settings.config import DEFAULT_PATH, load_config
 from audit.anomalies import AnomalyRules
 
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import LargeBinary, func, select
 
-from access.customer_db.generate import GenerationReport, generate
-from access.customer_db.schema import CustomerBase
-from access.envelope import LocalMasterKey, ValueUnreadable, data_key, open_value
+from access.data.customer_db.schema import CustomerBase
+from access.data.envelope import LocalMasterKey, ValueUnreadable, data_key, open_value
 from access.errors import InvalidInput
+from access.ops.generate_customers import GenerationReport, generate
 from audit.engine import make_engine
 
 TODAY = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)

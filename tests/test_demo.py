@@ -7,10 +7,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
-from access import grants, requests
 from access.context import Gatehouse
-from access.demo import seed_demo
+from access.ops.demo import seed_demo
 from access.schema import AccessRequest, Grant, User
+from access.workflow import grants, requests
 from audit.database import verify_database
 from audit.events import to_micros
 from audit.sealer import seal_pending

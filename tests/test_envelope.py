@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, update
 
-from access.customer_db.schema import CustomerKey, create_schema
-from access.envelope import (
+from access.data.customer_db.schema import CustomerKey, create_schema
+from access.data.envelope import (
     KeyDestroyed,
     LocalMasterKey,
     ValueUnreadable,

@@ -25,7 +25,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from access.idtoken import (
+from access.identity.idtoken import (
     IdTokenPolicy,
     InvalidIdToken,
     JwksCache,

@@ -7,13 +7,13 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from access import mfa
 from access.authz import StepUpRequired
 from access.context import Gatehouse
 from access.errors import AuthenticationFailed, Conflict, Denied, InvalidInput
+from access.identity import mfa
+from access.identity.sessions import SessionEnded, resume
+from access.keys.secretbox import SealedDataInvalid
 from access.schema import MfaCredential
-from access.secretbox import SealedDataInvalid
-from access.sessions import SessionEnded, resume
 from audit.schema import events_table
 from tests.identity_helpers import FakeClock, LocalIdP, sign_in
 from tests.mfa_helpers import code_now, enroll, signed_in_with_mfa

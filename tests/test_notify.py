@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 
 from access.context import Gatehouse
 from access.errors import InvalidInput
-from access.notify import (
+from access.schema import Notification
+from access.workflow.notify import (
     DeliveryReport,
     Kind,
     deliver_pending,
@@ -25,7 +26,6 @@ from access.notify import (
     post_json,
     webhook_url_from_env,
 )
-from access.schema import Notification
 from audit.schema import events_table
 from tests.identity_helpers import FakeClock
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from access import grants, requests
 from access.authz import StepUpRequired
 from access.context import Gatehouse
 from access.errors import Conflict, Denied, GatehouseError, InvalidInput
+from access.identity.sessions import resume
 from access.schema import AccessRequest, Grant
-from access.sessions import resume
+from access.workflow import grants, requests
 from tests.identity_helpers import FakeClock, LocalIdP
 from tests.mfa_helpers import enroll
 from tests.workflow_helpers import Team, draft, events, team

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from access import broker, grants, requests, restrictions
 from access.context import Gatehouse
-from access.customers import CustomerRestricted
+from access.data import broker, restrictions
+from access.data.servable import CustomerRestricted
 from access.errors import Conflict, InvalidInput
-from access.requests import RequestDraft
+from access.workflow import grants, requests
+from access.workflow.requests import RequestDraft
 from tests.data_helpers import attach_customer_data
 from tests.identity_helpers import FakeClock, LocalIdP
 from tests.workflow_helpers import Team, draft, events, team

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from access import requests, retention
 from access.context import Gatehouse
-from access.customer_data import CustomerData
-from access.customer_db.schema import Contact, Customer, CustomerKey
-from access.envelope import KeyDestroyed, LocalMasterKey, data_key, open_value, rewrap_all
+from access.data import retention
+from access.data.customer_db.schema import Contact, Customer, CustomerKey
+from access.data.envelope import KeyDestroyed, LocalMasterKey, data_key, open_value, rewrap_all
+from access.data.sources import CustomerData
 from access.errors import Denied, InvalidInput
+from access.workflow import requests
 from audit.engine import make_engine
 from tests.data_helpers import attach_customer_data
 from tests.identity_helpers import FakeClock, LocalIdP

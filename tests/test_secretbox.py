@@ -1,4 +1,4 @@
-"""Specification of access.secretbox: AES-256-GCM sealing of small secrets at rest."""
+"""Specification of access.keys.secretbox: AES-256-GCM sealing of small secrets at rest."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from access.errors import GatehouseError, InvalidInput
-from access.secretbox import SealedDataInvalid, SecretBox
+from access.keys.secretbox import SealedDataInvalid, SecretBox
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from access.context import Gatehouse
 from access.errors import Denied
-from access.idtoken import InvalidIdToken
+from access.identity.idtoken import InvalidIdToken
+from access.identity.sessions import NoRole, SessionEnded, UserDisabled, logout, resume
+from access.identity.users import disable, enable
 from access.principal import Role
 from access.schema import User
-from access.sessions import NoRole, SessionEnded, UserDisabled, logout, resume
-from access.users import disable, enable
 from audit.schema import events_table
 from tests.identity_helpers import FakeClock, LocalIdP, sign_in
 from tests.mfa_helpers import signed_in_with_mfa

@@ -1,4 +1,5 @@
-"""Specification of access.totp: RFC 6238 vectors, the replay rule, code parsing, recovery codes."""
+"""Specification of access.identity.totp: RFC 6238 vectors, the replay rule, code parsing,
+recovery codes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Any
 import pyotp
 import pytest
 
-from access import totp
 from access.errors import InvalidInput
+from access.identity import totp
 
 RFC_SEED = b"12345678901234567890"
 SHA1_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"

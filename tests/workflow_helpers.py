@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from access import mfa
 from access.context import Gatehouse
+from access.identity import mfa
 from access.principal import Principal
-from access.requests import RequestDraft
+from access.workflow.requests import RequestDraft
 from audit.schema import events_table
 from tests.identity_helpers import LocalIdP, sign_in
 from tests.mfa_helpers import code_now, enroll

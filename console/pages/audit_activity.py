@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from access import auditing
+from access import oversight
 from access.authz import Action
 from access.errors import GatehouseError
 from console.audit_widgets import remembered, time_window
@@ -17,11 +17,11 @@ gh, auditor = page(Action.AUDIT_VIEW)
 st.title("Activity")
 since, until = time_window("activity", days=14, now=gh.now())
 try:
-    window = auditing.event_filter(since=since, until=until)
+    window = oversight.event_filter(since=since, until=until)
     found = remembered("activity_counts", window,
-                       lambda: auditing.activity(gh, auditor, window))
+                       lambda: oversight.activity(gh, auditor, window))
     flags = remembered("activity_flags", window,
-                       lambda: auditing.anomalies(gh, auditor, since, until))
+                       lambda: oversight.anomalies(gh, auditor, since, until))
 except GatehouseError as exc:
     show_error(exc)
     st.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from access import auditing
+from access import oversight
 from access.authz import Action
 from access.errors import GatehouseError
 from console.audit_widgets import remembered, time_window
@@ -25,7 +25,7 @@ if not customer:
 
 try:
     found = remembered("customer_access", (customer, since, until),
-                       lambda: auditing.customer_access(gh, auditor, customer, since, until))
+                       lambda: oversight.customer_access(gh, auditor, customer, since, until))
 except GatehouseError as exc:
     show_error(exc)
     st.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from access import auditing
+from access import oversight
 from access.authz import Action
 from access.errors import GatehouseError
 from console.audit_widgets import events_table, remembered
@@ -25,7 +25,7 @@ if not typed.strip():
 
 try:
     found = remembered("grant_timeline", typed.strip(),
-                       lambda: auditing.grant_timeline(gh, auditor, typed))
+                       lambda: oversight.grant_timeline(gh, auditor, typed))
 except GatehouseError as exc:
     show_error(exc)
     st.stop()

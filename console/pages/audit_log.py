@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from access import auditing
+from access import oversight
 from access.authz import Action, StepUpRequired
 from access.errors import GatehouseError
 from audit.export_stream import ExportFormat
@@ -23,7 +23,7 @@ pages = st.session_state.setdefault("log_pages", {}).setdefault((flt, size, sear
 
 try:
     found = remembered("log_page", (flt, size, searches, pages[-1]),
-                       lambda: auditing.search(gh, auditor, flt, pages[-1], size))
+                       lambda: oversight.search(gh, auditor, flt, pages[-1], size))
 except GatehouseError as exc:
     show_error(exc)
     st.stop()
@@ -52,7 +52,7 @@ if found.events:
                 expanded=False)
         if st.button("Check its inclusion proof", key="log_prove"):
             try:
-                show_proof(auditing.prove(gh, auditor, chosen.id))
+                show_proof(oversight.prove(gh, auditor, chosen.id))
             except GatehouseError as exc:
                 show_error(exc)
 
@@ -65,8 +65,8 @@ with st.expander("Export every event that matches, oldest first"):
         bar = st.progress(0.0, text="Counting the matching events…")
         export_filter, export_format = pending
         try:
-            written = auditing.export_events(
-                gh, auditor, export_filter, export_format, auditing.new_export_dir(),
+            written = oversight.export_events(
+                gh, auditor, export_filter, export_format, oversight.new_export_dir(),
                 lambda done, total: bar.progress(min(done / max(total, 1), 1.0),
                                                  text=f"{done:,} of {total:,} events written"))
             del st.session_state["log_export_pending"]

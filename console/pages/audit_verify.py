@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from access import auditing
+from access import oversight
 from access.authz import Action, StepUpRequired
 from access.errors import GatehouseError
 from audit.events import from_micros
@@ -17,7 +17,7 @@ from console.step_up import step_up_form
 gh, auditor = page(Action.AUDIT_VERIFY)
 st.title("Verify the audit log")
 try:
-    seen = auditing.overview(gh, auditor)
+    seen = oversight.overview(gh, auditor)
 except GatehouseError as exc:
     show_error(exc)
     st.stop()
@@ -47,7 +47,7 @@ with verify:
     if st.button("Verify now", type="primary"):
         bar = st.progress(0.0, text="Reading the sealed leaves…")
         try:
-            st.session_state["verify_report"] = (gh.now(), auditing.verify(
+            st.session_state["verify_report"] = (gh.now(), oversight.verify(
                 gh, auditor, lambda done, total: bar.progress(
                     min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} leaves")))
         except GatehouseError as exc:
@@ -74,7 +74,7 @@ with prove:
         asked = go.form_submit_button("Check inclusion proof")
     if asked and event_id is not None:
         try:
-            st.session_state["verify_proof"] = auditing.prove(gh, auditor, int(event_id))
+            st.session_state["verify_proof"] = oversight.prove(gh, auditor, int(event_id))
         except GatehouseError as exc:
             st.session_state.pop("verify_proof", None)
             show_error(exc)
@@ -90,7 +90,7 @@ if st.button("Build the verifiable bundle"):
 if st.session_state.get("bundle_pending"):
     try:
         with st.spinner("Exporting and zipping the sealed log…"):
-            bundle = auditing.export_verifiable_bundle(gh, auditor, auditing.new_export_dir())
+            bundle = oversight.export_verifiable_bundle(gh, auditor, oversight.new_export_dir())
         del st.session_state["bundle_pending"]
         st.session_state["bundle_files"] = bundle
     except StepUpRequired as exc:

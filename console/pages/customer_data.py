@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from access import broker, grants
 from access.authz import Action, StepUpRequired
+from access.data import broker
 from access.errors import GatehouseError
+from access.workflow import grants
 from console.errors import show_error
 from console.gate import page
 from console.step_up import step_up_form

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from access import grants
 from access.authz import Action
 from access.errors import GatehouseError
+from access.workflow import grants
 from console.errors import show_error
 from console.gate import page
 

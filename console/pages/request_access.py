@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from access import grants, requests
 from access.authz import Action, StepUpRequired
 from access.errors import GatehouseError
+from access.workflow import grants, requests
 from console.errors import show_error
 from console.gate import page
 from console.step_up import step_up_form

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from access import restrictions
 from access.authz import Action, StepUpRequired
+from access.data import restrictions
 from access.errors import GatehouseError
-from access.users import MAX_REASON
+from access.identity.users import MAX_REASON
 from console.errors import show_error
 from console.gate import page
 from console.step_up import step_up_form

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from access import mfa, users
 from access.authz import Action, StepUpRequired
 from access.errors import GatehouseError
+from access.identity import mfa, users
 from console.errors import show_error
 from console.gate import page
 from console.markup import literal

@@ -19,10 +19,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, func, select
 
-from access import requests
 from access.context import Gatehouse
-from access.customer_data import CustomerData
+from access.data.sources import CustomerData
 from access.schema import AccessBase
+from access.workflow import requests
 from audit.schema import events_table, leaves_table
 from audit.sealer import seal_pending
 from tests.data_helpers import attach_customer_data

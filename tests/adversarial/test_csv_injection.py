@@ -4,7 +4,7 @@ field (OWASP adds carriage return); such a field gets a leading apostrophe. Numb
 numbers.
 
 Two exports exist: customer data under a grant's export action (`broker.export_csv`) and the
-audit log for auditors (`auditing.export_events`). Both are driven here with hostile values
+audit log for auditors (`oversight.export_events`). Both are driven here with hostile values
 where an attacker can put them: a customer's own data, a justification or reason, a display
 name from the identity provider.
 
@@ -24,9 +24,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from access import auditing, broker, grants
-from access.customer_db.schema import Contact
-from access.sessions import resume
+from access import oversight
+from access.data import broker
+from access.data.customer_db.schema import Contact
+from access.identity.sessions import resume
+from access.workflow import grants
 from audit.export_stream import ExportFormat
 from tests.adversarial.support import ROOT, World, granted, world
 from tests.mfa_helpers import enroll
@@ -103,7 +105,7 @@ def test_audit_exports_neutralise_formulas_in_every_text_an_attacker_controls(
         grants.revoke(gh, people.ada, grant_id, text)
         planted.add(text)
     directory = tmp_path / "audit-export"
-    written = auditing.export_events(gh, people.audrey, auditing.event_filter(),
+    written = oversight.export_events(gh, people.audrey, oversight.event_filter(),
                                      ExportFormat.CSV, directory)
     rows = [row for part in written.parts for row in cells(part.read_text())]
     flat = [cell for row in rows for cell in row]

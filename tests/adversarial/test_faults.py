@@ -31,8 +31,10 @@ from sqlalchemy import Engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from access import broker, grants, mfa, requests, users
 from access.context import Gatehouse
+from access.data import broker
+from access.identity import mfa, users
+from access.workflow import grants, requests
 from audit.engine import make_engine, write_engine
 from audit.log import append
 from audit.schema import checkpoints_table, events_table

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from access import broker, grants, requests
+from access.data import broker
 from access.errors import Denied, InvalidInput
 from access.principal import Principal
+from access.workflow import grants, requests
 from tests.adversarial.support import (
     World,
     events_after,
@@ -124,7 +125,7 @@ def test_the_lists_of_my_requests_and_grants_hold_only_mine(w: World) -> None:
 
 
 def test_refusing_an_unknown_user_changes_nothing(w: World) -> None:
-    from access import mfa, users
+    from access.identity import mfa, users
 
     digest = state_digest(w.gh.engine)
     for act in (lambda: users.disable(w.gh, w.people.ada, 10**6, "no such person"),

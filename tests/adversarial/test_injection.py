@@ -23,9 +23,12 @@ from typing import Any
 
 import pytest
 
-from access import auditing, broker, grants, mfa, requests, users
+from access import oversight
+from access.data import broker
 from access.errors import Denied, GatehouseError, InvalidInput
-from access.sessions import NoRole, resume
+from access.identity import mfa, users
+from access.identity.sessions import NoRole, resume
+from access.workflow import grants, requests
 from tests.adversarial.support import (
     World,
     events_after,
@@ -227,8 +230,8 @@ def test_audit_filters_match_exactly_or_refuse_by_name(w: World, field: str) -> 
     of these strings as the customer it asked for)."""
     problems = {}
     for name, payload in PAYLOADS.items():
-        kind, detail = outcome(lambda p=payload: auditing.search(
-            w.gh, w.people.audrey, auditing.event_filter(**{field: p})))
+        kind, detail = outcome(lambda p=payload: oversight.search(
+            w.gh, w.people.audrey, oversight.event_filter(**{field: p})))
         if kind == "InvalidInput":
             if detail != field:
                 problems[name] = f"refused naming {detail!r}"
@@ -245,8 +248,8 @@ COLUMN = {"actor": "actor_sub", "customer": "customer_id", "request": "request_i
 
 def test_an_audit_filter_with_an_unpaired_surrogate_is_refused(w: World) -> None:
     with pytest.raises(InvalidInput, match="actor"):
-        auditing.search(w.gh, w.people.audrey,
-                        auditing.event_filter(actor=PAYLOADS["lone surrogate"]))
+        oversight.search(w.gh, w.people.audrey,
+                        oversight.event_filter(actor=PAYLOADS["lone surrogate"]))
 
 
 def test_codes_refuse_every_hostile_string_before_any_check(w: World) -> None:

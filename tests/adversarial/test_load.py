@@ -19,10 +19,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
-from access import broker, requests
+from access.data import broker
 from access.errors import Conflict, GatehouseError
 from access.principal import Principal
 from access.schema import AccessRequest, Approval, Grant
+from access.workflow import requests
 from audit.database import verify_database
 from tests.adversarial.support import counts, granted, seal_until_caught_up
 from tests.data_helpers import attach_customer_data

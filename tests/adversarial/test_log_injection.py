@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from access import auditing, grants, requests
+from access import oversight
 from access.context import Gatehouse
+from access.identity.sessions import resume
 from access.schema import Notification
-from access.sessions import resume
+from access.workflow import grants, requests
 from audit.canonical import FIELDS, canonical_bytes
 from audit.export_stream import ExportFormat
 from audit.schema import events_table
@@ -78,15 +79,15 @@ def test_hostile_text_is_stored_verbatim_and_hashed_as_printable_ascii(
 def test_every_export_keeps_one_record_per_event(gh: Gatehouse, idp: LocalIdP,
                                                  people: Team, tmp_path: Path) -> None:
     plant(gh, idp, people)
-    flt = auditing.event_filter()
-    jsonl = auditing.export_events(gh, people.audrey, flt, ExportFormat.JSONL,
+    flt = oversight.event_filter()
+    jsonl = oversight.export_events(gh, people.audrey, flt, ExportFormat.JSONL,
                                    tmp_path / "jsonl")
     lines = b"".join(p.read_bytes() for p in jsonl.parts).split(b"\n")
     assert lines[-1] == b"" and len(lines) - 1 == jsonl.rows  # JSON Lines: split on \n only
     assert not any(b"\r" in line or b"\x1b" in line for line in lines)
     parsed = [json.loads(line) for line in lines[:-1]]
     assert FORGED_LINES.strip() in {e["reason"] for e in parsed}  # exact, once decoded
-    table = auditing.export_events(gh, people.audrey, flt, ExportFormat.CSV, tmp_path / "csv")
+    table = oversight.export_events(gh, people.audrey, flt, ExportFormat.CSV, tmp_path / "csv")
     with table.parts[0].open(newline="", encoding="utf-8") as handle:
         records = list(csv.reader(handle))
     assert len(records) - 1 == table.rows  # a header, then exactly one record per event

@@ -28,11 +28,14 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from streamlit.testing.v1 import AppTest
 
-from access import auditing, broker, grants, mfa, notify, requests, totp, users
+from access import oversight
 from access.context import Gatehouse
+from access.data import broker
+from access.identity import mfa, totp, users
+from access.identity.sessions import logout, resume
 from access.principal import Principal
 from access.schema import Notification
-from access.sessions import logout, resume
+from access.workflow import grants, notify, requests
 from audit.engine import make_engine
 from audit.export_stream import ExportFormat
 from audit.schema import events_table
@@ -142,11 +145,11 @@ def golden_path(gh: Gatehouse, idp: LocalIdP, clock: FakeClock, s: Secrets,
     users.disable(gh, ada.principal, sky.principal.user_id, "on leave")
     users.enable(gh, ada.principal, sky.principal.user_id, "back from leave")
     mfa.reset(gh, ada.step_up(), sky.principal.user_id, "new phone, ticket SUP-9")
-    flt = auditing.event_filter(customer="cust-0001")
-    auditing.search(gh, audrey.principal, flt)
-    auditing.customer_access(gh, audrey.principal, "cust-0001")
+    flt = oversight.event_filter(customer="cust-0001")
+    oversight.search(gh, audrey.principal, flt)
+    oversight.customer_access(gh, audrey.principal, "cust-0001")
     for fmt in (ExportFormat.CSV, ExportFormat.JSONL):
-        auditing.export_events(gh, audrey.step_up(), auditing.event_filter(), fmt,
+        oversight.export_events(gh, audrey.step_up(), oversight.event_filter(), fmt,
                                tmp_path / "exports" / fmt.value)
     clock.advance(hours=3)
     requests.expire_pending(gh)

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from access import broker, grants, requests
+from access.data import broker
 from access.errors import Conflict, Denied, GatehouseError
 from access.principal import Principal
 from access.schema import AccessRequest, Approval, Grant
+from access.workflow import grants, requests
 from tests.adversarial.support import World, fresh, granted, world
 from tests.mfa_helpers import signed_in_with_mfa
 from tests.workflow_helpers import draft, events

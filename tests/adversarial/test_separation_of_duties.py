@@ -16,12 +16,14 @@ from datetime import timedelta
 
 import pytest
 
-from access import auditing, grants, mfa, requests
+from access import oversight
 from access.context import Gatehouse
 from access.errors import Conflict, Denied
+from access.identity import mfa
+from access.identity.sessions import resume
 from access.principal import Principal, Role
 from access.schema import AccessRequest
-from access.sessions import resume
+from access.workflow import grants, requests
 from tests.adversarial.support import World, events_after, last_event_id, world
 from tests.identity_helpers import LocalIdP
 from tests.mfa_helpers import code_now, enroll
@@ -106,9 +108,9 @@ def test_what_an_auditor_looks_at_is_itself_recorded(w: World) -> None:
     """Auditors watch; what they searched for, exported and verified is evidence too."""
     before = last_event_id(w.gh.engine)
     auditor = w.people.audrey
-    flt = auditing.event_filter(action="request.created")
-    auditing.search(w.gh, auditor, flt)
-    auditing.customer_access(w.gh, auditor, "cust-0001")
+    flt = oversight.event_filter(action="request.created")
+    oversight.search(w.gh, auditor, flt)
+    oversight.customer_access(w.gh, auditor, "cust-0001")
     recorded = events_after(w.gh.engine, before)
     assert [e["action"] for e in recorded] == ["audit.searched", "audit.searched"]
     assert all(e["actor_sub"] == auditor.sub and e["session_id"] == auditor.session_id

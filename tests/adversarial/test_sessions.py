@@ -12,13 +12,13 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from access import mfa
 from access.context import Gatehouse
 from access.errors import GatehouseError
+from access.identity import mfa
+from access.identity.sessions import SessionEnded, logout, resume
+from access.identity.users import disable
 from access.principal import Principal, Role
 from access.schema import AccessBase, ConsoleSession
-from access.sessions import SessionEnded, logout, resume
-from access.users import disable
 from audit.schema import events_table
 from tests.identity_helpers import FakeClock, LocalIdP, sign_in
 from tests.mfa_helpers import code_now, enroll, signed_in_with_mfa

@@ -1,4 +1,4 @@
-"""ID tokens under attack, at the point where they open sessions (`access.sessions.resume`).
+"""ID tokens under attack, where they open sessions (`access.identity.sessions.resume`).
 
 tests/test_idtoken.py already proves, check by check, that the validator refuses forgeries
 (A6 1-6: attacker key under the real kid, `alg: none`, HS256 keyed with the public PEM, issuer
@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sqlalchemy import func, select
 
 from access.context import Gatehouse
-from access.idtoken import InvalidIdToken
+from access.identity.idtoken import InvalidIdToken
+from access.identity.sessions import NoRole, resume
 from access.schema import ConsoleSession, User
-from access.sessions import NoRole, resume
 from tests.identity_helpers import CLIENT_ID, ISSUER, LocalIdP
 from tests.workflow_helpers import events
 

@@ -15,9 +15,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from access import mfa
 from access.context import Gatehouse
 from access.errors import AuthenticationFailed, GatehouseError
+from access.identity import mfa
 from access.principal import Principal
 from access.schema import RecoveryCode
 from tests.identity_helpers import FakeClock, LocalIdP, sign_in

@@ -7,7 +7,7 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from access import totp
+from access.identity import totp
 from tests.e2e.conftest import sign_in_at_idp, wait_for_app
 
 

@@ -8,7 +8,7 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from access import totp
+from access.identity import totp
 from tests.e2e.conftest import screenshot, wait_for_app
 from tests.e2e.flows import enter_code, sign_in
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from access import totp
 from access.authz import Action
 from access.context import Gatehouse, event_for
 from access.errors import AuthenticationFailed, Conflict, Denied, InvalidInput
+from access.identity import totp
+from access.identity.sessions import end_user_sessions, mark_mfa
+from access.identity.users import checked_reason, user_ref
 from access.principal import Principal
 from access.schema import MfaCredential, RecoveryCode, User
-from access.sessions import end_user_sessions, mark_mfa
-from access.users import checked_reason, user_ref
 from audit.vocabulary import Outcome
 
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, LargeBinary, func, select
 
-from access.customer_db.schema import CustomerBase, create_schema
-from access.envelope import MasterKey, create_data_key, seal_value
+from access.data.customer_db.schema import CustomerBase, create_schema
+from access.data.envelope import MasterKey, create_data_key, seal_value
 from access.errors import InvalidInput
 from audit.engine import write_engine
 

@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlalchemy import Engine, inspect, select
 
-from access.catalog import Catalog, load_catalog, validate_against
-from access.customer_db.generate import generate
-from access.customer_db.schema import Customer
-from access.envelope import MasterKey, master_key_from_env
+from access.data.catalog import Catalog, load_catalog, validate_against
+from access.ops.generate_customers import generate
+from access.data.customer_db.schema import Customer
+from access.data.envelope import MasterKey, master_key_from_env
 from audit.engine import make_engine
 from audit.settings import data_dir
 

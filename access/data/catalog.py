@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, LargeBinary, inspect
 
 from access.errors import InvalidInput
-from access.policy import DEFAULT_SCOPES
+from access.workflow.policy import DEFAULT_SCOPES
 from audit.settings import PROJECT_ROOT
 
 __all__ = ["DEFAULT_PATH", "Catalog", "Classification", "Column", "Table", "catalog_path",
@@ -54,7 +54,7 @@ MUST_ENCRYPT = frozenset({Classification.PII, Classification.SECRET})
 class Column:
     name: str
     classification: Classification
-    encrypted: bool  # stored sealed with the customer's data key (`access.envelope`)
+    encrypted: bool  # stored sealed with the customer's data key (`access.data.envelope`)
 
 
 @dataclass(frozen=True)

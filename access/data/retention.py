@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from access.context import Gatehouse, system_event
-from access.customer_db.schema import Customer, CustomerBase
-from access.envelope import destroy_data_key
+from access.data.customer_db.schema import Customer, CustomerBase
+from access.data.envelope import destroy_data_key
 from access.errors import InvalidInput
 from access.schema import PurgedCustomer
 from audit.engine import is_sqlite, write_engine

@@ -16,13 +16,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from access import broker, grants, mfa, requests, totp
 from access.context import Gatehouse, event_for
-from access.customer_data import generate_demo_databases
+from access.data import broker
+from access.data.sources import generate_demo_databases
+from access.identity import mfa, totp
+from access.identity.sessions import login_key
 from access.principal import Principal, Role
-from access.requests import RequestDraft
 from access.schema import AccessRequest, ConsoleSession, User
-from access.sessions import login_key
+from access.workflow import grants, requests
+from access.workflow.requests import RequestDraft
 
 # (subject, display name, IdP group). The demo identity provider serves the same people.
 PEOPLE = [

@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from access import grants, notify, requests
 from access.context import Gatehouse
+from access.workflow import grants, notify, requests
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Contract:
 - Every table but `customer_keys` has an integer `id` primary key and an indexed `customer_id`
   column: the broker binds every query to one customer through it, and `id` is the row id
-  bound into each sealed value's AAD (`access.envelope.seal_value`).
+  bound into each sealed value's AAD (`access.data.envelope.seal_value`).
 - Columns typed `LargeBinary` under a plain-text meaning (names, emails, phones, card digits)
   hold values sealed with the customer's data key, never plaintext.
 - `customer_keys` holds each customer's data key wrapped by the master key; the master key

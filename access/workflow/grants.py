@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from access import notify
 from access.authz import Action
 from access.context import Gatehouse
 from access.errors import Conflict, Denied, InvalidInput
+from access.identity.users import checked_reason
 from access.principal import Principal
-from access.requests import RequestDraft, issue_grant, request_event, validate, words
 from access.schema import AccessRequest, Grant, User
-from access.users import checked_reason
+from access.workflow import notify
+from access.workflow.requests import RequestDraft, issue_grant, request_event, validate, words
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ from typing import Protocol
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from access.customer_db.schema import CustomerBase, CustomerKey
+from access.data.customer_db.schema import CustomerBase, CustomerKey
 from access.errors import Conflict, Denied, InvalidInput
-from access.secretbox import SealedDataInvalid, SecretBox
+from access.keys.secretbox import SealedDataInvalid, SecretBox
 from audit.settings import data_dir
 
 __all__ = ["KeyDestroyed", "LocalMasterKey", "MasterKey", "ValueUnreadable", "create_data_key",

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access.context import Gatehouse
-from access.customer_db.schema import Customer
+from access.data.customer_db.schema import Customer
 from access.errors import Denied, InvalidInput
 from access.schema import CustomerRestriction, PurgedCustomer
 

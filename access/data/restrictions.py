@@ -17,11 +17,11 @@ from sqlalchemy import delete, select
 
 from access.authz import Action
 from access.context import Gatehouse, event_for
-from access.customers import check_customer_id, check_exists
+from access.data.servable import check_customer_id, check_exists
 from access.errors import Conflict, InvalidInput
 from access.principal import Principal
 from access.schema import CustomerRestriction, User
-from access.users import checked_reason, user_ref
+from access.identity.users import checked_reason, user_ref
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from access.authz import Action
 from access.context import Gatehouse, event_for
 from access.errors import Conflict, Denied, InvalidInput
+from access.identity.sessions import end_user_sessions
 from access.principal import Principal
 from access.schema import MfaCredential, User
-from access.sessions import end_user_sessions
 
 MAX_REASON = 500
 

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
-from access import auditing, grants, requests, users
+from access import oversight
 from access.authz import StepUpRequired
 from access.context import Gatehouse, event_for
 from access.errors import Denied, InvalidInput
+from access.identity import users
+from access.workflow import grants, requests
 from audit.anomalies import AnomalyRules
 from audit.bundle import verify_bundle
 from audit.checkpoint import generate_keypair, load_private_key
@@ -71,10 +73,10 @@ def last(gh: Gatehouse, prefix: str = "audit.") -> dict[str, Any]:
 def test_a_search_is_recorded_with_a_summary_of_ids_and_a_row_count(
         gh: Gatehouse, people: Team) -> None:
     used_grant(gh, people)
-    flt = auditing.event_filter(customer="cust-001", action="data.read")
-    page = auditing.search(gh, people.audrey, flt, limit=1)
+    flt = oversight.event_filter(customer="cust-001", action="data.read")
+    page = oversight.search(gh, people.audrey, flt, limit=1)
     assert len(page.events) == 1 and page.next is not None
-    auditing.search(gh, people.audrey, flt, page.next, limit=1)
+    oversight.search(gh, people.audrey, flt, page.next, limit=1)
     recorded = events(gh, "audit.searched")
     assert [e["details"] for e in recorded] == [
         {"filters": "log: action=data.read customer=cust-001", "row_count": 1},
@@ -87,26 +89,26 @@ def test_bad_filter_input_names_the_box_and_records_nothing(gh: Gatehouse,
                                                             people: Team) -> None:
     before = len(events(gh))
     with pytest.raises(InvalidInput) as caught:
-        auditing.event_filter(customer="cust-1' OR '1'='1")
+        oversight.event_filter(customer="cust-1' OR '1'='1")
     assert caught.value.field == "customer"
     with pytest.raises(InvalidInput, match="rows per page"):
-        auditing.search(gh, people.audrey, EventFilter(), limit=0)
+        oversight.search(gh, people.audrey, EventFilter(), limit=0)
     assert len(events(gh)) == before
 
 
 AUDITOR_SERVICES: dict[str, Callable[[Gatehouse, Any, Path], object]] = {
-    "search": lambda gh, p, d: auditing.search(gh, p, EventFilter()),
-    "activity": lambda gh, p, d: auditing.activity(gh, p, EventFilter()),
-    "anomalies": lambda gh, p, d: auditing.anomalies(gh, p, gh.now() - timedelta(days=1),
+    "search": lambda gh, p, d: oversight.search(gh, p, EventFilter()),
+    "activity": lambda gh, p, d: oversight.activity(gh, p, EventFilter()),
+    "anomalies": lambda gh, p, d: oversight.anomalies(gh, p, gh.now() - timedelta(days=1),
                                                      gh.now()),
-    "grant timeline": lambda gh, p, d: auditing.grant_timeline(gh, p, "1"),
-    "customer access": lambda gh, p, d: auditing.customer_access(gh, p, "cust-001"),
-    "export": lambda gh, p, d: auditing.export_events(gh, p, EventFilter(), ExportFormat.CSV,
+    "grant timeline": lambda gh, p, d: oversight.grant_timeline(gh, p, "1"),
+    "customer access": lambda gh, p, d: oversight.customer_access(gh, p, "cust-001"),
+    "export": lambda gh, p, d: oversight.export_events(gh, p, EventFilter(), ExportFormat.CSV,
                                                       d),
-    "bundle": lambda gh, p, d: auditing.export_verifiable_bundle(gh, p, d),
-    "verify": lambda gh, p, d: auditing.verify(gh, p),
-    "overview": lambda gh, p, d: auditing.overview(gh, p),
-    "prove": lambda gh, p, d: auditing.prove(gh, p, 1),
+    "bundle": lambda gh, p, d: oversight.export_verifiable_bundle(gh, p, d),
+    "verify": lambda gh, p, d: oversight.verify(gh, p),
+    "overview": lambda gh, p, d: oversight.overview(gh, p),
+    "prove": lambda gh, p, d: oversight.prove(gh, p, 1),
 }
 
 
@@ -146,14 +148,14 @@ def test_an_export_needs_a_fresh_code_and_is_recorded(gh: Gatehouse, people: Tea
                                                       clock: FakeClock, tmp_path: Path) -> None:
     used_grant(gh, people)
     clock.advance(minutes=6)
-    auditing.search(gh, people.audrey, EventFilter())  # browsing needs no fresh code ...
-    auditing.verify(gh, people.audrey)
+    oversight.search(gh, people.audrey, EventFilter())  # browsing needs no fresh code ...
+    oversight.verify(gh, people.audrey)
     with pytest.raises(StepUpRequired):  # ... taking the data away does
-        auditing.export_events(gh, people.audrey, EventFilter(), ExportFormat.CSV, tmp_path)
+        oversight.export_events(gh, people.audrey, EventFilter(), ExportFormat.CSV, tmp_path)
     audrey = people.step_up(gh, "audrey")
     progress: list[tuple[int, int]] = []
     flt = EventFilter(grant="1")
-    written = auditing.export_events(gh, audrey, flt, ExportFormat.JSONL, tmp_path / "x",
+    written = oversight.export_events(gh, audrey, flt, ExportFormat.JSONL, tmp_path / "x",
                                      lambda done, total: progress.append((done, total)))
     assert written.rows == 5 and progress == [(5, 5)]  # issued, 2 reads, refused, revoked
     assert [p.name for p in written.parts] == ["gatehouse-audit-events.jsonl"]
@@ -169,7 +171,7 @@ def test_export_files_are_removed_when_the_export_cannot_be_recorded(
 
     monkeypatch.setattr(gh, "audit", broken)
     with pytest.raises(RuntimeError):
-        auditing.export_events(gh, people.audrey, EventFilter(), ExportFormat.CSV,
+        oversight.export_events(gh, people.audrey, EventFilter(), ExportFormat.CSV,
                                tmp_path / "x")
     assert not (tmp_path / "x").exists()  # fail closed: no event, no file
 
@@ -179,11 +181,11 @@ def test_verification_reports_progress_and_is_recorded_intact_or_not(
     used_grant(gh, people)
     seal(gh)
     progress: list[tuple[int, int]] = []
-    report = auditing.verify(gh, people.audrey, lambda d, t: progress.append((d, t)))
+    report = oversight.verify(gh, people.audrey, lambda d, t: progress.append((d, t)))
     assert report.ok and progress[-1] == (report.tree_size, report.tree_size)
     assert last(gh)["details"] == {"tree_size": report.tree_size, "intact": True}
     tamper(sqlite_db, ["UPDATE audit_events SET reason = 'nothing to see' WHERE id = 3"])
-    report = auditing.verify(gh, people.audrey)
+    report = oversight.verify(gh, people.audrey)
     recorded = last(gh)
     assert not report.ok and recorded["outcome"] == "error"
     assert recorded["details"]["intact"] is False and recorded["reason"] == "leaf 2: modified"
@@ -192,20 +194,20 @@ def test_verification_reports_progress_and_is_recorded_intact_or_not(
 def test_a_proof_of_a_sealed_event_holds_and_is_recorded(gh: Gatehouse, people: Team) -> None:
     used_grant(gh, people)
     seal(gh)
-    check = auditing.prove(gh, people.audrey, 5)
+    check = oversight.prove(gh, people.audrey, 5)
     assert check.holds and check.proof.event_id == 5
     assert last(gh)["details"] == {"event_id": 5, "tree_size": check.proof.checkpoint.size,
                                    "intact": True}
     with pytest.raises(InvalidInput, match="not sealed"):
-        auditing.prove(gh, people.audrey, 10_000)
+        oversight.prove(gh, people.audrey, 10_000)
     assert (last(gh)["action"], last(gh)["outcome"]) == ("audit.proof", "error")
 
 
 def test_the_overview_opens_the_newest_checkpoint_under_the_pinned_key(
         gh: Gatehouse, people: Team) -> None:
-    assert auditing.overview(gh, people.audrey).checkpoint is None
+    assert oversight.overview(gh, people.audrey).checkpoint is None
     seal(gh)
-    seen = auditing.overview(gh, people.audrey)
+    seen = oversight.overview(gh, people.audrey)
     assert seen.checkpoint is not None and seen.checkpoint.size == seen.status.sealed
     assert seen.checkpoint_error is None and seen.key_fingerprint.startswith("SHA256:")
 
@@ -214,7 +216,7 @@ def test_the_bundle_downloads_as_a_zip_that_verifies_offline(gh: Gatehouse, peop
                                                             tmp_path: Path) -> None:
     used_grant(gh, people)
     seal(gh)
-    bundle = auditing.export_verifiable_bundle(gh, people.audrey, tmp_path / "dl")
+    bundle = oversight.export_verifiable_bundle(gh, people.audrey, tmp_path / "dl")
     [archive] = bundle.pieces
     with zipfile.ZipFile(archive) as z:
         z.extractall(tmp_path / "unzipped")
@@ -227,7 +229,7 @@ def test_the_bundle_downloads_as_a_zip_that_verifies_offline(gh: Gatehouse, peop
 def test_the_grant_timeline_tells_the_story_of_one_grant(gh: Gatehouse, people: Team) -> None:
     grant_id = used_grant(gh, people)
     used_grant(gh, people)  # another grant: not in this timeline
-    found = auditing.grant_timeline(gh, people.audrey, str(grant_id))
+    found = oversight.grant_timeline(gh, people.audrey, str(grant_id))
     assert found is not None
     assert [e.action for e in found.events] == [
         "request.created", "request.approved", "grant.issued", "data.read", "data.read",
@@ -235,18 +237,18 @@ def test_the_grant_timeline_tells_the_story_of_one_grant(gh: Gatehouse, people: 
     assert (found.holder, found.approvers, found.customer_id, found.ticket) == (
         "Sam", ["Ada"], "cust-001", "SUP-1234")
     assert found.counts["data.read"] == 2 and not found.truncated
-    assert auditing.grant_timeline(gh, people.audrey, "999") is None
+    assert oversight.grant_timeline(gh, people.audrey, "999") is None
     assert last(gh)["details"] == {"filters": "grant timeline: grant=999", "row_count": 0}
 
 
 def test_customer_access_names_who_when_and_under_which_ticket(gh: Gatehouse,
                                                                people: Team) -> None:
     grant_id = used_grant(gh, people)
-    [access] = auditing.customer_access(gh, people.audrey, "cust-001")
+    [access] = oversight.customer_access(gh, people.audrey, "cust-001")
     assert (access.actor_sub, access.ticket, access.grant_id) == ("sam", "SUP-1234",
                                                                   str(grant_id))
     assert access.counts == {"data.read": 2, "data.denied": 1}
-    assert auditing.customer_access(gh, people.audrey, "cust-002") == []
+    assert oversight.customer_access(gh, people.audrey, "cust-002") == []
 
 
 def test_anomalies_use_the_configured_thresholds(gh: Gatehouse, people: Team) -> None:
@@ -254,16 +256,16 @@ def test_anomalies_use_the_configured_thresholds(gh: Gatehouse, people: Team) ->
     window = (gh.now() - timedelta(hours=1), gh.now() + timedelta(hours=1))
     every_day = AnomalyRules(work_days=frozenset(range(7)))  # the test clock says Sunday
     gh.config = replace(gh.config, anomalies=every_day)
-    assert auditing.anomalies(gh, people.audrey, *window) == []
+    assert oversight.anomalies(gh, people.audrey, *window) == []
     gh.config = replace(gh.config, anomalies=replace(every_day, reads_per_grant=1))
-    [flag] = auditing.anomalies(gh, people.audrey, *window)
+    [flag] = oversight.anomalies(gh, people.audrey, *window)
     assert flag.rule == "reads_per_grant"
     assert last(gh)["details"]["row_count"] == 1
 
 
 def test_charts_count_in_the_database(gh: Gatehouse, people: Team) -> None:
     used_grant(gh, people)
-    found = auditing.activity(gh, people.audrey, EventFilter())
+    found = oversight.activity(gh, people.audrey, EventFilter())
     assert sum(d.events for d in found.daily if d.action == "data.read") == 2
     assert [(a.actor_sub, a.action, a.events) for a in found.actors] == [("sam", "data.read",
                                                                           2)]
@@ -274,7 +276,7 @@ def test_an_unreadable_public_key_is_a_clear_error(gh: Gatehouse, people: Team,
                                                    tmp_path: Path) -> None:
     monkeypatch.setenv("GATEHOUSE_AUDIT_PUBLIC_KEY", str(tmp_path / "missing.pub"))
     with pytest.raises(InvalidInput, match="GATEHOUSE_AUDIT_PUBLIC_KEY"):
-        auditing.verify(gh, people.audrey)
+        oversight.verify(gh, people.audrey)
 
 
 def test_a_forged_newest_checkpoint_shows_as_an_error(gh: Gatehouse, people: Team,
@@ -283,5 +285,5 @@ def test_a_forged_newest_checkpoint_shows_as_an_error(gh: Gatehouse, people: Tea
     # A note whose signature line no longer matches the pinned key must not open.
     tamper(sqlite_db, ["UPDATE audit_checkpoints SET note = replace(note, 'gatehouse-audit ',"
                        " 'gatehouse-audit X')"])
-    seen = auditing.overview(gh, people.audrey)
+    seen = oversight.overview(gh, people.audrey)
     assert seen.checkpoint is None and seen.checkpoint_error

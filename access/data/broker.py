@@ -24,16 +24,16 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from access.authz import Action
-from access.catalog import Classification, Table
+from access.data.catalog import Classification, Table
 from access.context import Gatehouse, event_for
-from access.customer_db.schema import CustomerBase
-from access.customers import refuse_unservable
-from access.envelope import data_key, open_value
+from access.data.customer_db.schema import CustomerBase
+from access.data.servable import refuse_unservable
+from access.data.envelope import data_key, open_value
 from access.errors import Denied, InvalidInput
-from access.grants import usable_grant
+from access.workflow.grants import usable_grant
 from access.principal import Principal
 from access.schema import AccessRequest, Grant
-from access.users import checked_reason, storable
+from access.identity.users import checked_reason, storable
 from audit.events import AuditEvent
 from audit.vocabulary import Outcome
 
