@@ -70,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
             print(demo_code(build_for_cli(), args.issuer, args.persona))
         elif args.command == "generate-customers":
             gh = build_for_cli()
-            assert gh.data is not None
             print("\n".join(generate_demo_databases(gh.data, gh.now())) or
                   "customer databases already hold data")
         elif args.command == "seed-demo":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from access.errors import Denied
+from access.errors import Denied, StepUpRequired
 from access.principal import Principal, Role
 
 
@@ -73,17 +73,14 @@ STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.AUDIT_EXPORT,
                                         Action.CUSTOMER_RESTRICT})
 
 
-class StepUpRequired(Denied):
-    """The action is allowed but needs a fresh TOTP code first."""
-
-
 def allowed(principal: Principal, action: Action) -> bool:
     """Whether the principal's roles permit `action` at all (for hiding UI; not enforcement)."""
     return principal.mfa_verified and bool(principal.roles & PERMISSIONS[action])
 
 
 def require(principal: Principal, action: Action, now: datetime, step_up: timedelta) -> None:
-    """Raise `Denied` unless `principal` may perform `action` now.
+    """Raise `Denied` unless `principal` may perform `action` now, `StepUpRequired` when only a
+    fresh code is missing.
 
     Order matters for the message a user sees: MFA first, then role, then step-up freshness.
     """

@@ -15,30 +15,34 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from access.authz import Action, StepUpRequired, require
+from access.authz import Action, require
 from access.data.sources import CustomerData
 from access.errors import Denied
 from access.keys.secretbox import SecretBox
 from access.principal import Principal
 from access.settings.config import Config
-from access.workflow.policy import Policy, load_policy
+from access.workflow.policy import Policy
 from audit.engine import write_engine
-from audit.events import Actor, AuditEvent
+from audit.events import SYSTEM, AuditEvent
 from audit.log import Clock, append, utc_now
 from audit.vocabulary import Outcome
 
 IdTokenVerifier = Callable[[str, float], dict[str, Any]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Gatehouse:
+    """Everything a service may use, fixed when built (`access.runtime` for the console and
+    the CLI; tests build their own). Nothing here reads a file or the environment."""
+
     engine: Engine
     config: Config
     mfa_box: SecretBox
     verify_id_token: IdTokenVerifier
+    policy: Policy
     clock: Clock = utc_now
-    policy: Policy = field(default_factory=load_policy)
-    data: CustomerData | None = None  # the customer databases the broker reads; None: none
+    # The customer databases the broker reads; the null object refuses every use.
+    data: CustomerData = field(default_factory=CustomerData.none)
 
     def now(self) -> datetime:
         return self.clock()
@@ -58,13 +62,12 @@ class Gatehouse:
     def audit(self, db: Session, event: AuditEvent) -> None:
         append(db, event, clock=self.clock)
 
-    def require(self, principal: Principal, action: Action) -> None:
-        """`authz.require` with this deployment's step-up window and clock; a refusal is
-        itself an audit event, written in its own transaction (the operation never ran)."""
+    def authorize(self, principal: Principal, action: Action) -> None:
+        """`authz.require` with this deployment's step-up window and clock. Side effect: a
+        refusal is written as an audit event, in its own transaction (the operation never
+        ran); `StepUpRequired`, a prompt rather than a refusal, is not."""
         try:
             require(principal, action, self.now(), self.config.mfa.step_up)
-        except StepUpRequired:
-            raise  # a prompt for a fresh code, not a refusal
         except Denied as exc:
             with self.write() as db:
                 self.audit(db, event_for(principal, "auth.page.denied", Outcome.DENIED,
@@ -80,4 +83,5 @@ def event_for(principal: Principal, action: str, outcome: Outcome = Outcome.SUCC
 
 
 def system_event(action: str, **fields: Any) -> AuditEvent:
-    return AuditEvent(action, Actor("gatehouse", "system", "Gatehouse"), **fields)
+    """An audit event by Gatehouse itself (the sweeper, the CLI)."""
+    return AuditEvent(action, SYSTEM, **fields)

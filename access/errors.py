@@ -20,6 +20,11 @@ class Denied(GatehouseError):
     """The principal may not do this. The message says why, never how to get around it."""
 
 
+class StepUpRequired(GatehouseError):
+    """The action is allowed but needs a fresh TOTP code first: a prompt, not a refusal, so it
+    is deliberately not a `Denied` (an `except Denied` never swallows it)."""
+
+
 class Conflict(GatehouseError):
     """The thing changed under us (already decided, already used); retrying will not help."""
 

@@ -70,7 +70,7 @@ def _record(gh: Gatehouse, principal: Principal, action: str, outcome: Outcome =
 def search(gh: Gatehouse, principal: Principal, flt: EventFilter, after: Cursor | None = None,
            limit: int = 50) -> Page:
     """One page of the log, newest first, below `after` (see `audit.query.search`)."""
-    gh.require(principal, Action.AUDIT_VIEW)
+    gh.authorize(principal, Action.AUDIT_VIEW)
     if not 1 <= limit <= query.MAX_PAGE:
         raise InvalidInput("rows per page", f"must be from 1 to {query.MAX_PAGE}")
     with gh.engine.connect() as conn:
@@ -89,7 +89,7 @@ class Activity:
 
 def activity(gh: Gatehouse, principal: Principal, flt: EventFilter) -> Activity:
     """Counts for the charts, aggregated in the database over the filter."""
-    gh.require(principal, Action.AUDIT_VIEW)
+    gh.authorize(principal, Action.AUDIT_VIEW)
     with gh.engine.connect() as conn:
         found = Activity(query.daily_counts(conn, flt), query.actor_counts(conn, flt))
     _record(gh, principal, "audit.searched", filters=f"charts: {flt.summary()}",
@@ -101,7 +101,7 @@ def anomalies(gh: Gatehouse, principal: Principal, since: datetime, until: datet
               ) -> list[Flag]:
     """Every anomaly rule over `[since, until)` with the configured thresholds, judged as of
     now (a break-glass review is overdue only once its time has passed); newest first."""
-    gh.require(principal, Action.AUDIT_VIEW)
+    gh.authorize(principal, Action.AUDIT_VIEW)
     flt = event_filter(since=since, until=until)
     assert flt.since is not None and flt.until is not None
     with gh.engine.connect() as conn:
@@ -114,7 +114,7 @@ def anomalies(gh: Gatehouse, principal: Principal, since: datetime, until: datet
 
 def grant_timeline(gh: Gatehouse, principal: Principal, grant_id: str) -> GrantTimeline | None:
     """The grant's request, approvals and every use of it, oldest first; None if unknown."""
-    gh.require(principal, Action.AUDIT_VIEW)
+    gh.authorize(principal, Action.AUDIT_VIEW)
     grant = event_filter(grant=grant_id).grant
     if grant is None:
         raise InvalidInput("grant", "is required")
@@ -129,7 +129,7 @@ def customer_access(gh: Gatehouse, principal: Principal, customer_id: str,
                     since: datetime | None = None, until: datetime | None = None
                     ) -> list[CustomerAccess]:
     """Who touched this customer's data, when, and under which ticket and grant."""
-    gh.require(principal, Action.AUDIT_VIEW)
+    gh.authorize(principal, Action.AUDIT_VIEW)
     flt = event_filter(customer=customer_id, since=since, until=until)
     if flt.customer is None:
         raise InvalidInput("customer", "is required")
@@ -162,7 +162,7 @@ def export_events(gh: Gatehouse, principal: Principal, flt: EventFilter, fmt: Ex
     stays flat for millions of rows; `progress(rows written, rows matching)` is called per
     chunk. The files are removed again if the `audit.exported` event cannot be written.
     """
-    gh.require(principal, Action.AUDIT_EXPORT)
+    gh.authorize(principal, Action.AUDIT_EXPORT)
     with gh.engine.connect().execution_options(**_snapshot(gh)) as conn, conn.begin():
         total = query.count(conn, flt)
         written = write_export(query.stream(conn, flt), ExportFormat(fmt), directory,
@@ -188,7 +188,7 @@ def export_verifiable_bundle(gh: Gatehouse, principal: Principal, directory: Pat
                              ) -> BundleFiles:
     """The bundle of `python -m audit export` (events, checkpoints, public key), zipped in
     `directory`. Needs step-up."""
-    gh.require(principal, Action.AUDIT_EXPORT)
+    gh.authorize(principal, Action.AUDIT_EXPORT)
     settings, public = _trust()
     staging = directory / "bundle"
     result = export_bundle(gh.engine, staging, public, settings.checkpoint_dir)
@@ -216,7 +216,7 @@ def _trust() -> tuple[AuditSettings, Ed25519PublicKey]:
 def verify(gh: Gatehouse, principal: Principal, progress: Progress | None = None) -> Report:
     """Full verification of the log in the database against every checkpoint, in the
     database and in the checkpoint directory; `progress(leaves checked, leaves sealed)`."""
-    gh.require(principal, Action.AUDIT_VERIFY)
+    gh.authorize(principal, Action.AUDIT_VERIFY)
     settings, public = _trust()
     with gh.engine.connect() as conn:
         total = query.sealed_size(conn)
@@ -239,7 +239,7 @@ class Overview:
 
 def overview(gh: Gatehouse, principal: Principal) -> Overview:
     """How far the sealer has got and the newest signed checkpoint, checked."""
-    gh.require(principal, Action.AUDIT_VIEW)
+    gh.authorize(principal, Action.AUDIT_VIEW)
     _, public = _trust()
     status = log_status(gh.engine)
     checkpoint, error = None, None
@@ -261,7 +261,7 @@ def prove(gh: Gatehouse, principal: Principal, event_id: int, tree_size: int | N
           ) -> ProofCheck:
     """The RFC 6962 inclusion proof of one event in a checkpoint (default: the newest),
     recomputed from the stored event and checked against the pinned key."""
-    gh.require(principal, Action.AUDIT_VERIFY)
+    gh.authorize(principal, Action.AUDIT_VERIFY)
     if not isinstance(event_id, int) or event_id < 1:
         raise InvalidInput("event", "must be an event number")
     _, public = _trust()

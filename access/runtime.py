@@ -81,7 +81,7 @@ def build(issuer: str, client_id: str) -> Gatehouse:
 def _build(verifier: IdTokenVerifier) -> Gatehouse:
     policy = load_policy()
     return Gatehouse(make_engine(database_url()), load_config(), mfa_box(), verifier,
-                     policy=policy, data=customer_data_from_env(list(policy.environments)))
+                     policy, data=customer_data_from_env(list(policy.environments)))
 
 
 def build_for_cli() -> Gatehouse:

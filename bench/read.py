@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -58,7 +58,8 @@ def run(env: Env) -> None:
     customer_engine = make_engine(url)
     generate(customer_engine, master, customers=30, today=clock.now)
     customer_engine.dispose()
-    gh.data = CustomerData(load_catalog(), master, {"production": url, "staging": url})
+    gh = replace(gh, data=CustomerData(load_catalog(), master,
+                                       {"production": url, "staging": url}))
     people = team(gh, idp)
     request_id = requests.create(gh, people.sam, draft(
         customer_id="cust-0001", scopes=["contacts"], actions=["read"],
@@ -93,4 +94,3 @@ def run(env: Env) -> None:
             audited_p50=percentile(audited_t, 50), audited_p99=percentile(audited_t, 99),
             bare_p50=percentile(bare_t, 50), bare_p99=percentile(bare_t, 99),
             added_p99=added99)
-    gh.data = None

@@ -10,8 +10,14 @@ import streamlit as st
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from access.authz import StepUpRequired
-from access.errors import AuthenticationFailed, Conflict, Denied, GatehouseError, InvalidInput
+from access.errors import (
+    AuthenticationFailed,
+    Conflict,
+    Denied,
+    GatehouseError,
+    InvalidInput,
+    StepUpRequired,
+)
 
 
 def show_error(exc: GatehouseError) -> None:

@@ -52,7 +52,7 @@ def page(action: Action) -> tuple[Gatehouse, Principal]:
     """Gate a page on `action`: navigation hides pages, but each page checks for itself."""
     gh, principal = signed_in()
     try:
-        gh.require(principal, action)
+        gh.authorize(principal, action)
     except Denied as exc:
         show_error(exc)
         _stop()

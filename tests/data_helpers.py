@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from access.context import Gatehouse
@@ -15,7 +16,8 @@ from tests.identity_helpers import FakeClock
 
 
 def attach_customer_data(gh: Gatehouse, tmp_path: Path, clock: FakeClock,
-                         customers: int = 30) -> CustomerData:
+                         customers: int = 30) -> Gatehouse:
+    """`gh` with generated customer databases for production and staging."""
     master = LocalMasterKey(os.urandom(32))
     urls = {env: f"sqlite:///{tmp_path / f'customers-{env}.db'}"
             for env in ("production", "staging")}
@@ -23,5 +25,4 @@ def attach_customer_data(gh: Gatehouse, tmp_path: Path, clock: FakeClock,
         engine = make_engine(url)
         generate(engine, master, customers=customers, today=clock.now)
         engine.dispose()
-    gh.data = CustomerData(load_catalog(), master, urls)
-    return gh.data
+    return replace(gh, data=CustomerData(load_catalog(), master, urls))

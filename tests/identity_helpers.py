@@ -19,6 +19,7 @@ from access.identity.sessions import resume
 from access.keys.secretbox import SecretBox
 from access.principal import Principal
 from access.settings.config import load_config
+from access.workflow.policy import load_policy
 from tests.databases import Database
 
 ISSUER = "https://idp.test"
@@ -69,7 +70,8 @@ def gatehouse(db: Database, clock: FakeClock, idp: LocalIdP) -> Gatehouse:
     policy = IdTokenPolicy(issuer=ISSUER, client_id=CLIENT_ID)
     keys = JwksCache(idp.jwks)
     return Gatehouse(db.engine, load_config(), SecretBox(secrets.token_bytes(32)),
-                     lambda token, now: validate_id_token(token, policy, keys, now), clock)
+                     lambda token, now: validate_id_token(token, policy, keys, now),
+                     load_policy(), clock)
 
 
 GROUPS = {"requester": ["support"], "approver": ["admins"], "auditor": ["auditors"]}

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from access.authz import PERMISSIONS, STEP_UP, Action, StepUpRequired, allowed, require
-from access.errors import Denied
+from access.authz import PERMISSIONS, STEP_UP, Action, allowed, require
+from access.errors import Denied, StepUpRequired
 from access.principal import Principal, Role
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text, update
 
-from access.authz import StepUpRequired
 from access.context import Gatehouse
 from access.data import broker
 from access.data.customer_db.schema import Contact
-from access.errors import Denied, InvalidInput
+from access.errors import Denied, InvalidInput, StepUpRequired
 from access.workflow import grants, requests
 from tests.data_helpers import attach_customer_data
 from tests.identity_helpers import FakeClock, LocalIdP
@@ -20,8 +19,12 @@ from tests.workflow_helpers import Team, draft, events, team
 
 
 @pytest.fixture
-def people(gh: Gatehouse, idp: LocalIdP, tmp_path: Path, clock: FakeClock) -> Team:
-    attach_customer_data(gh, tmp_path, clock)
+def gh(gh: Gatehouse, tmp_path: Path, clock: FakeClock) -> Gatehouse:
+    return attach_customer_data(gh, tmp_path, clock)
+
+
+@pytest.fixture
+def people(gh: Gatehouse, idp: LocalIdP) -> Team:
     return team(gh, idp)
 
 

@@ -7,9 +7,8 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from access.authz import StepUpRequired
 from access.context import Gatehouse
-from access.errors import AuthenticationFailed, Conflict, Denied, InvalidInput
+from access.errors import AuthenticationFailed, Conflict, Denied, InvalidInput, StepUpRequired
 from access.identity import mfa
 from access.identity.sessions import SessionEnded, resume
 from access.keys.secretbox import SealedDataInvalid

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from access import oversight
-from access.authz import StepUpRequired
 from access.context import Gatehouse, event_for
-from access.errors import Denied, InvalidInput
+from access.errors import Denied, InvalidInput, StepUpRequired
 from access.identity import users
 from access.workflow import grants, requests
 from audit.anomalies import AnomalyRules
@@ -169,7 +168,7 @@ def test_export_files_are_removed_when_the_export_cannot_be_recorded(
     def broken(*_: object) -> None:
         raise RuntimeError("audit table unavailable")
 
-    monkeypatch.setattr(gh, "audit", broken)
+    monkeypatch.setattr(Gatehouse, "audit", broken)
     with pytest.raises(RuntimeError):
         oversight.export_events(gh, people.audrey, EventFilter(), ExportFormat.CSV,
                                tmp_path / "x")
@@ -255,9 +254,9 @@ def test_anomalies_use_the_configured_thresholds(gh: Gatehouse, people: Team) ->
     used_grant(gh, people)
     window = (gh.now() - timedelta(hours=1), gh.now() + timedelta(hours=1))
     every_day = AnomalyRules(work_days=frozenset(range(7)))  # the test clock says Sunday
-    gh.config = replace(gh.config, anomalies=every_day)
+    gh = replace(gh, config=replace(gh.config, anomalies=every_day))
     assert oversight.anomalies(gh, people.audrey, *window) == []
-    gh.config = replace(gh.config, anomalies=replace(every_day, reads_per_grant=1))
+    gh = replace(gh, config=replace(gh.config, anomalies=replace(every_day, reads_per_grant=1)))
     [flag] = oversight.anomalies(gh, people.audrey, *window)
     assert flag.rule == "reads_per_grant"
     assert last(gh)["details"]["row_count"] == 1

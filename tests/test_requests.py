@@ -8,9 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from access.authz import StepUpRequired
 from access.context import Gatehouse
-from access.errors import Conflict, Denied, GatehouseError, InvalidInput
+from access.errors import Conflict, Denied, GatehouseError, InvalidInput, StepUpRequired
 from access.identity.sessions import resume
 from access.schema import AccessRequest, Grant
 from access.workflow import grants, requests

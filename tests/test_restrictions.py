@@ -23,8 +23,12 @@ WHY = "data subject contests accuracy, DPO-77"
 
 
 @pytest.fixture
-def people(gh_any: Gatehouse, idp: LocalIdP, tmp_path: Path, clock: FakeClock) -> Team:
-    attach_customer_data(gh_any, tmp_path, clock)
+def gh_any(gh_any: Gatehouse, tmp_path: Path, clock: FakeClock) -> Gatehouse:
+    return attach_customer_data(gh_any, tmp_path, clock)
+
+
+@pytest.fixture
+def people(gh_any: Gatehouse, idp: LocalIdP) -> Team:
     return team(gh_any, idp)
 
 

@@ -23,8 +23,13 @@ from tests.workflow_helpers import draft, events, team
 
 
 @pytest.fixture
-def data(gh: Gatehouse, tmp_path: Path, clock: FakeClock) -> CustomerData:
+def gh(gh: Gatehouse, tmp_path: Path, clock: FakeClock) -> Gatehouse:
     return attach_customer_data(gh, tmp_path, clock)
+
+
+@pytest.fixture
+def data(gh: Gatehouse) -> CustomerData:
+    return gh.data
 
 
 def test_dry_run_lists_only_customers_past_retention_and_changes_nothing(

@@ -96,7 +96,7 @@ _AUTHZ = {"read": Action.DATA_READ, "reveal": Action.DATA_REVEAL, "export": Acti
 
 
 def _serve(gh: Gatehouse, principal: Principal, ask: _Ask) -> DataView:
-    gh.require(principal, _AUTHZ[ask.action])
+    gh.authorize(principal, _AUTHZ[ask.action])
     try:
         with gh.write() as db:
             grant, request, tables = _authorize(gh, db, principal, ask)
@@ -110,7 +110,7 @@ def _serve(gh: Gatehouse, principal: Principal, ask: _Ask) -> DataView:
 
 def _authorize(gh: Gatehouse, db: Session, principal: Principal, ask: _Ask
                ) -> tuple[Grant, AccessRequest, list[Table]]:
-    if gh.data is None:
+    if not gh.data.urls:
         raise Denied("no customer database is configured")
     if ask.scope not in gh.data.catalog.scopes():
         raise Denied(f"unknown scope {ask.scope[:40]!r}")
@@ -135,7 +135,6 @@ def _check_reveal(ask: _Ask, tables: list[Table]) -> None:
 
 
 def _fetch(gh: Gatehouse, grant: Grant, ask: _Ask, tables: list[Table]) -> DataView:
-    assert gh.data is not None
     frames, masked = {}, []
     with gh.data.engine(grant.environment).connect() as conn:
         key = data_key(conn, gh.data.master, grant.customer_id)  # KeyDestroyed is a Denied

@@ -36,7 +36,7 @@ class RestrictionView:
 def restrict(gh: Gatehouse, admin: Principal, environment: str, customer_id: str,
              reason: str) -> None:
     """Restrict `customer_id` in `environment` from now on. Conflict if it already is."""
-    gh.require(admin, Action.CUSTOMER_RESTRICT)
+    gh.authorize(admin, Action.CUSTOMER_RESTRICT)
     reason = checked_reason(reason)
     _check_customer(gh, environment, customer_id)
     with gh.write() as db:
@@ -51,7 +51,7 @@ def restrict(gh: Gatehouse, admin: Principal, environment: str, customer_id: str
 def lift(gh: Gatehouse, admin: Principal, environment: str, customer_id: str,
          reason: str) -> None:
     """End the restriction of `customer_id` in `environment`. Conflict if there is none."""
-    gh.require(admin, Action.CUSTOMER_RESTRICT)
+    gh.authorize(admin, Action.CUSTOMER_RESTRICT)
     reason = checked_reason(reason)
     with gh.write() as db:
         lifted = db.execute(delete(CustomerRestriction).where(
@@ -66,7 +66,7 @@ def lift(gh: Gatehouse, admin: Principal, environment: str, customer_id: str,
 
 def restrictions(gh: Gatehouse, principal: Principal) -> list[RestrictionView]:
     """Every restriction in force, oldest first."""
-    gh.require(principal, Action.RESTRICTIONS_VIEW)
+    gh.authorize(principal, Action.RESTRICTIONS_VIEW)
     with gh.read() as db:
         rows = db.execute(select(CustomerRestriction, User)
                           .join(User, User.id == CustomerRestriction.restricted_by)

@@ -46,7 +46,6 @@ class PurgeCandidate:
 def due(gh: Gatehouse, environment: str, retention: timedelta = DEFAULT_RETENTION
         ) -> list[PurgeCandidate]:
     """Customers terminated more than `retention` ago whose rows still exist, with row counts."""
-    assert gh.data is not None, "no customer database configured"
     cutoff = gh.now() - retention
     engine = gh.data.engine(environment)
     with engine.connect() as conn:
@@ -59,7 +58,6 @@ def due(gh: Gatehouse, environment: str, retention: timedelta = DEFAULT_RETENTIO
 
 
 def _counts(gh: Gatehouse, conn: Connection, customer_id: str) -> dict[str, int]:
-    assert gh.data is not None
     counts = {}
     for table in gh.data.catalog.tables.values():
         sql = CustomerBase.metadata.tables[table.name]
@@ -101,7 +99,6 @@ def _tombstone(gh: Gatehouse, candidate: PurgeCandidate) -> None:
 
 
 def _shred(gh: Gatehouse, candidate: PurgeCandidate) -> None:
-    assert gh.data is not None
     engine = write_engine(gh.data.engine(candidate.environment))
     with engine.begin() as conn:
         destroy_data_key(conn, candidate.customer_id, gh.now())

@@ -34,7 +34,7 @@ def check_customer_id(customer_id: object) -> str:
 def check_exists(gh: Gatehouse, environment: str, customer_id: str) -> None:
     """InvalidInput unless the environment's customer database has `customer_id` (no check
     where no customer database is configured for the environment)."""
-    if gh.data is None or environment not in gh.data.urls:
+    if not gh.data.serves(environment):
         return
     with gh.data.engine(environment).connect() as conn:
         found = conn.execute(select(Customer.customer_id).where(

@@ -17,6 +17,7 @@ from access.data.catalog import Catalog, load_catalog, validate_against
 from access.ops.generate_customers import generate
 from access.data.customer_db.schema import Customer
 from access.data.envelope import MasterKey, master_key_from_env
+from access.errors import Denied
 from audit.engine import make_engine
 from audit.settings import data_dir
 
@@ -29,19 +30,45 @@ def customer_db_url(environment: str) -> str:
 
 @dataclass
 class CustomerData:
+    """The customer databases of each environment, their catalog and the master key.
+    `CustomerData.none()` is the deployment without any: every use is refused."""
+
     catalog: Catalog
     master: MasterKey
     urls: dict[str, str]
     _engines: dict[str, Engine] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @classmethod
+    def none(cls) -> CustomerData:
+        return cls(Catalog({}, "none"), _NoMasterKey(), {})
+
+    def serves(self, environment: str) -> bool:
+        return environment in self.urls
+
     def engine(self, environment: str) -> Engine:
+        """The environment's customer database (checked against the catalog on first use);
+        `Denied` where none is configured."""
+        if not self.serves(environment):
+            raise Denied(f"no customer database is configured for {environment}")
         with self._lock:
             if environment not in self._engines:
                 engine = make_engine(self.urls[environment])
                 validate_against(self.catalog, engine)
                 self._engines[environment] = engine
             return self._engines[environment]
+
+
+class _NoMasterKey:
+    """The master key of `CustomerData.none()`: there is nothing to wrap or unwrap."""
+
+    key_id = "none"
+
+    def wrap(self, dek: bytes, customer_id: str) -> bytes:
+        raise Denied("no customer database is configured")
+
+    def unwrap(self, wrapped: bytes, customer_id: str) -> bytes:
+        raise Denied("no customer database is configured")
 
 
 def customer_data_from_env(environments: list[str]) -> CustomerData:

@@ -193,7 +193,7 @@ def _fail(gh: Gatehouse, db: Session, principal: Principal, method: str) -> None
 def reset(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> None:
     """Remove a user's authenticator and recovery codes and end their sessions; they enroll
     again at their next sign-in. Needs step-up; nobody resets their own."""
-    gh.require(admin, Action.MFA_RESET)
+    gh.authorize(admin, Action.MFA_RESET)
     if user_id == admin.user_id:
         raise Denied("you cannot reset your own authenticator; ask another admin")
     reason = checked_reason(reason)

@@ -60,7 +60,7 @@ def checked_reason(reason: object) -> str:
 
 
 def list_users(gh: Gatehouse, admin: Principal) -> list[UserView]:
-    gh.require(admin, Action.USERS_VIEW)
+    gh.authorize(admin, Action.USERS_VIEW)
     with gh.read() as db:
         rows = db.execute(select(User, MfaCredential.activated_at)
                           .outerjoin(MfaCredential, MfaCredential.user_id == User.id)
@@ -72,7 +72,7 @@ def list_users(gh: Gatehouse, admin: Principal) -> list[UserView]:
 
 def disable(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> int:
     """Disable a user and end all their sessions at once; return how many were ended."""
-    gh.require(admin, Action.USERS_DISABLE)
+    gh.authorize(admin, Action.USERS_DISABLE)
     if user_id == admin.user_id:
         raise Denied("you cannot disable your own account")
     reason = checked_reason(reason)
@@ -91,7 +91,7 @@ def disable(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> int:
 
 
 def enable(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> None:
-    gh.require(admin, Action.USERS_ENABLE)
+    gh.authorize(admin, Action.USERS_ENABLE)
     reason = checked_reason(reason)
     with gh.write() as db:
         user = db.get(User, user_id)

@@ -86,14 +86,14 @@ def views(gh: Gatehouse, db: Session, where: object) -> list[GrantView]:
 
 
 def my_grants(gh: Gatehouse, principal: Principal) -> list[GrantView]:
-    gh.require(principal, Action.REQUEST_CREATE)
+    gh.authorize(principal, Action.REQUEST_CREATE)
     with gh.read() as db:
         return views(gh, db, Grant.user_id == principal.user_id)
 
 
 def all_grants(gh: Gatehouse, admin: Principal, live_only: bool = True) -> list[GrantView]:
     """Grants for admins; by default those still live or awaiting a break-glass review."""
-    gh.require(admin, Action.GRANTS_VIEW_ALL)
+    gh.authorize(admin, Action.GRANTS_VIEW_ALL)
     with gh.read() as db:
         where = (Grant.revoked_at.is_(None) & Grant.released_at.is_(None)
                  & (Grant.ends_at > gh.now())) | (Grant.breakglass & Grant.reviewed_at.is_(None))
@@ -111,7 +111,7 @@ def _grant_with_request(db: Session, grant_id: int) -> tuple[Grant, AccessReques
 
 def release(gh: Gatehouse, principal: Principal, grant_id: int) -> None:
     """The holder gives a grant back early."""
-    gh.require(principal, Action.GRANT_RELEASE)
+    gh.authorize(principal, Action.GRANT_RELEASE)
     with gh.write() as db:
         grant, request = _grant_with_request(db, grant_id)
         if grant.user_id != principal.user_id:
@@ -124,7 +124,7 @@ def release(gh: Gatehouse, principal: Principal, grant_id: int) -> None:
 
 def revoke(gh: Gatehouse, admin: Principal, grant_id: int, reason: str) -> None:
     """An admin ends a grant now, with a reason; the next read under it is refused."""
-    gh.require(admin, Action.GRANT_REVOKE)
+    gh.authorize(admin, Action.GRANT_REVOKE)
     reason = checked_reason(reason)
     with gh.write() as db:
         grant, request = _grant_with_request(db, grant_id)
@@ -138,7 +138,7 @@ def breakglass(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason:
     """Open a short grant at once, where policy allows, without waiting for an approver. Needs
     step-up and a reason; every approver is notified and an admin must review it afterwards.
     Returns the grant id."""
-    gh.require(principal, Action.BREAKGLASS_ACTIVATE)
+    gh.authorize(principal, Action.BREAKGLASS_ACTIVATE)
     needs = validate(gh, principal, draft)
     if not needs.breakglass:
         raise Denied(f"policy allows no break-glass for {draft.environment} "
@@ -171,7 +171,7 @@ def breakglass(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason:
 
 def review_breakglass(gh: Gatehouse, admin: Principal, grant_id: int, note: str) -> None:
     """An admin (never the one who broke the glass) records their review."""
-    gh.require(admin, Action.BREAKGLASS_REVIEW)
+    gh.authorize(admin, Action.BREAKGLASS_REVIEW)
     note = checked_reason(note)
     with gh.write() as db:
         grant, request = _grant_with_request(db, grant_id)

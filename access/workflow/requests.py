@@ -110,7 +110,7 @@ def _check_ticket(gh: Gatehouse, draft: RequestDraft) -> None:
 
 def create(gh: Gatehouse, principal: Principal, draft: RequestDraft) -> int:
     """File a pending request; return its id."""
-    gh.require(principal, Action.REQUEST_CREATE)
+    gh.authorize(principal, Action.REQUEST_CREATE)
     needs = validate(gh, principal, draft)
     now = gh.now()
     with gh.write() as db:
@@ -175,7 +175,7 @@ def expire(gh: Gatehouse, db: Session, request: AccessRequest) -> None:
 
 def cancel(gh: Gatehouse, principal: Principal, request_id: int) -> None:
     """The requester withdraws their own pending request."""
-    gh.require(principal, Action.REQUEST_CANCEL)
+    gh.authorize(principal, Action.REQUEST_CANCEL)
     with gh.write() as db:
         request = _locked(db, request_id)
         if request.requester_id != principal.user_id:
@@ -191,7 +191,7 @@ def cancel(gh: Gatehouse, principal: Principal, request_id: int) -> None:
 def decide(gh: Gatehouse, approver: Principal, request_id: int, approve: bool,
            comment: str = "") -> Decision:
     """Approve or deny. Needs step-up; never one's own request; one vote per approver."""
-    gh.require(approver, Action.REQUEST_DECIDE)
+    gh.authorize(approver, Action.REQUEST_DECIDE)
     note = _comment(comment, required=not approve)
     refused: Denied | Conflict | None = None
     with gh.write() as db:
@@ -323,7 +323,7 @@ def _views(db: Session, where: object, limit: int = 200) -> list[RequestView]:
 
 
 def my_requests(gh: Gatehouse, principal: Principal) -> list[RequestView]:
-    gh.require(principal, Action.REQUEST_CREATE)
+    gh.authorize(principal, Action.REQUEST_CREATE)
     with gh.read() as db:
         return _views(db, AccessRequest.requester_id == principal.user_id)
 
@@ -331,7 +331,7 @@ def my_requests(gh: Gatehouse, principal: Principal) -> list[RequestView]:
 def approval_queue(gh: Gatehouse, approver: Principal) -> list[QueueItem]:
     """Pending requests this approver may still decide (not their own, not yet voted on),
     oldest first, each with the requester's recent history with that customer."""
-    gh.require(approver, Action.APPROVALS_VIEW)  # viewing needs no fresh code; deciding does
+    gh.authorize(approver, Action.APPROVALS_VIEW)  # viewing needs no fresh code; deciding does
     voted = select(Approval.request_id).where(Approval.approver_id == approver.user_id)
     with gh.read() as db:
         pending = _views(db, (AccessRequest.status == "pending")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from access.authz import Action, StepUpRequired
-from access.errors import GatehouseError
+from access.authz import Action
+from access.errors import GatehouseError, StepUpRequired
 from access.workflow import grants, requests
 from console.errors import show_error
 from console.gate import page

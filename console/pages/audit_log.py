@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from access import oversight
-from access.authz import Action, StepUpRequired
-from access.errors import GatehouseError
+from access.authz import Action
+from access.errors import GatehouseError, StepUpRequired
 from audit.export_stream import ExportFormat
 from console.audit_widgets import downloads, events_table, filter_form, remembered, show_proof
 from console.errors import show_error

@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from access import oversight
-from access.authz import Action, StepUpRequired
-from access.errors import GatehouseError
+from access.authz import Action
+from access.errors import GatehouseError, StepUpRequired
 from audit.events import from_micros
 from console.audit_widgets import downloads, show_proof
 from console.errors import show_error

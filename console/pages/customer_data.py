@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from access.authz import Action, StepUpRequired
+from access.authz import Action
 from access.data import broker
-from access.errors import GatehouseError
+from access.errors import GatehouseError, StepUpRequired
 from access.workflow import grants
 from console.errors import show_error
 from console.gate import page

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from access.authz import Action, StepUpRequired
-from access.errors import GatehouseError
+from access.authz import Action
+from access.errors import GatehouseError, StepUpRequired
 from access.workflow import grants, requests
 from console.errors import show_error
 from console.gate import page

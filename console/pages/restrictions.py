@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from access.authz import Action, StepUpRequired
+from access.authz import Action
 from access.data import restrictions
-from access.errors import GatehouseError
+from access.errors import GatehouseError, StepUpRequired
 from access.identity.users import MAX_REASON
 from console.errors import show_error
 from console.gate import page

@@ -66,8 +66,9 @@ def _populate(db: Database, tmp: Path, with_data: bool) -> World:
     clock = FakeClock()
     idp = LocalIdP(clock)
     gh = gatehouse(db, clock, idp)
-    data = attach_customer_data(gh, tmp, clock) if with_data else None
-    return World(db, gh, clock, idp, team(gh, idp), data)
+    if with_data:
+        gh = attach_customer_data(gh, tmp, clock)
+    return World(db, gh, clock, idp, team(gh, idp), gh.data if with_data else None)
 
 
 def granted(gh: Gatehouse, people: Team, customer: str = "cust-0001",

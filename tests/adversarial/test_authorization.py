@@ -34,9 +34,8 @@ from sqlalchemy.orm import Session
 
 import access
 from access import oversight
-from access.authz import StepUpRequired
 from access.data import broker, restrictions
-from access.errors import Denied
+from access.errors import Denied, StepUpRequired
 from access.identity import mfa, users
 from access.principal import Principal, Role
 from access.schema import ConsoleSession
@@ -203,8 +202,8 @@ SIGN_IN_STEPS: dict[str, str] = {
 # service calls after it has passed the choke point. The console may call only the first two.
 HELPERS: dict[str, str] = {
     "authz.allowed": "hides what a role cannot do; never enforces (console navigation)",
-    "authz.require": "the choke point, wrapped by Gatehouse.require",
-    "context.Gatehouse.require": "the choke point every service (and the page gate) calls",
+    "authz.require": "the choke point, wrapped by Gatehouse.authorize",
+    "context.Gatehouse.authorize": "the choke point every service (and the page gate) calls",
     "context.event_for": "builds an audit event for a principal",
     "requests.request_event": "builds an audit event of a request step",
     "requests.validate": "checks a draft inside create() and breakglass()",
@@ -212,7 +211,7 @@ HELPERS: dict[str, str] = {
     "grants.usable_grant": "the per-grant check inside the broker's transaction",
     "sessions.mark_mfa": "records a passed code inside the mfa services",
 }
-CONSOLE_MAY_CALL_HELPERS = frozenset({"authz.allowed", "context.Gatehouse.require"})
+CONSOLE_MAY_CALL_HELPERS = frozenset({"authz.allowed", "context.Gatehouse.authorize"})
 
 
 def functions_taking_a_principal() -> set[str]:
@@ -240,7 +239,7 @@ def functions_taking_a_principal() -> set[str]:
 
 def test_the_introspection_finds_services_helpers_and_sign_in_steps() -> None:
     found = functions_taking_a_principal()
-    assert {"requests.decide", "context.Gatehouse.require", "mfa.verify_code"} <= found
+    assert {"requests.decide", "context.Gatehouse.authorize", "mfa.verify_code"} <= found
     assert "requests.expire_pending" not in found  # the sweeper acts as the system
 
 
@@ -255,7 +254,7 @@ def test_every_function_taking_a_principal_is_classified() -> None:
 
 def test_the_console_calls_no_helper_that_skips_the_choke_point() -> None:
     """Pages may call services and sign-in steps; of the helpers only `allowed` (hiding) and
-    the gate's `Gatehouse.require`."""
+    the gate's `Gatehouse.authorize`."""
     called = set()
     for path in [*sorted((ROOT / "console").rglob("*.py")), ROOT / "streamlit_app.py"]:
         called |= _access_calls(ast.parse(path.read_text(), filename=str(path)))
@@ -270,8 +269,8 @@ def _is_module(dotted: str) -> bool:
 
 
 def _access_calls(tree: ast.Module) -> set[str]:
-    """`module.function` of every call the file makes into access/ (also `x.require(...)`,
-    which in the console is only ever Gatehouse.require)."""
+    """`module.function` of every call the file makes into access/ (also `x.authorize(...)`,
+    which in the console is only ever Gatehouse.authorize)."""
     modules, names = {}, {}
     for node in ast.walk(tree):
         if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("access"):
@@ -290,8 +289,8 @@ def _access_calls(tree: ast.Module) -> set[str]:
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             if func.value.id in modules:
                 calls.add(f"{modules[func.value.id]}.{func.attr}")
-            elif func.attr == "require":
-                calls.add("context.Gatehouse.require")
+            elif func.attr == "authorize":
+                calls.add("context.Gatehouse.authorize")
         elif isinstance(func, ast.Name) and func.id in names:
             calls.add(names[func.id])
     return calls

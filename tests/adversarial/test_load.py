@@ -53,8 +53,8 @@ def figures(name: str, samples: list[float], wall: float) -> dict[str, float]:
 def test_concurrent_audited_reads_and_racing_approvals_lose_and_double_nothing(
         pg_database: Database, clock: FakeClock, idp: LocalIdP, tmp_path: Path,
         signing_key: Ed25519PrivateKey, checkpoint_dir: Path) -> None:
-    gh = gatehouse(pg_database, clock, idp)
-    attach_customer_data(gh, tmp_path, clock, customers=REQUESTS + READERS)
+    gh = attach_customer_data(gatehouse(pg_database, clock, idp), tmp_path, clock,
+                              customers=REQUESTS + READERS)
     people = team(gh, idp)
     customers = [f"cust-{n:04d}" for n in range(1, READERS + 1)]
     held = {c: granted(gh, people, customer=c, scopes=("contacts", "account")) for c in customers}

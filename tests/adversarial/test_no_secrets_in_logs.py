@@ -179,7 +179,7 @@ def test_the_golden_path_logs_no_code_seed_token_or_personal_data(
         caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, and SQLAlchemy's statements and rows too
     caplog.set_level(logging.DEBUG, logger="sqlalchemy")  # (it pins its own root at WARN)
-    attach_customer_data(gh, tmp_path, clock)
+    gh = attach_customer_data(gh, tmp_path, clock)
     secrets = Secrets()
     golden_path(gh, idp, clock, secrets, tmp_path)
     env = cli_env(sqlite_db.url, tmp_path / "cli")
