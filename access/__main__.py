@@ -24,81 +24,108 @@ from audit.settings import data_dir, database_url
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m access", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply schema migrations (GATEHOUSE_MIGRATION_URL, else "
-                                   "GATEHOUSE_DATABASE_URL)")
-    roles = sub.add_parser("db-roles", help="create the PostgreSQL owner and app roles")
-    roles.add_argument("--admin-url", required=True, help="a superuser URL on the server")
-    roles.add_argument("--database", default="gatehouse")
-    roles.add_argument("--owner", default="gatehouse_owner")
-    roles.add_argument("--app", default="gatehouse_app")
-    sub.add_parser("keygen", help="create the MFA and master key files if absent")
-    purge = sub.add_parser("purge", help="purge customers past the retention period "
-                                         "(GATEHOUSE_RETENTION_DAYS, default 60)")
-    mode = purge.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--dry-run", action="store_true", help="list, change nothing")
-    mode.add_argument("--execute", action="store_true", help="delete and destroy keys")
-    purge.add_argument("--environment", default="production")
-    code = sub.add_parser("demo-code", help="print the current TOTP code of a demo persona "
-                                            "(local demo identity provider only)")
-    code.add_argument("persona", help="the persona's subject, e.g. sam.support")
-    parser.add_argument("--issuer", default=f"http://localhost:"
-                                            f"{os.environ.get('GATEHOUSE_IDP_PORT', '9400')}",
-                        help="the demo identity provider's issuer (seed-demo, demo-code)")
-    sub.add_parser("generate-customers", help="fill empty demo customer databases (every "
-                                              "environment of the policy)")
-    sub.add_parser("seed-demo", help="seed the demo history (only into an empty database)")
-    sub.add_parser("sweep", help="one pass: expire stale requests, record grant expiries, "
-                                 "deliver webhooks")
-    work = sub.add_parser("worker", help="sweep continuously until interrupted")
-    work.add_argument("--interval", type=float, default=10.0)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
-        if args.command == "migrate":
-            url = os.environ.get("GATEHOUSE_MIGRATION_URL") or database_url()
-            if url.startswith("sqlite"):
-                data_dir().mkdir(parents=True, exist_ok=True)
-            upgrade(url)
-            print("database is at the newest schema")
-        elif args.command == "keygen":
-            created = create_mfa_key()
-            print(f"created {created}" if created else f"MFA key exists: {mfa_key_path()}")
-            master = create_master_key_file()
-            print(f"created {master}" if master else f"master key exists: {master_key_path()}")
-        elif args.command == "demo-code":
-            print(demo_code(build_for_cli(), args.issuer, args.persona))
-        elif args.command == "generate-customers":
-            gh = build_for_cli()
-            print("\n".join(generate_demo_databases(gh.data, gh.now())) or
-                  "customer databases already hold data")
-        elif args.command == "seed-demo":
-            print(seed_demo(build_for_cli(), args.issuer))
-        elif args.command == "purge":
-            _purge(args.environment, args.execute)
-        elif args.command == "sweep":
-            print(worker.sweep(build_for_cli(), notify.webhook_url_from_env()))
-        elif args.command == "worker":
-            stop = threading.Event()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: stop.set())
-            print(f"worker running every {args.interval}s", flush=True)
-            worker.run(build_for_cli(), stop, args.interval)
-        elif args.command == "db-roles":
-            plan = RolePlan(args.database, args.owner, args.app,
-                            os.environ.get("GATEHOUSE_OWNER_PASSWORD"),
-                            os.environ.get("GATEHOUSE_APP_PASSWORD"))
-            owner_url, app_url = create_roles(args.admin_url, plan)
-            for name, url in (("GATEHOUSE_MIGRATION_URL", owner_url),
-                              ("GATEHOUSE_DATABASE_URL", app_url)):
-                print(f"{name}={make_url(url).render_as_string(hide_password=True)}")
+        args.run(args)
     except GatehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
-def _purge(environment: str, execute: bool) -> None:
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m access", description=__doc__)
+    parser.add_argument("--issuer", default=f"http://localhost:"
+                                            f"{os.environ.get('GATEHOUSE_IDP_PORT', '9400')}",
+                        help="the demo identity provider's issuer (seed-demo, demo-code)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply schema migrations (GATEHOUSE_MIGRATION_URL, else "
+                                   "GATEHOUSE_DATABASE_URL)").set_defaults(run=_migrate)
+    roles = sub.add_parser("db-roles", help="create the PostgreSQL owner and app roles")
+    roles.add_argument("--admin-url", required=True, help="a superuser URL on the server")
+    roles.add_argument("--database", default="gatehouse")
+    roles.add_argument("--owner", default="gatehouse_owner")
+    roles.add_argument("--app", default="gatehouse_app")
+    roles.set_defaults(run=_db_roles)
+    sub.add_parser("keygen", help="create the MFA and master key files if absent"
+                   ).set_defaults(run=_keygen)
+    purging = sub.add_parser("purge", help="purge customers past the retention period "
+                                         "(GATEHOUSE_RETENTION_DAYS, default 60)")
+    mode = purging.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true", help="list, change nothing")
+    mode.add_argument("--execute", action="store_true", help="delete and destroy keys")
+    purging.add_argument("--environment", default="production")
+    purging.set_defaults(run=_purge)
+    code = sub.add_parser("demo-code", help="print the current TOTP code of a demo persona "
+                                            "(local demo identity provider only)")
+    code.add_argument("persona", help="the persona's subject, e.g. sam.support")
+    code.set_defaults(run=_demo_code)
+    sub.add_parser("generate-customers", help="fill empty demo customer databases (every "
+                                              "environment of the policy)"
+                   ).set_defaults(run=_generate_customers)
+    sub.add_parser("seed-demo", help="seed the demo history (only into an empty database)"
+                   ).set_defaults(run=_seed_demo)
+    sub.add_parser("sweep", help="one pass: expire stale requests, record grant expiries, "
+                                 "deliver webhooks").set_defaults(run=_sweep)
+    work = sub.add_parser("worker", help="sweep continuously until interrupted")
+    work.add_argument("--interval", type=float, default=10.0)
+    work.set_defaults(run=_worker)
+    return parser
+
+
+def _migrate(_args: argparse.Namespace) -> None:
+    url = os.environ.get("GATEHOUSE_MIGRATION_URL") or database_url()
+    if url.startswith("sqlite"):
+        data_dir().mkdir(parents=True, exist_ok=True)
+    upgrade(url)
+    print("database is at the newest schema")
+
+
+def _keygen(_args: argparse.Namespace) -> None:
+    created = create_mfa_key()
+    print(f"created {created}" if created else f"MFA key exists: {mfa_key_path()}")
+    master = create_master_key_file()
+    print(f"created {master}" if master else f"master key exists: {master_key_path()}")
+
+
+def _demo_code(args: argparse.Namespace) -> None:
+    print(demo_code(build_for_cli(), args.issuer, args.persona))
+
+
+def _generate_customers(_args: argparse.Namespace) -> None:
+    gh = build_for_cli()
+    print("\n".join(generate_demo_databases(gh.data, gh.now())) or
+          "customer databases already hold data")
+
+
+def _seed_demo(args: argparse.Namespace) -> None:
+    print(seed_demo(build_for_cli(), args.issuer))
+
+
+def _sweep(_args: argparse.Namespace) -> None:
+    print(worker.sweep(build_for_cli(), notify.webhook_url_from_env()))
+
+
+def _worker(args: argparse.Namespace) -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"worker running every {args.interval}s", flush=True)
+    worker.run(build_for_cli(), stop, args.interval)
+
+
+def _db_roles(args: argparse.Namespace) -> None:
+    plan = RolePlan(args.database, args.owner, args.app,
+                    os.environ.get("GATEHOUSE_OWNER_PASSWORD"),
+                    os.environ.get("GATEHOUSE_APP_PASSWORD"))
+    owner_url, app_url = create_roles(args.admin_url, plan)
+    for name, url in (("GATEHOUSE_MIGRATION_URL", owner_url),
+                      ("GATEHOUSE_DATABASE_URL", app_url)):
+        print(f"{name}={make_url(url).render_as_string(hide_password=True)}")
+
+
+def _purge(args: argparse.Namespace) -> None:
+    environment, execute = args.environment, args.execute
     done = purge(build_for_cli(), environment, execute, retention_from_env())
     verb = "purged" if execute else "due for purge"
     for c in done:
