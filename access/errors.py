@@ -31,3 +31,11 @@ class Conflict(GatehouseError):
 
 class AuthenticationFailed(GatehouseError):
     """Credentials (a token, a code) were rejected. The message never contains the credential."""
+
+
+class InvalidIdToken(AuthenticationFailed):
+    """The ID token (or the provider data used to check it) was rejected.
+
+    The message names the check that failed, such as "issuer mismatch" or "missing claim: sub",
+    and never quotes the token (ASVS 16.2.5).
+    """

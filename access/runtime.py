@@ -8,7 +8,7 @@ from pathlib import Path
 from access.context import Gatehouse, IdTokenVerifier
 from access.data.sources import customer_data_from_env
 from access.errors import InvalidInput
-from access.identity.idtoken import (
+from access.identity.oidc import (
     IdTokenPolicy,
     InvalidIdToken,
     JwksCache,

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from access.context import Gatehouse
-from access.identity.idtoken import IdTokenPolicy, JwksCache, validate_id_token
+from access.identity.oidc import IdTokenPolicy, JwksCache, validate_id_token
 from access.identity.sessions import resume
 from access.keys.secretbox import SecretBox
 from access.principal import Principal

@@ -1,4 +1,5 @@
-"""ID token re-validation: the forged-token matrix of security-requirements.md A6 items 1-6.
+"""ID token re-validation: the forged-token matrix (docs/security.md, the outsider with a
+forged or altered ID token).
 
 Tokens are minted here with `cryptography` and the standard library, not with the JOSE library
 under test, so a bug there cannot make a forged token and its check agree. The JWKS comes from
@@ -25,7 +26,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from access.identity.idtoken import (
+from access.identity.oidc import (
     IdTokenPolicy,
     InvalidIdToken,
     JwksCache,

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from access.context import Gatehouse
 from access.errors import Denied
-from access.identity.idtoken import InvalidIdToken
+from access.identity.oidc import InvalidIdToken
 from access.identity.sessions import NoRole, SessionEnded, UserDisabled, logout, resume
 from access.identity.users import disable, enable
 from access.principal import Role

@@ -3,7 +3,7 @@
 Streamlit's login cookie lasts 30 days, carries ID-token claims only, and logout merely deletes
 it in one browser. So every page run calls `resume()` with the raw ID token from that cookie:
 
-- the first time a token is seen, it is validated strictly (access.identity.idtoken), the user
+- the first time a token is seen, it is validated strictly (access.identity.oidc), the user
   is found or created by (issuer, subject), roles come from the `groups` claim, and a session
   bound to that token is created (ASVS 7.2.4: a new session for every authentication);
 - later runs find the session by the token's SHA-256 and enforce what Streamlit does not:
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from access.context import Gatehouse, event_for
 from access.errors import AuthenticationFailed, Denied
-from access.identity.idtoken import InvalidIdToken
+from access.identity.oidc import InvalidIdToken
 from access.principal import Principal, Role
 from access.schema import ConsoleSession, User
 from audit.events import Actor, AuditEvent

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sqlalchemy import func, select
 
 from access.context import Gatehouse
-from access.identity.idtoken import InvalidIdToken
+from access.identity.oidc import InvalidIdToken
 from access.identity.sessions import NoRole, resume
 from access.schema import ConsoleSession, User
 from tests.identity_helpers import CLIENT_ID, ISSUER, LocalIdP
