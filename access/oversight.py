@@ -1,7 +1,7 @@
 """Auditor use cases: search the log, chart it, flag anomalies, follow a grant or a customer,
 export, verify, and prove single events.
 
-Every function passes the one choke point first (`gh.require`: auditors only; exports need a
+Every function passes the one choke point first (`gh.authorize`: auditors only; exports need a
 fresh authenticator code), and what the auditor did becomes an audit event itself, written
 after the read and before anything is handed back (fail closed: no event, no result).
 Those events carry only allow-listed details: a short text of the filters (names and ids,
@@ -38,14 +38,65 @@ from audit.checkpoint import (
 )
 from audit.database import verify_database
 from audit.engine import is_sqlite
+from audit.events import from_micros
 from audit.export_stream import ExportFormat, Written, split_file, write_export, zip_directory
 from audit.proof import InclusionProof, NotSealed, inclusion_proof, proof_holds
-from audit.query import ActorCount, Cursor, DailyCount, EventFilter, InvalidFilter, Page
+from audit.query import (
+    ActorCount,
+    Cursor,
+    DailyCount,
+    EventFilter,
+    InvalidFilter,
+    Page,
+    StoredEvent,
+)
 from audit.settings import AuditSettings, load_settings
 from audit.status import LogStatus, log_status
 from audit.timeline import CustomerAccess, GrantTimeline
 from audit.verify import Report
-from audit.vocabulary import Outcome
+from audit.vocabulary import ACTIONS, Outcome
+
+# What the console uses of the log's own vocabulary comes through here (console -> access).
+__all__ = [
+    "ACTIONS",
+    "BUNDLE_NAME",
+    "EXPORT_ROOT",
+    "EXPORT_TTL_S",
+    "Activity",
+    "ActorCount",
+    "BundleFiles",
+    "Cursor",
+    "CustomerAccess",
+    "DailyCount",
+    "EventFilter",
+    "ExportFormat",
+    "Flag",
+    "GrantTimeline",
+    "InclusionProof",
+    "InvalidFilter",
+    "LogStatus",
+    "Outcome",
+    "Overview",
+    "Page",
+    "Progress",
+    "ProofCheck",
+    "Report",
+    "StoredEvent",
+    "Written",
+    "activity",
+    "anomalies",
+    "customer_access",
+    "event_filter",
+    "export_events",
+    "export_verifiable_bundle",
+    "from_micros",
+    "grant_timeline",
+    "new_export_dir",
+    "overview",
+    "prove",
+    "search",
+    "verify",
+]
 
 Progress = Callable[[int, int], object]  # (done, total)
 EXPORT_ROOT = Path(tempfile.gettempdir()) / "gatehouse-exports"

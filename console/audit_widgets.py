@@ -16,9 +16,7 @@ import streamlit as st
 
 from access import oversight
 from access.errors import GatehouseError
-from access.oversight import ProofCheck
-from audit.query import EventFilter, StoredEvent
-from audit.vocabulary import ACTIONS, Outcome
+from access.oversight import ACTIONS, EventFilter, Outcome, ProofCheck, StoredEvent
 from console.errors import show_error
 
 ANY = "any"

@@ -7,7 +7,6 @@ import streamlit as st
 from access import runtime
 from access.context import Gatehouse
 from access.errors import InvalidInput
-from audit.settings import database_url
 
 
 def auth_settings() -> tuple[str, str]:
@@ -28,4 +27,4 @@ def _build(url: str, issuer: str, client_id: str) -> Gatehouse:
 
 
 def services() -> Gatehouse:
-    return _build(database_url(), *auth_settings())
+    return _build(runtime.database_url(), *auth_settings())

@@ -7,7 +7,7 @@ import streamlit as st
 from access import oversight
 from access.authz import Action
 from access.errors import GatehouseError, StepUpRequired
-from audit.export_stream import ExportFormat
+from access.oversight import ExportFormat
 from console.audit_widgets import downloads, events_table, filter_form, remembered, show_proof
 from console.errors import show_error
 from console.gate import page

@@ -8,7 +8,7 @@ import streamlit as st
 from access import oversight
 from access.authz import Action
 from access.errors import GatehouseError, StepUpRequired
-from audit.events import from_micros
+from access.oversight import from_micros
 from console.audit_widgets import downloads, show_proof
 from console.errors import show_error
 from console.gate import page
