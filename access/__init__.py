@@ -1,0 +1,22 @@
+"""Gatehouse's domain and services: who may see which customer's data, when, and why.
+
+Read it from the top down. The kernel sits here: `context` (the `Gatehouse` every service
+takes first), `authz` (the one choke point), `errors`, `principal`, `schema` (the console
+database's tables) and `runtime` (building the services from the environment). The rest is one
+sub-package per part of the architecture:
+
+- `identity/`: signing in (OIDC), sessions, TOTP and MFA, users;
+- `workflow/`: the access policy and the request → approval → grant lifecycle, notifications;
+- `data/`: customer data under a grant: the broker, catalog, envelope encryption, restriction,
+  retention;
+- `oversight`: the auditors' use cases over the log (search, export, verify, prove);
+- `keys/`, `settings/`: key files and configuration files;
+- `ops/`: operator commands: migrations, PostgreSQL roles, the demo.
+
+The console imports from here only; this package imports `audit`, never the console.
+"""
+
+__all__ = [
+    "authz", "context", "data", "errors", "identity", "keys", "ops", "oversight", "principal",
+    "runtime", "schema", "settings", "workflow",
+]

@@ -21,8 +21,10 @@ from access.workflow.policy import load_policy
 from audit.engine import make_engine
 from audit.settings import data_dir, database_url
 
-__all__ = ["build", "build_for_cli", "create_mfa_key", "database_url", "issuer_from_metadata_url",
-           "mfa_box", "mfa_key_path", "oidc_verifier"]
+__all__ = [
+    "build", "build_for_cli", "create_mfa_key", "database_url", "issuer_from_metadata_url",
+    "mfa_box", "mfa_key_path", "oidc_verifier",
+]
 
 MFA_KEY_ENV = "GATEHOUSE_MFA_KEY"
 

@@ -24,6 +24,7 @@ from audit.schema import events_table
 from audit.vocabulary import Outcome
 
 __all__ = [
+    "DAY_NAMES",
     "RULES",
     "AnomalyRules",
     "Flag",

@@ -37,7 +37,9 @@ from audit.schema import events_table, leaves_table
 from audit.vocabulary import ACTIONS, Outcome
 
 __all__ = [
+    "COLUMNS",
     "DATA_ACCESS",
+    "MAX_PAGE",
     "STREAM_COLUMNS",
     "ActorCount",
     "Cursor",

@@ -1,1 +1,11 @@
-"""data"""
+"""Production customer data, served only under a live grant: the `broker` (check, read,
+mask, audit in one transaction), the `catalog` (scopes, tables, classifications), `envelope`
+encryption (per-customer keys under a master key), the customer databases (`sources`,
+`customer_db/`), whether a customer may be served at all (`servable`), restriction of
+processing (`restrictions`) and the 60-day purge (`retention`).
+"""
+
+__all__ = [
+    "broker", "catalog", "customer_db", "envelope", "restrictions", "retention", "servable",
+    "sources",
+]

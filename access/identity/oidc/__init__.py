@@ -7,5 +7,7 @@ from access.identity.oidc.discovery import discover_jwks_fetcher
 from access.identity.oidc.id_token import IdTokenPolicy, validate_id_token
 from access.identity.oidc.jwks import JwksCache
 
-__all__ = ["IdTokenPolicy", "InvalidIdToken", "JwksCache", "discover_jwks_fetcher",
-           "validate_id_token"]
+__all__ = [
+    "IdTokenPolicy", "InvalidIdToken", "JwksCache", "discover_jwks_fetcher", "discovery",
+    "id_token", "jwks", "validate_id_token",
+]
