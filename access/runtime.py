@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -69,12 +70,13 @@ def oidc_verifier(issuer: str, client_id: str) -> IdTokenVerifier:
     """Validates ID tokens of `issuer` for `client_id`; the provider's keys are fetched on
     first use (the provider may start after the console) and cached."""
     policy = IdTokenPolicy(issuer=issuer, client_id=client_id)
-    keys: list[JwksCache] = []
+
+    @functools.cache
+    def keys() -> JwksCache:
+        return JwksCache(discover_jwks_fetcher(issuer))
 
     def verify(token: str, now: float) -> dict[str, object]:
-        if not keys:
-            keys.append(JwksCache(discover_jwks_fetcher(issuer)))
-        return validate_id_token(token, policy, keys[0], now)
+        return validate_id_token(token, policy, keys(), now)
 
     return verify
 

@@ -1,4 +1,11 @@
-"""Tables of the access domain: users, console sessions, MFA credentials, recovery codes."""
+"""Tables of the console database's access domain (the audit tables are `audit.schema`'s):
+
+- identity: `User`, `ConsoleSession`, `MfaCredential`, `RecoveryCode`;
+- workflow: `AccessRequest`, `Approval`, `Grant`, and the webhook outbox `Notification`;
+- customer data: `PurgedCustomer` (the retention record) and `CustomerRestriction`.
+
+Every time is stored in UTC (`UtcDateTime`); Alembic (`migrations/`) owns the schema.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, select
 
@@ -22,6 +21,7 @@ from access.errors import Conflict, InvalidInput
 from access.principal import Principal
 from access.schema import CustomerRestriction, User
 from access.identity.users import checked_reason, user_ref
+from audit.events import AuditEvent
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def _check_customer(gh: Gatehouse, environment: str, customer_id: str) -> None:
 
 
 def _event(admin: Principal, action: str, environment: str, customer_id: str, reason: str
-           ) -> Any:
+           ) -> AuditEvent:
     return event_for(admin, action, target_type="customer", target_id=customer_id,
                      customer_id=customer_id, reason=reason,
                      details={"environment": environment})
