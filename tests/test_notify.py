@@ -1,7 +1,10 @@
-"""Outgoing webhooks through the outbox, against a real HTTP receiver on 127.0.0.1."""
+"""Outgoing webhooks through the outbox, against a real HTTP receiver on 127.0.0.1: messages
+are inert Block Kit data, and hostile receivers (trickling, endless, redirecting) cost one
+delivery attempt, never the worker."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -19,11 +22,14 @@ from access.context import Gatehouse
 from access.errors import InvalidInput
 from access.schema import Notification
 from access.workflow.notify import (
+    DEADLINE_S,
+    LEASE,
     DeliveryReport,
     Kind,
     deliver_pending,
     enqueue,
     post_json,
+    slack_message,
     webhook_url_from_env,
 )
 from audit.schema import events_table
@@ -35,7 +41,8 @@ NOTHING = DeliveryReport(0, 0, 0)
 
 class Receiver:
     """A webhook receiver that records every body it is sent and can be told to answer 500 to
-    the next N requests, to hang (past the client's timeout) or to hang up without answering."""
+    the next N requests, to hang (past the client's deadline), to hang up without answering,
+    to trickle its answer a byte a second, to stream an endless body or to redirect."""
 
     def __init__(self) -> None:
         self.received: list[bytes] = []
@@ -43,6 +50,8 @@ class Receiver:
         self.fail_next = 0
         self.mode = "answer"
         self.release = threading.Event()
+        self.location = ""
+        self.redirect_status = 307
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_port}{SECRET_PATH}"
@@ -68,6 +77,11 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 receiver.fail_next -= int(failing)
             if receiver.mode == "hang":
                 receiver.release.wait(10)
+            if receiver.mode in HOSTILE:
+                with contextlib.suppress(OSError):  # the client hung up, as it should
+                    HOSTILE[receiver.mode](self, receiver)
+                self.close_connection = True
+                return
             if receiver.mode != "answer":
                 self.close_connection = True  # hang up without a status line
                 return
@@ -79,6 +93,32 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def trickle(handler: BaseHTTPRequestHandler, receiver: Receiver) -> None:
+    """A status line and then a header that never ends, one byte a second (for hours)."""
+    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100_000:
+        handler.wfile.write(bytes([byte]))
+        if receiver.release.wait(1):
+            return
+
+
+def endless(handler: BaseHTTPRequestHandler, receiver: Receiver) -> None:
+    """200 at once, then a chunked body that never ends (slowly: 100 KB/s, to spare memory
+    when it is run against a client that would buffer it)."""
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    while not receiver.release.wait(0.01):
+        handler.wfile.write(b"400\r\n" + b"x" * 0x400 + b"\r\n")
+
+
+def redirect(handler: BaseHTTPRequestHandler, receiver: Receiver) -> None:
+    handler.send_response(receiver.redirect_status)
+    handler.send_header("Location", receiver.location)
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
+HOSTILE = {"trickle": trickle, "endless": endless, "redirect": redirect}
 
 
 @pytest.fixture
@@ -120,12 +160,17 @@ def test_a_message_enqueued_in_a_rolled_back_transaction_does_not_exist(gh: Gate
         assert db.execute(select(func.count()).select_from(Notification)).scalar_one() == 0
 
 
-def test_the_delivered_body_is_slack_json_with_the_kind(gh: Gatehouse, receiver: Receiver,
-                                                         clock: FakeClock) -> None:
+def test_the_delivered_body_is_slack_block_kit_with_the_kind(gh: Gatehouse, receiver: Receiver,
+                                                              clock: FakeClock) -> None:
     notify(gh, "Request 7 by <!channel> & co", request_id="7", ticket="SUP-1")
     assert deliver_pending(gh, receiver.url) == DeliveryReport(1, 0, 0)
+    line = "Request 7 by &lt;!channel&gt; &amp; co"
     assert receiver.bodies() == [{
-        "text": "Request 7 by &lt;!channel&gt; &amp; co",
+        "text": line, "mrkdwn": False,
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "Access request",
+                                        "emoji": False}},
+            {"type": "section", "text": {"type": "plain_text", "text": line, "emoji": False}}],
         "gatehouse": {"kind": "request.created", "request_id": "7", "ticket": "SUP-1"}}]
     assert receiver.content_types == ["application/json"]
     assert only_row(gh).delivered_at == clock.now
@@ -194,7 +239,7 @@ def test_without_a_webhook_url_nothing_is_sent_or_marked(gh: Gatehouse, receiver
 
 @pytest.mark.parametrize(("mode", "error", "status"), [
     ("fail", "HTTP 500", 500),
-    ("hang", "ReadTimeout", 0),
+    ("hang", "DeliveryDeadlineExceeded", 0),
     ("hang up", "RemoteProtocolError", 0),
     ("refuse", "ConnectError", 0),
 ])
@@ -203,7 +248,7 @@ def test_delivery_problems_never_raise_nor_record_the_secret_url(
     receiver.mode, receiver.fail_next = ("answer", 1) if mode == "fail" else (mode, 0)
     url = f"http://127.0.0.1:{free_port()}{SECRET_PATH}" if mode == "refuse" else receiver.url
     notify(gh)
-    quick = partial(post_json, timeout=0.3)  # the real default POST, with a test-sized timeout
+    quick = partial(post_json, deadline=0.3)  # the real default POST, a test-sized deadline
     assert deliver_pending(gh, url, post=quick) == DeliveryReport(0, 1, 0)
     assert only_row(gh).last_error == error
     [event] = failure_events(gh)
@@ -241,3 +286,133 @@ def test_concurrent_workers_deliver_each_message_exactly_once(gh_any: Gatehouse,
     with gh_any.read() as db:
         assert db.execute(select(func.count()).select_from(Notification)
                           .where(Notification.delivered_at.is_(None))).scalar_one() == 0
+
+
+# -- notifications as data, not markup (issue 15, finding N1) -------------------------------
+
+HOSTILE_NAME = ("Eve\nRequest already approved by Ada Admin, no action needed *bold* _it_ "
+                "~gone~ `code` > quote <http://x|y> <!channel> <@U123> @here :rotating_light: 🚨"
+                "\u2028\u202eevil\x1b[2K")
+
+
+def text_objects(node: object) -> Iterator[dict[str, Any]]:
+    """Every Block Kit text object (a dict with "type" and a string "text") under `node`."""
+    if isinstance(node, dict):
+        if isinstance(node.get("text"), str) and "type" in node:
+            yield node
+        for value in node.values():
+            yield from text_objects(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from text_objects(item)
+
+
+def strings(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from strings(item)
+    elif isinstance(node, str):
+        yield node
+
+
+def test_a_display_name_full_of_slack_markup_arrives_as_inert_plain_text(
+        gh: Gatehouse, receiver: Receiver) -> None:
+    # The text as access.workflow.grants.breakglass builds it, with an IdP display name.
+    notify(gh, f"BREAK-GLASS: {HOSTILE_NAME} opened production access to customer cust-1 "
+               "(billing); review required", ticket="SUP-<!here>")
+    assert deliver_pending(gh, receiver.url) == DeliveryReport(1, 0, 0)
+    [body] = receiver.bodies()
+    blocks = body["blocks"]
+    assert [o["type"] for o in text_objects(blocks)] == ["plain_text", "plain_text"]
+    assert all(o["emoji"] is False for o in text_objects(blocks))
+    assert "mrkdwn" not in json.dumps(blocks)
+    assert body["mrkdwn"] is False
+    [line] = [o["text"] for o in text_objects(blocks) if "Eve" in o["text"]]
+    assert line == body["text"]  # the fallback says the same, as inertly
+    for shown in (line, body["text"]):
+        # No link, mention or user group can open; no line or paragraph break, no escape
+        # sequence, no bidirectional override: one line, shown as typed.
+        assert "<" not in shown and ">" not in shown
+        assert "&lt;http://x|y&gt;" in shown and "&lt;!channel&gt;" in shown
+        assert "&lt;@U123&gt;" in shown and "&gt; quote" in shown
+        assert shown.isprintable() and "  " not in shown
+        assert "Eve Request already approved by Ada Admin" in shown
+        assert "*bold* _it_ ~gone~ `code`" in shown
+        assert "@here :rotating_light: 🚨 evil [2K opened production" in shown
+    assert not any("\n" in v or "<!" in v for v in strings(blocks))
+    # Machines get the ticket as data, outside anything Slack renders.
+    assert body["gatehouse"]["ticket"] == "SUP-<!here>"
+
+
+def test_every_kind_has_a_fixed_header_and_a_text_cut_to_what_slack_accepts() -> None:
+    for kind in Kind:
+        message = slack_message(kind, "&" * 5000)
+        header, section = message["blocks"]
+        assert header["type"] == "header" and 0 < len(header["text"]["text"]) <= 150
+        line = section["text"]["text"]
+        assert len(line) <= 3000 and line == message["text"]
+        assert line.endswith("&amp;…")  # cut between entities, never inside one
+
+
+# -- a hostile receiver costs one delivery attempt, never the worker --------------------------
+
+def test_the_lease_outlasts_the_whole_delivery_deadline() -> None:
+    # A live worker still inside its delivery must never see its row claimed by another.
+    assert timedelta(seconds=DEADLINE_S) < LEASE
+
+
+@pytest.mark.timeout(30)
+def test_a_receiver_trickling_its_answer_costs_one_attempt_and_the_next_row_goes_out(
+        gh: Gatehouse, receiver: Receiver, clock: FakeClock) -> None:
+    notify(gh, "first")
+    clock.advance(seconds=1)
+    notify(gh, "second")
+    receiver.mode = "trickle"
+    short = partial(post_json, deadline=1.0)  # the real POST, with a test-sized deadline
+    assert deliver_pending(gh, receiver.url, post=short) == DeliveryReport(0, 1, 0)
+    with gh.read() as db:
+        first, second = db.execute(select(Notification).order_by(Notification.id)).scalars()
+    assert (first.attempts, first.last_error) == (1, "DeliveryDeadlineExceeded")
+    assert first.next_attempt_at == clock.now + timedelta(seconds=30)  # retried later
+    # The slow receiver ended the pass: the second row was left due and unclaimed.
+    assert (second.attempts, second.next_attempt_at) == (0, clock.now)
+    [event] = failure_events(gh)
+    assert event["reason"] == "DeliveryDeadlineExceeded"
+    receiver.mode = "answer"
+    assert deliver_pending(gh, receiver.url) == DeliveryReport(1, 0, 0)
+    assert [b["text"] for b in receiver.bodies()] == ["first", "second"]
+
+
+@pytest.mark.timeout(30)
+def test_a_receiver_streaming_an_endless_body_gets_its_status_read_and_nothing_more(
+        gh: Gatehouse, receiver: Receiver) -> None:
+    notify(gh, "first")
+    notify(gh, "second")
+    receiver.mode = "endless"
+    assert deliver_pending(gh, receiver.url) == DeliveryReport(2, 0, 0)
+    assert [b["text"] for b in receiver.bodies()] == ["first", "second"]
+    assert failure_events(gh) == []
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failed_delivery_and_is_never_followed(
+        gh: Gatehouse, receiver: Receiver, clock: FakeClock, status: int) -> None:
+    elsewhere = Receiver()
+    try:
+        receiver.mode, receiver.redirect_status = "redirect", status
+        receiver.location = elsewhere.url
+        notify(gh)
+        assert deliver_pending(gh, receiver.url) == DeliveryReport(0, 1, 0)
+        row = only_row(gh)
+        assert (row.attempts, row.last_error) == (1, f"HTTP {status}")
+        assert row.next_attempt_at == clock.now + timedelta(seconds=30)
+        clock.advance(seconds=30)
+        assert deliver_pending(gh, receiver.url) == DeliveryReport(0, 1, 0)  # retried
+        assert len(receiver.received) == 2
+        assert elsewhere.received == []
+    finally:
+        elsewhere.stop()
