@@ -355,6 +355,7 @@ def test_every_kind_has_a_fixed_header_and_a_text_cut_to_what_slack_accepts() ->
         line = section["text"]["text"]
         assert len(line) <= 3000 and line == message["text"]
         assert line.endswith("&amp;…")  # cut between entities, never inside one
+        assert slack_message(kind, " \n\u202e")["text"] == "-"  # Slack refuses empty text
 
 
 # -- a hostile receiver costs one delivery attempt, never the worker --------------------------

@@ -63,7 +63,7 @@ class Kind(StrEnum):
 
 
 # Fixed words, the message's header: the one line of a message no user text reaches.
-TITLES = {Kind.REQUEST_CREATED: "Access request", Kind.REQUEST_DECIDED: "Request decided",
+_TITLES = {Kind.REQUEST_CREATED: "Access request", Kind.REQUEST_DECIDED: "Request decided",
           Kind.GRANT_EXPIRING: "Grant ending soon", Kind.BREAKGLASS: "Break-glass access"}
 
 
@@ -140,9 +140,9 @@ def slack_message(kind: Kind, text: str) -> dict[str, Any]:
     emoji shortcodes left as typed, plus a `text` fallback (notifications, old clients) with
     mrkdwn off. Both are `inert`, so nothing in `text` can link, mention, format, break a line
     or start what looks like a second message. The header holds only the kind's fixed title."""
-    line = _inert(text)
+    line = _inert(text) or "-"  # Slack refuses an empty text object
     return {"text": line, "mrkdwn": False,
-            "blocks": [{"type": "header", "text": _plain_text(TITLES[kind])},
+            "blocks": [{"type": "header", "text": _plain_text(_TITLES[kind])},
                        {"type": "section", "text": _plain_text(line)}]}
 
 
