@@ -34,6 +34,7 @@ from audit.canonical import FIELDS
 from audit.engine import is_sqlite
 from audit.events import from_micros, to_micros
 from audit.schema import events_table, leaves_table
+from audit.text import storable
 from audit.vocabulary import ACTIONS, Outcome
 
 __all__ = [
@@ -83,15 +84,6 @@ _RULES: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
-def _storable(text: str) -> bool:
-    """Valid Unicode (no lone surrogate), which the drivers could otherwise not even send."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 class InvalidFilter(ValueError):
     """A filter value broke its rule; names the field and the rule."""
 
@@ -126,7 +118,10 @@ class EventFilter:
             object.__setattr__(self, name, (value or "").strip() or None)
         for name, (pattern, rule) in _RULES.items():
             value = getattr(self, name)
-            if value is not None and not (pattern.fullmatch(value) and _storable(value)):
+            # `storable` is the log's own rule (it was a surrogates-only twin here; the shared
+            # rule also refuses NUL, which no pattern above lets through anyway). A lone
+            # surrogate could otherwise not even be sent by the drivers.
+            if value is not None and not (pattern.fullmatch(value) and storable(value)):
                 raise InvalidFilter(name, rule)
         if self.action is not None and self.action not in ACTIONS:
             raise InvalidFilter("action", "is not in the audit vocabulary")

@@ -33,7 +33,7 @@ from access.errors import Denied, InvalidInput
 from access.workflow.grants import usable_grant
 from access.principal import Principal
 from access.schema import AccessRequest, Grant
-from access.identity.users import checked_reason, storable
+from access.text import as_logged, checked_reason
 from audit.events import AuditEvent
 from audit.vocabulary import Outcome
 
@@ -196,22 +196,12 @@ def _record_denial(gh: Gatehouse, principal: Principal, ask: _Ask, refusal: Deni
         request = db.get(AccessRequest, grant.request_id) if grant else None
         gh.audit(db, event_for(
             principal, "data.denied", Outcome.DENIED, target_type="customer",
-            target_id=_as_asked(ask.customer_id), customer_id=_as_asked(ask.customer_id),
+            target_id=as_logged(str(ask.customer_id), 64), customer_id=as_logged(str(ask.customer_id), 64),
             request_id=str(request.id) if request else None, grant_id=str(ask.grant_id),
             ticket=request.ticket if request else None, reason=ask.reason,
-            details={"scope": _as_asked(ask.scope), "action": ask.action,
+            details={"scope": as_logged(str(ask.scope), 64), "action": ask.action,
                      "why": str(refusal)[:300],
                      "environment": grant.environment if grant else None}))
-
-
-def _as_asked(value: str, limit: int = 64) -> str:
-    """What the caller asked for, cut to `limit`, as the log can hold it: a NUL or an
-    unpaired surrogate is written as its escape (\\x00, \\ud800), so a crafted id can never
-    keep its own refusal out of the log."""
-    text = str(value)[:limit]
-    if storable(text):
-        return text
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def neutralise(value: object) -> object:

@@ -21,7 +21,8 @@ from access.data.servable import check_customer_id, check_exists
 from access.errors import Conflict, InvalidInput
 from access.principal import Principal
 from access.schema import CustomerRestriction, User
-from access.identity.users import checked_reason, user_ref
+from access.identity.users import user_ref
+from access.text import checked_reason
 
 
 @dataclass(frozen=True)
