@@ -35,7 +35,7 @@ from audit.engine import is_sqlite
 from audit.events import from_micros, to_micros
 from audit.schema import events_table, leaves_table
 from audit.text import storable
-from audit.vocabulary import ACTIONS, Outcome
+from audit.vocabulary import ACTIONS, CUSTOMER_ID, CUSTOMER_ID_RULE, Outcome
 
 __all__ = [
     "DATA_ACCESS",
@@ -75,8 +75,7 @@ STREAM_SELECT = (*COLUMNS[:-1], cast(_e.details, Text).label("details"))
 _RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "actor": (re.compile(r"[^\s\x00-\x1f\x7f]{1,255}"),
               "must be a subject: 1 to 255 characters of text, no spaces"),
-    "customer": (re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII),
-                 "must be a customer id: 1 to 64 letters, digits, - or _"),
+    "customer": (CUSTOMER_ID, CUSTOMER_ID_RULE),
     "request": (re.compile(r"[0-9]{1,18}", re.ASCII), "must be a request number"),
     "grant": (re.compile(r"[0-9]{1,18}", re.ASCII), "must be a grant number"),
     "ticket": (re.compile(r"[A-Za-z0-9_.#:/-]{1,64}", re.ASCII),

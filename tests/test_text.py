@@ -8,10 +8,12 @@ import pytest
 
 import access.text
 import audit.text
+from access.data.servable import check_customer_id
 from access.errors import InvalidInput
 from access.text import MAX_REASON, UNSTORABLE_RULE, as_logged, checked_reason, storable
 from audit.events import Actor, AuditEvent, InvalidEvent
 from audit.query import EventFilter, InvalidFilter
+from audit.vocabulary import CUSTOMER_ID_RULE
 
 
 def test_access_and_audit_share_one_rule_not_two_copies() -> None:
@@ -64,3 +66,16 @@ def test_the_audit_log_refuses_the_same_text(bad: str) -> None:
         AuditEvent(actor=actor, action="user.enabled", reason=bad)
     with pytest.raises(InvalidFilter):
         EventFilter(actor=bad)
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "x" * 65, "cust\x00", "ünï", "c;--", 7])
+def test_one_customer_id_rule_for_requests_and_audit_filters(bad: object) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        check_customer_id(bad)
+    assert (caught.value.field, caught.value.rule) == ("customer", CUSTOMER_ID_RULE)
+    if isinstance(bad, str) and bad:
+        with pytest.raises(InvalidFilter) as refused:
+            EventFilter(customer=bad)
+        assert refused.value.rule == CUSTOMER_ID_RULE
+    assert check_customer_id("cust_0042-a") == "cust_0042-a"
+    assert EventFilter(customer="cust_0042-a").customer == "cust_0042-a"
