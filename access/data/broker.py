@@ -35,12 +35,12 @@ from access.principal import Principal
 from access.schema import AccessRequest, Grant
 from access.text import as_logged, checked_reason
 from audit.events import AuditEvent
+from audit.export_stream import neutralize
 from audit.vocabulary import Outcome
 
 MASK = "••••"
 MASKED = frozenset({Classification.PII, Classification.FINANCIAL, Classification.SECRET})
 REVEALABLE = frozenset({Classification.PII, Classification.FINANCIAL})
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")  # ASVS 1.2.10 (and OWASP's CR)
 
 
 @dataclass(frozen=True)
@@ -204,14 +204,6 @@ def _record_denial(gh: Gatehouse, principal: Principal, ask: _Ask, refusal: Deni
                      "environment": grant.environment if grant else None}))
 
 
-def neutralise(value: object) -> object:
-    """Make a text cell inert in spreadsheets (ASVS 1.2.10): a leading = + - @ tab, CR or
-    NUL could start a formula, so such text gets a leading apostrophe. Numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _one_line(text: str) -> str:
     """`text` for the watermark line: control characters written as escapes, so an odd
     subject from the identity provider can never start a line of its own."""
@@ -227,5 +219,5 @@ def _csv(view: DataView, principal: Principal) -> bytes:
         writer = csv.writer(out)
         writer.writerow([f"{name}.{c}" for c in frame.columns])
         for row in frame.itertuples(index=False):
-            writer.writerow([neutralise(v) for v in row])
+            writer.writerow([neutralize(v) for v in row])
     return out.getvalue().encode("utf-8")
