@@ -24,16 +24,16 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from access.authz import Action
-from access.data.catalog import Classification, Table
 from access.context import Gatehouse, event_for
+from access.data.catalog import Classification, Table
 from access.data.customer_db.schema import CustomerBase
-from access.data.servable import refuse_unservable
 from access.data.envelope import data_key, open_value
+from access.data.servable import refuse_unservable
 from access.errors import Denied, InvalidInput
-from access.workflow.grants import usable_grant
 from access.principal import Principal
 from access.schema import AccessRequest, Grant
 from access.text import as_logged, checked_reason
+from access.workflow.grants import usable_grant
 from audit.events import AuditEvent
 from audit.export_stream import neutralize
 from audit.vocabulary import Outcome
@@ -196,7 +196,8 @@ def _record_denial(gh: Gatehouse, principal: Principal, ask: _Ask, refusal: Deni
         request = db.get(AccessRequest, grant.request_id) if grant else None
         gh.audit(db, event_for(
             principal, "data.denied", Outcome.DENIED, target_type="customer",
-            target_id=as_logged(str(ask.customer_id), 64), customer_id=as_logged(str(ask.customer_id), 64),
+            target_id=as_logged(str(ask.customer_id), 64),
+            customer_id=as_logged(str(ask.customer_id), 64),
             request_id=str(request.id) if request else None, grant_id=str(ask.grant_id),
             ticket=request.ticket if request else None, reason=ask.reason,
             details={"scope": as_logged(str(ask.scope), 64), "action": ask.action,
