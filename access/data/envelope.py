@@ -20,8 +20,6 @@ Contracts:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import os
 from datetime import datetime
@@ -32,14 +30,13 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from access.data.customer_db.schema import CustomerBase, CustomerKey
 from access.errors import Conflict, Denied, InvalidInput
-from access.keys.secretbox import SealedDataInvalid, SecretBox
+from access.keys.secretbox import KEY_BYTES, SealedDataInvalid, SecretBox
 from audit.settings import data_dir
 
 __all__ = ["KeyDestroyed", "LocalMasterKey", "MasterKey", "ValueUnreadable", "create_data_key",
            "create_master_key_file", "data_key", "destroy_data_key", "master_key_from_env",
            "master_key_path", "open_value", "rewrap_all", "seal_value"]
 
-KEY_BYTES = 32  # AES-256, for master and data keys alike
 MASTER_KEY_ENV = "GATEHOUSE_MASTER_KEY"
 MASTER_KEY_FILE_ENV = "GATEHOUSE_MASTER_KEY_FILE"
 
@@ -89,22 +86,14 @@ class LocalMasterKey:
     @classmethod
     def from_base64(cls, text: str, field: str = MASTER_KEY_ENV) -> LocalMasterKey:
         """From standard or URL-safe base64 of 32 bytes; InvalidInput(field, ...) otherwise,
-        without echoing the value."""
-        rule = f"must be base64 of exactly {KEY_BYTES} bytes"
-        cleaned = text.strip().replace("-", "+").replace("_", "/") if isinstance(text, str) else ""
-        cleaned += "=" * (-len(cleaned) % 4)
-        try:
-            key = base64.b64decode(cleaned.encode("ascii"), validate=True)
-        except (UnicodeEncodeError, binascii.Error, ValueError):
-            raise InvalidInput(field, rule) from None  # the cause may quote the input
-        if len(key) != KEY_BYTES:
-            raise InvalidInput(field, rule)
-        return cls(key)
+        without echoing the value. The same parser as every configured key
+        (`SecretBox.key_from_base64`)."""
+        return cls(SecretBox.key_from_base64(text, field=field))
 
     @staticmethod
     def generate_base64() -> str:
         """A fresh random master key as URL-safe base64, for a secret store or key file."""
-        return base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).decode("ascii")
+        return SecretBox.generate_key_base64()
 
     def wrap(self, dek: bytes, customer_id: str) -> bytes:
         if len(dek) != KEY_BYTES:
