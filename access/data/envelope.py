@@ -30,15 +30,15 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from access.data.customer_db.schema import CustomerBase, CustomerKey
 from access.errors import Conflict, Denied, InvalidInput
+from access.keys.files import KeyFile
 from access.keys.secretbox import KEY_BYTES, SealedDataInvalid, SecretBox
-from audit.settings import data_dir
 
 __all__ = ["KeyDestroyed", "LocalMasterKey", "MasterKey", "ValueUnreadable", "create_data_key",
            "create_master_key_file", "data_key", "destroy_data_key", "master_key_from_env",
            "master_key_path", "open_value", "rewrap_all", "seal_value"]
 
-MASTER_KEY_ENV = "GATEHOUSE_MASTER_KEY"
-MASTER_KEY_FILE_ENV = "GATEHOUSE_MASTER_KEY_FILE"
+MASTER_KEY = KeyFile("GATEHOUSE_MASTER_KEY", "GATEHOUSE_MASTER_KEY_FILE", "master.key")
+MASTER_KEY_ENV, MASTER_KEY_FILE_ENV = MASTER_KEY.env, MASTER_KEY.file_env
 
 _KEYS = CustomerBase.metadata.tables[CustomerKey.__tablename__]
 
@@ -114,7 +114,7 @@ def _wrap_aad(customer_id: str) -> bytes:
 
 def master_key_path() -> Path:
     """`GATEHOUSE_MASTER_KEY_FILE`, else `keys/master.key` in the data folder."""
-    return Path(os.environ.get(MASTER_KEY_FILE_ENV) or data_dir() / "keys" / "master.key")
+    return MASTER_KEY.path()
 
 
 def master_key_from_env() -> LocalMasterKey:
@@ -122,18 +122,7 @@ def master_key_from_env() -> LocalMasterKey:
 
     Raises InvalidInput naming the variable when neither gives a valid key.
     """
-    text = os.environ.get(MASTER_KEY_ENV, "")
-    if text.strip():
-        return LocalMasterKey.from_base64(text, MASTER_KEY_ENV)
-    path = master_key_path()
-    try:
-        text = path.read_text(encoding="ascii")
-    except FileNotFoundError:
-        raise InvalidInput(MASTER_KEY_ENV, f"is not set and there is no key file at {path} "
-                           f"({MASTER_KEY_FILE_ENV}); create one first") from None
-    except (OSError, UnicodeDecodeError):
-        raise InvalidInput(MASTER_KEY_FILE_ENV, f"{path} cannot be read") from None
-    return LocalMasterKey.from_base64(text, f"{MASTER_KEY_FILE_ENV} ({path})")
+    return LocalMasterKey(MASTER_KEY.load())
 
 
 def create_master_key_file() -> Path | None:
@@ -142,16 +131,7 @@ def create_master_key_file() -> Path | None:
     Returns the path when it wrote one, None when a file already existed (it is never
     overwritten: that would orphan every data key wrapped under it).
     """
-    path = master_key_path()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        # O_EXCL: "only if absent" holds even when two processes race to create it.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return None
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(LocalMasterKey.generate_base64() + "\n")
-    return path
+    return MASTER_KEY.create()
 
 
 def data_key(conn: Connection, master: MasterKey, customer_id: str) -> bytes:
