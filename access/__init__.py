@@ -10,6 +10,7 @@ sub-package per part of the architecture:
 - `data/`: customer data under a grant: the broker, catalog, envelope encryption, restriction,
   retention;
 - `oversight`: the auditors' use cases over the log (search, export, verify, prove);
+- `text`: what text may be stored and logged, and the reason rule;
 - `keys/`, `settings/`: key files and configuration files;
 - `ops/`: operator commands: migrations, PostgreSQL roles, the demo.
 
@@ -18,5 +19,5 @@ The console imports from here only; this package imports `audit`, never the cons
 
 __all__ = [
     "authz", "context", "data", "errors", "identity", "keys", "ops", "oversight", "principal",
-    "runtime", "schema", "settings", "workflow",
+    "runtime", "schema", "settings", "text", "workflow",
 ]

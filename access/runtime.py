@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 from access.context import Gatehouse, IdTokenVerifier
@@ -16,47 +15,35 @@ from access.identity.oidc import (
     discover_jwks_fetcher,
     validate_id_token,
 )
+from access.keys.files import KeyFile
 from access.keys.secretbox import SecretBox
 from access.settings.config import load_config
 from access.workflow.policy import load_policy
 from audit.engine import make_engine
-from audit.settings import data_dir, database_url
+from audit.settings import database_url
 
 __all__ = [
-    "build", "build_for_cli", "create_mfa_key", "database_url", "issuer_from_metadata_url",
-    "mfa_box", "mfa_key_path", "oidc_verifier",
+    "MFA_KEY", "build", "build_for_cli", "create_mfa_key", "database_url",
+    "issuer_from_metadata_url", "mfa_box", "mfa_key_path", "oidc_verifier",
 ]
 
-MFA_KEY_ENV = "GATEHOUSE_MFA_KEY"
+MFA_KEY = KeyFile("GATEHOUSE_MFA_KEY", "GATEHOUSE_MFA_KEY_FILE", "mfa.key")
+MFA_KEY_ENV = MFA_KEY.env
 
 
 def mfa_key_path() -> Path:
-    return Path(os.environ.get("GATEHOUSE_MFA_KEY_FILE", data_dir() / "keys" / "mfa.key"))
+    return MFA_KEY.path()
 
 
 def mfa_box() -> SecretBox:
     """The key sealing TOTP secrets: `GATEHOUSE_MFA_KEY` (base64 of 32 bytes), else the file
     `GATEHOUSE_MFA_KEY_FILE`. Never the database: a stolen database must not yield secrets."""
-    text = os.environ.get(MFA_KEY_ENV)
-    if text is None:
-        path = mfa_key_path()
-        if not path.exists():
-            raise InvalidInput(MFA_KEY_ENV, f"is not set and {path} does not exist; run "
-                                            "`python -m access keygen`")
-        text = path.read_text()
-    return SecretBox.from_base64(text, field=MFA_KEY_ENV)
+    return SecretBox(MFA_KEY.load())
 
 
 def create_mfa_key() -> Path | None:
     """Write a new MFA key file (owner-only) unless one exists; return its path if created."""
-    path = mfa_key_path()
-    if path.exists():
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(SecretBox.generate_key_base64() + "\n")
-    return path
+    return MFA_KEY.create()
 
 
 def issuer_from_metadata_url(url: str) -> str:

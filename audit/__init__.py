@@ -1,7 +1,7 @@
 """The append-only, tamper-evident audit log: the lowest layer, imported by `access`,
 importing neither `access` nor the console.
 
-`events` and `vocabulary` (what an event may say), `canonical` (its pinned encoding), `log`
+`events`, `vocabulary` and `text` (what an event may say), `canonical` (its pinned encoding), `log`
 (append, in the caller's transaction), `schema` and `engine` (tables and connections), `sealer`,
 `merkle`, `tree` and `checkpoint` (the RFC 6962 tree and its signed checkpoints), `verify`,
 `database`, `event_hashing` and `bundle` (verification, live and offline), `proof` (inclusion
@@ -11,5 +11,5 @@ proofs), and the auditors' reads: `query`, `timeline`, `anomalies`, `export_stre
 __all__ = [
     "anomalies", "bundle", "canonical", "checkpoint", "database", "engine", "event_hashing",
     "events", "export_stream", "log", "merkle", "proof", "query", "schema", "sealer",
-    "settings", "status", "timeline", "tree", "verify", "vocabulary",
+    "settings", "status", "text", "timeline", "tree", "verify", "vocabulary",
 ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from audit.text import why_unstorable
 from audit.vocabulary import ALLOWED_DETAILS, Outcome
 
 _ROLE = re.compile(r"[a-z][a-z0-9_-]{0,63}", re.ASCII)
@@ -90,12 +91,9 @@ def _check_text(name: str, value: object) -> None:
         raise InvalidEvent(f"{name}: must be text")
     if len(value) > MAX_TEXT:
         raise InvalidEvent(f"{name}: longer than {MAX_TEXT} characters")
-    if "\x00" in value:
-        raise InvalidEvent(f"{name}: NUL characters cannot be stored")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidEvent(f"{name}: contains a lone surrogate, not valid Unicode text") from None
+    why = why_unstorable(value)
+    if why is not None:
+        raise InvalidEvent(f"{name}: {why}")
 
 
 def _check_detail(key: str, value: object) -> None:

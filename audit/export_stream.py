@@ -9,8 +9,9 @@ Contract:
   repeats the header, so each part opens on its own. (Whoever serves a file over HTTP may
   have to hold it in memory, as Streamlit's download button does: parts bound that too.)
 - CSV is formula-neutralized (OWASP "CSV injection", ASVS 1.2.10): a text cell that starts
-  with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe, so no
+  with `=`, `+`, `-`, `@`, a tab, a carriage return or a NUL gets a leading apostrophe, so no
   spreadsheet runs an actor name or a reason as a formula. Numbers are left as numbers.
+  `neutralize` is the one copy of this rule: the broker's customer-data export uses it too.
   JSONL is data for programs and is written exactly (UTF-8, one object per line).
 - `zip_directory()` and `split_file()` package a verifiable bundle the same way: streamed
   from disk to disk, in pieces of a bounded size.
@@ -48,7 +49,10 @@ __all__ = [
     "zip_directory",
 ]
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# ASVS 1.2.10 names = + - @ tab and NUL; OWASP adds CR. Audit text cannot hold a NUL (the
+# log refuses it), but this is the one rule for every export, and customer data can: the
+# stricter set (it was two twins, the audit one without NUL) serves both.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
 COLUMNS: tuple[str, ...] = ("id", "ts", *FIELDS)
 CHUNK_ROWS = 1_000
 PART_BYTES = 64 * 1024 * 1024
@@ -65,7 +69,8 @@ class ExportFormat(StrEnum):
 
 
 def neutralize(value: object) -> object:
-    """A text cell made inert in spreadsheets; anything else unchanged."""
+    """A text cell made inert in spreadsheets (ASVS 1.2.10): one that could start a formula
+    (`FORMULA_START`) gets a leading apostrophe. Anything else, numbers too, is unchanged."""
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
@@ -100,10 +105,12 @@ def encode(fmt: ExportFormat, rows: Iterable[Sequence[Any]]) -> bytes:
 
 _EPOCH = datetime(1970, 1, 1)
 _ISOFORMAT = methodcaller("isoformat", "T", "microseconds")
-_FORMULA_FIRST = frozenset(FORMULA_START)
 # In a column's NUL-joined text a cell starts at the beginning or just after a NUL. A NUL inside
-# a cell can only raise a false alarm, which costs a pass cell by cell, never a miss.
-_FORMULA_AFTER_NUL = re.compile("\x00[" + re.escape("".join(FORMULA_START)) + "]")
+# a cell can only raise a false alarm, which costs a pass cell by cell, never a miss. A cell
+# that starts with NUL is found by counting: more NULs than separators means some cell holds
+# one (the NUL trigger itself is left out of the search, where it would match every empty cell).
+_FORMULA_FIRST = frozenset(FORMULA_START) - {"\x00"}
+_FORMULA_AFTER_NUL = re.compile("\x00[" + re.escape("".join(sorted(_FORMULA_FIRST))) + "]")
 _CSV_QUOTED = re.compile(r'[,"\r\n]')  # what makes csv.writer quote a cell (excel dialect)
 _JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')  # what json escapes (ensure_ascii=False)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -182,7 +189,8 @@ def _csv_column(values: Sequence[Any]) -> _Column:
     if scan is None:
         return _Column([_csv_cell(neutralize(value)) for value in values])
     cells = scan.cells
-    if scan.text[:1] in _FORMULA_FIRST or _FORMULA_AFTER_NUL.search(scan.text):
+    if (scan.text[:1] in _FORMULA_FIRST or _FORMULA_AFTER_NUL.search(scan.text)
+            or scan.text.count("\x00") >= len(cells)):
         cells = [str(neutralize(cell)) for cell in cells]
     if _CSV_QUOTED.search(scan.text):  # (a leading apostrophe never needs quoting)
         return _Column([_csv_cell(cell) for cell in cells])

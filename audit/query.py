@@ -34,7 +34,8 @@ from audit.canonical import FIELDS
 from audit.engine import is_sqlite
 from audit.events import from_micros, to_micros
 from audit.schema import events_table, leaves_table
-from audit.vocabulary import ACTIONS, Outcome
+from audit.text import storable
+from audit.vocabulary import ACTIONS, CUSTOMER_ID, CUSTOMER_ID_RULE, Outcome
 
 __all__ = [
     "COLUMNS",
@@ -76,22 +77,12 @@ STREAM_SELECT = (*COLUMNS[:-1], cast(_e.details, Text).label("details"))
 _RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "actor": (re.compile(r"[^\s\x00-\x1f\x7f]{1,255}"),
               "must be a subject: 1 to 255 characters of text, no spaces"),
-    "customer": (re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII),
-                 "must be a customer id: 1 to 64 letters, digits, - or _"),
+    "customer": (CUSTOMER_ID, CUSTOMER_ID_RULE),
     "request": (re.compile(r"[0-9]{1,18}", re.ASCII), "must be a request number"),
     "grant": (re.compile(r"[0-9]{1,18}", re.ASCII), "must be a grant number"),
     "ticket": (re.compile(r"[A-Za-z0-9_.#:/-]{1,64}", re.ASCII),
                "must be a ticket id: 1 to 64 letters, digits or _ . # : / -"),
 }
-
-
-def _storable(text: str) -> bool:
-    """Valid Unicode (no lone surrogate), which the drivers could otherwise not even send."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class InvalidFilter(ValueError):
@@ -128,7 +119,10 @@ class EventFilter:
             object.__setattr__(self, name, (value or "").strip() or None)
         for name, (pattern, rule) in _RULES.items():
             value = getattr(self, name)
-            if value is not None and not (pattern.fullmatch(value) and _storable(value)):
+            # `storable` is the log's own rule (it was a surrogates-only twin here; the shared
+            # rule also refuses NUL, which no pattern above lets through anyway). A lone
+            # surrogate could otherwise not even be sent by the drivers.
+            if value is not None and not (pattern.fullmatch(value) and storable(value)):
                 raise InvalidFilter(name, rule)
         if self.action is not None and self.action not in ACTIONS:
             raise InvalidFilter("action", "is not in the audit vocabulary")

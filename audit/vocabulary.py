@@ -8,7 +8,14 @@ Column names and counts may be logged; values never.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+
+# A customer id: what the broker binds a query to, what a request names and what an auditor
+# may filter by. Ids only, never free text, so neither a filter nor an event carries data.
+# Here, at the bottom, so `access` and `audit` share one rule.
+CUSTOMER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+CUSTOMER_ID_RULE = "must be a customer id: 1 to 64 letters, digits, - or _"
 
 
 class Outcome(StrEnum):

@@ -380,3 +380,23 @@ def test_generated_master_keys_are_random_and_valid() -> None:
     first, second = LocalMasterKey.generate_base64(), LocalMasterKey.generate_base64()
     assert first != second
     assert LocalMasterKey.from_base64(first).key_id != LocalMasterKey.from_base64(second).key_id
+
+
+@pytest.mark.parametrize("text", [
+    base64.b64encode(RAW_MASTER).decode(),             # standard alphabet
+    base64.urlsafe_b64encode(RAW_MASTER).decode().rstrip("=") + "\n",  # url-safe, bare, newline
+    base64.b64encode(RAW_MASTER[:31]).decode(),        # 31 bytes
+    "not base64 at all!", "", "ünï", 42,
+])
+def test_master_and_mfa_keys_are_parsed_by_one_rule(text: object) -> None:
+    """Same input, same outcome: the master key and the MFA key share one parser."""
+    from access.keys.secretbox import SecretBox
+    try:
+        expected: object = SecretBox.key_from_base64(text, field="F")  # type: ignore[arg-type]
+    except InvalidInput as refused:
+        expected = (refused.field, refused.rule)
+    try:
+        got: object = LocalMasterKey.from_base64(text, "F").key_id  # type: ignore[arg-type]
+        assert isinstance(expected, bytes) and got == LocalMasterKey(expected).key_id
+    except InvalidInput as refused:
+        assert (refused.field, refused.rule) == expected

@@ -24,23 +24,23 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from access.authz import Action
-from access.data.catalog import Classification, Table
 from access.context import Gatehouse, event_for
+from access.data.catalog import Classification, Table
 from access.data.customer_db.schema import CustomerBase
-from access.data.servable import refuse_unservable
 from access.data.envelope import data_key, open_value
+from access.data.servable import refuse_unservable
 from access.errors import Denied, InvalidInput
-from access.workflow.grants import usable_grant
 from access.principal import Principal
 from access.schema import AccessRequest, Grant
-from access.identity.users import checked_reason, storable
+from access.text import as_logged, checked_reason
+from access.workflow.grants import usable_grant
 from audit.events import AuditEvent
+from audit.export_stream import neutralize
 from audit.vocabulary import Outcome
 
 MASK = "••••"
 MASKED = frozenset({Classification.PII, Classification.FINANCIAL, Classification.SECRET})
 REVEALABLE = frozenset({Classification.PII, Classification.FINANCIAL})
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")  # ASVS 1.2.10 (and OWASP's CR)
 
 
 @dataclass(frozen=True)
@@ -196,30 +196,13 @@ def _record_denial(gh: Gatehouse, principal: Principal, ask: _Ask, refusal: Deni
         request = db.get(AccessRequest, grant.request_id) if grant else None
         gh.audit(db, event_for(
             principal, "data.denied", Outcome.DENIED, target_type="customer",
-            target_id=_as_asked(ask.customer_id), customer_id=_as_asked(ask.customer_id),
+            target_id=as_logged(str(ask.customer_id), 64),
+            customer_id=as_logged(str(ask.customer_id), 64),
             request_id=str(request.id) if request else None, grant_id=str(ask.grant_id),
             ticket=request.ticket if request else None, reason=ask.reason,
-            details={"scope": _as_asked(ask.scope), "action": ask.action,
+            details={"scope": as_logged(str(ask.scope), 64), "action": ask.action,
                      "why": str(refusal)[:300],
                      "environment": grant.environment if grant else None}))
-
-
-def _as_asked(value: str, limit: int = 64) -> str:
-    """What the caller asked for, cut to `limit`, as the log can hold it: a NUL or an
-    unpaired surrogate is written as its escape (\\x00, \\ud800), so a crafted id can never
-    keep its own refusal out of the log."""
-    text = str(value)[:limit]
-    if storable(text):
-        return text
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
-
-
-def neutralise(value: object) -> object:
-    """Make a text cell inert in spreadsheets (ASVS 1.2.10): a leading = + - @ tab, CR or
-    NUL could start a formula, so such text gets a leading apostrophe. Numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _one_line(text: str) -> str:
@@ -237,5 +220,5 @@ def _csv(view: DataView, principal: Principal) -> bytes:
         writer = csv.writer(out)
         writer.writerow([f"{name}.{c}" for c in frame.columns])
         for row in frame.itertuples(index=False):
-            writer.writerow([neutralise(v) for v in row])
+            writer.writerow([neutralize(v) for v in row])
     return out.getvalue().encode("utf-8")

@@ -18,16 +18,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine, LargeBinary, inspect
 
 from access.errors import InvalidInput
+from access.settings import toml
 from access.workflow.policy import DEFAULT_SCOPES
 from audit.settings import PROJECT_ROOT
 
@@ -94,19 +93,14 @@ def load_catalog(path: Path | None = None,
                  known_scopes: Sequence[str] = DEFAULT_SCOPES) -> Catalog:
     """Read and check a catalog file (default `catalog_path()`); see the module contract."""
     path = catalog_path() if path is None else path
-    try:
-        raw = path.read_bytes()
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidInput(str(path), f"cannot be read as TOML: {exc}") from None
-    errors = _Errors(path)
-    errors.keys("", data, allowed={"tables"}, required={"tables"})
-    tables_data = errors.table("tables", data["tables"])
-    tables = {name: _table(errors, name, spec, known_scopes) for name, spec in tables_data.items()}
+    raw, data = toml.read_toml(path)
+    top = toml.Table(path, "", data, allowed=frozenset({"tables"}), required=frozenset({"tables"}))
+    tables_data = top.table("tables", non_empty=True)
+    tables = {name: _table(tables_data, name, known_scopes) for name in tables_data.data}
     served = {table.scope for table in tables.values()}
     for scope in known_scopes:
         if scope not in served:
-            raise errors("tables", f"no table serves scope {scope!r}: every scope needs one")
+            raise top.error("tables", f"no table serves scope {scope!r}: every scope needs one")
     return Catalog(tables, hashlib.sha256(raw).hexdigest(), str(path))
 
 
@@ -115,84 +109,53 @@ _TABLE_KEYS = frozenset({"scope", "customer_column", "row_id_column", "columns"}
 _COLUMN_KEYS = frozenset({"class", "encrypted"})
 
 
-def _table(errors: _Errors, name: str, spec: object, known_scopes: Sequence[str]) -> Table:
-    key = f"tables.{name}"
+def _table(tables: toml.Table, name: str, known_scopes: Sequence[str]) -> Table:
     if name in NEVER_CATALOGUED:
-        raise errors(key, "must never be in the catalog: it holds wrapped data keys")
-    errors.identifier(key, name)
-    spec = errors.keys(key, spec, allowed=_TABLE_KEYS,
-                       required=_TABLE_KEYS - {"row_id_column"})
-    scope = spec["scope"]
+        raise tables.error(name, "must never be in the catalog: it holds wrapped data keys")
+    _identifier(tables, name)
+    spec = tables.table(name, _TABLE_KEYS, required=_TABLE_KEYS - {"row_id_column"})
+    scope = spec.data["scope"]
     if not isinstance(scope, str):
-        raise errors(f"{key}.scope", "must be the name of exactly one scope: a table belongs "
-                                     "to one scope")
+        raise spec.error("scope", "must be the name of exactly one scope: a table belongs "
+                                  "to one scope")
     if scope not in known_scopes:
-        raise errors(f"{key}.scope", f"{scope!r} is not a known scope: one of "
-                                     f"{', '.join(known_scopes)}")
-    columns = tuple(_column(errors, f"{key}.columns.{column}", column, value)
-                    for column, value in errors.table(f"{key}.columns",
-                                                      spec["columns"]).items())
+        raise spec.error("scope", f"{scope!r} is not a known scope: one of "
+                                  f"{', '.join(known_scopes)}")
+    listed = spec.table("columns", non_empty=True)
+    columns = tuple(_column(listed, column) for column in listed.data)
     names = {column.name: column for column in columns}
     for role in ("customer_column", "row_id_column"):
-        chosen = spec.get(role, "id")
+        chosen = spec.data.get(role, "id")
         if chosen not in names:
-            raise errors(f"{key}.{role}", f"must name one of the table's listed columns, "
-                                          f"not {chosen!r}")
+            raise spec.error(role, f"must name one of the table's listed columns, "
+                                   f"not {chosen!r}")
         if names[chosen].encrypted:
-            raise errors(f"{key}.{role}", "must name a column that is not encrypted: queries "
-                                          "and AAD bind on its plain value")
-    return Table(name, scope, spec["customer_column"], columns, spec.get("row_id_column", "id"))
+            raise spec.error(role, "must name a column that is not encrypted: queries "
+                                   "and AAD bind on its plain value")
+    return Table(name, scope, spec.data["customer_column"], columns,
+                 spec.data.get("row_id_column", "id"))
 
 
-def _column(errors: _Errors, key: str, name: str, value: object) -> Column:
-    errors.identifier(key, name)
-    spec = errors.keys(key, value, allowed=_COLUMN_KEYS, required=_COLUMN_KEYS)
-    if spec["class"] not in Classification.__members__.values():
-        raise errors(f"{key}.class", f"{spec['class']!r} is not one of "
-                                     f"{', '.join(Classification)}")
-    classification = Classification(spec["class"])
-    encrypted = spec["encrypted"]
-    if not isinstance(encrypted, bool):
-        raise errors(f"{key}.encrypted", "must be true or false")
+def _column(columns: toml.Table, name: str) -> Column:
+    _identifier(columns, name)
+    spec = columns.table(name, _COLUMN_KEYS, required=_COLUMN_KEYS)
+    if spec.data["class"] not in Classification.__members__.values():
+        raise spec.error("class", f"{spec.data['class']!r} is not one of "
+                                  f"{', '.join(Classification)}")
+    classification = Classification(spec.data["class"])
+    encrypted = spec.flag("encrypted")
     if encrypted and classification not in ENCRYPTABLE:
-        raise errors(f"{key}.encrypted", f"is only for pii, financial or secret columns, not "
-                                         f"{classification}")
+        raise spec.error("encrypted", f"is only for pii, financial or secret columns, not "
+                                      f"{classification}")
     if not encrypted and classification in MUST_ENCRYPT:
-        raise errors(f"{key}.encrypted", f"must be true for a {classification} column: "
-                                         "sensitive information is encrypted at rest")
+        raise spec.error("encrypted", f"must be true for a {classification} column: "
+                                      "sensitive information is encrypted at rest")
     return Column(name, classification, encrypted)
 
 
-class _Errors:
-    """Builds InvalidInput naming `file: dotted.key`, and checks the shape of a TOML table."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __call__(self, key: str, rule: str) -> InvalidInput:
-        return InvalidInput(f"{self.path}: {key or '(top level)'}", rule)
-
-    def table(self, key: str, value: object) -> dict[str, Any]:
-        if not isinstance(value, dict) or not value:
-            raise self(key, "must be a non-empty table")
-        return value
-
-    def keys(self, key: str, value: object, allowed: frozenset[str] | set[str],
-             required: frozenset[str] | set[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self(key, "must be a table")
-        dotted = f"{key}." if key else ""
-        unknown = sorted(value.keys() - allowed)
-        if unknown:
-            raise self(f"{dotted}{unknown[0]}", "is not a known key")
-        missing = sorted(required - value.keys())
-        if missing:
-            raise self(f"{dotted}{missing[0]}", "is required")
-        return value
-
-    def identifier(self, key: str, name: str) -> None:
-        if not _IDENTIFIER.fullmatch(name):
-            raise self(key, "must be a lower-case SQL identifier (a-z, 0-9, _)")
+def _identifier(table: toml.Table, name: str) -> None:
+    if not _IDENTIFIER.fullmatch(name):
+        raise table.error(name, "must be a lower-case SQL identifier (a-z, 0-9, _)")
 
 
 def validate_against(catalog: Catalog, engine: Engine) -> None:
@@ -203,7 +166,7 @@ def validate_against(catalog: Catalog, engine: Engine) -> None:
     live_tables = set(inspector.get_table_names())
 
     def error(key: str, rule: str) -> InvalidInput:
-        return InvalidInput(f"{catalog.source}: {key}" if catalog.source else key, rule)
+        return InvalidInput(toml.located(catalog.source, key) if catalog.source else key, rule)
 
     for table in catalog.tables.values():
         key = f"tables.{table.name}"

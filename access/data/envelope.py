@@ -20,8 +20,6 @@ Contracts:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import os
 from datetime import datetime
@@ -32,16 +30,28 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from access.data.customer_db.schema import CustomerBase, CustomerKey
 from access.errors import Conflict, Denied, InvalidInput
-from access.keys.secretbox import SealedDataInvalid, SecretBox
-from audit.settings import data_dir
+from access.keys.files import KeyFile
+from access.keys.secretbox import KEY_BYTES, SealedDataInvalid, SecretBox
 
-__all__ = ["KeyDestroyed", "LocalMasterKey", "MasterKey", "ValueUnreadable", "create_data_key",
-           "create_master_key_file", "data_key", "destroy_data_key", "master_key_from_env",
-           "master_key_path", "open_value", "rewrap_all", "seal_value"]
+__all__ = [
+    "MASTER_KEY",
+    "KeyDestroyed",
+    "LocalMasterKey",
+    "MasterKey",
+    "ValueUnreadable",
+    "create_data_key",
+    "create_master_key_file",
+    "data_key",
+    "destroy_data_key",
+    "master_key_from_env",
+    "master_key_path",
+    "open_value",
+    "rewrap_all",
+    "seal_value",
+]
 
-KEY_BYTES = 32  # AES-256, for master and data keys alike
-MASTER_KEY_ENV = "GATEHOUSE_MASTER_KEY"
-MASTER_KEY_FILE_ENV = "GATEHOUSE_MASTER_KEY_FILE"
+MASTER_KEY = KeyFile("GATEHOUSE_MASTER_KEY", "GATEHOUSE_MASTER_KEY_FILE", "master.key")
+MASTER_KEY_ENV, MASTER_KEY_FILE_ENV = MASTER_KEY.env, MASTER_KEY.file_env
 
 _KEYS = CustomerBase.metadata.tables[CustomerKey.__tablename__]
 
@@ -89,22 +99,14 @@ class LocalMasterKey:
     @classmethod
     def from_base64(cls, text: str, field: str = MASTER_KEY_ENV) -> LocalMasterKey:
         """From standard or URL-safe base64 of 32 bytes; InvalidInput(field, ...) otherwise,
-        without echoing the value."""
-        rule = f"must be base64 of exactly {KEY_BYTES} bytes"
-        cleaned = text.strip().replace("-", "+").replace("_", "/") if isinstance(text, str) else ""
-        cleaned += "=" * (-len(cleaned) % 4)
-        try:
-            key = base64.b64decode(cleaned.encode("ascii"), validate=True)
-        except (UnicodeEncodeError, binascii.Error, ValueError):
-            raise InvalidInput(field, rule) from None  # the cause may quote the input
-        if len(key) != KEY_BYTES:
-            raise InvalidInput(field, rule)
-        return cls(key)
+        without echoing the value. The same parser as every configured key
+        (`SecretBox.key_from_base64`)."""
+        return cls(SecretBox.key_from_base64(text, field=field))
 
     @staticmethod
     def generate_base64() -> str:
         """A fresh random master key as URL-safe base64, for a secret store or key file."""
-        return base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).decode("ascii")
+        return SecretBox.generate_key_base64()
 
     def wrap(self, dek: bytes, customer_id: str) -> bytes:
         if len(dek) != KEY_BYTES:
@@ -125,7 +127,7 @@ def _wrap_aad(customer_id: str) -> bytes:
 
 def master_key_path() -> Path:
     """`GATEHOUSE_MASTER_KEY_FILE`, else `keys/master.key` in the data folder."""
-    return Path(os.environ.get(MASTER_KEY_FILE_ENV) or data_dir() / "keys" / "master.key")
+    return MASTER_KEY.path()
 
 
 def master_key_from_env() -> LocalMasterKey:
@@ -133,18 +135,7 @@ def master_key_from_env() -> LocalMasterKey:
 
     Raises InvalidInput naming the variable when neither gives a valid key.
     """
-    text = os.environ.get(MASTER_KEY_ENV, "")
-    if text.strip():
-        return LocalMasterKey.from_base64(text, MASTER_KEY_ENV)
-    path = master_key_path()
-    try:
-        text = path.read_text(encoding="ascii")
-    except FileNotFoundError:
-        raise InvalidInput(MASTER_KEY_ENV, f"is not set and there is no key file at {path} "
-                           f"({MASTER_KEY_FILE_ENV}); create one first") from None
-    except (OSError, UnicodeDecodeError):
-        raise InvalidInput(MASTER_KEY_FILE_ENV, f"{path} cannot be read") from None
-    return LocalMasterKey.from_base64(text, f"{MASTER_KEY_FILE_ENV} ({path})")
+    return LocalMasterKey(MASTER_KEY.load())
 
 
 def create_master_key_file() -> Path | None:
@@ -153,16 +144,7 @@ def create_master_key_file() -> Path | None:
     Returns the path when it wrote one, None when a file already existed (it is never
     overwritten: that would orphan every data key wrapped under it).
     """
-    path = master_key_path()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        # O_EXCL: "only if absent" holds even when two processes race to create it.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return None
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(LocalMasterKey.generate_base64() + "\n")
-    return path
+    return MASTER_KEY.create()
 
 
 def data_key(conn: Connection, master: MasterKey, customer_id: str) -> bytes:

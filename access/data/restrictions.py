@@ -18,9 +18,10 @@ from access.authz import Action
 from access.context import Gatehouse, event_for
 from access.data.servable import check_customer_id, check_exists
 from access.errors import Conflict, InvalidInput
+from access.identity.users import user_ref
 from access.principal import Principal
 from access.schema import CustomerRestriction, User
-from access.identity.users import checked_reason, user_ref
+from access.text import checked_reason
 from audit.events import AuditEvent
 
 

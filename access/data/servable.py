@@ -3,8 +3,6 @@ purged, not restricted. Requests, approvals, break-glass and the broker all ask 
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,8 +10,7 @@ from access.context import Gatehouse
 from access.data.customer_db.schema import Customer
 from access.errors import Denied, InvalidInput
 from access.schema import CustomerRestriction, PurgedCustomer
-
-CUSTOMER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+from audit.vocabulary import CUSTOMER_ID, CUSTOMER_ID_RULE
 
 
 class CustomerPurged(Denied):
@@ -27,7 +24,7 @@ class CustomerRestricted(Denied):
 def check_customer_id(customer_id: object) -> str:
     """`customer_id` if it is well-formed, else InvalidInput naming the field and the rule."""
     if not isinstance(customer_id, str) or not CUSTOMER_ID.fullmatch(customer_id):
-        raise InvalidInput("customer", "must be a customer id: 1 to 64 letters, digits, - or _")
+        raise InvalidInput("customer", CUSTOMER_ID_RULE)
     return customer_id
 
 

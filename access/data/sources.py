@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import Engine, inspect, select
 
 from access.data.catalog import Catalog, load_catalog, validate_against
-from access.ops.generate_customers import generate
 from access.data.customer_db.schema import Customer
 from access.data.envelope import MasterKey, master_key_from_env
 from access.errors import Denied
+from access.ops.generate_customers import generate
 from audit.engine import make_engine
 from audit.settings import data_dir
 

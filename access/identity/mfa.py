@@ -22,9 +22,10 @@ from access.context import Gatehouse, event_for
 from access.errors import AuthenticationFailed, Conflict, Denied, InvalidInput
 from access.identity import totp
 from access.identity.sessions import end_user_sessions, mark_mfa
-from access.identity.users import checked_reason, user_ref
+from access.identity.users import user_ref
 from access.principal import Principal
 from access.schema import MfaCredential, RecoveryCode, User
+from access.text import checked_reason
 from audit.vocabulary import Outcome
 
 

@@ -26,6 +26,7 @@ from access.errors import AuthenticationFailed, Denied
 from access.identity.oidc import InvalidIdToken
 from access.principal import Principal, Role
 from access.schema import ConsoleSession, User
+from access.text import as_logged
 from audit.events import Actor, AuditEvent
 from audit.vocabulary import Outcome
 
@@ -63,12 +64,9 @@ def resume(gh: Gatehouse, id_token: str, source_ip: str | None = None,
 
 def _loggable(value: object, limit: int) -> str | None:
     """Text from outside (an ID-token claim, a browser header) as it can be stored and
-    logged: text only, at most `limit` characters, a NUL or an unpaired surrogate written as
-    its escape. Anything else would make the sign-in fail inside its own audit event."""
-    if not isinstance(value, str):
-        return None
-    text = value[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
-    return text.replace("\x00", "\\x00")
+    logged (`as_logged`), or None when it is not text at all. Anything else would make the
+    sign-in fail inside its own audit event."""
+    return as_logged(value, limit) if isinstance(value, str) else None
 
 
 def _resume(gh: Gatehouse, id_token: str, ip: str | None, agent: str | None) -> Principal:

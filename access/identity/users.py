@@ -13,8 +13,7 @@ from access.errors import Conflict, Denied, InvalidInput
 from access.identity.sessions import end_user_sessions
 from access.principal import Principal
 from access.schema import MfaCredential, User
-
-MAX_REASON = 500
+from access.text import checked_reason
 
 
 @dataclass(frozen=True)
@@ -32,31 +31,6 @@ class UserView:
 def user_ref(user: User) -> str:
     """How audit events name a user: (issuer, subject), never an email."""
     return f"{user.iss}|{user.sub}"
-
-
-UNSTORABLE_RULE = "must be plain text: no NUL characters and no unpaired surrogates"
-
-
-def storable(text: str) -> bool:
-    """Whether both databases and the audit log can keep `text` exactly. PostgreSQL refuses
-    NUL in text, and an unpaired surrogate is not Unicode at all; such input is refused with
-    a message, never altered and never left to fail deep inside a transaction."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def checked_reason(reason: object) -> str:
-    """A reason an admin typed: required, trimmed, bounded, storable."""
-    if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= MAX_REASON:
-        raise InvalidInput("reason", f"must be 3 to {MAX_REASON} characters")
-    if not storable(reason):
-        raise InvalidInput("reason", UNSTORABLE_RULE)
-    return reason.strip()
 
 
 def list_users(gh: Gatehouse, admin: Principal) -> list[UserView]:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from access.errors import GatehouseError, InvalidInput
 
-__all__ = ["SealedDataInvalid", "SecretBox"]
+__all__ = ["KEY_BYTES", "SealedDataInvalid", "SecretBox"]
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # the GCM standard nonce size; random nonces are safe far beyond our volume
@@ -54,6 +54,13 @@ class SecretBox:
         `field` names the setting in the InvalidInput raised for bad input (e.g.
         "GATEHOUSE_SECRET_KEY"); the message never echoes the value.
         """
+        return cls(cls.key_from_base64(text, field=field))
+
+    @staticmethod
+    def key_from_base64(text: str, *, field: str = "key") -> bytes:
+        """The one parser of a configured key (this box's, and the data master key of
+        `access.data.envelope`): 32 bytes from standard or URL-safe base64, padding optional,
+        surrounding blanks ignored. InvalidInput(field, ...) otherwise, never echoing the value."""
         rule = f"must be base64 of exactly {KEY_BYTES} bytes"
         if not isinstance(text, str):
             raise InvalidInput(field, rule)
@@ -66,7 +73,7 @@ class SecretBox:
             raise InvalidInput(field, rule) from None  # `from None`: the cause may quote the input
         if len(key) != KEY_BYTES:
             raise InvalidInput(field, rule)
-        return cls(key)
+        return key
 
     @staticmethod
     def generate_key_base64() -> str:

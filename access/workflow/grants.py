@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from access.authz import Action
 from access.context import Gatehouse
 from access.errors import Conflict, Denied, InvalidInput
-from access.identity.users import checked_reason
 from access.principal import Principal
 from access.schema import AccessRequest, Grant, User
+from access.text import checked_reason
 from access.workflow import notify
 from access.workflow.requests import RequestDraft, issue_grant, request_event, validate, words
 

@@ -16,16 +16,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
 
 from access.errors import InvalidInput
 from access.principal import Role
+from access.settings.toml import Table, read_toml
 from audit.settings import PROJECT_ROOT
 
 __all__ = ["DEFAULT_PATH", "DEFAULT_SCOPES", "DataAction", "Environment", "Policy",
@@ -167,12 +166,8 @@ _MOST_APPROVERS = 10  # a sanity cap: with "a limited number of admins", a typo 
 def load_policy(path: Path | None = None, known_scopes: Sequence[str] = DEFAULT_SCOPES) -> Policy:
     """Read and check a policy file (default `policy_path()`); see the module contract."""
     path = policy_path() if path is None else path
-    try:
-        raw = path.read_bytes()
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidInput(str(path), f"cannot be read as TOML: {exc}") from None
-    top = _Table(path, "", data, _TOP_KEYS, required=_TOP_KEYS)
+    raw, data = read_toml(path)
+    top = Table(path, "", data, _TOP_KEYS, required=_TOP_KEYS)
     requests = top.table("requests", _REQUEST_KEYS, required=_REQUEST_KEYS)
     environments = _environments(top.table("environments"))
     scopes = tuple(known_scopes)
@@ -182,12 +177,12 @@ def load_policy(path: Path | None = None, known_scopes: Sequence[str] = DEFAULT_
         environments=environments,
         scopes=scopes,
         rules=_rules(top.table("rules"), environments, scopes),
-        ticket_pattern=requests.ticket_pattern("ticket_pattern"),
+        ticket_pattern=_ticket_pattern(requests, "ticket_pattern"),
         justification_max=requests.whole("justification_max", 10, 10_000),
-        pending_ttl=requests.span("pending_ttl", low="1m"))
+        pending_ttl=_span(requests, "pending_ttl", low="1m"))
 
 
-def _environments(table: _Table) -> dict[str, Environment]:
+def _environments(table: Table) -> dict[str, Environment]:
     if not table.data:
         raise table.error("", "must declare at least one environment")
     environments = {}
@@ -198,7 +193,7 @@ def _environments(table: _Table) -> dict[str, Environment]:
     return environments
 
 
-def _rules(table: _Table, environments: dict[str, Environment],
+def _rules(table: Table, environments: dict[str, Environment],
            scopes: tuple[str, ...]) -> dict[tuple[str, str], ScopeRule]:
     undeclared = sorted(table.data.keys() - environments.keys())
     if undeclared:
@@ -213,7 +208,7 @@ def _rules(table: _Table, environments: dict[str, Environment],
     return rules
 
 
-def _environment_rules(env: Environment, defaults: _Table,
+def _environment_rules(env: Environment, defaults: Table,
                        scopes: tuple[str, ...]) -> dict[tuple[str, str], ScopeRule]:
     """One rule per scope: the environment's defaults with the scope's overrides on top."""
     overrides = defaults.table("scopes")
@@ -228,25 +223,25 @@ def _environment_rules(env: Environment, defaults: _Table,
         rules[(env.name, scope)] = default_rule
         if scope in overrides.data:
             own = overrides.table(scope, _RULE_KEYS)
-            merged = _Table(own.path, own.key, defaults.data | own.data)
+            merged = Table(own.path, own.key, defaults.data | own.data)
             rules[(env.name, scope)] = _scope_rule(env, merged)
     return rules
 
 
-def _scope_rule(env: Environment, table: _Table) -> ScopeRule:
+def _scope_rule(env: Environment, table: Table) -> ScopeRule:
     rule = ScopeRule(
         request_roles=table.members("request_roles", Role),
         actions=table.members("actions", DataAction),
-        max_duration=table.span("max_duration"),
+        max_duration=_span(table, "max_duration"),
         approvals=table.whole("approvals", 0, _MOST_APPROVERS),
         export_approvals=table.whole("export_approvals", 0, _MOST_APPROVERS),
         breakglass=table.flag("breakglass"),
-        breakglass_duration=table.span("breakglass_duration"))
+        breakglass_duration=_span(table, "breakglass_duration"))
     _check_rule(env, rule, table)
     return rule
 
 
-def _check_rule(env: Environment, rule: ScopeRule, table: _Table) -> None:
+def _check_rule(env: Environment, rule: ScopeRule, table: Table) -> None:
     """Constraints between keys. The approver invariant is checked first: it matters most."""
     for key, count in (("approvals", rule.approvals), ("export_approvals", rule.export_approvals)):
         if env.customer_data and count < 1:
@@ -261,74 +256,20 @@ def _check_rule(env: Environment, rule: ScopeRule, table: _Table) -> None:
         raise table.error("request_roles", "must not include auditor: auditors are read-only")
 
 
-_Member = TypeVar("_Member", Role, DataAction)
+def _span(table: Table, name: str, low: str = "1s", high: str = "30d") -> timedelta:
+    """A duration; no grant, and no request awaiting approval, may outlive a month."""
+    value = duration(table.data[name], table.field(name))
+    if not duration(low, "low") <= value <= duration(high, "high"):
+        raise table.error(name, f"must be from {low} to {high}")
+    return value
 
 
-class _Table:
-    """One table of a parsed policy file: typed reads whose errors name file and dotted key."""
-
-    def __init__(self, path: Path, key: str, data: object, allowed: frozenset[str] | None = None,
-                 required: frozenset[str] = frozenset()) -> None:
-        self.path, self.key = path, key
-        if not isinstance(data, dict):
-            raise self.error("", "must be a table")
-        unknown = sorted(data.keys() - allowed) if allowed is not None else []
-        if unknown:
-            raise self.error(unknown[0], "is not a known key")
-        missing = sorted(required - data.keys())
-        if missing:
-            raise self.error(missing[0], "is required: policy keys have no defaults")
-        self.data: dict[str, Any] = data
-
-    def dotted(self, name: str) -> str:
-        return ".".join(part for part in (self.key, name) if part)
-
-    def field(self, name: str) -> str:
-        """How every policy error names a key: `file: dotted.key`."""
-        return f"{self.path}: {self.dotted(name) or '(top level)'}"
-
-    def error(self, name: str, rule: str) -> InvalidInput:
-        return InvalidInput(self.field(name), rule)
-
-    def table(self, name: str, allowed: frozenset[str] | None = None,
-              required: frozenset[str] = frozenset()) -> _Table:
-        """A sub-table; an absent one is empty (required keys were checked by the parent)."""
-        return _Table(self.path, self.dotted(name), self.data.get(name, {}), allowed, required)
-
-    def whole(self, name: str, low: int, high: int) -> int:
-        value = self.data[name]
-        # TOML booleans are ints to Python; `approvals = true` must not mean 1.
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.error(name, f"must be a whole number from {low} to {high}")
-        return value
-
-    def flag(self, name: str) -> bool:
-        if not isinstance(self.data[name], bool):
-            raise self.error(name, "must be true or false")
-        return bool(self.data[name])
-
-    def span(self, name: str, low: str = "1s", high: str = "30d") -> timedelta:
-        """A duration; no grant, and no request awaiting approval, may outlive a month."""
-        value = duration(self.data[name], self.field(name))
-        if not duration(low, "low") <= value <= duration(high, "high"):
-            raise self.error(name, f"must be from {low} to {high}")
-        return value
-
-    def members(self, name: str, kind: type[_Member]) -> frozenset[_Member]:
-        values, items = [m.value for m in kind], self.data[name]
-        if not isinstance(items, list):
-            raise self.error(name, f"must be a list drawn from {', '.join(values)}")
-        unknown = [item for item in items if item not in values]
-        if unknown:
-            raise self.error(name, f"{unknown[0]!r} is not one of {', '.join(values)}")
-        return frozenset(kind(item) for item in items)
-
-    def ticket_pattern(self, name: str) -> re.Pattern[str]:
-        try:
-            pattern = re.compile(self.data[name])
-        except (re.error, TypeError) as exc:
-            raise self.error(name, f"must be a valid regular expression: {exc}") from None
-        # Otherwise `ticket_required` could be met by an empty ticket reference.
-        if pattern.fullmatch(""):
-            raise self.error(name, "must not accept an empty ticket reference")
-        return pattern
+def _ticket_pattern(table: Table, name: str) -> re.Pattern[str]:
+    try:
+        pattern = re.compile(table.data[name])
+    except (re.error, TypeError) as exc:
+        raise table.error(name, f"must be a valid regular expression: {exc}") from None
+    # Otherwise `ticket_required` could be met by an empty ticket reference.
+    if pattern.fullmatch(""):
+        raise table.error(name, "must not accept an empty ticket reference")
+    return pattern

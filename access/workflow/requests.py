@@ -25,9 +25,9 @@ from access.authz import Action
 from access.context import Gatehouse, event_for, system_event
 from access.data.servable import check_customer_id, check_exists, refuse_unservable
 from access.errors import Conflict, Denied, InvalidInput
-from access.identity.users import UNSTORABLE_RULE, storable
 from access.principal import Principal
 from access.schema import AccessRequest, Approval, Grant, User
+from access.text import UNSTORABLE_RULE, storable
 from access.workflow import notify
 from access.workflow.policy import Requirements
 from audit.events import AuditEvent

@@ -9,7 +9,7 @@ import streamlit as st
 from access.authz import Action
 from access.data import restrictions
 from access.errors import GatehouseError, StepUpRequired
-from access.identity.users import MAX_REASON
+from access.text import MAX_REASON
 from console.errors import show_error
 from console.gate import page
 from console.step_up import step_up_form

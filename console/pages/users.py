@@ -8,6 +8,7 @@ import streamlit as st
 from access.authz import Action
 from access.errors import GatehouseError, StepUpRequired
 from access.identity import mfa, users
+from access.text import MAX_REASON
 from console.errors import show_error
 from console.gate import page
 from console.markup import literal
@@ -25,7 +26,7 @@ labels = {u.id: f"{u.name} ({u.sub})" for u in people if u.id != admin.user_id}
 with st.form("user_action"):
     target = st.selectbox("User", list(labels), format_func=labels.__getitem__)
     action = st.radio("Action", ["Disable", "Enable", "Reset authenticator"], horizontal=True)
-    reason = st.text_input("Reason (required)", max_chars=users.MAX_REASON)
+    reason = st.text_input("Reason (required)", max_chars=MAX_REASON)
     submitted = st.form_submit_button("Apply", type="primary")
 if submitted and target is not None:
     st.session_state["pending_user_action"] = (target, action, reason)

@@ -8,7 +8,7 @@ audit log for auditors (`oversight.export_events`). Both are driven here with ho
 where an attacker can put them: a customer's own data, a justification or reason, a display
 name from the identity provider.
 
-Already covered, not repeated: `broker.neutralise` on single values and one HYPERLINK in a
+Already covered, not repeated: `neutralize` on single values and one HYPERLINK in a
 watermarked export (tests/test_broker.py).
 """
 

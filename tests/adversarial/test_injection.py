@@ -28,6 +28,7 @@ from access.data import broker
 from access.errors import Denied, GatehouseError, InvalidInput
 from access.identity import mfa, users
 from access.identity.sessions import NoRole, resume
+from access.text import MAX_REASON
 from access.workflow import grants, requests
 from tests.adversarial.support import (
     World,
@@ -181,7 +182,7 @@ def test_reasons_and_comments_are_logged_exactly_or_refused_by_name(w: World,
     problems = {}
     for name, payload in PAYLOADS.items():
         text = "why: " + payload
-        if not _free_text_expected(name, LIMITS.get(site, users.MAX_REASON) - 5):
+        if not _free_text_expected(name, LIMITS.get(site, MAX_REASON) - 5):
             # Targets are set up before the reason is checked, so only the kind is compared.
             result = outcome(lambda t=text: call(w, t))
             if result != ("InvalidInput", field):
