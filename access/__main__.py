@@ -19,7 +19,7 @@ from access.ops.demo import seed_demo
 from access.ops.migrate import upgrade
 from access.ops.pg_roles import RolePlan, create_roles
 from access.runtime import build_for_cli, create_mfa_key, mfa_key_path
-from access.workflow import notify, worker
+from access.workflow import notify, sweep
 from audit.settings import data_dir, database_url
 
 
@@ -77,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "purge":
             _purge(args.environment, args.execute)
         elif args.command == "sweep":
-            print(worker.sweep(build_for_cli(), notify.webhook_url_from_env()))
+            print(sweep.sweep(build_for_cli(), notify.webhook_url_from_env()))
         elif args.command == "worker":
             stop = threading.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
             print(f"worker running every {args.interval}s", flush=True)
-            worker.run(build_for_cli(), stop, args.interval)
+            sweep.run(build_for_cli(), stop, args.interval)
         elif args.command == "db-roles":
             plan = RolePlan(args.database, args.owner, args.app,
                             os.environ.get("GATEHOUSE_OWNER_PASSWORD"),

@@ -7,14 +7,14 @@ import streamlit as st
 from access.authz import Action
 from access.data import broker
 from access.errors import GatehouseError, StepUpRequired
-from access.workflow import grants
+from access.workflow import queries
 from console.errors import show_error
 from console.gate import page
 from console.step_up import step_up_form
 
 gh, me = page(Action.DATA_READ)
 st.title("Customer data")
-live = [g for g in grants.my_grants(gh, me) if g.state == "active"]
+live = [g for g in queries.my_grants(gh, me) if g.state == "active"]
 if not live:
     st.info("You hold no active grant. Request access for a ticket first.")
     st.stop()

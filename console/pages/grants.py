@@ -7,13 +7,13 @@ import streamlit as st
 
 from access.authz import Action
 from access.errors import GatehouseError
-from access.workflow import grants
+from access.workflow import grants, queries
 from console.errors import show_error
 from console.gate import page
 
 gh, admin = page(Action.GRANTS_VIEW_ALL)
 st.title("Grants")
-live = grants.all_grants(gh, admin)
+live = queries.all_grants(gh, admin)
 st.dataframe(pd.DataFrame([{
     "grant": g.id, "holder": g.holder, "customer": g.customer_id, "environment": g.environment,
     "scopes": ", ".join(g.scopes), "actions": ", ".join(g.actions), "state": g.state,
