@@ -19,7 +19,7 @@ st.dataframe(pd.DataFrame([{
     "scopes": ", ".join(g.scopes), "actions": ", ".join(g.actions), "state": g.state,
     "ends": g.ends_at, "ticket": g.ticket, "break-glass": g.breakglass,
     "needs review": g.needs_review} for g in live]), hide_index=True, width="stretch")
-revocable = [g.id for g in live if g.state in ("active", "scheduled")]
+revocable = [g.id for g in live if g.is_live]
 if revocable:
     with st.form("revoke"):
         grant_id = st.selectbox("Grant", revocable)

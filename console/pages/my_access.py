@@ -16,7 +16,7 @@ now = gh.now()
 st.title("My access")
 
 mine = queries.my_grants(gh, me)
-live = [g for g in mine if g.state in ("active", "scheduled")]
+live = [g for g in mine if g.is_live]
 st.subheader("Grants")
 if not live:
     st.info("No live grant. Request access for a ticket first.")
@@ -40,7 +40,7 @@ st.dataframe(pd.DataFrame([{
     "scopes": ", ".join(r.scopes), "actions": ", ".join(r.actions),
     "approvals": f"{r.approvals}/{r.approvals_required}", "ticket": r.ticket,
     "filed": r.created_at} for r in mine_requests]), hide_index=True, width="stretch")
-pending = [r.id for r in mine_requests if r.status == "pending"]
+pending = [r.id for r in mine_requests if r.is_pending]
 if pending:
     with st.form("cancel"):
         choice = st.selectbox("Pending request", pending)

@@ -9,6 +9,7 @@ import streamlit as st
 from access.authz import Action
 from access.errors import GatehouseError, StepUpRequired
 from access.workflow import break_glass, create_request
+from access.workflow.policy import DataAction
 from console.errors import show_error
 from console.gate import page
 from console.step_up import step_up_form
@@ -23,7 +24,8 @@ with st.form("request"):
     environment = left.selectbox("Environment", list(policy.environments))
     ticket = right.text_input("Ticket", placeholder="SUP-1234")
     scopes = st.multiselect("Data scopes", list(policy.scopes))
-    actions = st.multiselect("Actions", ["read", "reveal", "export"], default=["read"])
+    actions = st.multiselect("Actions", [a.value for a in DataAction],
+                             default=[DataAction.READ.value])
     hours = left.number_input("Duration (hours)", min_value=0.25, max_value=720.0, value=2.0,
                               step=0.25)
     later = right.toggle("Start later")
