@@ -19,7 +19,7 @@ from access.ops.demo import seed_demo
 from access.ops.migrate import upgrade
 from access.ops.pg_roles import RolePlan, create_roles
 from access.runtime import build_for_cli, create_mfa_key, mfa_key_path
-from access.workflow import notify, worker
+from access.workflow import notify, sweep
 from audit.settings import data_dir, database_url
 
 
@@ -103,7 +103,7 @@ def _seed_demo(args: argparse.Namespace) -> None:
 
 
 def _sweep(_args: argparse.Namespace) -> None:
-    print(worker.sweep(build_for_cli(), notify.webhook_url_from_env()))
+    print(sweep.sweep(build_for_cli(), notify.webhook_url_from_env()))
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -111,7 +111,7 @@ def _worker(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(f"worker running every {args.interval}s", flush=True)
-    worker.run(build_for_cli(), stop, args.interval)
+    sweep.run(build_for_cli(), stop, args.interval)
 
 
 def _db_roles(args: argparse.Namespace) -> None:

@@ -117,7 +117,7 @@ class RecoveryCode(AccessBase):
 class AccessRequest(AccessBase):
     """A request for the narrowest access one ticket needs: one customer, some scopes and
     actions, for a while. Its `status` moves only along the state machine in
-    access.workflow.requests."""
+    access.workflow.states."""
 
     __tablename__ = "access_requests"
 

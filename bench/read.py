@@ -25,7 +25,7 @@ from access.data.catalog import load_catalog
 from access.data.envelope import LocalMasterKey
 from access.data.sources import CustomerData
 from access.ops.generate_customers import generate
-from access.workflow import requests
+from access.workflow import create_request, decide_request
 from audit.engine import make_engine
 from bench.common import PG_ADMIN_URL, PG_PLAN, Env, percentile
 from tests.databases import Database
@@ -61,12 +61,12 @@ def run(env: Env) -> None:
     gh = replace(gh, data=CustomerData(load_catalog(), master,
                                        {"production": url, "staging": url}))
     people = team(gh, idp)
-    request_id = requests.create(gh, people.sam, draft(
+    request_id = create_request.create(gh, people.sam, draft(
         customer_id="cust-0001", scopes=["contacts"], actions=["read"],
         duration=timedelta(hours=8)))
     grant_id = None
     for admin in (people.ada, people.alan):
-        grant_id = requests.decide(gh, admin, request_id, approve=True).grant_id or grant_id
+        grant_id = decide_request.decide(gh, admin, request_id, approve=True).grant_id or grant_id
         if grant_id:
             break
     assert grant_id is not None

@@ -12,7 +12,7 @@ from access.context import Gatehouse
 from access.data import broker
 from access.data.customer_db.schema import Contact
 from access.errors import Denied, InvalidInput, StepUpRequired
-from access.workflow import grants, requests
+from access.workflow import create_request, decide_request, grants
 from audit.export_stream import neutralize
 from tests.data_helpers import attach_customer_data
 from tests.identity_helpers import FakeClock, LocalIdP
@@ -32,12 +32,12 @@ def people(gh: Gatehouse, idp: LocalIdP) -> Team:
 def grant_for(gh: Gatehouse, people: Team, customer: str = "cust-0001",
               scopes: tuple[str, ...] = ("contacts", "billing"),
               actions: tuple[str, ...] = ("read",)) -> int:
-    request_id = requests.create(gh, people.sam, draft(
+    request_id = create_request.create(gh, people.sam, draft(
         customer_id=customer, scopes=list(scopes), actions=list(actions),
         duration=timedelta(hours=1)))
     decision = None
     for admin in (people.ada, people.alan):
-        decision = requests.decide(gh, admin, request_id, approve=True)
+        decision = decide_request.decide(gh, admin, request_id, approve=True)
         if decision.grant_id:
             return decision.grant_id
     raise AssertionError(f"not granted: {decision}")

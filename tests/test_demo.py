@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from access.context import Gatehouse
 from access.ops.demo import seed_demo
 from access.schema import AccessRequest, Grant, User
-from access.workflow import grants, requests
+from access.workflow import queries, sweep
 from audit.database import verify_database
 from audit.events import to_micros
 from audit.sealer import seal_pending
@@ -44,9 +44,9 @@ def test_the_seeded_console_is_alive_now(gh: Gatehouse) -> None:
             AccessRequest.expires_at > gh.now())).scalar_one()
     assert pending >= 3
     with gh.read() as db:
-        live = [g for g in grants.views(gh, db, Grant.id.is_not(None)) if g.state == "active"]
+        live = [g for g in queries.views(gh, db, Grant.id.is_not(None)) if g.state == "active"]
     assert [(g.holder, g.customer_id) for g in live] == [("Sam Support", "cust-0042")]
-    assert requests.expire_pending(gh) == 0  # nothing stale left behind
+    assert sweep.expire_pending(gh) == 0  # nothing stale left behind
 
 
 def test_seeding_twice_changes_nothing(gh: Gatehouse) -> None:

@@ -17,7 +17,7 @@ from access import oversight
 from access.context import Gatehouse, event_for
 from access.errors import Denied, InvalidInput, StepUpRequired
 from access.identity import users
-from access.workflow import grants, requests
+from access.workflow import break_glass, cancel_request, create_request, decide_request, grants
 from audit.anomalies import AnomalyRules
 from audit.bundle import verify_bundle
 from audit.checkpoint import generate_keypair, load_private_key
@@ -50,8 +50,8 @@ def seal(gh: Gatehouse) -> None:
 
 def used_grant(gh: Gatehouse, people: Team) -> int:
     """Sam's approved grant on cust-001, read twice, refused once, then revoked by Ada."""
-    request_id = requests.create(gh, people.sam, draft())
-    grant_id = requests.decide(gh, people.ada, request_id, approve=True).grant_id
+    request_id = create_request.create(gh, people.sam, draft())
+    grant_id = decide_request.decide(gh, people.ada, request_id, approve=True).grant_id
     assert grant_id is not None
     fields: dict[str, Any] = {"customer_id": "cust-001", "request_id": str(request_id),
                               "grant_id": str(grant_id), "ticket": "SUP-1234",
@@ -125,13 +125,13 @@ def test_requesters_and_approvers_cannot_use_any_auditor_service(
 
 
 def test_auditors_change_nothing(gh: Gatehouse, people: Team) -> None:
-    request_id = requests.create(gh, people.sam, draft())
+    request_id = create_request.create(gh, people.sam, draft())
     audrey = people.audrey
     attempts: list[Callable[[], object]] = [
-        lambda: requests.create(gh, audrey, draft()),
-        lambda: requests.decide(gh, audrey, request_id, approve=True),
-        lambda: requests.cancel(gh, audrey, request_id),
-        lambda: grants.breakglass(gh, audrey, draft(), "outage"),
+        lambda: create_request.create(gh, audrey, draft()),
+        lambda: decide_request.decide(gh, audrey, request_id, approve=True),
+        lambda: cancel_request.cancel(gh, audrey, request_id),
+        lambda: break_glass.activate(gh, audrey, draft(), "outage"),
         lambda: users.disable(gh, audrey, people.sam.user_id, "curious"),
         lambda: users.list_users(gh, audrey),
     ]

@@ -12,7 +12,15 @@ from access.context import Gatehouse
 from access.errors import Conflict, Denied, GatehouseError, InvalidInput, StepUpRequired
 from access.identity.sessions import resume
 from access.schema import AccessRequest, Grant
-from access.workflow import grants, requests
+from access.workflow import (
+    break_glass,
+    cancel_request,
+    create_request,
+    decide_request,
+    grants,
+    queries,
+    sweep,
+)
 from tests.identity_helpers import FakeClock, LocalIdP
 from tests.mfa_helpers import enroll
 from tests.workflow_helpers import Team, draft, events, team
@@ -24,8 +32,8 @@ def people(gh: Gatehouse, idp: LocalIdP) -> Team:
 
 
 def approved_grant(gh: Gatehouse, people: Team, **changes: object) -> int:
-    request_id = requests.create(gh, people.sam, draft(**changes))
-    decision = requests.decide(gh, people.ada, request_id, approve=True)
+    request_id = create_request.create(gh, people.sam, draft(**changes))
+    decision = decide_request.decide(gh, people.ada, request_id, approve=True)
     assert decision.grant_id is not None
     return decision.grant_id
 
@@ -80,9 +88,9 @@ def test_revocation_is_effective_on_the_next_check(gh: Gatehouse, people: Team) 
 def test_nobody_approves_their_own_request(gh: Gatehouse, idp: LocalIdP) -> None:
     # A person in both groups holds both roles: requester and approver.
     dual = enroll(gh, resume(gh, idp.token("dual", ["support", "admins"])))[0]
-    request_id = requests.create(gh, dual, draft())
+    request_id = create_request.create(gh, dual, draft())
     with pytest.raises(Denied, match="their own request"):
-        requests.decide(gh, dual, request_id, approve=True)
+        decide_request.decide(gh, dual, request_id, approve=True)
     with gh.read() as db:
         assert db.get_one(AccessRequest, request_id).status == "pending"
         assert db.execute(select(func.count()).select_from(Grant)).scalar() == 0
@@ -91,19 +99,19 @@ def test_nobody_approves_their_own_request(gh: Gatehouse, idp: LocalIdP) -> None
 
 
 def test_billing_needs_two_distinct_approvers(gh: Gatehouse, people: Team) -> None:
-    request_id = requests.create(gh, people.sam, draft(scopes=["billing"],
-                                                       duration=timedelta(hours=1)))
-    first = requests.decide(gh, people.ada, request_id, approve=True)
+    request_id = create_request.create(gh, people.sam, draft(scopes=["billing"],
+                                                             duration=timedelta(hours=1)))
+    first = decide_request.decide(gh, people.ada, request_id, approve=True)
     assert (first.status, first.approvals, first.approvals_required) == ("pending", 1, 2)
     with pytest.raises(Conflict, match="already decided"):
-        requests.decide(gh, people.ada, request_id, approve=True)  # one person, one vote
-    second = requests.decide(gh, people.alan, request_id, approve=True)
+        decide_request.decide(gh, people.ada, request_id, approve=True)  # one person, one vote
+    second = decide_request.decide(gh, people.alan, request_id, approve=True)
     assert second.status == "approved" and second.grant_id is not None
 
 
 def test_export_raises_the_number_of_approvers(gh: Gatehouse, people: Team) -> None:
-    request_id = requests.create(gh, people.sam, draft(actions=["read", "export"]))
-    assert requests.decide(gh, people.ada, request_id, approve=True).status == "pending"
+    request_id = create_request.create(gh, people.sam, draft(actions=["read", "export"]))
+    assert decide_request.decide(gh, people.ada, request_id, approve=True).status == "pending"
 
 
 TRANSITIONS = {  # (state the request is in, what is tried) -> expected outcome
@@ -117,13 +125,13 @@ TRANSITIONS = {  # (state the request is in, what is tried) -> expected outcome
 
 
 def _put_in(gh: Gatehouse, people: Team, clock: FakeClock, status: str) -> int:
-    request_id = requests.create(gh, people.sam, draft())
+    request_id = create_request.create(gh, people.sam, draft())
     if status == "approved":
-        requests.decide(gh, people.alan, request_id, approve=True)
+        decide_request.decide(gh, people.alan, request_id, approve=True)
     elif status == "denied":
-        requests.decide(gh, people.alan, request_id, approve=False, comment="not needed")
+        decide_request.decide(gh, people.alan, request_id, approve=False, comment="not needed")
     elif status == "cancelled":
-        requests.cancel(gh, people.sam, request_id)
+        cancel_request.cancel(gh, people.sam, request_id)
     elif status == "expired":
         clock.advance(hours=25)
     return request_id
@@ -139,10 +147,10 @@ def test_the_request_state_machine_refuses_every_illegal_transition(
 
     def act() -> None:
         if attempt == "cancel":
-            requests.cancel(gh, people.sam, request_id)
+            cancel_request.cancel(gh, people.sam, request_id)
         else:
-            requests.decide(gh, people.ada, request_id, approve=attempt == "approve",
-                            comment="checked the ticket")
+            decide_request.decide(gh, people.ada, request_id, approve=attempt == "approve",
+                                  comment="checked the ticket")
 
     if expected is None:
         act()
@@ -155,11 +163,11 @@ def test_the_request_state_machine_refuses_every_illegal_transition(
 
 def test_pending_requests_expire_after_their_time_to_live(gh: Gatehouse, people: Team,
                                                           clock: FakeClock) -> None:
-    request_id = requests.create(gh, people.sam, draft())
+    request_id = create_request.create(gh, people.sam, draft())
     clock.advance(hours=23, minutes=59)
-    assert requests.expire_pending(gh) == 0
+    assert sweep.expire_pending(gh) == 0
     clock.advance(minutes=1)
-    assert requests.expire_pending(gh) == 1
+    assert sweep.expire_pending(gh) == 1
     with gh.read() as db:
         assert db.get_one(AccessRequest, request_id).status == "expired"
     assert [e["actor_sub"] for e in events(gh, "request.expired")] == ["system"]
@@ -169,8 +177,8 @@ def test_the_sweeper_records_each_expiry_once(gh: Gatehouse, people: Team,
                                               clock: FakeClock) -> None:
     approved_grant(gh, people)
     clock.advance(hours=2)
-    assert grants.record_expiries(gh) == 1
-    assert grants.record_expiries(gh) == 0
+    assert sweep.record_expiries(gh) == 1
+    assert sweep.record_expiries(gh) == 0
     assert len(events(gh, "grant.expired")) == 1
 
 
@@ -195,7 +203,7 @@ def test_bad_input_names_the_field_and_changes_nothing(gh: Gatehouse, people: Te
                                                        field: str) -> None:
     before = len(events(gh))
     with pytest.raises(InvalidInput) as caught:
-        requests.create(gh, people.sam, draft(**changes))
+        create_request.create(gh, people.sam, draft(**changes))
     assert caught.value.field == field
     assert len(events(gh)) == before
     with gh.read() as db:
@@ -207,41 +215,41 @@ def test_start_times_must_be_aware_and_near(gh: Gatehouse, people: Team,
     for when in (clock.now.replace(tzinfo=None), clock.now - timedelta(hours=1),
                  clock.now + timedelta(days=8)):
         with pytest.raises(InvalidInput, match="starts_at"):
-            requests.create(gh, people.sam, draft(starts_at=when))
+            create_request.create(gh, people.sam, draft(starts_at=when))
 
 
 def test_only_requesters_request_and_only_approvers_decide(gh: Gatehouse, people: Team) -> None:
     for who in (people.ada, people.audrey):
         with pytest.raises(Denied):
-            requests.create(gh, who, draft())
-    request_id = requests.create(gh, people.sam, draft())
+            create_request.create(gh, who, draft())
+    request_id = create_request.create(gh, people.sam, draft())
     for who in (people.sky, people.audrey):
         with pytest.raises(Denied):
-            requests.decide(gh, who, request_id, approve=True)
+            decide_request.decide(gh, who, request_id, approve=True)
 
 
 def test_deciding_needs_a_fresh_code(gh: Gatehouse, people: Team, clock: FakeClock) -> None:
-    request_id = requests.create(gh, people.sam, draft())
+    request_id = create_request.create(gh, people.sam, draft())
     clock.advance(minutes=6)
     with pytest.raises(StepUpRequired):
-        requests.decide(gh, people.ada, request_id, approve=True)
+        decide_request.decide(gh, people.ada, request_id, approve=True)
 
 
 def test_denying_needs_a_comment(gh: Gatehouse, people: Team) -> None:
-    request_id = requests.create(gh, people.sam, draft())
+    request_id = create_request.create(gh, people.sam, draft())
     with pytest.raises(InvalidInput, match="comment"):
-        requests.decide(gh, people.ada, request_id, approve=False)
+        decide_request.decide(gh, people.ada, request_id, approve=False)
 
 
 def test_the_queue_shows_history_and_hides_own_and_decided(gh: Gatehouse, people: Team) -> None:
-    earlier = requests.create(gh, people.sam, draft())
-    requests.decide(gh, people.alan, earlier, approve=False, comment="wrong customer")
-    current = requests.create(gh, people.sam, draft())
-    queue = requests.approval_queue(gh, people.ada)
+    earlier = create_request.create(gh, people.sam, draft())
+    decide_request.decide(gh, people.alan, earlier, approve=False, comment="wrong customer")
+    current = create_request.create(gh, people.sam, draft())
+    queue = queries.approval_queue(gh, people.ada)
     assert [item.request.id for item in queue] == [current]
     assert [h.id for h in queue[0].history] == [earlier]
-    requests.decide(gh, people.ada, current, approve=True)
-    assert requests.approval_queue(gh, people.ada) == []
+    decide_request.decide(gh, people.ada, current, approve=True)
+    assert queries.approval_queue(gh, people.ada) == []
 
 
 def test_every_step_is_audited_with_request_grant_ticket_and_policy(gh: Gatehouse,
@@ -260,40 +268,40 @@ def test_every_step_is_audited_with_request_grant_ticket_and_policy(gh: Gatehous
 
 def test_break_glass_opens_at_once_and_stays_flagged_until_reviewed(gh: Gatehouse,
                                                                     people: Team) -> None:
-    grant_id = grants.breakglass(gh, people.sam, draft(duration=timedelta(minutes=30)),
-                                 "production outage INC-7, customer down")
+    grant_id = break_glass.activate(gh, people.sam, draft(duration=timedelta(minutes=30)),
+                                    "production outage INC-7, customer down")
     with gh.read() as db:
         grants.usable_grant(gh, db, people.sam, grant_id, "cust-001", "production",
                             "subscriptions", "read")
-    flagged = [g for g in grants.all_grants(gh, people.ada) if g.needs_review]
+    flagged = [g for g in queries.all_grants(gh, people.ada) if g.needs_review]
     assert [g.id for g in flagged] == [grant_id]
-    grants.review_breakglass(gh, people.ada, grant_id, "outage confirmed in INC-7")
-    assert not any(g.needs_review for g in grants.all_grants(gh, people.ada))
+    break_glass.review(gh, people.ada, grant_id, "outage confirmed in INC-7")
+    assert not any(g.needs_review for g in queries.all_grants(gh, people.ada))
     assert [e["action"] for e in events(gh, "breakglass.")] == ["breakglass.activated",
                                                                  "breakglass.reviewed"]
 
 
 def test_break_glass_is_bounded_by_policy(gh: Gatehouse, people: Team) -> None:
     with pytest.raises(InvalidInput, match="duration"):
-        grants.breakglass(gh, people.sam, draft(duration=timedelta(hours=2)), "outage now")
+        break_glass.activate(gh, people.sam, draft(duration=timedelta(hours=2)), "outage now")
     with pytest.raises(Denied, match="no break-glass"):
-        grants.breakglass(gh, people.sam, draft(environment="staging", ticket=None,
-                                                duration=timedelta(minutes=30)), "outage now")
+        break_glass.activate(gh, people.sam, draft(environment="staging", ticket=None,
+                                                   duration=timedelta(minutes=30)), "outage now")
 
 
 def test_two_approvers_at_once_give_exactly_one_outcome(gh_any: Gatehouse,
                                                         idp: LocalIdP) -> None:
     gh = gh_any
     people = team(gh, idp)
-    request_id = requests.create(gh, people.sam, draft())
+    request_id = create_request.create(gh, people.sam, draft())
     outcomes: list[str] = []
     barrier = threading.Barrier(3)
 
     def decide(who: object, approve: bool) -> None:
         barrier.wait()
         try:
-            requests.decide(gh, who, request_id, approve=approve,  # type: ignore[arg-type]
-                            comment="race")
+            decide_request.decide(gh, who, request_id, approve=approve,  # type: ignore[arg-type]
+                                  comment="race")
             outcomes.append("decided")
         except GatehouseError as exc:
             outcomes.append(type(exc).__name__)

@@ -13,8 +13,8 @@ from access.context import Gatehouse
 from access.data import broker, restrictions
 from access.data.servable import CustomerRestricted
 from access.errors import Conflict, InvalidInput
-from access.workflow import grants, requests
-from access.workflow.requests import RequestDraft
+from access.workflow import break_glass, create_request, decide_request, queries
+from access.workflow.create_request import RequestDraft
 from tests.data_helpers import attach_customer_data
 from tests.identity_helpers import FakeClock, LocalIdP
 from tests.workflow_helpers import Team, draft, events, team
@@ -33,10 +33,10 @@ def people(gh_any: Gatehouse, idp: LocalIdP) -> Team:
 
 
 def granted(gh: Gatehouse, people: Team, customer: str = "cust-0001") -> int:
-    request_id = requests.create(gh, people.sam, draft(customer_id=customer,
-                                                       scopes=["contacts"]))
+    request_id = create_request.create(gh, people.sam, draft(customer_id=customer,
+                                                             scopes=["contacts"]))
     for admin in (people.ada, people.alan):
-        decision = requests.decide(gh, admin, request_id, approve=True)
+        decision = decide_request.decide(gh, admin, request_id, approve=True)
         if decision.grant_id is not None:
             return decision.grant_id
     raise AssertionError("not granted")
@@ -61,18 +61,18 @@ def test_a_restricted_customer_is_refused_on_the_next_read_and_the_refusal_is_lo
 def test_a_restricted_customer_can_be_neither_requested_nor_approved_nor_broken_glass(
         gh_any: Gatehouse, people: Team) -> None:
     gh = gh_any
-    pending = requests.create(gh, people.sam, draft(customer_id="cust-0002"))
+    pending = create_request.create(gh, people.sam, draft(customer_id="cust-0002"))
     restrictions.restrict(gh, people.ada, "production", "cust-0002", WHY)
     with pytest.raises(CustomerRestricted):
-        requests.create(gh, people.sam, draft(customer_id="cust-0002"))
+        create_request.create(gh, people.sam, draft(customer_id="cust-0002"))
     with pytest.raises(CustomerRestricted):
-        requests.decide(gh, people.alan, pending, approve=True)
+        decide_request.decide(gh, people.alan, pending, approve=True)
     with pytest.raises(CustomerRestricted):
-        grants.breakglass(gh, people.sam, _breakglass("cust-0002"), "production outage INC-9")
-    assert [r.status for r in requests.my_requests(gh, people.sam) if r.id == pending] == \
+        break_glass.activate(gh, people.sam, _breakglass("cust-0002"), "production outage INC-9")
+    assert [r.status for r in queries.my_requests(gh, people.sam) if r.id == pending] == \
         ["pending"]  # the refused approval left the request as it was
-    assert grants.my_grants(gh, people.sam) == []
-    requests.create(gh, people.sam, draft(customer_id="cust-0003"))  # others are untouched
+    assert queries.my_grants(gh, people.sam) == []
+    create_request.create(gh, people.sam, draft(customer_id="cust-0003"))  # others are untouched
 
 
 def test_restrict_and_lift_are_logged_with_who_why_and_which_customer(

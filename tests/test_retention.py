@@ -15,7 +15,7 @@ from access.data.customer_db.schema import Contact, Customer, CustomerKey
 from access.data.envelope import KeyDestroyed, LocalMasterKey, data_key, open_value, rewrap_all
 from access.data.sources import CustomerData
 from access.errors import Denied, InvalidInput
-from access.workflow import requests
+from access.workflow import create_request, decide_request
 from audit.engine import make_engine
 from tests.data_helpers import attach_customer_data
 from tests.identity_helpers import FakeClock, LocalIdP
@@ -100,12 +100,12 @@ def test_a_purged_customer_cannot_be_requested_granted_or_read(
         gh: Gatehouse, data: CustomerData, idp: LocalIdP) -> None:
     people = team(gh, idp)
     victim = retention.purge(gh, "production", execute=False)[0].customer_id
-    request_id = requests.create(gh, people.sam, draft(customer_id=victim))
+    request_id = create_request.create(gh, people.sam, draft(customer_id=victim))
     retention.purge(gh, "production", execute=True)
     with pytest.raises(Denied, match="purged"):
-        requests.create(gh, people.sam, draft(customer_id=victim))
+        create_request.create(gh, people.sam, draft(customer_id=victim))
     with pytest.raises(Denied, match="purged"):
-        requests.decide(gh, people.ada, request_id, approve=True)
+        decide_request.decide(gh, people.ada, request_id, approve=True)
 
 
 def test_a_purge_that_died_half_way_is_finished_by_the_next_run(
@@ -124,4 +124,4 @@ def test_requests_name_only_existing_customers(gh: Gatehouse, data: CustomerData
                                                idp: LocalIdP) -> None:
     people = team(gh, idp)
     with pytest.raises(InvalidInput, match="no customer cust-9999"):
-        requests.create(gh, people.sam, draft(customer_id="cust-9999"))
+        create_request.create(gh, people.sam, draft(customer_id="cust-9999"))

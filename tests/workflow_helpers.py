@@ -11,7 +11,7 @@ from sqlalchemy import select
 from access.context import Gatehouse
 from access.identity import mfa
 from access.principal import Principal
-from access.workflow.requests import RequestDraft
+from access.workflow.create_request import RequestDraft
 from audit.schema import events_table
 from tests.identity_helpers import LocalIdP, sign_in
 from tests.mfa_helpers import code_now, enroll

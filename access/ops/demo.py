@@ -23,8 +23,15 @@ from access.identity import mfa, totp
 from access.identity.sessions import login_key
 from access.principal import Principal, Role
 from access.schema import AccessRequest, ConsoleSession, User
-from access.workflow import grants, requests
-from access.workflow.requests import RequestDraft
+from access.workflow import (
+    break_glass,
+    cancel_request,
+    create_request,
+    decide_request,
+    grants,
+    sweep,
+)
+from access.workflow.create_request import RequestDraft
 
 # (subject, display name, IdP group). The demo identity provider serves the same people.
 PEOPLE = [
@@ -143,15 +150,15 @@ class _Story:
     def one_request(self) -> None:
         gh, rng = self.gh, self.rng
         requester = rng.choice(self.support)
-        request_id = requests.create(gh, requester.principal, self._draft())
+        request_id = create_request.create(gh, requester.principal, self._draft())
         self.count += 1
         self.clock.now += timedelta(minutes=rng.randint(5, 90))
         fate = rng.choices(["approve", "deny", "cancel", "expire"], [70, 12, 8, 10])[0]
         if fate == "cancel":
-            requests.cancel(gh, requester.principal, request_id)
+            cancel_request.cancel(gh, requester.principal, request_id)
         elif fate == "deny":
-            requests.decide(gh, self._fresh(rng.choice(self.admins)), request_id, False,
-                            "Not needed for this ticket: use the customer's own export")
+            decide_request.decide(gh, self._fresh(rng.choice(self.admins)), request_id, False,
+                                  "Not needed for this ticket: use the customer's own export")
         elif fate == "approve":
             self._approve(request_id, requester)
         # "expire": left pending; the sweeper expires it after its time-to-live
@@ -160,8 +167,8 @@ class _Story:
         gh, rng = self.gh, self.rng
         decision = None
         for admin in rng.sample(self.admins, k=len(self.admins)):
-            decision = requests.decide(gh, self._fresh(admin), request_id, True,
-                                       "Ticket checked")
+            decision = decide_request.decide(gh, self._fresh(admin), request_id, True,
+                                             "Ticket checked")
             if decision.grant_id is not None:
                 break
         if decision is None or decision.grant_id is None:
@@ -175,8 +182,8 @@ class _Story:
             grants.revoke(gh, rng.choice(self.admins).principal, decision.grant_id,
                           "Ticket closed before the grant ended")
         self.clock.now += timedelta(hours=4)
-        grants.record_expiries(gh)
-        requests.expire_pending(gh)
+        sweep.record_expiries(gh)
+        sweep.expire_pending(gh)
 
     def _use(self, holder: Persona, grant_id: int, request_id: int) -> None:
         """Read what the grant covers, as support would while working the ticket."""
@@ -196,27 +203,27 @@ class _Story:
         gh = self.gh
         draft = replace(self._draft(), scopes=["account"], duration=timedelta(minutes=30),
                         ticket="INC-4711")
-        grant_id = grants.breakglass(gh, self._fresh(self.support[0]), draft,
-                                     "Production outage: customer cannot log in, INC-4711")
+        grant_id = break_glass.activate(gh, self._fresh(self.support[0]), draft,
+                                        "Production outage: customer cannot log in, INC-4711")
         if reviewed:
             self.clock.now += timedelta(hours=2)
-            grants.review_breakglass(gh, self.admins[0].principal, grant_id,
-                                     "Outage confirmed in INC-4711; access was appropriate")
+            break_glass.review(gh, self.admins[0].principal, grant_id,
+                               "Outage confirmed in INC-4711; access was appropriate")
 
     def present(self, end: datetime) -> None:
         """Bring the story to now: stale things expire, a few requests wait for approval."""
         self.clock.now = end - timedelta(hours=2)
-        requests.expire_pending(self.gh)
-        grants.record_expiries(self.gh)
+        sweep.expire_pending(self.gh)
+        sweep.record_expiries(self.gh)
         for minutes in (90, 45, 20):
             self.clock.now = end - timedelta(minutes=minutes)
-            requests.create(self.gh, self.support[minutes % len(self.support)].principal,
-                            self._draft())
+            create_request.create(self.gh, self.support[minutes % len(self.support)].principal,
+                                  self._draft())
             self.count += 1
         self.clock.now = end - timedelta(minutes=10)  # step-ups add seconds: end in the past
         requester = self.support[0]
-        active = requests.create(self.gh, requester.principal, replace(
+        active = create_request.create(self.gh, requester.principal, replace(
             self._draft(), customer_id="cust-0042", scopes=["subscriptions", "account"],
             duration=timedelta(hours=4)))
-        requests.decide(self.gh, self._fresh(self.admins[0]), active, True, "Ticket checked")
+        decide_request.decide(self.gh, self._fresh(self.admins[0]), active, True, "Ticket checked")
         self.count += 1

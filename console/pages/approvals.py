@@ -7,7 +7,7 @@ import streamlit as st
 
 from access.authz import Action
 from access.errors import GatehouseError, StepUpRequired
-from access.workflow import grants, requests
+from access.workflow import break_glass, decide_request, queries
 from console.errors import show_error
 from console.gate import page
 from console.markup import literal
@@ -16,19 +16,19 @@ from console.step_up import step_up_form
 gh, admin = page(Action.APPROVALS_VIEW)
 st.title("Approvals")
 
-for g in (g for g in grants.all_grants(gh, admin) if g.needs_review):
+for g in (g for g in queries.all_grants(gh, admin) if g.needs_review):
     with st.container(border=True):
         st.error(f"Break-glass grant {g.id}: {literal(g.holder)} on customer `{g.customer_id}` "
                  f"({', '.join(g.scopes)}), {g.state}. Review required.")
         note = st.text_input("Review note", key=f"review_note_{g.id}")
         if st.button("Record review", key=f"review_{g.id}"):
             try:
-                grants.review_breakglass(gh, admin, g.id, note)
+                break_glass.review(gh, admin, g.id, note)
                 st.rerun()
             except GatehouseError as exc:
                 show_error(exc)
 
-queue = requests.approval_queue(gh, admin)
+queue = queries.approval_queue(gh, admin)
 if not queue:
     st.info("Nothing waiting for you.")
 for item in queue:
@@ -55,7 +55,7 @@ for item in queue:
 if decision := st.session_state.get("decision"):
     request_id, approve, comment = decision
     try:
-        outcome = requests.decide(gh, admin, request_id, approve, comment)
+        outcome = decide_request.decide(gh, admin, request_id, approve, comment)
         del st.session_state["decision"]
         st.success(f"Request {request_id}: {outcome.status} "
                    f"({outcome.approvals}/{outcome.approvals_required} approvals).")

@@ -7,14 +7,16 @@ import streamlit as st
 from access.authz import Action
 from access.data import broker
 from access.errors import GatehouseError, StepUpRequired
-from access.workflow import grants
+from access.workflow import queries
+from access.workflow.policy import DataAction
+from access.workflow.states import GrantState
 from console.errors import show_error
 from console.gate import page
 from console.step_up import step_up_form
 
 gh, me = page(Action.DATA_READ)
 st.title("Customer data")
-live = [g for g in grants.my_grants(gh, me) if g.state == "active"]
+live = [g for g in queries.my_grants(gh, me) if g.state == GrantState.ACTIVE]
 if not live:
     st.info("You hold no active grant. Request access for a ticket first.")
     st.stop()
@@ -48,7 +50,7 @@ except GatehouseError as exc:
     show_error(exc)
     st.stop()
 
-if "reveal" in grant.actions and view.masked:
+if grant.allows(DataAction.REVEAL) and view.masked:
     with st.expander("Reveal masked columns (needs a reason and a fresh code)"), \
             st.form("reveal"):
         columns = st.multiselect("Columns", list(view.masked))
@@ -68,7 +70,7 @@ if (pending := st.session_state.get("reveal")) and pending[:2] == (grant.id, sco
         show_error(exc)
 show(view)
 
-if "export" in grant.actions:
+if grant.allows(DataAction.EXPORT):
     if st.button("Prepare CSV export"):
         st.session_state["export"] = (grant.id, scope)
     if st.session_state.get("export") == (grant.id, scope):

@@ -7,7 +7,7 @@ import streamlit as st
 
 from access.authz import Action
 from access.errors import GatehouseError
-from access.workflow import grants, requests
+from access.workflow import cancel_request, grants, queries
 from console.errors import show_error
 from console.gate import page
 
@@ -15,8 +15,8 @@ gh, me = page(Action.REQUEST_CREATE)
 now = gh.now()
 st.title("My access")
 
-mine = grants.my_grants(gh, me)
-live = [g for g in mine if g.state in ("active", "scheduled")]
+mine = queries.my_grants(gh, me)
+live = [g for g in mine if g.is_live]
 st.subheader("Grants")
 if not live:
     st.info("No live grant. Request access for a ticket first.")
@@ -34,19 +34,19 @@ for g in live:
             show_error(exc)
 
 st.subheader("Requests")
-mine_requests = requests.my_requests(gh, me)
+mine_requests = queries.my_requests(gh, me)
 st.dataframe(pd.DataFrame([{
     "id": r.id, "status": r.status, "customer": r.customer_id, "environment": r.environment,
     "scopes": ", ".join(r.scopes), "actions": ", ".join(r.actions),
     "approvals": f"{r.approvals}/{r.approvals_required}", "ticket": r.ticket,
     "filed": r.created_at} for r in mine_requests]), hide_index=True, width="stretch")
-pending = [r.id for r in mine_requests if r.status == "pending"]
+pending = [r.id for r in mine_requests if r.is_pending]
 if pending:
     with st.form("cancel"):
         choice = st.selectbox("Pending request", pending)
         if st.form_submit_button("Cancel request") and choice is not None:
             try:
-                requests.cancel(gh, me, choice)
+                cancel_request.cancel(gh, me, choice)
                 st.rerun()
             except GatehouseError as exc:
                 show_error(exc)

@@ -8,7 +8,8 @@ import streamlit as st
 
 from access.authz import Action
 from access.errors import GatehouseError, StepUpRequired
-from access.workflow import grants, requests
+from access.workflow import break_glass, create_request
+from access.workflow.policy import DataAction
 from console.errors import show_error
 from console.gate import page
 from console.step_up import step_up_form
@@ -23,7 +24,8 @@ with st.form("request"):
     environment = left.selectbox("Environment", list(policy.environments))
     ticket = right.text_input("Ticket", placeholder="SUP-1234")
     scopes = st.multiselect("Data scopes", list(policy.scopes))
-    actions = st.multiselect("Actions", ["read", "reveal", "export"], default=["read"])
+    actions = st.multiselect("Actions", [a.value for a in DataAction],
+                             default=[DataAction.READ.value])
     hours = left.number_input("Duration (hours)", min_value=0.25, max_value=720.0, value=2.0,
                               step=0.25)
     later = right.toggle("Start later")
@@ -37,14 +39,14 @@ with st.form("request"):
         reason = st.text_input("Emergency reason")
         broken = st.form_submit_button("Break the glass")
 
-draft = requests.RequestDraft(
+draft = create_request.RequestDraft(
     customer_id=customer.strip(), environment=environment or "", scopes=scopes,
     actions=actions, duration=timedelta(hours=hours), justification=justification,
     ticket=ticket, starts_at=(start.replace(tzinfo=UTC) if start.tzinfo is None else start)
     if later and start else None)
 if submitted:
     try:
-        request_id = requests.create(gh, me, draft)
+        request_id = create_request.create(gh, me, draft)
         st.success(f"Request {request_id} filed. An admin will decide; see **My access**.")
     except GatehouseError as exc:
         show_error(exc)
@@ -52,7 +54,7 @@ if broken:
     st.session_state["breakglass"] = (draft, reason)
 if pending := st.session_state.get("breakglass"):
     try:
-        grant_id = grants.breakglass(gh, me, *pending)
+        grant_id = break_glass.activate(gh, me, *pending)
         del st.session_state["breakglass"]
         st.success(f"Break-glass grant {grant_id} is active; every admin was notified.")
     except StepUpRequired as exc:

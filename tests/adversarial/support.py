@@ -22,7 +22,7 @@ from sqlalchemy import Engine, func, select
 from access.context import Gatehouse
 from access.data.sources import CustomerData
 from access.schema import AccessBase
-from access.workflow import requests
+from access.workflow import create_request, decide_request
 from audit.schema import events_table, leaves_table
 from audit.sealer import seal_pending
 from tests.data_helpers import attach_customer_data
@@ -75,10 +75,10 @@ def granted(gh: Gatehouse, people: Team, customer: str = "cust-0001",
             scopes: tuple[str, ...] = ("contacts",), actions: tuple[str, ...] = ("read",),
             duration: timedelta = timedelta(hours=1)) -> int:
     """A live grant of sam's, approved by as many admins as policy wants; its id."""
-    request_id = requests.create(gh, people.sam, draft(
+    request_id = create_request.create(gh, people.sam, draft(
         customer_id=customer, scopes=list(scopes), actions=list(actions), duration=duration))
     for admin in (people.ada, people.alan):
-        decision = requests.decide(gh, admin, request_id, approve=True)
+        decision = decide_request.decide(gh, admin, request_id, approve=True)
         if decision.grant_id is not None:
             return decision.grant_id
     raise AssertionError(f"request {request_id} was not granted")

@@ -39,7 +39,14 @@ from access.errors import Denied, StepUpRequired
 from access.identity import mfa, users
 from access.principal import Principal, Role
 from access.schema import ConsoleSession
-from access.workflow import grants, requests
+from access.workflow import (
+    break_glass,
+    cancel_request,
+    create_request,
+    decide_request,
+    grants,
+    queries,
+)
 from audit.export_stream import ExportFormat
 from audit.sealer import seal_pending
 from tests.adversarial.support import (
@@ -68,14 +75,14 @@ class Arena:
         self.w, self.tmp = w, tmp
 
     def pending(self) -> int:
-        return requests.create(self.w.gh, self.w.people.sam, draft(customer_id="cust-0001"))
+        return create_request.create(self.w.gh, self.w.people.sam, draft(customer_id="cust-0001"))
 
     def grant(self, *actions: str) -> int:
         return granted(self.w.gh, self.w.people, actions=actions or ("read",))
 
     def breakglass(self) -> int:
-        return grants.breakglass(self.w.gh, self.w.people.sam, _breakglass_draft(),
-                                 "production outage, INC-1")
+        return break_glass.activate(self.w.gh, self.w.people.sam, _breakglass_draft(),
+                                    "production outage, INC-1")
 
     def victim(self, disabled: bool = False) -> int:
         victim = sign_in(self.w.gh, self.w.idp, f"victim-{uuid.uuid4().hex[:8]}")
@@ -98,7 +105,7 @@ class Arena:
         return path
 
 
-def _breakglass_draft() -> requests.RequestDraft:
+def _breakglass_draft() -> create_request.RequestDraft:
     return draft(customer_id="cust-0002", scopes=["contacts"], duration=timedelta(minutes=30))
 
 
@@ -125,16 +132,16 @@ def _filter() -> oversight.EventFilter:
 
 SERVICES: dict[str, Service] = {
     # the requester's use cases
-    "requests.create": service({R}, lambda a, p, _: requests.create(
-        a.w.gh, p, draft(customer_id="cust-0001"))),
-    "requests.cancel": service({R}, lambda a, p, t: requests.cancel(a.w.gh, p, t),
-                               Arena.pending),
-    "requests.my_requests": service({R}, lambda a, p, _: requests.my_requests(a.w.gh, p)),
-    "grants.my_grants": service({R}, lambda a, p, _: grants.my_grants(a.w.gh, p)),
+    "create_request.create": service({R}, lambda a, p, _: create_request.create(
+                    a.w.gh, p, draft(customer_id="cust-0001"))),
+    "cancel_request.cancel": service({R}, lambda a, p, t: cancel_request.cancel(a.w.gh, p, t),
+                                           Arena.pending),
+    "queries.my_requests": service({R}, lambda a, p, _: queries.my_requests(a.w.gh, p)),
+    "queries.my_grants": service({R}, lambda a, p, _: queries.my_grants(a.w.gh, p)),
     "grants.release": service({R}, lambda a, p, t: grants.release(a.w.gh, p, t),
                               lambda a: a.grant()),
-    "grants.breakglass": service({R}, lambda a, p, _: grants.breakglass(
-        a.w.gh, p, _breakglass_draft(), "production outage, INC-1"), step_up=True),
+    "break_glass.activate": service({R}, lambda a, p, _: break_glass.activate(
+              a.w.gh, p, _breakglass_draft(), "production outage, INC-1"), step_up=True),
     "broker.read": service({R}, lambda a, p, t: broker.read(a.w.gh, p, t, "cust-0001",
                                                             "contacts"), lambda a: a.grant()),
     "broker.reveal": service({R}, lambda a, p, t: broker.reveal(
@@ -145,15 +152,15 @@ SERVICES: dict[str, Service] = {
         a.w.gh, p, t, "cust-0001", "contacts"), lambda a: a.grant("read", "export"),
         step_up=True),
     # the approver's
-    "requests.decide": service({A}, lambda a, p, t: requests.decide(
-        a.w.gh, p, t, approve=True), Arena.pending, step_up=True),
-    "requests.approval_queue": service({A}, lambda a, p, _: requests.approval_queue(
-        a.w.gh, p)),
-    "grants.all_grants": service({A}, lambda a, p, _: grants.all_grants(a.w.gh, p)),
+    "decide_request.decide": service({A}, lambda a, p, t: decide_request.decide(
+                    a.w.gh, p, t, approve=True), Arena.pending, step_up=True),
+    "queries.approval_queue": service({A}, lambda a, p, _: queries.approval_queue(
+      a.w.gh, p)),
+    "queries.all_grants": service({A}, lambda a, p, _: queries.all_grants(a.w.gh, p)),
     "grants.revoke": service({A}, lambda a, p, t: grants.revoke(
         a.w.gh, p, t, "ticket closed early"), lambda a: a.grant()),
-    "grants.review_breakglass": service({A}, lambda a, p, t: grants.review_breakglass(
-        a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
+    "break_glass.review": service({A}, lambda a, p, t: break_glass.review(
+a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
     "users.list_users": service({A}, lambda a, p, _: users.list_users(a.w.gh, p)),
     "users.disable": service({A}, lambda a, p, t: users.disable(
         a.w.gh, p, t, "left the company"), lambda a: a.victim()),
@@ -205,9 +212,9 @@ HELPERS: dict[str, str] = {
     "authz.require": "the choke point, wrapped by Gatehouse.authorize",
     "context.Gatehouse.authorize": "the choke point every service (and the page gate) calls",
     "context.event_for": "builds an audit event for a principal",
-    "requests.request_event": "builds an audit event of a request step",
-    "requests.validate": "checks a draft inside create() and breakglass()",
-    "requests.issue_grant": "issues the grant inside decide() and breakglass()",
+    "events.request_event": "builds an audit event of a request step",
+    "create_request.validate": "checks a draft inside create() and break_glass.activate()",
+    "grants.issue_grant": "issues the grant inside decide() and break_glass.activate()",
     "grants.usable_grant": "the per-grant check inside the broker's transaction",
     "sessions.mark_mfa": "records a passed code inside the mfa services",
 }
@@ -239,8 +246,8 @@ def functions_taking_a_principal() -> set[str]:
 
 def test_the_introspection_finds_services_helpers_and_sign_in_steps() -> None:
     found = functions_taking_a_principal()
-    assert {"requests.decide", "context.Gatehouse.authorize", "mfa.verify_code"} <= found
-    assert "requests.expire_pending" not in found  # the sweeper acts as the system
+    assert {"decide_request.decide", "context.Gatehouse.authorize", "mfa.verify_code"} <= found
+    assert "sweep.expire_pending" not in found  # the sweeper acts as the system
 
 
 def test_every_function_taking_a_principal_is_classified() -> None:
@@ -258,7 +265,7 @@ def test_the_console_calls_no_helper_that_skips_the_choke_point() -> None:
     called = set()
     for path in [*sorted((ROOT / "console").rglob("*.py")), ROOT / "streamlit_app.py"]:
         called |= _access_calls(ast.parse(path.read_text(), filename=str(path)))
-    assert "requests.decide" in called and "authz.allowed" in called  # the scan sees calls
+    assert "decide_request.decide" in called and "authz.allowed" in called  # the scan sees calls
     forbidden = sorted(c for c in called if c in HELPERS and c not in CONSOLE_MAY_CALL_HELPERS)
     assert forbidden == []
 

@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from access.context import Gatehouse
 from access.data import broker
 from access.identity import mfa, users
-from access.workflow import grants, requests
+from access.workflow import create_request, decide_request, grants
 from audit.engine import make_engine, write_engine
 from audit.log import append
 from audit.schema import checkpoints_table, events_table
@@ -97,11 +97,11 @@ class Operation:
 OPERATIONS: dict[str, Operation] = {
     "file a request": Operation(
         lambda w: None,
-        lambda w, _: requests.create(w.gh, w.people.sam, draft(customer_id="cust-0001")),
+        lambda w, _: create_request.create(w.gh, w.people.sam, draft(customer_id="cust-0001")),
         "request.created"),
     "approve": Operation(
-        lambda w: requests.create(w.gh, w.people.sam, draft(customer_id="cust-0001")),
-        lambda w, rid: requests.decide(w.gh, w.people.ada, rid, approve=True),
+        lambda w: create_request.create(w.gh, w.people.sam, draft(customer_id="cust-0001")),
+        lambda w, rid: decide_request.decide(w.gh, w.people.ada, rid, approve=True),
         "grant.issued"),
     "revoke": Operation(
         lambda w: granted(w.gh, w.people),
@@ -220,7 +220,7 @@ def assert_fails_closed(w: World, gh: Gatehouse, grant_id: int) -> None:
     with pytest.raises(DBAPIError):
         served.append(broker.read(gh, w.people.sam, grant_id, "cust-0001", "contacts"))
     with pytest.raises(DBAPIError):
-        requests.create(gh, w.people.sam, draft(customer_id="cust-0001"))
+        create_request.create(gh, w.people.sam, draft(customer_id="cust-0001"))
     assert served == []
     assert events_after(w.gh.engine, before) == [] and state_digest(w.gh.engine) == digest
 
@@ -264,8 +264,8 @@ def test_a_full_database_serves_no_read_it_cannot_log(sq: World) -> None:
         assert len(logged) == served
         digest = state_digest(w.gh.engine)
         with pytest.raises(DBAPIError):  # and a state change does not half-happen either
-            requests.create(full, w.people.sam, draft(customer_id="cust-0001",
-                                                      justification="x" * 1000))
+            create_request.create(full, w.people.sam, draft(customer_id="cust-0001",
+                                                            justification="x" * 1000))
         assert state_digest(w.gh.engine) == digest
         assert len(events_after(w.gh.engine, before)) == served
     finally:

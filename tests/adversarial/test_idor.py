@@ -16,7 +16,7 @@ import pytest
 from access.data import broker
 from access.errors import Denied, InvalidInput
 from access.principal import Principal
-from access.workflow import grants, requests
+from access.workflow import cancel_request, create_request, decide_request, grants, queries
 from tests.adversarial.support import (
     World,
     events_after,
@@ -39,17 +39,17 @@ SKY_JUSTIFICATION = "SUP-7777 sky's private case about cust-0009 billing"
 
 
 def skys_request(w: World) -> int:
-    return requests.create(w.gh, w.people.sky, draft(customer_id="cust-0009",
-                                                     ticket="SUP-7777",
-                                                     justification=SKY_JUSTIFICATION))
+    return create_request.create(w.gh, w.people.sky, draft(customer_id="cust-0009",
+                                                           ticket="SUP-7777",
+                                                           justification=SKY_JUSTIFICATION))
 
 
 def skys_grant(w: World, actions: tuple[str, ...] = ("read", "reveal", "export")) -> int:
-    request_id = requests.create(w.gh, w.people.sky, draft(
+    request_id = create_request.create(w.gh, w.people.sky, draft(
         customer_id="cust-0009", scopes=["contacts"], actions=list(actions),
         ticket="SUP-7777", justification=SKY_JUSTIFICATION))
     for admin in (w.people.ada, w.people.alan):
-        decision = requests.decide(w.gh, admin, request_id, approve=True)
+        decision = decide_request.decide(w.gh, admin, request_id, approve=True)
         if decision.grant_id is not None:
             return decision.grant_id
     raise AssertionError("sky's request was not granted")
@@ -65,10 +65,10 @@ def test_a_requester_cannot_cancel_another_requesters_request(w: World) -> None:
     request_id = skys_request(w)
     before, digest = last_event_id(w.gh.engine), state_digest(w.gh.engine)
     with pytest.raises(InvalidInput) as refused:
-        requests.cancel(w.gh, w.people.sam, request_id)
+        cancel_request.cancel(w.gh, w.people.sam, request_id)
     assert_reveals_nothing_of_sky(refused.value)
     assert state_digest(w.gh.engine) == digest and events_after(w.gh.engine, before) == []
-    requests.cancel(w.gh, w.people.sky, request_id)  # its owner still can
+    cancel_request.cancel(w.gh, w.people.sky, request_id)  # its owner still can
 
 
 def test_a_requester_cannot_release_another_requesters_grant(w: World) -> None:
@@ -117,8 +117,8 @@ def test_the_lists_of_my_requests_and_grants_hold_only_mine(w: World) -> None:
     skys_request(w)
     skys_grant(w, ("read",))
     mine = granted(w.gh, w.people, customer="cust-0003")
-    requested = requests.my_requests(w.gh, w.people.sam)
-    held = grants.my_grants(w.gh, w.people.sam)
+    requested = queries.my_requests(w.gh, w.people.sam)
+    held = queries.my_grants(w.gh, w.people.sam)
     assert requested and {r.requester for r in requested} == {w.people.sam.name}
     assert "cust-0009" not in {r.customer_id for r in requested}
     assert mine in {g.id for g in held} and {g.holder for g in held} == {w.people.sam.name}

@@ -29,7 +29,7 @@ from access.errors import Denied, GatehouseError, InvalidInput
 from access.identity import mfa, users
 from access.identity.sessions import NoRole, resume
 from access.text import MAX_REASON
-from access.workflow import grants, requests
+from access.workflow import break_glass, create_request, decide_request, grants, queries
 from tests.adversarial.support import (
     World,
     events_after,
@@ -102,7 +102,7 @@ def refused_cleanly(w: World, field: str, call: Callable[[], Any]) -> str | None
     return None
 
 
-STRUCTURED: dict[str, Callable[[str], requests.RequestDraft]] = {
+STRUCTURED: dict[str, Callable[[str], create_request.RequestDraft]] = {
     "customer": lambda v: draft(customer_id=v),
     "environment": lambda v: draft(customer_id="cust-0001", environment=v),
     "scopes": lambda v: draft(customer_id="cust-0001", scopes=[v]),
@@ -115,7 +115,7 @@ STRUCTURED: dict[str, Callable[[str], requests.RequestDraft]] = {
 def test_structured_request_fields_refuse_every_hostile_string(w: World, field: str) -> None:
     problems = {}
     for name, payload in PAYLOADS.items():
-        why = refused_cleanly(w, field, lambda p=payload: requests.create(
+        why = refused_cleanly(w, field, lambda p=payload: create_request.create(
             w.gh, w.people.sam, STRUCTURED[field](p)))
         if why:
             problems[name] = why
@@ -132,7 +132,7 @@ def test_justifications_are_stored_exactly_or_refused_by_name(w: World) -> None:
     prefix = "SUP-1234 needs: "
     for name, payload in PAYLOADS.items():
         text = prefix + payload
-        call = lambda t=text: requests.create(w.gh, w.people.sam, draft(  # noqa: E731
+        call = lambda t=text: create_request.create(w.gh, w.people.sam, draft(  # noqa: E731
             customer_id="cust-0001", justification=t))
         if not _free_text_expected(name, w.gh.policy.justification_max - len(prefix)):
             if why := refused_cleanly(w, "justification", call):
@@ -143,7 +143,7 @@ def test_justifications_are_stored_exactly_or_refused_by_name(w: World) -> None:
         if kind != "ok":
             problems[name] = f"refused: {kind} {request_id}"
             continue
-        stored = next(r.justification for r in requests.my_requests(w.gh, w.people.sam)
+        stored = next(r.justification for r in queries.my_requests(w.gh, w.people.sam)
                       if r.id == request_id)
         [logged] = events_after(w.gh.engine, before)
         if stored != text.strip() or logged["reason"] != text.strip():
@@ -157,21 +157,22 @@ REASONS: dict[str, tuple[str, ReasonCall]] = {
         w.gh, w.people.ada, granted(w.gh, w.people), r)),
     "user disabled": ("user.disabled", lambda w, r: users.disable(
         w.gh, w.people.ada, sign_in(w.gh, w.idp, f"u-{uuid.uuid4().hex[:8]}").user_id, r)),
-    "break-glass reason": ("breakglass.activated", lambda w, r: grants.breakglass(
+    "break-glass reason": ("breakglass.activated", lambda w, r: break_glass.activate(
         w.gh, w.people.sam, draft(customer_id="cust-0002", scopes=["contacts"],
                                   duration=timedelta(minutes=30)), r)),
-    "break-glass review": ("breakglass.reviewed", lambda w, r: grants.review_breakglass(
-        w.gh, w.people.ada, grants.breakglass(
+    "break-glass review": ("breakglass.reviewed", lambda w, r: break_glass.review(
+        w.gh, w.people.ada, break_glass.activate(
             w.gh, w.people.sam, draft(customer_id="cust-0002", scopes=["contacts"],
-                                      duration=timedelta(minutes=30)), "outage INC-1"), r)),
+                                         duration=timedelta(minutes=30)), "outage INC-1"), r)),
     "reveal reason": ("data.revealed", lambda w, r: broker.reveal(
         w.gh, w.people.sam, granted(w.gh, w.people, actions=("read", "reveal")), "cust-0001",
         "contacts", ["contacts.email"], r)),
-    "deny comment": ("request.denied", lambda w, r: requests.decide(
-        w.gh, w.people.ada, requests.create(w.gh, w.people.sam, draft(customer_id="cust-0001")),
+    "deny comment": ("request.denied", lambda w, r: decide_request.decide(
+        w.gh, w.people.ada,
+        create_request.create(w.gh, w.people.sam, draft(customer_id="cust-0001")),
         approve=False, comment=r)),
 }
-LIMITS = {"deny comment": requests.MAX_COMMENT}
+LIMITS = {"deny comment": decide_request.MAX_COMMENT}
 
 
 @pytest.mark.parametrize("site", sorted(REASONS))

@@ -23,7 +23,7 @@ from access.data import broker
 from access.errors import Conflict, GatehouseError
 from access.principal import Principal
 from access.schema import AccessRequest, Approval, Grant
-from access.workflow import requests
+from access.workflow import create_request, decide_request
 from audit.database import verify_database
 from tests.adversarial.support import counts, granted, seal_until_caught_up
 from tests.data_helpers import attach_customer_data
@@ -58,8 +58,8 @@ def test_concurrent_audited_reads_and_racing_approvals_lose_and_double_nothing(
     people = team(gh, idp)
     customers = [f"cust-{n:04d}" for n in range(1, READERS + 1)]
     held = {c: granted(gh, people, customer=c, scopes=("contacts", "account")) for c in customers}
-    pending = [requests.create(gh, people.sky, draft(customer_id=f"cust-{n:04d}",
-                                                     scopes=["subscriptions"]))
+    pending = [create_request.create(gh, people.sky, draft(customer_id=f"cust-{n:04d}",
+                                                           scopes=["subscriptions"]))
                for n in range(READERS + 1, READERS + 1 + REQUESTS)]
     events_before = counts(gh.engine)[0]
 
@@ -93,7 +93,7 @@ def test_concurrent_audited_reads_and_racing_approvals_lose_and_double_nothing(
         for request_id in order:
             began = time.perf_counter()
             try:
-                requests.decide(gh, admin, request_id, approve=True)
+                decide_request.decide(gh, admin, request_id, approve=True)
                 outcome = "approved"
             except Conflict:
                 outcome = "conflict"

@@ -23,7 +23,7 @@ from access import oversight
 from access.context import Gatehouse
 from access.identity.sessions import resume
 from access.schema import Notification
-from access.workflow import grants, requests
+from access.workflow import break_glass, create_request, decide_request, grants
 from audit.canonical import FIELDS, canonical_bytes
 from audit.export_stream import ExportFormat
 from audit.schema import events_table
@@ -51,8 +51,8 @@ def plant(gh: Gatehouse, idp: LocalIdP, people: Team) -> int:
     """Every hostile text into the log through the real services: justifications, revocation
     reasons, a display name and a user agent. Returns how many events hold one."""
     for text in HOSTILE:
-        request_id = requests.create(gh, people.sam, draft(justification=text))
-        grant_id = requests.decide(gh, people.ada, request_id, approve=True).grant_id
+        request_id = create_request.create(gh, people.sam, draft(justification=text))
+        grant_id = decide_request.decide(gh, people.ada, request_id, approve=True).grant_id
         assert grant_id is not None
         grants.revoke(gh, people.alan, grant_id, text)
     enroll(gh, resume(gh, idp.token("mallory", ["support"], name=FORGED_LINES),
@@ -125,8 +125,8 @@ def test_the_cli_never_echoes_event_content(gh: Gatehouse, idp: LocalIdP, people
 def test_a_display_name_cannot_page_a_whole_slack_channel(gh: Gatehouse, idp: LocalIdP) -> None:
     eve, _, _ = enroll(gh, resume(gh, idp.token("eve", ["support"],
                                                 name="<!channel> <https://evil.example|IT>")))
-    grants.breakglass(gh, eve, draft(duration=timedelta(minutes=30)),
-                      "production outage INC-3")
+    break_glass.activate(gh, eve, draft(duration=timedelta(minutes=30)),
+                         "production outage INC-3")
     with gh.read() as db:
         payloads = [json.loads(p) for p in db.execute(select(Notification.payload)).scalars()]
     text = next(p["text"] for p in payloads if p["gatehouse"]["kind"] == "breakglass.activated")

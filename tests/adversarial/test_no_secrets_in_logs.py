@@ -35,7 +35,7 @@ from access.identity import mfa, totp, users
 from access.identity.sessions import logout, resume
 from access.principal import Principal
 from access.schema import Notification
-from access.workflow import grants, notify, requests
+from access.workflow import break_glass, create_request, decide_request, grants, notify, sweep
 from audit.engine import make_engine
 from audit.export_stream import ExportFormat
 from audit.schema import events_table
@@ -117,11 +117,11 @@ def golden_path(gh: Gatehouse, idp: LocalIdP, clock: FakeClock, s: Secrets,
     ada = Person(gh, idp, clock, s, "ada", ["admins"])
     alan = Person(gh, idp, clock, s, "alan", ["admins"])
     audrey = Person(gh, idp, clock, s, "audrey", ["auditors"])
-    request_id = requests.create(gh, sam.principal, draft(
+    request_id = create_request.create(gh, sam.principal, draft(
         customer_id="cust-0001", scopes=["contacts", "account"],
         actions=["read", "reveal", "export"], duration=timedelta(hours=2)))
-    requests.decide(gh, ada.step_up(), request_id, approve=True, comment="ticket checked")
-    grant_id = requests.decide(gh, alan.step_up(), request_id, approve=True).grant_id
+    decide_request.decide(gh, ada.step_up(), request_id, approve=True, comment="ticket checked")
+    grant_id = decide_request.decide(gh, alan.step_up(), request_id, approve=True).grant_id
     assert grant_id is not None
     for scope in ("contacts", "account"):
         broker.read(gh, sam.principal, grant_id, "cust-0001", scope)
@@ -136,10 +136,10 @@ def golden_path(gh: Gatehouse, idp: LocalIdP, clock: FakeClock, s: Secrets,
     assert b"cust-0001" in exported
     phone_lost = sam.login()  # a new login, the phone lost: a recovery code instead
     mfa.use_recovery_code(gh, phone_lost, sam.recovery_codes[4])
-    glass = grants.breakglass(gh, sky.step_up(), draft(
+    glass = break_glass.activate(gh, sky.step_up(), draft(
         customer_id="cust-0002", scopes=["account"], duration=timedelta(minutes=30)),
         "production outage INC-42, customer cannot log in")
-    grants.review_breakglass(gh, ada.principal, glass, "outage confirmed in INC-42")
+    break_glass.review(gh, ada.principal, glass, "outage confirmed in INC-42")
     grants.revoke(gh, ada.principal, glass, "outage over")
     grants.release(gh, sam.principal, grant_id)
     users.disable(gh, ada.principal, sky.principal.user_id, "on leave")
@@ -152,8 +152,8 @@ def golden_path(gh: Gatehouse, idp: LocalIdP, clock: FakeClock, s: Secrets,
         oversight.export_events(gh, audrey.step_up(), oversight.event_filter(), fmt,
                                tmp_path / "exports" / fmt.value)
     clock.advance(hours=3)
-    requests.expire_pending(gh)
-    grants.record_expiries(gh)
+    sweep.expire_pending(gh)
+    sweep.record_expiries(gh)
     sent: list[bytes] = []
     notify.deliver_pending(gh, "https://hooks.example/secret", lambda url, body: (
         sent.append(body), 200)[1])

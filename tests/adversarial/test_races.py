@@ -25,7 +25,14 @@ from access.data import broker
 from access.errors import Conflict, Denied, GatehouseError
 from access.principal import Principal
 from access.schema import AccessRequest, Approval, Grant
-from access.workflow import grants, requests
+from access.workflow import (
+    break_glass,
+    cancel_request,
+    create_request,
+    decide_request,
+    grants,
+    sweep,
+)
 from tests.adversarial.support import World, fresh, granted, world
 from tests.mfa_helpers import signed_in_with_mfa
 from tests.workflow_helpers import draft, events
@@ -93,9 +100,9 @@ def of(w: World, action: str, **match: str) -> list[dict[str, object]]:
 
 def test_approving_and_cancelling_at_once_give_one_outcome(live: World) -> None:
     w = live
-    request_id = requests.create(w.gh, w.people.sam, draft(customer_id="cust-0001"))
-    outcomes = at_once(lambda: requests.decide(w.gh, w.people.ada, request_id, approve=True),
-                       lambda: requests.cancel(w.gh, w.people.sam, request_id))
+    request_id = create_request.create(w.gh, w.people.sam, draft(customer_id="cust-0001"))
+    outcomes = at_once(lambda: decide_request.decide(w.gh, w.people.ada, request_id, approve=True),
+                       lambda: cancel_request.cancel(w.gh, w.people.sam, request_id))
     assert sorted(outcomes) == ["Conflict", "ok"]
     with w.gh.read() as db:
         final = db.get_one(AccessRequest, request_id).status
@@ -111,9 +118,9 @@ def test_approving_and_cancelling_at_once_give_one_outcome(live: World) -> None:
 def test_three_approvers_at_once_on_a_two_approver_request_issue_one_grant(live: World) -> None:
     w = live
     third = _third_admin(w)
-    request_id = requests.create(w.gh, w.people.sam, draft(
+    request_id = create_request.create(w.gh, w.people.sam, draft(
         customer_id="cust-0001", scopes=["billing"], duration=timedelta(hours=1)))
-    outcomes = at_once(*(lambda a=admin: requests.decide(w.gh, a, request_id, approve=True)
+    outcomes = at_once(*(lambda a=admin: decide_request.decide(w.gh, a, request_id, approve=True)
                          for admin in (w.people.ada, w.people.alan, third)))
     assert sorted(outcomes) == ["Conflict", "ok", "ok"]
     assert grants_of(w, request_id) == 1
@@ -152,12 +159,12 @@ def test_two_admins_revoking_at_once_revoke_once(live: World) -> None:
 
 def test_two_admins_reviewing_one_break_glass_at_once_record_one_review(live: World) -> None:
     w = live
-    grant_id = grants.breakglass(w.gh, w.people.sam, draft(
+    grant_id = break_glass.activate(w.gh, w.people.sam, draft(
         customer_id="cust-0002", scopes=["contacts"], duration=timedelta(minutes=30)),
         "production outage INC-5")
     outcomes = at_once(
-        lambda: grants.review_breakglass(w.gh, w.people.ada, grant_id, "confirmed INC-5"),
-        lambda: grants.review_breakglass(w.gh, w.people.alan, grant_id, "confirmed too"))
+        lambda: break_glass.review(w.gh, w.people.ada, grant_id, "confirmed INC-5"),
+        lambda: break_glass.review(w.gh, w.people.alan, grant_id, "confirmed too"))
     assert sorted(outcomes) == ["Conflict", "ok"]
     assert len(of(w, "breakglass.reviewed", grant_id=str(grant_id))) == 1
 
@@ -202,12 +209,12 @@ def test_reads_racing_a_revocation_are_each_logged_and_none_comes_after_it(
 def test_the_sweeper_and_an_approver_at_the_deadline_expire_the_request_once(
         live: World) -> None:
     w = live
-    request_id = requests.create(w.gh, w.people.sam, draft(customer_id="cust-0001"))
+    request_id = create_request.create(w.gh, w.people.sam, draft(customer_id="cust-0001"))
     with w.gh.read() as db:
         w.clock.now = db.get_one(AccessRequest, request_id).expires_at
     fresh(w.gh, w.people, w.clock)
-    outcomes = at_once(lambda: requests.decide(w.gh, w.people.ada, request_id, approve=True),
-                       lambda: requests.expire_pending(w.gh))
+    outcomes = at_once(lambda: decide_request.decide(w.gh, w.people.ada, request_id, approve=True),
+                       lambda: sweep.expire_pending(w.gh))
     assert outcomes[0] == Conflict.__name__ and outcomes[1] == "ok"
     assert len(of(w, "request.expired", request_id=str(request_id))) == 1
     assert grants_of(w, request_id) == 0
@@ -266,15 +273,15 @@ def test_an_approval_committing_as_the_deadline_passes_is_never_overwritten_as_e
     row lock; the sweeper, a second after the deadline, looks for due requests meanwhile.
     The request must end approved with its grant, never 'expired' over an issued grant."""
     w = pg_live
-    request_id = requests.create(w.gh, w.people.sam, draft(customer_id="cust-0001"))
+    request_id = create_request.create(w.gh, w.people.sam, draft(customer_id="cust-0001"))
     with w.gh.read() as db:
         deadline = db.get_one(AccessRequest, request_id).expires_at
     approver_gh = replace(w.gh, clock=lambda: deadline - timedelta(seconds=1))
     sweeper_gh = replace(w.gh, clock=lambda: deadline + timedelta(seconds=1))
     approver = replace(w.people.ada, step_up_at=deadline - timedelta(seconds=30))
     outcomes = interleaved(
-        w, lambda: requests.decide(approver_gh, approver, request_id, approve=True).status,
-        lambda: requests.expire_pending(sweeper_gh), "access_requests")
+        w, lambda: decide_request.decide(approver_gh, approver, request_id, approve=True).status,
+        lambda: sweep.expire_pending(sweeper_gh), "access_requests")
     assert outcomes["holder"] == "approved" and outcomes["intruder"].isdigit()
     with w.gh.read() as db:
         assert db.get_one(AccessRequest, request_id).status == "approved"
@@ -293,7 +300,7 @@ def test_a_revocation_just_before_a_grant_ran_out_is_its_only_ending(pg_live: Wo
     sweeper_gh = replace(w.gh, clock=lambda: ends + timedelta(seconds=1))
     admin = replace(w.people.ada, step_up_at=ends - timedelta(seconds=30))
     outcomes = interleaved(w, lambda: grants.revoke(admin_gh, admin, grant_id, "closed"),
-                           lambda: grants.record_expiries(sweeper_gh), "grants")
+                           lambda: sweep.record_expiries(sweeper_gh), "grants")
     assert outcomes["holder"] == "None" and outcomes["intruder"].isdigit()
     endings = [e["action"] for e in events(w.gh, "grant.") if e["grant_id"] == str(grant_id)
                and e["action"] in ("grant.revoked", "grant.expired")]
@@ -303,15 +310,15 @@ def test_a_revocation_just_before_a_grant_ran_out_is_its_only_ending(pg_live: Wo
 def test_two_sweepers_at_once_record_each_expiry_once(live: World) -> None:
     """The worker and an operator's `python -m access sweep` may overlap."""
     w = live
-    request_id = requests.create(w.gh, w.people.sam, draft(customer_id="cust-0001"))
+    request_id = create_request.create(w.gh, w.people.sam, draft(customer_id="cust-0001"))
     grant_id = granted(w.gh, w.people, duration=timedelta(minutes=30))
     w.clock.advance(hours=25)
     fresh(w.gh, w.people, w.clock)
 
-    def sweep() -> None:
-        requests.expire_pending(w.gh)
-        grants.record_expiries(w.gh)
+    def one_pass() -> None:
+        sweep.expire_pending(w.gh)
+        sweep.record_expiries(w.gh)
 
-    assert at_once(sweep, sweep, sweep) == ["ok", "ok", "ok"]
+    assert at_once(one_pass, one_pass, one_pass) == ["ok", "ok", "ok"]
     assert len(of(w, "request.expired", request_id=str(request_id))) == 1
     assert len(of(w, "grant.expired", grant_id=str(grant_id))) == 1

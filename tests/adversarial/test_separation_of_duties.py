@@ -23,7 +23,7 @@ from access.identity import mfa
 from access.identity.sessions import resume
 from access.principal import Principal, Role
 from access.schema import AccessRequest
-from access.workflow import grants, requests
+from access.workflow import break_glass, create_request, decide_request, queries
 from tests.adversarial.support import World, events_after, last_event_id, world
 from tests.identity_helpers import LocalIdP
 from tests.mfa_helpers import code_now, enroll
@@ -59,11 +59,11 @@ def status(gh: Gatehouse, request_id: int) -> str:
 @pytest.mark.parametrize("approve", [True, False], ids=["approve", "deny"])
 def test_nobody_decides_their_own_request_from_any_session(w: World, approve: bool) -> None:
     filing, other_session = dual(w.gh, w.idp)
-    request_id = requests.create(w.gh, filing, draft())
+    request_id = create_request.create(w.gh, filing, draft())
     for session in (filing, other_session):
         before = last_event_id(w.gh.engine)
         with pytest.raises(Denied, match="their own request"):
-            requests.decide(w.gh, session, request_id, approve=approve, comment="mine, fine")
+            decide_request.decide(w.gh, session, request_id, approve=approve, comment="mine, fine")
         [refusal] = events_after(w.gh.engine, before)
         assert refusal["outcome"] == "denied" and refusal["session_id"] == session.session_id
     assert status(w.gh, request_id) == "pending"
@@ -71,37 +71,37 @@ def test_nobody_decides_their_own_request_from_any_session(w: World, approve: bo
 
 def test_two_sessions_of_one_approver_are_one_vote(w: World) -> None:
     """Billing needs two distinct approvers; a second login of the first one does not count."""
-    request_id = requests.create(w.gh, w.people.sam, draft(scopes=["billing"],
-                                                           duration=timedelta(hours=1)))
+    request_id = create_request.create(w.gh, w.people.sam, draft(scopes=["billing"],
+                                                                 duration=timedelta(hours=1)))
     first, second = dual(w.gh, w.idp)
-    assert requests.decide(w.gh, first, request_id, approve=True).approvals == 1
+    assert decide_request.decide(w.gh, first, request_id, approve=True).approvals == 1
     with pytest.raises(Conflict, match="already decided"):
-        requests.decide(w.gh, second, request_id, approve=True)
+        decide_request.decide(w.gh, second, request_id, approve=True)
     assert status(w.gh, request_id) == "pending"
-    assert requests.decide(w.gh, w.people.alan, request_id, approve=True).status == "approved"
+    assert decide_request.decide(w.gh, w.people.alan, request_id, approve=True).status == "approved"
 
 
 def test_a_requester_who_is_also_an_admin_never_counts_toward_their_own_approvals(
         w: World) -> None:
     filing, other_session = dual(w.gh, w.idp)
-    request_id = requests.create(w.gh, filing, draft(scopes=["billing"],
-                                                     duration=timedelta(hours=1)))
+    request_id = create_request.create(w.gh, filing, draft(scopes=["billing"],
+                                                           duration=timedelta(hours=1)))
     with pytest.raises(Denied):
-        requests.decide(w.gh, other_session, request_id, approve=True)
-    first = requests.decide(w.gh, w.people.ada, request_id, approve=True)
+        decide_request.decide(w.gh, other_session, request_id, approve=True)
+    first = decide_request.decide(w.gh, w.people.ada, request_id, approve=True)
     assert (first.status, first.approvals, first.approvals_required) == ("pending", 1, 2)
-    assert requests.decide(w.gh, w.people.alan, request_id, approve=True).status == "approved"
+    assert decide_request.decide(w.gh, w.people.alan, request_id, approve=True).status == "approved"
 
 
 def test_nobody_reviews_their_own_break_glass(w: World) -> None:
     breaker, other_session = dual(w.gh, w.idp)
-    grant_id = grants.breakglass(w.gh, breaker, draft(duration=timedelta(minutes=30)),
-                                 "production outage INC-9, customer down")
+    grant_id = break_glass.activate(w.gh, breaker, draft(duration=timedelta(minutes=30)),
+                                    "production outage INC-9, customer down")
     for session in (breaker, other_session):
         with pytest.raises(Denied, match="their own break-glass"):
-            grants.review_breakglass(w.gh, session, grant_id, "looks fine to me")
-    assert grant_id in {g.id for g in grants.all_grants(w.gh, w.people.ada) if g.needs_review}
-    grants.review_breakglass(w.gh, w.people.ada, grant_id, "outage confirmed in INC-9")
+            break_glass.review(w.gh, session, grant_id, "looks fine to me")
+    assert grant_id in {g.id for g in queries.all_grants(w.gh, w.people.ada) if g.needs_review}
+    break_glass.review(w.gh, w.people.ada, grant_id, "outage confirmed in INC-9")
 
 
 def test_what_an_auditor_looks_at_is_itself_recorded(w: World) -> None:

@@ -1,0 +1,158 @@
+"""What the console shows of the workflow: requests and grants as read-only views.
+
+Every query authorizes its caller; nothing here changes a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from access.authz import Action
+from access.context import Gatehouse
+from access.principal import Principal
+from access.schema import AccessRequest, Approval, Grant, User
+from access.workflow.grants import state
+from access.workflow.policy import DataAction
+from access.workflow.states import LIVE, GrantState, RequestStatus
+
+__all__ = ["HISTORY", "GrantView", "QueueItem", "RequestView", "all_grants", "approval_queue",
+           "my_grants", "my_requests", "views"]
+
+HISTORY = 10  # earlier requests shown beside a request in the approval queue
+
+
+@dataclass(frozen=True)
+class RequestView:
+    id: int
+    requester_id: int
+    requester: str
+    customer_id: str
+    environment: str
+    scopes: list[str]
+    actions: list[str]
+    duration: timedelta
+    starts_at: datetime | None
+    justification: str
+    ticket: str | None
+    status: RequestStatus
+    approvals: int
+    approvals_required: int
+    created_at: datetime
+    expires_at: datetime
+    breakglass: bool
+    policy_version: str
+
+    @property
+    def is_pending(self) -> bool:
+        """Still waiting for a decision (as stored: the sweeper may not have come by)."""
+        return self.status == RequestStatus.PENDING
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    request: RequestView
+    history: list[RequestView]  # the requester's earlier requests for the same customer
+
+
+@dataclass(frozen=True)
+class GrantView:
+    id: int
+    request_id: int
+    holder: str
+    customer_id: str
+    environment: str
+    scopes: list[str]
+    actions: list[str]
+    starts_at: datetime
+    ends_at: datetime
+    ticket: str | None
+    breakglass: bool
+    state: GrantState
+    needs_review: bool
+
+    @property
+    def is_live(self) -> bool:
+        """Active or scheduled: it can still be used (or will be), released and revoked."""
+        return self.state in LIVE
+
+    def allows(self, action: DataAction) -> bool:
+        return action in self.actions
+
+
+def _request_views(db: Session, where: object, limit: int = 200) -> list[RequestView]:
+    approvals = (select(func.count()).select_from(Approval)
+                 .where(Approval.request_id == AccessRequest.id, Approval.decision == "approve")
+                 .scalar_subquery())
+    rows = db.execute(select(AccessRequest, User, approvals)
+                      .join(User, User.id == AccessRequest.requester_id)
+                      .where(where)  # type: ignore[arg-type]
+                      .order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc())
+                      .limit(limit)).all()
+    return [RequestView(r.id, r.requester_id, u.display_name or u.sub, r.customer_id,
+                        r.environment, r.scopes.split(), r.actions.split(),
+                        timedelta(seconds=r.duration_s), r.starts_at, r.justification,
+                        r.ticket, RequestStatus(r.status), n, r.approvals_required,
+                        r.created_at, r.expires_at, r.breakglass, r.policy_version)
+            for r, u, n in rows]
+
+
+def my_requests(gh: Gatehouse, principal: Principal) -> list[RequestView]:
+    gh.authorize(principal, Action.REQUEST_CREATE)
+    with gh.read() as db:
+        return _request_views(db, AccessRequest.requester_id == principal.user_id)
+
+
+def approval_queue(gh: Gatehouse, approver: Principal) -> list[QueueItem]:
+    """Pending requests this approver may still decide (not their own, not yet voted on),
+    oldest first, each with the requester's recent history with that customer."""
+    gh.authorize(approver, Action.APPROVALS_VIEW)  # viewing needs no fresh code; deciding does
+    voted = select(Approval.request_id).where(Approval.approver_id == approver.user_id)
+    with gh.read() as db:
+        pending = _request_views(db, (AccessRequest.status == RequestStatus.PENDING)
+                                 & (AccessRequest.expires_at > gh.now())
+                                 & (AccessRequest.requester_id != approver.user_id)
+                                 & AccessRequest.id.not_in(voted))
+        items = []
+        for view in reversed(pending):
+            history = _request_views(db, (AccessRequest.requester_id == view.requester_id)
+                                     & (AccessRequest.customer_id == view.customer_id)
+                                     & (AccessRequest.id != view.id), limit=HISTORY)
+            items.append(QueueItem(view, history))
+    return items
+
+
+def _grant_view(grant: Grant, request: AccessRequest, holder: User, now: datetime
+                ) -> GrantView:
+    return GrantView(grant.id, grant.request_id, holder.display_name or holder.sub,
+                     grant.customer_id, grant.environment, grant.scopes.split(),
+                     grant.actions.split(), grant.starts_at, grant.ends_at, request.ticket,
+                     grant.breakglass, state(grant, now),
+                     grant.breakglass and grant.reviewed_at is None)
+
+
+def views(gh: Gatehouse, db: Session, where: object) -> list[GrantView]:
+    """The grants matching `where`, latest ending first, in the caller's transaction."""
+    rows = db.execute(select(Grant, AccessRequest, User)
+                      .join(AccessRequest, AccessRequest.id == Grant.request_id)
+                      .join(User, User.id == Grant.user_id)
+                      .where(where).order_by(Grant.ends_at.desc())).all()  # type: ignore[arg-type]
+    return [_grant_view(g, r, u, gh.now()) for g, r, u in rows]
+
+
+def my_grants(gh: Gatehouse, principal: Principal) -> list[GrantView]:
+    gh.authorize(principal, Action.REQUEST_CREATE)
+    with gh.read() as db:
+        return views(gh, db, Grant.user_id == principal.user_id)
+
+
+def all_grants(gh: Gatehouse, admin: Principal, live_only: bool = True) -> list[GrantView]:
+    """Grants for admins; by default those still live or awaiting a break-glass review."""
+    gh.authorize(admin, Action.GRANTS_VIEW_ALL)
+    with gh.read() as db:
+        where = (Grant.revoked_at.is_(None) & Grant.released_at.is_(None)
+                 & (Grant.ends_at > gh.now())) | (Grant.breakglass & Grant.reviewed_at.is_(None))
+        return views(gh, db, where if live_only else Grant.id.is_not(None))

@@ -1,0 +1,102 @@
+"""The background sweep: expires stale requests, records grant expiries, delivers webhooks.
+
+Nothing here is needed for safety (grants are checked against the clock when used, and a
+decision expires a stale request itself, `expire_if_due`); it keeps the record complete and
+the notifications flowing. One pass is `sweep()`; `run()` is the worker (`python -m access
+worker`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from access.context import Gatehouse
+from access.schema import AccessRequest, Grant
+from access.workflow import notify
+from access.workflow.events import request_event
+from access.workflow.states import RequestStatus, transition
+
+__all__ = ["SweepReport", "expire", "expire_if_due", "expire_pending", "record_expiries",
+           "run", "sweep"]
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    requests_expired: int
+    grants_expired: int
+    notifications: notify.DeliveryReport
+
+
+def sweep(gh: Gatehouse, webhook_url: str | None) -> SweepReport:
+    return SweepReport(expire_pending(gh), record_expiries(gh),
+                       notify.deliver_pending(gh, webhook_url))
+
+
+def run(gh: Gatehouse, stop: threading.Event, interval: float = 10.0) -> None:
+    """Sweep every `interval` seconds until `stop` is set."""
+    webhook = notify.webhook_url_from_env()
+    while not stop.is_set():
+        sweep(gh, webhook)
+        stop.wait(interval)
+
+
+def expire(gh: Gatehouse, db: Session, request: AccessRequest) -> None:
+    transition(request, RequestStatus.EXPIRED, gh.now())
+    gh.audit(db, request_event(None, "request.expired", request))
+
+
+def expire_if_due(gh: Gatehouse, db: Session, request: AccessRequest) -> None:
+    """A pending request past its time-to-live is expired here and now (the caller commits
+    that), whether or not the sweeper has come by."""
+    if request.status == RequestStatus.PENDING and gh.now() >= request.expires_at:
+        expire(gh, db, request)
+
+
+def expire_pending(gh: Gatehouse) -> int:
+    """Expire pending requests whose time-to-live has passed; return how many.
+
+    The rows are locked as they are read (FOR UPDATE, as decisions lock them): a request a
+    decision is changing right now is re-read once that decision commits and skipped if it is
+    no longer pending, so an approval is never overwritten and no expiry is recorded twice."""
+    with gh.write() as db:
+        due = db.execute(select(AccessRequest).where(
+            AccessRequest.status == RequestStatus.PENDING, AccessRequest.expires_at <= gh.now())
+            .order_by(AccessRequest.id).with_for_update()).scalars().all()
+        for request in due:
+            expire(gh, db, request)
+    return len(due)
+
+
+def record_expiries(gh: Gatehouse, warn_before: timedelta = timedelta(minutes=15)) -> int:
+    """Record `grant.expired` for grants that ran out, and announce those about to.
+    Records what the clock already enforces; returns how many expiries it recorded.
+
+    Grant rows are locked as they are read, as revoke() and release() lock them: a grant
+    being revoked or released right now, or swept by another sweeper, is re-read once that
+    transaction commits and skipped, so every grant gets exactly one ending event. (In id
+    order, so two sweepers always lock in the same order and never deadlock.)"""
+    now = gh.now()
+    with gh.write() as db:
+        ended = db.execute(select(Grant, AccessRequest)
+                           .join(AccessRequest, AccessRequest.id == Grant.request_id)
+                           .where(Grant.ends_at <= now, Grant.expiry_recorded_at.is_(None),
+                                  Grant.revoked_at.is_(None), Grant.released_at.is_(None))
+                           .order_by(Grant.id).with_for_update(of=Grant)).all()
+        for grant, request in ended:
+            grant.expiry_recorded_at = now
+            gh.audit(db, request_event(None, "grant.expired", request, grant=grant))
+        soon = db.execute(select(Grant).where(
+            Grant.ends_at > now, Grant.ends_at <= now + warn_before,
+            Grant.expiring_notified_at.is_(None), Grant.revoked_at.is_(None),
+            Grant.released_at.is_(None)).order_by(Grant.id).with_for_update()).scalars().all()
+        for grant in soon:
+            grant.expiring_notified_at = now
+            notify.enqueue(gh, db, notify.Kind.GRANT_EXPIRING,
+                           f"Grant {grant.id} on customer {grant.customer_id} ends at "
+                           f"{grant.ends_at:%H:%M} UTC", {"grant_id": str(grant.id)})
+    return len(ended)
