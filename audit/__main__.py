@@ -19,7 +19,7 @@ from audit.engine import make_engine
 from audit.proof import NotSealed, inclusion_proof, proof_holds
 from audit.sealer import SealerBusy, run_sealer, seal_pending, sealer_guard
 from audit.settings import AuditSettings, load_settings
-from audit.verify import Report
+from audit.verify import Report, render
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,17 +95,11 @@ def _verify(args: argparse.Namespace, s: AuditSettings) -> int:
 
 
 def _print_report(report: Report) -> int:
-    first = report.first_problem
-    if first is None:
-        print(f"intact: {report.tree_size} sealed events, {len(report.checkpoints)} signed "
-              f"checkpoints")
-        return 0
-    where = "none (checkpoint damage)" if first.leaf_index is None else first.leaf_index
-    print(f"NOT INTACT: first bad leaf {where}: {first.kind}: {first.detail}")
-    for problem in report.problems:
-        if problem is not first:
-            print(f"  also: leaf {problem.leaf_index}: {problem.kind}: {problem.detail}")
-    return 1
+    """Print `render`'s lines (plain text, every control character escaped): a count per
+    kind of damage and the first problems of each; exit 1 unless intact."""
+    for line in render(report):
+        print(line)
+    return 0 if report.ok else 1
 
 
 def _export(args: argparse.Namespace, s: AuditSettings) -> int:
