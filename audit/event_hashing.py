@@ -49,6 +49,7 @@ EVENT_PAGE = 5_000  # events per round trip, and per batch a worker sends
 CHUNK = 16_384  # leaves' worth of events one worker hashes before the next takes over
 PARALLEL_FROM = 50_000  # leaves; below this, starting workers costs more than it saves
 MAX_WORKERS = 4
+MAX_CUTS = 20_000  # chunks at most (330M leaves): bounds the cut-point query, whatever is stored
 
 
 def driver_connection(conn: Connection) -> Any:
@@ -112,9 +113,12 @@ def hashed_event_batches(conn: Connection, workers: int | None = None
 
 
 def _tree_size(conn: Connection) -> int:
+    """One past the highest leaf index stored, as a size for cutting work (never trusted as the
+    tree's size: a stray leaf row far ahead makes it huge, so it is capped at `MAX_CUTS`
+    chunks' worth)."""
     top = conn.execute(select(leaves_table.c.seq).order_by(leaves_table.c.seq.desc())
                        .limit(1)).scalar()
-    return 0 if top is None else int(top) + 1
+    return 0 if top is None else min(int(top) + 1, MAX_CUTS * CHUNK)
 
 
 def _worker_count(asked: int | None, sqlite: bool, raw: Any, size: int) -> int:
