@@ -17,7 +17,7 @@ from access.envelope import create_master_key_file, master_key_path
 from access.errors import GatehouseError
 from access.mfa import demo_code
 from access.migrate import upgrade
-from access.pg_roles import RolePlan, create_roles
+from access.pg_roles import RolePlan, create_all_roles
 from access.retention import purge, retention_from_env
 from access.runtime import build_for_cli, create_mfa_key, mfa_key_path
 from audit.settings import data_dir, database_url
@@ -28,11 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply schema migrations (GATEHOUSE_MIGRATION_URL, else "
                                    "GATEHOUSE_DATABASE_URL)")
-    roles = sub.add_parser("db-roles", help="create the PostgreSQL owner and app roles")
+    roles = sub.add_parser("db-roles", help="create the PostgreSQL owner, app and sealer roles")
     roles.add_argument("--admin-url", required=True, help="a superuser URL on the server")
     roles.add_argument("--database", default="gatehouse")
     roles.add_argument("--owner", default="gatehouse_owner")
     roles.add_argument("--app", default="gatehouse_app")
+    roles.add_argument("--sealer", default="gatehouse_sealer")
     sub.add_parser("keygen", help="create the MFA and master key files if absent")
     purge = sub.add_parser("purge", help="purge customers past the retention period "
                                          "(GATEHOUSE_RETENTION_DAYS, default 60)")
@@ -88,11 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "db-roles":
             plan = RolePlan(args.database, args.owner, args.app,
                             os.environ.get("GATEHOUSE_OWNER_PASSWORD"),
-                            os.environ.get("GATEHOUSE_APP_PASSWORD"))
-            owner_url, app_url = create_roles(args.admin_url, plan)
-            for name, url in (("GATEHOUSE_MIGRATION_URL", owner_url),
-                              ("GATEHOUSE_DATABASE_URL", app_url)):
+                            os.environ.get("GATEHOUSE_APP_PASSWORD"), args.sealer,
+                            os.environ.get("GATEHOUSE_SEALER_PASSWORD"))
+            urls = create_all_roles(args.admin_url, plan)
+            for name, url in (("GATEHOUSE_MIGRATION_URL", urls.owner),
+                              ("GATEHOUSE_DATABASE_URL", urls.app),
+                              ("GATEHOUSE_SEALER_DATABASE_URL", urls.sealer or "")):
                 print(f"{name}={make_url(url).render_as_string(hide_password=True)}")
+            # migrate with both role names set, so migration 0007 gives the tree to the sealer
+            print(f"GATEHOUSE_APP_ROLE={args.app}")
+            print(f"GATEHOUSE_SEALER_ROLE={args.sealer}")
     except GatehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

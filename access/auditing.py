@@ -241,7 +241,7 @@ def overview(gh: Gatehouse, principal: Principal) -> Overview:
     """How far the sealer has got and the newest signed checkpoint, checked."""
     gh.require(principal, Action.AUDIT_VIEW)
     _, public = _trust()
-    status = log_status(gh.engine)
+    status = log_status(gh.engine, public)  # the newest row that verifies, not the largest
     checkpoint, error = None, None
     if status.latest_checkpoint is not None:
         try:
