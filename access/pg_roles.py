@@ -80,7 +80,7 @@ def create_all_roles(admin_url: str, plan: RolePlan) -> RoleUrls:
                             (plan.database,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 database, sql.Identifier(plan.owner)))
-        conn.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
+        conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
             database))
         for role, _ in roles:
             conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
