@@ -248,6 +248,8 @@ def overview(gh: Gatehouse, principal: Principal) -> Overview:
             checkpoint = open_checkpoint(status.latest_checkpoint, public)
         except CheckpointInvalid as exc:
             error = str(exc)
+    if status.unverified:  # newer rows than the newest that verifies: named, never quoted
+        error = f"{status.unverified} newer checkpoint row(s) do not verify"
     return Overview(status, checkpoint, error, fingerprint(public))
 
 
