@@ -17,7 +17,7 @@ from access.errors import GatehouseError
 from access.identity.mfa import demo_code
 from access.ops.demo import seed_demo
 from access.ops.migrate import upgrade
-from access.ops.pg_roles import RolePlan, create_roles
+from access.ops.pg_roles import RolePlan, create_all_roles
 from access.runtime import build_for_cli, create_mfa_key, mfa_key_path
 from access.workflow import notify, sweep
 from audit.settings import data_dir, database_url
@@ -41,11 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply schema migrations (GATEHOUSE_MIGRATION_URL, else "
                                    "GATEHOUSE_DATABASE_URL)").set_defaults(run=_migrate)
-    roles = sub.add_parser("db-roles", help="create the PostgreSQL owner and app roles")
+    roles = sub.add_parser("db-roles", help="create the PostgreSQL owner, app and sealer roles")
     roles.add_argument("--admin-url", required=True, help="a superuser URL on the server")
     roles.add_argument("--database", default="gatehouse")
     roles.add_argument("--owner", default="gatehouse_owner")
     roles.add_argument("--app", default="gatehouse_app")
+    roles.add_argument("--sealer", default="gatehouse_sealer")
     roles.set_defaults(run=_db_roles)
     sub.add_parser("keygen", help="create the MFA and master key files if absent"
                    ).set_defaults(run=_keygen)
@@ -117,11 +118,16 @@ def _worker(args: argparse.Namespace) -> None:
 def _db_roles(args: argparse.Namespace) -> None:
     plan = RolePlan(args.database, args.owner, args.app,
                     os.environ.get("GATEHOUSE_OWNER_PASSWORD"),
-                    os.environ.get("GATEHOUSE_APP_PASSWORD"))
-    owner_url, app_url = create_roles(args.admin_url, plan)
-    for name, url in (("GATEHOUSE_MIGRATION_URL", owner_url),
-                      ("GATEHOUSE_DATABASE_URL", app_url)):
+                    os.environ.get("GATEHOUSE_APP_PASSWORD"), args.sealer,
+                    os.environ.get("GATEHOUSE_SEALER_PASSWORD"))
+    urls = create_all_roles(args.admin_url, plan)
+    for name, url in (("GATEHOUSE_MIGRATION_URL", urls.owner),
+                      ("GATEHOUSE_DATABASE_URL", urls.app),
+                      ("GATEHOUSE_SEALER_DATABASE_URL", urls.sealer or "")):
         print(f"{name}={make_url(url).render_as_string(hide_password=True)}")
+    # migrate with both role names set, so migration 0007 gives the tree to the sealer
+    print(f"GATEHOUSE_APP_ROLE={args.app}")
+    print(f"GATEHOUSE_SEALER_ROLE={args.sealer}")
 
 
 def _purge(args: argparse.Namespace) -> None:

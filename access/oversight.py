@@ -53,7 +53,7 @@ from audit.query import (
 from audit.settings import AuditSettings, load_settings
 from audit.status import LogStatus, log_status
 from audit.timeline import CustomerAccess, GrantTimeline
-from audit.verify import Report
+from audit.verify import Report, printable, render
 from audit.vocabulary import ACTIONS, Outcome
 
 # What the console uses of the log's own vocabulary comes through here (console -> access).
@@ -93,7 +93,9 @@ __all__ = [
     "grant_timeline",
     "new_export_dir",
     "overview",
+    "printable",
     "prove",
+    "render",
     "search",
     "verify",
 ]
@@ -292,13 +294,15 @@ def overview(gh: Gatehouse, principal: Principal) -> Overview:
     """How far the sealer has got and the newest signed checkpoint, checked."""
     gh.authorize(principal, Action.AUDIT_VIEW)
     _, public = _trust()
-    status = log_status(gh.engine)
+    status = log_status(gh.engine, public)  # the newest row that verifies, not the largest
     checkpoint, error = None, None
     if status.latest_checkpoint is not None:
         try:
             checkpoint = open_checkpoint(status.latest_checkpoint, public)
         except CheckpointInvalid as exc:
             error = str(exc)
+    if status.unverified:  # newer rows than the newest that verifies: named, never quoted
+        error = f"{status.unverified} newer checkpoint row(s) do not verify"
     return Overview(status, checkpoint, error, fingerprint(public))
 
 

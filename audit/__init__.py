@@ -3,13 +3,14 @@ importing neither `access` nor the console.
 
 `events`, `vocabulary` and `text` (what an event may say), `canonical` (its pinned encoding), `log`
 (append, in the caller's transaction), `schema` and `engine` (tables and connections), `sealer`,
-`merkle`, `tree` and `checkpoint` (the RFC 6962 tree and its signed checkpoints), `verify`,
-`database`, `event_hashing` and `bundle` (verification, live and offline), `proof` (inclusion
+`merkle`, `tree` and `checkpoint` (the RFC 6962 tree and its signed checkpoints),
+`verification/` (the verifier itself; `verify` keeps its old import paths), `database`,
+`event_hashing` and `bundle` (verification, live and offline), `proof` (inclusion
 proofs), and the auditors' reads: `query`, `timeline`, `anomalies`, `export_stream`, `status`.
 """
 
 __all__ = [
     "anomalies", "bundle", "canonical", "checkpoint", "database", "engine", "event_hashing",
     "events", "export_stream", "log", "merkle", "proof", "query", "schema", "sealer",
-    "settings", "status", "text", "timeline", "tree", "verify", "vocabulary",
+    "settings", "status", "text", "timeline", "tree", "verification", "verify", "vocabulary",
 ]

@@ -17,9 +17,9 @@ from audit.checkpoint import fingerprint, generate_keypair, load_private_key, lo
 from audit.database import verify_database
 from audit.engine import make_engine
 from audit.proof import NotSealed, inclusion_proof, proof_holds
-from audit.sealer import SealerBusy, run_sealer, seal_pending, sealer_guard
+from audit.sealer import SealerBusy, TreeDamaged, run_sealer, seal_pending, sealer_guard
 from audit.settings import AuditSettings, load_settings
-from audit.verify import Report
+from audit.verify import Report, render
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     try:
         return int(args.run(args, settings))
-    except (SealerBusy, NotSealed, FileNotFoundError) as exc:
+    except (SealerBusy, TreeDamaged, NotSealed, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -66,9 +66,11 @@ def _keygen(_args: argparse.Namespace, s: AuditSettings) -> int:
 
 
 def _seal(_args: argparse.Namespace, s: AuditSettings) -> int:
-    engine = make_engine(s.database_url)
+    engine = make_engine(s.sealer_url)
     with sealer_guard(engine):
         result = seal_pending(engine, load_private_key(s.signing_key_path), s.checkpoint_dir)
+    for skipped in result.skipped:
+        print(skipped)  # named by place and size, escaped: never the junk's own text
     print(f"sealed {result.sealed} events; tree size {result.tree_size}")
     return 0
 
@@ -77,10 +79,11 @@ def _sealer(args: argparse.Namespace, s: AuditSettings) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    run_sealer(make_engine(s.database_url), load_private_key(s.signing_key_path),
+    run_sealer(make_engine(s.sealer_url), load_private_key(s.signing_key_path),
                s.checkpoint_dir, stop, args.interval,
                on_start=lambda: print(f"sealer running every {args.interval}s; checkpoints in "
-                                      f"{s.checkpoint_dir}", flush=True))
+                                      f"{s.checkpoint_dir}", flush=True),
+               on_skip=lambda skipped: print(skipped, flush=True))
     print("sealer stopped", flush=True)
     return 0
 
@@ -95,17 +98,11 @@ def _verify(args: argparse.Namespace, s: AuditSettings) -> int:
 
 
 def _print_report(report: Report) -> int:
-    first = report.first_problem
-    if first is None:
-        print(f"intact: {report.tree_size} sealed events, {len(report.checkpoints)} signed "
-              f"checkpoints")
-        return 0
-    where = "none (checkpoint damage)" if first.leaf_index is None else first.leaf_index
-    print(f"NOT INTACT: first bad leaf {where}: {first.kind}: {first.detail}")
-    for problem in report.problems:
-        if problem is not first:
-            print(f"  also: leaf {problem.leaf_index}: {problem.kind}: {problem.detail}")
-    return 1
+    """Print `render`'s lines (plain text, every control character escaped): a count per
+    kind of damage and the first problems of each; exit 1 unless intact."""
+    for line in render(report):
+        print(line)
+    return 0 if report.ok else 1
 
 
 def _export(args: argparse.Namespace, s: AuditSettings) -> int:

@@ -22,11 +22,14 @@ happened, and leaving them out is what lets `verify` tell a swapped pair of rows
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii
 from typing import Any
+
+from audit.merkle import LEAF_PREFIX
 
 ENCODING_VERSION = 1
 
@@ -85,3 +88,64 @@ def details_tail(details_text: str | None) -> bytes:
     sealing pass). The same text always has the same encoding, so caching changes no result."""
     details = None if details_text is None else json.loads(details_text)
     return (encode_json(details) + "]").encode("ascii")
+
+
+# --- bulk leaf hashing: every other producer of the canonical bytes lives here -----------------
+# The sealer and verification hash millions of events. They read each event as driver values
+# (`details` still the stored JSON text), and on SQLite may let the database write the array's
+# head. Each fast path below is held to `canonical_bytes` by tests (tests/test_canonical_paths.py
+# and tests/test_verify_batches.py), and the SQLite one also at run time (`sqlite_json_agrees`).
+
+
+def stored_leaf_hashes(heads: Iterable[Sequence[Any]], details_texts: Iterable[str | None]
+                       ) -> list[bytes]:
+    """The leaf hash of each event given its `head` (`[ENCODING_VERSION, *FIELDS but details]`,
+    as the readers select it) and its stored `details` text: `stored_canonical_bytes`, hashed,
+    without a Python call per event beyond the encoder's."""
+    sha, encode, prefix = hashlib.sha256, encode_json, LEAF_PREFIX
+    return [sha(prefix + encode(head)[:-1].encode("ascii") + b"," + details_tail(text)).digest()
+            for head, text in zip(heads, details_texts, strict=True)]
+
+
+SQLITE_HEAD_SQL = ("CASE typeof(ts_us) WHEN 'integer' THEN CAST(json_array("
+                   + str(ENCODING_VERSION) + ", " + ", ".join(FIELDS[:-1]) + ") AS BLOB) END")
+"""SQLite's json_array of an event's head (`[1, *FIELDS but details]`), as a BLOB so the bytes
+reach Python undecoded. A REAL ts_us is the one value SQLite would write differently (15
+digits): such a row gives NULL, and takes the slow path. Text columns hold text, NULL or a
+BLOB, and a BLOB fails `sqlite_head_is_plain` either way."""
+
+
+def sqlite_head_is_plain(head: bytes) -> bool:
+    """ASCII with no escape and no DEL: what json_array writes for text that `canonical_bytes`
+    writes unchanged too (json_array escapes the other control characters, so a backslash
+    would show them). Also true of many heads joined, which is how a page is checked."""
+    return head.isascii() and b"\\" not in head and b"\x7f" not in head
+
+
+def sqlite_leaf_hashes(heads: Sequence[bytes | None], details_texts: Sequence[str | None],
+                       all_plain: bool = False) -> list[bytes]:
+    """Leaf hashes from SQLite-written heads (`SQLITE_HEAD_SQL`); an empty `bytes` for a head
+    that is NULL or not plain, which the caller hashes from the row's values. `all_plain`:
+    the caller has checked every head already (joined, in one pass)."""
+    sha, prefix = hashlib.sha256, LEAF_PREFIX
+    if all_plain:
+        return [sha(prefix + head[:-1] + b"," + details_tail(text)).digest()  # type: ignore[index]
+                for head, text in zip(heads, details_texts, strict=True)]
+    return [sha(prefix + head[:-1] + b"," + details_tail(text)).digest()
+            if head is not None and sqlite_head_is_plain(head) else b""
+            for head, text in zip(heads, details_texts, strict=True)]
+
+
+def sqlite_json_agrees(raw: Any) -> bool:
+    """Whether `SQLITE_HEAD_SQL`, on the sqlite3 connection `raw`, writes integers, NULL and
+    plain text exactly as `canonical_bytes` does (separators, digits, quoting), tried on every
+    printable ASCII character but the backslash; if not, every event takes the slow path."""
+    plain = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "\\")
+    texts = [(plain, "", None)[i % 3] for i in range(len(FIELDS) - 2)]
+    for ts in (-(2**63), 0, 2**63 - 1):
+        values = [ts, *texts]
+        row = ", ".join(f"? AS {name}" for name in FIELDS[:-1])
+        written = raw.execute(f"SELECT {SQLITE_HEAD_SQL} FROM (SELECT {row})", values).fetchone()
+        if written[0] != encode_json([ENCODING_VERSION, *values]).encode():
+            return False
+    return True

@@ -86,8 +86,9 @@ def open_checkpoint(note: str, public: Ed25519PublicKey) -> Checkpoint:
         prev = None if prev_text == "-" else base64.b64decode(prev_text, validate=True)
         return Checkpoint(int(size), base64.b64decode(root, validate=True),
                           int(time_line.removeprefix("time ")), prev, note)
-    except ValueError as exc:
-        raise CheckpointInvalid(f"malformed body: {exc}") from None
+    except ValueError:
+        # not the parser's message: it quotes the note's text, which nothing has vouched for
+        raise CheckpointInvalid("malformed body") from None
 
 
 def _signed_by(body: str, signatures: str, public: Ed25519PublicKey) -> bool:
@@ -167,6 +168,13 @@ def publish(directory: Path, checkpoint: Checkpoint) -> Path:
 
 def published_notes(directory: Path) -> list[str]:
     """Every note in `directory`, in tree-size order."""
+    return [text for _, text in published_files(directory)]
+
+
+def published_files(directory: Path) -> list[tuple[Path, str]]:
+    """Every `*.note` file in `directory` and its text, in name (tree-size) order; a file that
+    is not UTF-8 text is read with replacement characters (it will not verify)."""
     if not directory.is_dir():
         return []
-    return [p.read_text(encoding="utf-8") for p in sorted(directory.glob("*.note"))]
+    return [(p, p.read_bytes().decode("utf-8", errors="replace"))
+            for p in sorted(directory.glob("*.note"))]

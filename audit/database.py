@@ -19,19 +19,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, Select, select
 
 from audit.canonical import FIELDS, canonical_bytes
-from audit.checkpoint import published_notes
+from audit.checkpoint import published_files, published_notes
 from audit.engine import is_sqlite
 from audit.event_hashing import driver_connection, hashed_event_batches
 from audit.merkle import leaf_hash
 from audit.query import driver_rows
-from audit.schema import checkpoints_table, events_table, leaves_table, nodes_table
+from audit.schema import checkpoints_table, events_table, nodes_table
 from audit.tree import TILE
-from audit.verify import (
+from audit.verification import (
     HashedEvent,
-    Leaf,
     LeafBatch,
     Progress,
     Report,
+    SourcedNote,
     verify_batches,
 )
 
@@ -40,12 +40,6 @@ STREAM = {"yield_per": 10_000, "stream_results": True}
 
 FETCH = 10_000  # rows per round trip when streaming
 LEAF_FETCH = 32 * TILE  # leaves per round trip: whole tiles, so the tree takes them at once
-
-
-def stored_leaves(conn: Connection) -> Iterator[Leaf]:
-    query = select(leaves_table.c.seq, leaves_table.c.leaf_hash).order_by(leaves_table.c.seq)
-    for seq, digest in _raw_rows(conn, query, "gatehouse_leaves"):
-        yield Leaf(seq, bytes(digest))
 
 
 def events_in_commit_order(conn: Connection) -> Iterator[tuple[int, tuple[object, ...]]]:
@@ -84,6 +78,18 @@ def all_notes(conn: Connection, checkpoint_dir: Path) -> list[str]:
             *published_notes(checkpoint_dir)]
 
 
+def database_notes(conn: Connection) -> list[SourcedNote]:
+    """Every checkpoint row, as found: its note, and the size it is filed under."""
+    cp = checkpoints_table.c
+    return [SourcedNote(note, f"checkpoint row tree_size={size}", int(size))
+            for size, note in conn.execute(select(cp.tree_size, cp.note))]
+
+
+def _filed_size(path: Path) -> int | None:
+    """The size a published file's name claims (`publish` names it by the zero-padded size)."""
+    return int(path.stem) if path.stem.isdigit() and path.stem.isascii() else None
+
+
 def verify_database(engine: Engine, public: Ed25519PublicKey, checkpoint_dir: Path,
                     progress: Progress | None = None, workers: int | None = None) -> Report:
     """Verify the sealed log against the checkpoints in the database and in `checkpoint_dir`.
@@ -96,11 +102,12 @@ def verify_database(engine: Engine, public: Ed25519PublicKey, checkpoint_dir: Pa
     # Listed before the snapshot starts: everything published was committed first, so no
     # checkpoint found here can be newer than the snapshot (one sealed meanwhile would
     # otherwise look like a truncated log).
-    published = published_notes(checkpoint_dir)
+    published = [SourcedNote(text, f"checkpoint file {path.name}", _filed_size(path))
+                 for path, text in published_files(checkpoint_dir)]
     options = {} if is_sqlite(engine) else {"isolation_level": "REPEATABLE READ"}
     with _collector_frozen(), engine.connect().execution_options(**options) as conn, \
             conn.begin():
-        notes = [*conn.execute(select(checkpoints_table.c.note)).scalars(), *published]
+        notes = [*database_notes(conn), *published]
         nodes = {(lv, ix): bytes(h) for lv, ix, h in conn.execute(
             select(nodes_table.c.level, nodes_table.c.idx, nodes_table.c.hash))}
         with hashed_event_batches(conn, workers) as events, \
@@ -126,10 +133,10 @@ def _collector_frozen() -> Iterator[None]:
 
 def _leaf_batches(conn: Connection) -> Generator[LeafBatch, None, None]:
     raw = driver_connection(conn)
-    sql = "SELECT seq, leaf_hash FROM audit_leaves ORDER BY seq"
+    sql = "SELECT seq, event_id, leaf_hash FROM audit_leaves ORDER BY seq"
     with closing(raw.cursor() if is_sqlite(conn) else raw.cursor(name="gatehouse_leaves")) as c:
         c.execute(sql)
         while rows := c.fetchmany(LEAF_FETCH):
-            seqs, hashes = zip(*rows, strict=True)  # bytea and BLOB both arrive as bytes
-            yield LeafBatch(seqs, hashes)
+            seqs, ids, hashes = zip(*rows, strict=True)  # bytea and BLOB both arrive as bytes
+            yield LeafBatch(seqs, hashes, ids)
 

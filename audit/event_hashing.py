@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import fcntl
 import gc
-import hashlib
 import json
 import multiprocessing
 import os
@@ -27,21 +26,30 @@ from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from itertools import pairwise
-from operator import itemgetter
 from typing import Any, TypeAlias, cast
 
 from sqlalchemy import Connection, select
 
-from audit.canonical import FIELDS, canonical_bytes, details_tail, encode_json
+from audit.canonical import (
+    ENCODING_VERSION,
+    FIELDS,
+    SQLITE_HEAD_SQL,
+    canonical_bytes,
+    sqlite_head_is_plain,
+    sqlite_json_agrees,
+    sqlite_leaf_hashes,
+    stored_leaf_hashes,
+)
 from audit.engine import is_sqlite
 from audit.merkle import leaf_hash
 from audit.schema import events_table, leaves_table
-from audit.verify import EventBatch
+from audit.verification.batches import EventBatch
 
 EVENT_PAGE = 5_000  # events per round trip, and per batch a worker sends
 CHUNK = 16_384  # leaves' worth of events one worker hashes before the next takes over
 PARALLEL_FROM = 50_000  # leaves; below this, starting workers costs more than it saves
 MAX_WORKERS = 4
+MAX_CUTS = 20_000  # chunks at most (330M leaves): bounds the cut-point query, whatever is stored
 
 
 def driver_connection(conn: Connection) -> Any:
@@ -105,9 +113,12 @@ def hashed_event_batches(conn: Connection, workers: int | None = None
 
 
 def _tree_size(conn: Connection) -> int:
+    """One past the highest leaf index stored, as a size for cutting work (never trusted as the
+    tree's size: a stray leaf row far ahead makes it huge, so it is capped at `MAX_CUTS`
+    chunks' worth)."""
     top = conn.execute(select(leaves_table.c.seq).order_by(leaves_table.c.seq.desc())
                        .limit(1)).scalar()
-    return 0 if top is None else int(top) + 1
+    return 0 if top is None else min(int(top) + 1, MAX_CUTS * CHUNK)
 
 
 def _worker_count(asked: int | None, sqlite: bool, raw: Any, size: int) -> int:
@@ -171,7 +182,7 @@ class _EventReader:
 
     def __init__(self, raw: Any, sqlite: bool, last_id: int) -> None:
         self.raw, self.sqlite, self.last_id = raw, sqlite, last_id
-        self.fast = sqlite and _sqlite_json_agrees(raw)
+        self.fast = sqlite and sqlite_json_agrees(raw)
 
     def chunk(self, chunk: Chunk) -> Generator[EventBatch, None, None]:
         pages = self._sqlite_pages(chunk) if self.sqlite else _postgres_pages(self.raw, chunk)
@@ -181,7 +192,7 @@ class _EventReader:
 
     def _sqlite_pages(self, chunk: Chunk) -> Iterator[list[Any]]:
         lo, hi = chunk
-        prefix = _SQLITE_PREFIX if self.fast else "NULL"
+        prefix = SQLITE_HEAD_SQL if self.fast else "NULL"
         with closing(self.raw.cursor()) as cursor:
             cursor.execute(f"SELECT id, {prefix}, details FROM audit_events "
                            "WHERE id >= ? AND id < ? AND id <= ? ORDER BY id",
@@ -191,25 +202,21 @@ class _EventReader:
                 yield rows
 
     def _hash_sqlite(self, rows: list[Any]) -> EventBatch:
-        """Rows of (id, the event's JSON array but `details`, details as stored).
+        """Rows of (id, the event's head as SQLite wrote it, details as stored).
 
-        SQLite writes the array (`_SQLITE_PREFIX`); where what it wrote is plain (`_plain`)
-        it is byte for byte what canonical.py writes (`_sqlite_json_agrees` checks the rules
-        at start). Any other row is re-read and encoded the slow way. A page is checked as
-        one string first: nearly always every row of it is plain."""
-        texts = [details_tail(row[2]) for row in rows]
-        sha = hashlib.sha256
+        Where the head SQLite wrote is plain it is byte for byte canonical.py's (checked at
+        start, `sqlite_json_agrees`); any other row is re-read and encoded the slow way. A
+        page is checked as one string first: nearly always every row of it is plain."""
+        heads = [row[1] for row in rows]
+        texts = [row[2] for row in rows]
         try:
-            plain = _plain(b"".join(map(itemgetter(1), rows)))
+            plain = sqlite_head_is_plain(b"".join(heads))
         except TypeError:  # a NULL: a row SQLite did not encode
             plain = False
         if plain:
-            digests = [sha(b"\x00" + row[1][:-1] + b"," + text).digest()
-                       for row, text in zip(rows, texts, strict=True)]
+            digests = sqlite_leaf_hashes(heads, texts, all_plain=True)
         else:
-            digests = [sha(b"\x00" + row[1][:-1] + b"," + text).digest()
-                       if row[1] is not None and _plain(row[1]) else b""
-                       for row, text in zip(rows, texts, strict=True)]
+            digests = sqlite_leaf_hashes(heads, texts)
             self._rehash([row[0] for row in rows], digests)
         return EventBatch(array("q", [row[0] for row in rows]), b"".join(digests))
 
@@ -230,46 +237,12 @@ class _EventReader:
             digests[i] = leaf_hash(canonical_bytes(record))
 
     def _hash_postgres(self, rows: list[Any]) -> EventBatch:
-        """Rows of (txid, id, 1, the event's values but `details`, details as jsonb text)."""
-        texts = [details_tail(row[-1]) for row in rows]
-        sha, encode = hashlib.sha256, encode_json
-        digests = [sha(f"\x00{encode(row[2:-1])[:-1]},".encode() + text).digest()
-                   for row, text in zip(rows, texts, strict=True)]
+        """Rows of (txid, id, the event's head, details as jsonb text)."""
+        digests = stored_leaf_hashes([row[2:-1] for row in rows], [row[-1] for row in rows])
         return EventBatch(array("q", [row[1] for row in rows]), b"".join(digests))
 
 
-
-
-def _plain(text: bytes) -> bool:
-    """ASCII with no escape and no DEL: what json_array writes for text that canonical.py
-    writes unchanged too (json_array escapes the other control characters, so a backslash
-    would show them)."""
-    return text.isascii() and b"\\" not in text and b"\x7f" not in text
-
-
-_SQLITE_PREFIX = ("CASE typeof(ts_us) WHEN 'integer' THEN CAST(json_array(1, "
-                  + ", ".join(FIELDS[:-1]) + ") AS BLOB) END")
-# The event's JSON array without `details`; as a BLOB, the bytes reach Python undecoded.
-# A REAL ts_us is the one value SQLite would write differently (15 digits); such a row takes
-# the slow path (NULL). Text columns hold text, NULL or a BLOB, and a BLOB fails either way.
-
-
-def _sqlite_json_agrees(raw: Any) -> bool:
-    """Whether `_SQLITE_PREFIX` writes integers, NULL and plain text exactly as canonical.py
-    does (separators, digits, quoting), tried on every printable ASCII character but the
-    backslash; if not, every event takes the slow path."""
-    plain = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "\\")
-    texts = [(plain, "", None)[i % 3] for i in range(len(FIELDS) - 2)]
-    for ts in (-(2**63), 0, 2**63 - 1):
-        values = [ts, *texts]
-        row = ", ".join(f"? AS {name}" for name in FIELDS[:-1])
-        written = raw.execute(f"SELECT {_SQLITE_PREFIX} FROM (SELECT {row})", values).fetchone()
-        if written[0] != encode_json([1, *values]).encode():
-            return False
-    return True
-
-
-_PG_COLUMNS = "txid, id, 1, " + ", ".join(FIELDS[:-1]) + ", details::text"
+_PG_COLUMNS = f"txid, id, {ENCODING_VERSION}, " + ", ".join(FIELDS[:-1]) + ", details::text"
 
 
 def _postgres_pages(raw: Any, chunk: Chunk) -> Iterator[list[Any]]:
@@ -383,7 +356,7 @@ def _worker_main(snapshot: _Snapshot, chunks: Sequence[Chunk], out: Any) -> None
             reader = _EventReader(raw, snapshot.sqlite, snapshot.last_id)
             for chunk in chunks:
                 for batch in reader.chunk(chunk):
-                    out.send((array("q", batch.ids).tobytes(), batch.digests))
+                    out.send((array("q", batch.ids).tobytes(), batch.digests_joined))
                 out.send(None)
     except BaseException as exc:  # reported to the parent, which raises it
         try:

@@ -15,8 +15,13 @@ from typing import Final, TypeAlias
 __all__ = ["EMPTY_ROOT", "Frontier", "leaf_hash", "node_hash", "root_of", "split_point"]
 __all__ += ["SubtreeRoot", "consistency_path", "inclusion_path"]
 __all__ += ["verify_consistency", "verify_inclusion"]
+__all__ += ["LEAF_PREFIX", "NODE_PREFIX", "perfect_levels"]
 
 EMPTY_ROOT: Final[bytes] = hashlib.sha256(b"").digest()  # MTH({}) = SHA-256(), RFC 6962 §2.1
+# RFC 6962 §2.1 domain separation: the only place these two bytes are written. Bulk paths
+# elsewhere (canonical.py's leaf hashing) import them rather than repeat them.
+LEAF_PREFIX: Final[bytes] = b"\x00"
+NODE_PREFIX: Final[bytes] = b"\x01"
 
 SubtreeRoot: TypeAlias = Callable[[int, int], bytes]
 """Caller-provided ``subtree(start, end) -> MTH(D[start:end])``, ``0 <= start < end``.
@@ -28,12 +33,12 @@ Proof builders only ask for perfect aligned subtrees (``end - start == 2**k``,
 
 def leaf_hash(data: bytes) -> bytes:
     """MTH({d0}) = SHA-256(0x00 || d0): the hash of one leaf entry (RFC 6962 §2.1)."""
-    return hashlib.sha256(b"\x00" + data).digest()
+    return hashlib.sha256(LEAF_PREFIX + data).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     """SHA-256(0x01 || left || right): an interior node (RFC 6962 §2.1)."""
-    return hashlib.sha256(b"\x01" + left + right).digest()
+    return hashlib.sha256(NODE_PREFIX + left + right).digest()
 
 
 def split_point(n: int) -> int:
@@ -58,6 +63,23 @@ def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
             paired.append(level[-1])
         level = paired
     return level[0]
+
+
+def perfect_levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the perfect tree over 2**k leaf hashes: ``levels[0]`` the leaves,
+    ``levels[k]`` the single root; ``levels[j][i]`` is MTH of leaves ``[i * 2**j, (i + 1) *
+    2**j)``. The nodes ``Frontier.append`` would make, without a Python step per node.
+    ValueError unless the count is a power of two."""
+    count = len(leaf_hashes)
+    if count == 0 or count & (count - 1):
+        raise ValueError(f"a perfect tree needs 2**k leaves, got {count}")
+    sha, prefix = hashlib.sha256, NODE_PREFIX
+    levels = [list(leaf_hashes)]
+    while len(levels[-1]) > 1:
+        pairs = iter(levels[-1])
+        levels.append([sha(prefix + left + right).digest()
+                       for left, right in zip(pairs, pairs, strict=True)])
+    return levels
 
 
 def _is_hash(value: object) -> bool:
@@ -116,6 +138,22 @@ class Frontier:
             completed.append((level, index, node))
         self._roots.append(node)
         self._size += 1
+        return completed
+
+    def append_subtree(self, level: int, node: bytes) -> list[tuple[int, int, bytes]]:
+        """Add MTH of the 2**``level`` leaves starting at ``size`` (which ``2**level`` must
+        divide); return the subtrees it completes, ``(level, index, node)`` first, as
+        ``append`` does. ValueError if unaligned or ``node`` is not a 32-byte digest."""
+        if self._size & ((1 << level) - 1) or not _is_hash(node):
+            raise ValueError(f"a subtree of 2**{level} leaves cannot start at {self._size}")
+        index = self._size >> level
+        completed = [(level, index, node)]
+        while index & 1:
+            node = node_hash(self._roots.pop(), node)
+            level, index = level + 1, index >> 1
+            completed.append((level, index, node))
+        self._roots.append(node)
+        self._size += 1 << completed[0][0]
         return completed
 
     def root(self) -> bytes:

@@ -11,6 +11,7 @@ from audit.canonical import FIELDS, canonical_bytes
 from audit.checkpoint import Checkpoint, CheckpointInvalid, open_checkpoint
 from audit.merkle import leaf_hash, verify_inclusion
 from audit.schema import checkpoints_table, events_table, leaves_table
+from audit.status import newest_signed_note
 from audit.tree import StoredTree
 
 
@@ -46,12 +47,27 @@ def inclusion_proof(engine: Engine, event_id: int, public: Ed25519PublicKey,
                            .where(lf.event_id == event_id)).first()
         if row is None:
             raise NotSealed(f"event {event_id} is not sealed")
-        checkpoint = None if row[1] is None else open_checkpoint(row[1], public)
+        checkpoint = _signed(row[1], public, tree_size)
+        if tree_size is None and (checkpoint is None or checkpoint.size <= row.seq):
+            # the newest row is junk (a note that does not verify, or a valid old one filed
+            # under a huge size): the newest row that signs its own size, below it
+            note = newest_signed_note(conn, public, above=row.seq)
+            checkpoint = None if note is None else open_checkpoint(note, public)
         if checkpoint is None or checkpoint.size <= row.seq:
             raise NotSealed(f"no checkpoint covers event {event_id}")
         path = StoredTree(conn).inclusion_path(row.seq, checkpoint.size)
     return InclusionProof(event_id, row.seq, leaf_hash(canonical_bytes(tuple(row[2:]))), path,
                           checkpoint)
+
+
+def _signed(note: str | None, public: Ed25519PublicKey, filed: int | None
+            ) -> Checkpoint | None:
+    """`note` opened, if it verifies (and signs `filed`, when the size was asked for)."""
+    try:
+        checkpoint = None if note is None else open_checkpoint(note, public)
+    except CheckpointInvalid:
+        return None
+    return checkpoint if checkpoint is None or filed in (None, checkpoint.size) else None
 
 
 def proof_holds(proof: InclusionProof, public: Ed25519PublicKey) -> bool:

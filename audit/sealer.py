@@ -23,24 +23,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, Text, cast, insert, select, text, tuple_
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Connection, Engine, Table, Text, cast, insert, literal, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from audit.canonical import FIELDS, stored_canonical_bytes
+from audit.canonical import ENCODING_VERSION, FIELDS, stored_leaf_hashes
 from audit.checkpoint import (
     Checkpoint,
-    note_hash,
+    CheckpointInvalid,
     open_checkpoint,
     publish,
     sign_checkpoint,
 )
 from audit.engine import is_sqlite, polling_write_engine
-from audit.events import to_micros
-from audit.log import Clock, utc_now
-from audit.merkle import leaf_hash
+from audit.events import SYSTEM, AuditEvent, to_micros
+from audit.log import Clock, append, utc_now
 from audit.query import driver_rows
 from audit.schema import checkpoints_table, events_table, leaves_table, nodes_table
 from audit.tree import STORED_LEVEL, StoredTree
+from audit.verification.report import printable
+from audit.vocabulary import Outcome
 
 _ADVISORY_KEY = 0x6761746568  # "gateh": one sealer per PostgreSQL database
 DEFAULT_BATCH = 5_000
@@ -51,53 +54,176 @@ class SealerBusy(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A checkpoint row or file the sealer went on without: it does not verify, or it holds a
+    signed note of another size than it is filed under. Named by where it is, never by its
+    text."""
+
+    source: str  # "row" or "file"
+    name: str  # the row's tree_size, or the file's name (escaped)
+    why: str
+
+    def __str__(self) -> str:
+        return f"skipped checkpoint {self.source} {self.name}: {self.why}"
+
+
+@dataclass(frozen=True)
 class SealResult:
     sealed: int
     tree_size: int
     checkpoint: Checkpoint | None
+    skipped: tuple[Skipped, ...] = ()
+
+
+class TreeDamaged(RuntimeError):
+    """The stored tree does not give the last signed root: extending it would sign damage."""
 
 
 def seal_pending(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path,
-                 batch_size: int = DEFAULT_BATCH, clock: Clock = utc_now) -> SealResult:
-    """Seal everything sealable now, one transaction and one checkpoint per batch."""
-    republish(engine, checkpoint_dir, key)
-    sealed, last = 0, SealResult(0, 0, None)
+                 batch_size: int = DEFAULT_BATCH, clock: Clock = utc_now,
+                 reported: set[Skipped] | None = None) -> SealResult:
+    """Seal everything sealable now, one transaction and one checkpoint per batch.
+
+    Junk in the checkpoint table or directory does not stop it: such a row or file is skipped,
+    and reported in the result and, once per `reported` set (a pass's own by default), as an
+    `audit.sealer.skipped` event. TreeDamaged if the stored tree disagrees with the newest
+    signed checkpoint (it is not extended: that is for verify to name, not to sign over).
+    """
+    reported = set() if reported is None else reported
+    sealed, skipped = 0, list[Skipped]()
     while True:
-        last = _seal_batch(engine, key, batch_size, clock)
+        last = _seal_batch(engine, key, checkpoint_dir, batch_size, clock, reported)
+        skipped += last.skipped
         if last.checkpoint is not None:
             publish(checkpoint_dir, last.checkpoint)
         sealed += last.sealed
         if last.sealed < batch_size:
-            return SealResult(sealed, last.tree_size, last.checkpoint)
+            return SealResult(sealed, last.tree_size, last.checkpoint,
+                              tuple(dict.fromkeys(skipped)))
 
 
-def _seal_batch(engine: Engine, key: Ed25519PrivateKey, batch_size: int,
-                clock: Clock) -> SealResult:
+def _seal_batch(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path, batch_size: int,
+                clock: Clock, reported: set[Skipped]) -> SealResult:
     with polling_write_engine(engine).begin() as conn:
+        latest, skipped = latest_signed(conn, checkpoint_dir, key)
+        size = 0 if latest is None else latest.size
         tree = StoredTree(conn)
-        size = tree.size()
         frontier = tree.frontier(size)
+        if latest is not None and frontier.root() != latest.root:
+            raise TreeDamaged(f"the stored tree of size {size} does not give the signed root "
+                              "of that size: not extending it (run python -m audit verify)")
+        _report(conn, [s for s in skipped if s not in reported], clock)
+        reported.update(skipped)
         rows = _pending(conn, size, batch_size)
+        if not rows:
+            return SealResult(0, size, None, tuple(skipped))
+        digests = stored_leaf_hashes([row[2:-1] for row in rows], [row[-1] for row in rows])
         leaves, nodes = [], []
-        for row in rows:
+        for row, digest in zip(rows, digests, strict=True):
             seq = frontier.size
-            for level, idx, digest in frontier.append(
-                    leaf_hash(stored_canonical_bytes(row[2:-1], row[-1]))):
-                if level == 0:
-                    leaves.append({"seq": seq, "event_id": row[0], "leaf_hash": digest})
-                elif level >= STORED_LEVEL:
-                    nodes.append({"level": level, "idx": idx, "hash": digest})
-        if not leaves:
-            return SealResult(0, size, None)
+            leaves.append({"seq": seq, "event_id": row[0], "leaf_hash": digest})
+            for level, idx, node in frontier.append(digest):
+                if level >= STORED_LEVEL:
+                    nodes.append({"level": level, "idx": idx, "hash": node})
         _insert_leaves(conn, leaves)
         if nodes:
             conn.execute(insert(nodes_table), nodes)
         checkpoint = sign_checkpoint(key, frontier.size, frontier.root(), to_micros(clock()),
-                                     _latest_note_hash(conn))
-        conn.execute(insert(checkpoints_table), {
+                                     None if latest is None else latest.note_hash)
+        # A row slipped in at this very size must not stop sealing: the checkpoint is then
+        # kept only outside the database, and the next pass skips that row as junk.
+        conn.execute(_insert_ignoring_conflict(conn, checkpoints_table), {
             "tree_size": checkpoint.size, "root": checkpoint.root, "ts_us": checkpoint.ts_us,
             "note": checkpoint.note})
-        return SealResult(len(leaves), frontier.size, checkpoint)
+        return SealResult(len(leaves), frontier.size, checkpoint, tuple(skipped))
+
+
+def _insert_ignoring_conflict(conn: Connection, table: Table) -> Any:
+    if is_sqlite(conn):
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return postgresql_insert(table).on_conflict_do_nothing()
+
+
+def latest_signed(conn: Connection, checkpoint_dir: Path, key: Ed25519PrivateKey
+                  ) -> tuple[Checkpoint | None, list[Skipped]]:
+    """The newest checkpoint by its *signed* size, from the database and the directory, and
+    what was skipped on the way; checkpoints committed but not yet published (a crash between
+    the two) are published here.
+
+    Junk cannot steer this: a row or file counts only if it opens under the key and signs the
+    size it is filed under, so a huge `tree_size` or file name holding an old (valid) note is
+    skipped, and reported, like an unparseable one.
+    """
+    public = key.public_key()
+    skipped: list[Skipped] = []
+    published = _newest_published(checkpoint_dir, public, skipped)
+    floor = 0 if published is None else published.size
+    cp = checkpoints_table.c
+    rows = conn.execute(select(cp.tree_size, cp.note).where(cp.tree_size >= floor)
+                        .order_by(cp.tree_size.desc()).limit(_ROWS_LOOKED_AT)).all()
+    unpublished: list[Checkpoint] = []
+    for tree_size, note in rows:
+        checkpoint = _opened(note, int(tree_size), public)
+        if checkpoint is None:
+            skipped.append(Skipped("row", str(tree_size), _why(note, int(tree_size), public)))
+            continue
+        if published is not None and checkpoint.size == published.size:
+            break
+        unpublished.append(checkpoint)
+        if published is not None and checkpoint.prev == published.note_hash:
+            break
+        if published is None:
+            break
+    for checkpoint in reversed(unpublished):
+        publish(checkpoint_dir, checkpoint)
+    newest = unpublished[0] if unpublished else published
+    return newest, skipped
+
+
+_ROWS_LOOKED_AT = 1_000  # checkpoint rows above the newest published one read per pass
+
+
+def _opened(note: str, filed: int | None, public: Ed25519PublicKey) -> Checkpoint | None:
+    try:
+        checkpoint = open_checkpoint(note, public)
+    except CheckpointInvalid:
+        return None
+    return checkpoint if filed is None or checkpoint.size == filed else None
+
+
+def _why(note: str, filed: int | None, public: Ed25519PublicKey) -> str:
+    try:
+        size = open_checkpoint(note, public).size
+    except CheckpointInvalid:
+        return f"{len(note.encode())} bytes, does not verify"
+    return f"holds the signed checkpoint of size {size}, not {filed}"
+
+
+def _newest_published(checkpoint_dir: Path, public: Ed25519PublicKey, skipped: list[Skipped]
+                      ) -> Checkpoint | None:
+    """The newest checkpoint published outside the database that verifies and is filed under
+    its own size. Reads from the newest file down, so only junk costs more than one read."""
+    if not checkpoint_dir.is_dir():
+        return None
+    for path in sorted(checkpoint_dir.glob("*.note"), reverse=True):
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        filed = int(path.stem) if path.stem.isascii() and path.stem.isdigit() else -1
+        checkpoint = _opened(text, filed, public)
+        if checkpoint is not None:
+            return checkpoint
+        skipped.append(Skipped("file", printable(path.name)[:200], _why(text, filed, public)))
+    return None
+
+
+def _report(conn: Connection, skipped: list[Skipped], clock: Clock) -> None:
+    """One `audit.sealer.skipped` event per newly skipped row or file, in the pass's own
+    transaction (the sealer's output prints them too)."""
+    for item in skipped:
+        append(conn, AuditEvent("audit.sealer.skipped", SYSTEM, outcome=Outcome.ERROR,
+                                target_type="checkpoint", target_id=item.name,
+                                details={"source": item.source, "why": item.why,
+                                         "tree_size": int(item.name)
+                                         if item.source == "row" else None}), clock)
 
 
 def _insert_leaves(conn: Connection, leaves: list[dict[str, Any]]) -> None:
@@ -116,13 +242,14 @@ def _insert_leaves(conn: Connection, leaves: list[dict[str, Any]]) -> None:
 
 
 def _pending(conn: Connection, size: int, limit: int) -> list[tuple[Any, ...]]:
-    """Unsealed events in commit order, as driver tuples: (id, txid, *the `FIELDS` values but
-    `details`, `details` as its stored JSON text). Plain tuples and JSON text because decoding
-    every row (SQLAlchemy rows, jsonb to dicts) cost more than sealing it."""
+    """Unsealed events in commit order, as driver tuples: (id, txid, the encoding version, *the
+    `FIELDS` values but `details`, `details` as its stored JSON text). Plain tuples and JSON
+    text because decoding every row (SQLAlchemy rows, jsonb to dicts) cost more than sealing it."""
     e = events_table.c
     sqlite = is_sqlite(conn)
     details = e.details if sqlite else cast(e.details, Text)  # SQLite stores the text itself
-    query = select(e.id, e.txid, *[e[name] for name in FIELDS[:-1]], details).limit(limit)
+    query = select(e.id, e.txid, literal(ENCODING_VERSION), *[e[name] for name in FIELDS[:-1]],
+                   details).limit(limit)
     last = None
     if size:
         last = conn.execute(select(e.id, e.txid).join(leaves_table, leaves_table.c.event_id == e.id)
@@ -172,36 +299,6 @@ def widen_xid(xid: int, reference: int) -> int:
     return reference - behind
 
 
-def _latest_note_hash(conn: Connection) -> bytes | None:
-    note = conn.execute(select(checkpoints_table.c.note)
-                        .order_by(checkpoints_table.c.tree_size.desc()).limit(1)).scalar()
-    return None if note is None else note_hash(note)
-
-
-def republish(engine: Engine, checkpoint_dir: Path, key: Ed25519PrivateKey) -> int:
-    """Publish checkpoints committed but not yet written outside (a crash between the two)."""
-    newest = _newest_published(checkpoint_dir, key)
-    with engine.connect() as conn:
-        notes = conn.execute(select(checkpoints_table.c.note)
-                             .where(checkpoints_table.c.tree_size > newest)
-                             .order_by(checkpoints_table.c.tree_size)).scalars().all()
-    for note in notes:
-        publish(checkpoint_dir, open_checkpoint(note, key.public_key()))
-    return len(notes)
-
-
-def _newest_published(checkpoint_dir: Path, key: Ed25519PrivateKey) -> int:
-    """The size of the newest checkpoint published outside the database (0: none). Reads that
-    one note only (`published_notes` order: file names are the zero-padded size), not every
-    note ever published: the sealer asks before every pass."""
-    if not checkpoint_dir.is_dir():
-        return 0
-    newest = max(checkpoint_dir.glob("*.note"), default=None)
-    if newest is None:
-        return 0
-    return open_checkpoint(newest.read_text(encoding="utf-8"), key.public_key()).size
-
-
 @contextmanager
 def sealer_guard(engine: Engine) -> Iterator[None]:
     """Hold the one-sealer guard for the block; raise SealerBusy if another sealer has it.
@@ -231,14 +328,20 @@ def sealer_guard(engine: Engine) -> Iterator[None]:
 
 def run_sealer(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path,
                stop: threading.Event, interval: float = 1.0,
-               on_start: Callable[[], None] = lambda: None) -> None:
+               on_start: Callable[[], None] = lambda: None,
+               on_skip: Callable[[Skipped], None] = lambda _: None) -> None:
     """Seal every `interval` seconds until `stop` is set. Holds the guard throughout and calls
-    `on_start` once it has it."""
+    `on_start` once it has it, and `on_skip` once for each junk row or file it goes on
+    without (the same ones are recorded once each as `audit.sealer.skipped` events)."""
+    reported: set[Skipped] = set()
     with sealer_guard(engine):
         on_start()
         while not stop.is_set():
             started = time.monotonic()
-            seal_pending(engine, key, checkpoint_dir)
+            before = set(reported)
+            seal_pending(engine, key, checkpoint_dir, reported=reported)
+            for item in reported - before:
+                on_skip(item)
             # every `interval` from the start of one pass to the next, so a pass's own time
             # does not add to the wait (seal lag stays near one interval under load)
             stop.wait(max(0.0, interval - (time.monotonic() - started)))

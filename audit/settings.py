@@ -19,6 +19,11 @@ class AuditSettings:
     signing_key_path: Path
     public_key_path: Path
     checkpoint_dir: Path
+    sealer_database_url: str = ""  # the sealer's own role; "" means `database_url`
+
+    @property
+    def sealer_url(self) -> str:
+        return self.sealer_database_url or self.database_url
 
 
 def data_dir() -> Path:
@@ -36,4 +41,5 @@ def load_settings() -> AuditSettings:
     signing = Path(os.environ.get("GATEHOUSE_AUDIT_SIGNING_KEY", keys / "audit-signing.key"))
     public = Path(os.environ.get("GATEHOUSE_AUDIT_PUBLIC_KEY", keys / "audit-signing.pub"))
     checkpoints = Path(os.environ.get("GATEHOUSE_CHECKPOINT_DIR", data_dir() / "checkpoints"))
-    return AuditSettings(database_url(), signing, public, checkpoints)
+    sealer = os.environ.get("GATEHOUSE_SEALER_DATABASE_URL", "")
+    return AuditSettings(database_url(), signing, public, checkpoints, sealer)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, Engine, func, select
 
+from audit.checkpoint import CheckpointInvalid, open_checkpoint
 from audit.schema import checkpoints_table, events_table, leaves_table
 
 
@@ -14,12 +16,44 @@ class LogStatus:
     events: int
     sealed: int
     latest_checkpoint: str | None
+    unverified: int = 0  # newer checkpoint rows passed over: they do not verify (with a key)
 
 
-def log_status(engine: Engine) -> LogStatus:
+def log_status(engine: Engine, public: Ed25519PublicKey | None = None) -> LogStatus:
+    """Counts, and the newest checkpoint row's note. With `public`, the newest row whose note
+    verifies and signs the size it is filed under (`newest_signed_note`): a junk row under a
+    huge `tree_size` then cannot pass for the newest checkpoint."""
     with engine.connect() as conn:
         events = conn.execute(select(func.count()).select_from(events_table)).scalar_one()
         sealed = conn.execute(select(func.count()).select_from(leaves_table)).scalar_one()
-        note = conn.execute(select(checkpoints_table.c.note)
-                            .order_by(checkpoints_table.c.tree_size.desc()).limit(1)).scalar()
-    return LogStatus(int(events), int(sealed), note)
+        unverified = 0
+        if public is not None:
+            note, unverified = _newest_signed(conn, public, -1, 1_000)
+        else:
+            note = conn.execute(select(checkpoints_table.c.note)
+                                .order_by(checkpoints_table.c.tree_size.desc()).limit(1)).scalar()
+    return LogStatus(int(events), int(sealed), note, unverified)
+
+
+def newest_signed_note(conn: Connection, public: Ed25519PublicKey, above: int = -1,
+                       look_at: int = 1_000) -> str | None:
+    """The note of the newest checkpoint row (of `tree_size > above`) that opens under `public`
+    and signs the size it is filed under; rows that do not are passed over (at most `look_at`
+    rows are read)."""
+    return _newest_signed(conn, public, above, look_at)[0]
+
+
+def _newest_signed(conn: Connection, public: Ed25519PublicKey, above: int, look_at: int
+                   ) -> tuple[str | None, int]:
+    """`newest_signed_note`, and how many newer rows it passed over."""
+    cp = checkpoints_table.c
+    rows = conn.execute(select(cp.tree_size, cp.note).where(cp.tree_size > above)
+                        .order_by(cp.tree_size.desc()).limit(look_at))
+    for passed, (tree_size, note) in enumerate(rows):
+        try:
+            if open_checkpoint(note, public).size == tree_size:
+                return str(note), passed
+        except CheckpointInvalid:
+            continue
+    return None, 0 if look_at == 0 else len(conn.execute(
+        select(cp.tree_size).where(cp.tree_size > above).limit(look_at)).all())

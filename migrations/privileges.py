@@ -7,12 +7,24 @@ import os
 from alembic import op
 
 APP_ROLE_ENV = "GATEHOUSE_APP_ROLE"
+SEALER_ROLE_ENV = "GATEHOUSE_SEALER_ROLE"
 
 
 def app_role() -> str:
-    role = os.environ.get(APP_ROLE_ENV, "gatehouse_app")
+    return _role(APP_ROLE_ENV, "gatehouse_app")
+
+
+def sealer_role() -> str | None:
+    """The sealer's role, named only by `GATEHOUSE_SEALER_ROLE` (which `python -m access
+    db-roles` prints): roles are cluster-wide, so a default name would split the privileges of
+    every database migrated on a server where some other deployment created it."""
+    return _role(SEALER_ROLE_ENV, "") if os.environ.get(SEALER_ROLE_ENV) else None
+
+
+def _role(variable: str, default: str) -> str:
+    role = os.environ.get(variable, default)
     if not role.replace("_", "").isalnum():
-        raise ValueError(f"{APP_ROLE_ENV}: must be letters, digits and underscores")
+        raise ValueError(f"{variable}: must be letters, digits and underscores")
     return role
 
 

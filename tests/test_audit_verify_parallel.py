@@ -23,14 +23,14 @@ from sqlalchemy import create_engine, insert, select
 import audit.canonical
 import audit.database
 import audit.event_hashing
-import audit.verify
+import audit.verification.tree_check
 from audit.canonical import FIELDS, canonical_bytes
-from audit.checkpoint import published_notes
+from audit.checkpoint import published_files
 from audit.database import hashed_events, verify_database
 from audit.event_hashing import hashed_event_batches
 from audit.merkle import leaf_hash
 from audit.schema import AuditBase, events_table
-from audit.verify import DIGEST, Report
+from audit.verify import Report
 from tests.audit_helpers import seal_everything, tamper, write_events
 from tests.databases import Database
 
@@ -87,8 +87,7 @@ def test_sqlite_encodes_events_byte_for_byte_as_canonical_py(
         conn.execute(insert(events_table), batch)
         expected = [event.digest for event in hashed_events(conn)]
         with hashed_event_batches(conn, workers=0) as events:
-            got = [b.digests[i:i + DIGEST] for b in events for i in range(0, len(b.digests),
-                                                                          DIGEST)]
+            got = [b.digest(i) for b in events for i in range(len(b))]
         transaction.rollback()
     assert got == expected
     assert expected == [leaf_hash(canonical_bytes(tuple(r[n] for n in FIELDS))) for r in batch]
@@ -205,7 +204,7 @@ def test_a_log_that_grows_while_workers_start_is_verified_as_it_was(
 def test_a_log_that_grows_during_verification_is_verified_as_it_was(
         sealed: Database, signing_key: Ed25519PrivateKey, checkpoint_dir: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audit.verify, "PROGRESS_EVERY", 100)
+    monkeypatch.setattr(audit.verification.tree_check, "PROGRESS_EVERY", 100)
     grown: list[int] = []
 
     def grow(done: int) -> None:
@@ -225,13 +224,13 @@ def test_a_checkpoint_published_as_verification_starts_is_not_taken_for_truncati
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The sealer publishes outside the database after it commits: a checkpoint that shows up
     in the directory while verification starts must be inside the snapshot."""
-    def sealer_runs_meanwhile(directory: Path) -> list[str]:
-        notes = published_notes(directory)
+    def sealer_runs_meanwhile(directory: Path) -> list[tuple[Path, str]]:
+        notes = published_files(directory)
         write_events(sealed, 10, start=EVENTS)
         seal_everything(sealed, signing_key, checkpoint_dir)
         return notes
 
-    monkeypatch.setattr(audit.database, "published_notes", sealer_runs_meanwhile)
+    monkeypatch.setattr(audit.database, "published_files", sealer_runs_meanwhile)
     report = verify(sealed, signing_key, checkpoint_dir, workers=2)
     assert report.ok, report.problems
     assert report.tree_size == EVENTS + 10

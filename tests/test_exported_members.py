@@ -42,12 +42,14 @@ def test_every_package_is_found() -> None:
 
 
 @pytest.mark.parametrize("name", packages())
-def test_a_package_exports_its_public_modules_and_the_names_it_binds(name: str) -> None:
+def test_a_package_exports_its_public_modules_and_only_names_it_binds(name: str) -> None:
+    """Every public module is on the surface; any other name there is one the `__init__`
+    itself imports or defines (what it imports only to use may stay off)."""
     package = importlib.import_module(name)
     folder = Path(package.__file__ or "").parent
     modules = {m.name for m in pkgutil.iter_modules([str(folder)]) if not m.name.startswith("_")}
-    assert package.__all__ == sorted(package.__all__)
-    assert set(package.__all__) == modules | bound_in(folder / "__init__.py")
+    assert len(package.__all__) == len(set(package.__all__))  # ruff (RUF022) keeps it sorted
+    assert modules <= set(package.__all__) <= modules | bound_in(folder / "__init__.py")
 
 
 def our_files() -> list[Path]:

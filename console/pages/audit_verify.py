@@ -8,7 +8,7 @@ import streamlit as st
 from access import oversight
 from access.authz import Action
 from access.errors import GatehouseError, StepUpRequired
-from access.oversight import from_micros
+from access.oversight import from_micros, printable, render
 from console.audit_widgets import downloads, show_proof
 from console.errors import show_error
 from console.gate import page
@@ -34,8 +34,9 @@ if seen.checkpoint is not None:
     with st.expander("The signed note (C2SP checkpoint)"):
         st.code(cp.note, language=None)
 elif seen.checkpoint_error:
-    st.error(f"The newest checkpoint does not open under the pinned key: "
-             f"{seen.checkpoint_error}", icon=":material/gpp_bad:")
+    st.error("The newest checkpoint does not open under the pinned key.",
+             icon=":material/gpp_bad:")
+    st.text(printable(seen.checkpoint_error))  # plain text: nothing of it is markdown
 else:
     st.info("No checkpoint yet: the sealer writes one within a second of the first event.")
 
@@ -60,12 +61,9 @@ with verify:
                        f"{len(report.checkpoints)} signed checkpoints (checked "
                        f"{when:%H:%M:%S} UTC).", icon=":material/verified:")
         else:
-            first = report.first_problem
-            assert first is not None
-            st.error(f"NOT INTACT: first bad leaf {first.leaf_index}: {first.kind}: "
-                     f"{first.detail}", icon=":material/gpp_bad:")
-            for problem in report.problems[1:]:
-                st.write(f"also leaf {problem.leaf_index}: {problem.kind}: {problem.detail}")
+            st.error(f"NOT INTACT (checked {when:%H:%M:%S} UTC)", icon=":material/gpp_bad:")
+        # The same lines as `python -m audit verify`, as plain text: escaped, never markdown.
+        st.code("\n".join(render(report)), language=None)
 with prove:
     st.subheader("One event")
     with st.form("prove"):
