@@ -28,9 +28,9 @@ from access.ops.generate_customers import generate
 from access.workflow import create_request, decide_request
 from audit.engine import make_engine
 from bench.common import PG_ADMIN_URL, PG_PLAN, Env, percentile
-from tests.databases import Database
-from tests.identity_helpers import FakeClock, LocalIdP, gatehouse
-from tests.workflow_helpers import draft, team
+from tests.support.databases import Database
+from tests.support.identity_helpers import FakeClock, LocalIdP, gatehouse
+from tests.support.workflow_helpers import draft, team
 
 
 class Unaudited(Gatehouse):

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import make_url
 
 from access.context import Gatehouse
-from tests.console_helpers import prepare_data_dir
-from tests.databases import (
+from tests.support.console_helpers import prepare_data_dir
+from tests.support.databases import (
     PG_ADMIN_URL,
     REQUIRE_PG,
     Database,
@@ -21,7 +21,7 @@ from tests.databases import (
     postgres_unavailable,
     sqlite_database,
 )
-from tests.identity_helpers import FakeClock, LocalIdP, gatehouse
+from tests.support.identity_helpers import FakeClock, LocalIdP, gatehouse
 
 
 @pytest.fixture(scope="session")

@@ -25,10 +25,10 @@ from access.schema import AccessBase
 from access.workflow import create_request, decide_request
 from audit.schema import events_table, leaves_table
 from audit.sealer import seal_pending
-from tests.data_helpers import attach_customer_data
-from tests.databases import Database, postgres_database, sqlite_database
-from tests.identity_helpers import FakeClock, LocalIdP, gatehouse
-from tests.workflow_helpers import Team, draft, team
+from tests.support.data_helpers import attach_customer_data
+from tests.support.databases import Database, postgres_database, sqlite_database
+from tests.support.identity_helpers import FakeClock, LocalIdP, gatehouse
+from tests.support.workflow_helpers import Team, draft, team
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @dataclass
 class World:
     """Everything a test acts in: services, the database under them, the clock, the IdP, the
-    five people of `tests.workflow_helpers.team`, and (optionally) customer data."""
+    five people of `tests.support.workflow_helpers.team`, and (optionally) customer data."""
 
     db: Database
     gh: Gatehouse

@@ -9,8 +9,8 @@ For each service and each role (plus a principal with no role at all) the real f
 against a real database: an allowed role is not refused, any other is refused with `Denied`,
 leaves the access domain byte-for-byte unchanged, and is recorded as `auth.page.denied`.
 Nobody at all is served before the second factor, and the sensitive services want a code from
-the last five minutes. Related, not repeated here: tests/test_authz.py (the bare `require`
-matrix), tests/test_console.py (hidden pages refuse when opened directly).
+the last five minutes. Related, not repeated here: tests/access/test_authz.py (the bare `require`
+matrix), tests/console/test_console.py (hidden pages refuse when opened directly).
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ from tests.adversarial.support import (
     state_digest,
     world,
 )
-from tests.identity_helpers import sign_in
-from tests.workflow_helpers import draft
+from tests.support.identity_helpers import sign_in
+from tests.support.workflow_helpers import draft
 
 R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
 
@@ -398,7 +398,7 @@ def test_step_up_is_required_exactly_where_the_specification_says(arena: Arena,
 def test_an_approver_with_a_stale_code_can_still_open_the_approvals_page(
         oidc: str, data_dir: Path) -> None:
     from audit.engine import make_engine
-    from tests.console_helpers import console, signed_in, submit_code
+    from tests.support.console_helpers import console, signed_in, submit_code
 
     at = signed_in(console(oidc), oidc, "ada.admin").run()
     submit_code(at, "enroll_code", at.code[0].value)

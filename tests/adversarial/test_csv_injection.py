@@ -9,7 +9,7 @@ where an attacker can put them: a customer's own data, a justification or reason
 name from the identity provider.
 
 Already covered, not repeated: `neutralize` on single values and one HYPERLINK in a
-watermarked export (tests/test_broker.py).
+watermarked export (tests/access/data/test_broker.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from access.identity.sessions import resume
 from access.workflow import grants
 from audit.export_stream import ExportFormat
 from tests.adversarial.support import ROOT, World, granted, world
-from tests.mfa_helpers import enroll
+from tests.support.mfa_helpers import enroll
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\x00")  # ASVS 1.2.10, plus OWASP's CR
 FORMULAS = [

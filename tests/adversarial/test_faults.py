@@ -5,10 +5,9 @@ or both absent, no customer data is served without its event, nothing committed 
 the tree verifies after a restart.
 
 Already covered, not repeated: an audit insert refused by the model rolls the operation back
-(tests/test_notify.py for the outbox), a second sealer is refused, threads and processes
-appending while the sealer runs (tests/test_audit_concurrency.py), a purge that died half
-way (tests/test_retention.py).
-"""
+(tests/access/workflow/test_notify.py for the outbox), a second sealer is refused, threads and
+processes appending while the sealer runs (tests/audit/test_audit_concurrency.py), a purge that
+died half way (tests/access/data/test_retention.py)."""
 
 from __future__ import annotations
 
@@ -53,12 +52,12 @@ from tests.adversarial.support import (
     state_digest,
     world,
 )
-from tests.audit_helpers import event as audit_event
-from tests.audit_helpers import write_events
-from tests.databases import PG_ADMIN_URL, Database
-from tests.identity_helpers import sign_in
-from tests.mfa_helpers import code_now
-from tests.workflow_helpers import draft
+from tests.support.audit_helpers import event as audit_event
+from tests.support.audit_helpers import write_events
+from tests.support.databases import PG_ADMIN_URL, Database
+from tests.support.identity_helpers import sign_in
+from tests.support.mfa_helpers import code_now
+from tests.support.workflow_helpers import draft
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -312,7 +311,7 @@ APPENDER = """
 import sys
 from audit.engine import make_engine, write_engine
 from audit.log import append
-from tests.audit_helpers import event
+from tests.support.audit_helpers import event
 engine, batch, i = make_engine(sys.argv[1]), int(sys.argv[2]), 0
 while True:
     with write_engine(engine).begin() as conn:
@@ -456,7 +455,7 @@ def test_a_transaction_in_another_database_does_not_stall_the_sealer(
 
 def test_the_database_going_away_shows_a_clear_message_not_a_traceback(
         oidc: str, data_dir: Path) -> None:
-    from tests.console_helpers import console, signed_in, submit_code
+    from tests.support.console_helpers import console, signed_in, submit_code
 
     at = signed_in(console(oidc), oidc, "sam.support").run()
     submit_code(at, "enroll_code", at.code[0].value)

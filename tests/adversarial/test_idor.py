@@ -2,10 +2,9 @@
 grants, ids that do not exist, and other customers' data.
 
 Already covered, not repeated: a grant read with another customer id, with SQL or wildcard
-customer ids, with ungranted or crafted scopes, and a value moved in from another customer's
-row (tests/test_broker.py); a grant beyond its customer, environment, scope or action, and a
-grant checked for another holder (tests/test_requests.py).
-"""
+customer ids, with ungranted or crafted scopes, and a value moved in from another customer's row
+(tests/access/data/test_broker.py); a grant beyond its customer, environment, scope or action,
+and a grant checked for another holder (tests/access/workflow/test_requests.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ from tests.adversarial.support import (
     state_digest,
     world,
 )
-from tests.workflow_helpers import draft
+from tests.support.workflow_helpers import draft
 
 
 @pytest.fixture(scope="module")

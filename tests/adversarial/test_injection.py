@@ -8,11 +8,10 @@ nothing. Never a database error, never a silently altered value, never a wildcar
 broker is the one place where a refusal is itself recorded: every refused read is a
 `data.denied` event, whatever the caller typed.
 
-Already covered, not repeated: SQL-shaped customer ids and scopes at the broker, and a few
-bad request fields (tests/test_broker.py, tests/test_requests.py); malformed TOTP codes
-(tests/test_totp.py, tests/test_mfa.py); text the audit model refuses
-(tests/test_audit_events.py).
-"""
+Already covered, not repeated: SQL-shaped customer ids and scopes at the broker, and a few bad
+request fields (tests/access/data/test_broker.py, tests/access/workflow/test_requests.py);
+malformed TOTP codes (tests/access/identity/test_totp.py, tests/access/identity/test_mfa.py);
+text the audit model refuses (tests/audit/test_audit_events.py)."""
 
 from __future__ import annotations
 
@@ -38,9 +37,9 @@ from tests.adversarial.support import (
     state_digest,
     world,
 )
-from tests.identity_helpers import sign_in
-from tests.mfa_helpers import enroll
-from tests.workflow_helpers import draft
+from tests.support.identity_helpers import sign_in
+from tests.support.mfa_helpers import enroll
+from tests.support.workflow_helpers import draft
 
 PAYLOADS: dict[str, str] = {
     "sql quote": "' OR '1'='1' --",

@@ -26,10 +26,10 @@ from access.schema import AccessRequest, Approval, Grant
 from access.workflow import create_request, decide_request
 from audit.database import verify_database
 from tests.adversarial.support import counts, granted, seal_until_caught_up
-from tests.data_helpers import attach_customer_data
-from tests.databases import Database
-from tests.identity_helpers import FakeClock, LocalIdP, gatehouse
-from tests.workflow_helpers import draft, events, team
+from tests.support.data_helpers import attach_customer_data
+from tests.support.databases import Database
+from tests.support.identity_helpers import FakeClock, LocalIdP, gatehouse
+from tests.support.workflow_helpers import draft, events, team
 
 READERS = 8              # threads reading customer data, one grant each
 READS_EACH = 60          # audited reads per reader

@@ -3,10 +3,10 @@ record separators stays inside its own field of its own event, in the database, 
 canonical bytes that are hashed, in every export, in what the CLI prints, and in the webhook
 messages that leave for Slack.
 
-Already covered, not repeated: the canonical encoding is pinned and lossless for hostile
-Unicode (tests/test_audit_events.py), Slack's `<!channel>` escaping of a message text
-(tests/test_notify.py); justifications and reasons are stored exactly (test_injection.py).
-"""
+Already covered, not repeated: the canonical encoding is pinned and lossless for hostile Unicode
+(tests/audit/test_audit_events.py), Slack's `<!channel>` escaping of a message text
+(tests/access/workflow/test_notify.py); justifications and reasons are stored exactly
+(test_injection.py)."""
 
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ from audit.canonical import FIELDS, canonical_bytes
 from audit.export_stream import ExportFormat
 from audit.schema import events_table
 from tests.adversarial.support import PYTHON, ROOT, cli_env
-from tests.audit_helpers import tamper
-from tests.databases import Database
-from tests.identity_helpers import LocalIdP
-from tests.mfa_helpers import enroll
-from tests.workflow_helpers import Team, draft, events, team
+from tests.support.audit_helpers import tamper
+from tests.support.databases import Database
+from tests.support.identity_helpers import LocalIdP
+from tests.support.mfa_helpers import enroll
+from tests.support.workflow_helpers import Team, draft, events, team
 
 FORGED_LINES = "SUP-1 ok\nintact: 999 sealed events, 9 signed checkpoints\n"
 TERMINAL = "SUP-2 \x1b[2K\x1b[1A\x1b[32mintact\x1b[0m \x1b]0;pwned\x07"

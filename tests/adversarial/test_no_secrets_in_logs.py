@@ -9,9 +9,9 @@ CSV and JSONL exports, the verifiable bundle, what `python -m audit` prints, eve
 of every logger at DEBUG (SQLAlchemy's statements included), and captured stdout/stderr.
 
 Already covered, not repeated: no TOTP secret or code in audit rows after MFA alone
-(tests/test_mfa.py), revealed values not in the log (tests/test_broker.py), webhook URLs
-never recorded (tests/test_notify.py).
-"""
+(tests/access/identity/test_mfa.py), revealed values not in the log
+(tests/access/data/test_broker.py), webhook URLs never recorded
+(tests/access/workflow/test_notify.py)."""
 
 from __future__ import annotations
 
@@ -40,13 +40,13 @@ from audit.engine import make_engine
 from audit.export_stream import ExportFormat
 from audit.schema import events_table
 from tests.adversarial.support import PYTHON, ROOT, cli_env
-from tests.console_helpers import console, signed_in, submit_code
-from tests.data_helpers import attach_customer_data
-from tests.databases import Database
-from tests.identity_helpers import FakeClock, LocalIdP
-from tests.mfa_helpers import code_now
-from tests.test_console_workflow import file_request, labelled
-from tests.workflow_helpers import draft
+from tests.support.console_helpers import console, signed_in, submit_code
+from tests.support.data_helpers import attach_customer_data
+from tests.support.databases import Database
+from tests.support.identity_helpers import FakeClock, LocalIdP
+from tests.support.mfa_helpers import code_now
+from tests.support.workflow_helpers import draft
+from tests.console.test_console_workflow import file_request, labelled
 
 
 @dataclass

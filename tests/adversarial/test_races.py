@@ -2,11 +2,11 @@
 the same instant, on SQLite (BEGIN IMMEDIATE) and PostgreSQL (row locks) alike.
 
 Already covered, not repeated: two approvers and a double click on one request
-(tests/test_requests.py), one TOTP code in two sessions (tests/test_mfa.py), appends racing
-the sealer (tests/test_audit_concurrency.py), two webhook workers (tests/test_notify.py).
-Parallel MFA guessing and a racing enrollment are in test_totp.py; parallel reruns of one new
-login in test_sessions.py.
-"""
+(tests/access/workflow/test_requests.py), one TOTP code in two sessions
+(tests/access/identity/test_mfa.py), appends racing the sealer
+(tests/audit/test_audit_concurrency.py), two webhook workers
+(tests/access/workflow/test_notify.py). Parallel MFA guessing and a racing enrollment are in
+test_totp.py; parallel reruns of one new login in test_sessions.py."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ from access.workflow import (
     sweep,
 )
 from tests.adversarial.support import World, fresh, granted, world
-from tests.mfa_helpers import signed_in_with_mfa
-from tests.workflow_helpers import draft, events
+from tests.support.mfa_helpers import signed_in_with_mfa
+from tests.support.workflow_helpers import draft, events
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -8,7 +8,7 @@ text goes through `st.text`, `st.code` or a dataframe, and never into a markdown
 call; pages never opt into raw HTML.
 
 Already covered, not repeated: a justification holding HTML and markdown is shown verbatim
-with `st.text` on the Approvals page (tests/test_console_workflow.py).
+with `st.text` on the Approvals page (tests/console/test_console_workflow.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import httpx
 from streamlit.testing.v1 import AppTest
 
 from tests.adversarial.support import ROOT
-from tests.console_helpers import console, signed_in, submit_code
+from tests.support.console_helpers import console, signed_in, submit_code
 
 PAGES = [*sorted((ROOT / "console").rglob("*.py")), ROOT / "streamlit_app.py"]
 MARKDOWN_CALLS = {"markdown", "write", "title", "header", "subheader", "caption", "success",

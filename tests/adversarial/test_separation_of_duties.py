@@ -1,12 +1,12 @@
 """Separation of duties (NIST AC-5; ASVS 2.3.5; A6 18): nobody decides or reviews their own
 access, one person is one vote however many sessions they open, and auditors only watch.
 
-Already covered, not repeated: a person holding both roles cannot approve their own request
-in the session that filed it, one approver cannot vote twice through the same session, support
-cannot call decide() directly (tests/test_requests.py); admins cannot disable themselves
-(tests/test_sessions.py) or reset their own authenticator (tests/test_mfa.py). Which role may
-call which service at all is the matrix in test_authorization.py.
-"""
+Already covered, not repeated: a person holding both roles cannot approve their own request in
+the session that filed it, one approver cannot vote twice through the same session, support
+cannot call decide() directly (tests/access/workflow/test_requests.py); admins cannot disable
+themselves (tests/access/identity/test_sessions.py) or reset their own authenticator
+(tests/access/identity/test_mfa.py). Which role may call which service at all is the matrix in
+test_authorization.py."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from access.principal import Principal, Role
 from access.schema import AccessRequest
 from access.workflow import break_glass, create_request, decide_request, queries
 from tests.adversarial.support import World, events_after, last_event_id, world
-from tests.identity_helpers import LocalIdP
-from tests.mfa_helpers import code_now, enroll
-from tests.workflow_helpers import draft
+from tests.support.identity_helpers import LocalIdP
+from tests.support.mfa_helpers import code_now, enroll
+from tests.support.workflow_helpers import draft
 
 
 @pytest.fixture(scope="module")

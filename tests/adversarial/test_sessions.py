@@ -2,8 +2,8 @@
 
 Already covered, not repeated: cookie replay after sign-out, idle and absolute timeouts,
 disabling a user ends every session, a new session per login, users keyed by (iss, sub)
-(tests/test_sessions.py); an MFA reset ends the user's sessions (tests/test_mfa.py).
-"""
+(tests/access/identity/test_sessions.py); an MFA reset ends the user's sessions
+(tests/access/identity/test_mfa.py)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from access.identity.users import disable
 from access.principal import Principal, Role
 from access.schema import AccessBase, ConsoleSession
 from audit.schema import events_table
-from tests.identity_helpers import FakeClock, LocalIdP, sign_in
-from tests.mfa_helpers import code_now, enroll, signed_in_with_mfa
-from tests.workflow_helpers import events
+from tests.support.identity_helpers import FakeClock, LocalIdP, sign_in
+from tests.support.mfa_helpers import code_now, enroll, signed_in_with_mfa
+from tests.support.workflow_helpers import events
 
 
 def test_passing_mfa_in_one_login_does_not_verify_another(gh: Gatehouse, idp: LocalIdP) -> None:

@@ -1,12 +1,11 @@
 """ID tokens under attack, where they open sessions (`access.identity.sessions.resume`).
 
-tests/test_idtoken.py already proves, check by check, that the validator refuses forgeries
-(A6 1-6: attacker key under the real kid, `alg: none`, HS256 keyed with the public PEM, issuer
-variants, foreign or extra audiences, `azp`, clock limits, malformed tokens, JWKS abuse). What
-is added here is what those unit tests cannot show: that a refused token leaves no user, no
-session and no trace of itself, only an `auth.login.failed` event; that it cannot take over an
-existing user's session; and that roles come from exact group names only (A6 9).
-"""
+tests/access/identity/test_idtoken.py already proves, check by check, that the validator refuses
+forgeries (A6 1-6: attacker key under the real kid, `alg: none`, HS256 keyed with the public
+PEM, issuer variants, foreign or extra audiences, `azp`, clock limits, malformed tokens, JWKS
+abuse). What is added here is what those unit tests cannot show: that a refused token leaves no
+user, no session and no trace of itself, only an `auth.login.failed` event; that it cannot take
+over an existing user's session; and that roles come from exact group names only (A6 9)."""
 
 from __future__ import annotations
 
@@ -24,8 +23,8 @@ from access.context import Gatehouse
 from access.identity.oidc import InvalidIdToken
 from access.identity.sessions import NoRole, resume
 from access.schema import ConsoleSession, User
-from tests.identity_helpers import CLIENT_ID, ISSUER, LocalIdP
-from tests.workflow_helpers import events
+from tests.support.identity_helpers import CLIENT_ID, ISSUER, LocalIdP
+from tests.support.workflow_helpers import events
 
 ATTACKER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 

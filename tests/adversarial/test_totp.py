@@ -1,10 +1,9 @@
 """TOTP under attack: guessing at scale, guessing in parallel, and racing one enrollment.
 
 Already covered elsewhere, not repeated: RFC 6238 vectors, window and replay rules, malformed
-codes (tests/test_totp.py); a code replayed in its step, an older window step, two sessions
-racing with one code, lockout across sessions, single-use recovery codes, reset, and no
-secret in the audit log (tests/test_mfa.py).
-"""
+codes (tests/access/identity/test_totp.py); a code replayed in its step, an older window step,
+two sessions racing with one code, lockout across sessions, single-use recovery codes, reset,
+and no secret in the audit log (tests/access/identity/test_mfa.py)."""
 
 from __future__ import annotations
 
@@ -20,9 +19,9 @@ from access.errors import AuthenticationFailed, GatehouseError
 from access.identity import mfa
 from access.principal import Principal
 from access.schema import RecoveryCode
-from tests.identity_helpers import FakeClock, LocalIdP, sign_in
-from tests.mfa_helpers import code_now, enroll
-from tests.workflow_helpers import events
+from tests.support.identity_helpers import FakeClock, LocalIdP, sign_in
+from tests.support.mfa_helpers import code_now, enroll
+from tests.support.workflow_helpers import events
 
 NIST_MAX_FAILURES_PER_HOUR = 100  # 800-63B 5.2.2; ASVS 4.0.3 2.2.1
 

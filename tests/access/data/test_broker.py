@@ -1,0 +1,210 @@
+"""The broker: the only read path, bound to one customer, masked, and every read logged."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text, update
+
+from access.context import Gatehouse
+from access.data import broker
+from access.data.customer_db.schema import Contact
+from access.errors import Denied, InvalidInput, StepUpRequired
+from access.workflow import create_request, decide_request, grants
+from audit.export_stream import neutralize
+from tests.support.data_helpers import attach_customer_data
+from tests.support.identity_helpers import FakeClock, LocalIdP
+from tests.support.workflow_helpers import Team, draft, events, team
+
+
+@pytest.fixture
+def gh(gh: Gatehouse, tmp_path: Path, clock: FakeClock) -> Gatehouse:
+    return attach_customer_data(gh, tmp_path, clock)
+
+
+@pytest.fixture
+def people(gh: Gatehouse, idp: LocalIdP) -> Team:
+    return team(gh, idp)
+
+
+def grant_for(gh: Gatehouse, people: Team, customer: str = "cust-0001",
+              scopes: tuple[str, ...] = ("contacts", "billing"),
+              actions: tuple[str, ...] = ("read",)) -> int:
+    request_id = create_request.create(gh, people.sam, draft(
+        customer_id=customer, scopes=list(scopes), actions=list(actions),
+        duration=timedelta(hours=1)))
+    decision = None
+    for admin in (people.ada, people.alan):
+        decision = decide_request.decide(gh, admin, request_id, approve=True)
+        if decision.grant_id:
+            return decision.grant_id
+    raise AssertionError(f"not granted: {decision}")
+
+
+def test_a_read_returns_masked_rows_of_one_customer_and_one_event(gh: Gatehouse,
+                                                                  people: Team) -> None:
+    grant_id = grant_for(gh, people)
+    before = len(events(gh))
+    view = broker.read(gh, people.sam, grant_id, "cust-0001", "contacts")
+    contacts = view.tables["contacts"]
+    assert len(contacts) >= 1 and set(contacts["customer_id"]) == {"cust-0001"}
+    assert set(contacts["email"]) == {broker.MASK} and "contacts.email" in view.masked
+    new = events(gh)[before:]
+    assert [e["action"] for e in new] == ["data.read"]
+    event = new[0]
+    assert (event["customer_id"], event["grant_id"], event["ticket"]) == \
+        ("cust-0001", str(grant_id), "SUP-1234")
+    assert event["details"]["row_count"] == len(contacts)
+    assert "contacts.email" in event["details"]["columns"]
+
+
+def test_masking_follows_the_catalog_classification(gh: Gatehouse, people: Team) -> None:
+    scopes = ("account", "contacts", "subscriptions", "telemetry", "devices", "bot_runs")
+    grant_id = grant_for(gh, people, scopes=scopes)
+    assert gh.data is not None
+    for scope in scopes:
+        view = broker.read(gh, people.sam, grant_id, "cust-0001", scope)
+        for table in gh.data.catalog.tables_for(scope):
+            frame = view.tables[table.name]
+            for column in table.columns:
+                values = {v for v in frame[column.name] if v is not None}
+                if column.classification in broker.MASKED:
+                    assert values <= {broker.MASK}, (table.name, column.name)
+                elif values:
+                    assert broker.MASK not in values, (table.name, column.name)
+
+
+CROSS_TENANT = ["cust-0002", "cust-0001' OR '1'='1", "%", "cust-000_", "CUST-0001"]
+
+
+@pytest.mark.parametrize("customer", CROSS_TENANT)
+def test_a_grant_for_one_customer_reads_no_other(gh: Gatehouse, people: Team,
+                                                 customer: str) -> None:
+    grant_id = grant_for(gh, people)
+    with pytest.raises(Denied, match="another customer"):
+        broker.read(gh, people.sam, grant_id, customer, "contacts")
+    denied = events(gh, "data.")[-1]
+    assert denied["action"] == "data.denied" and denied["outcome"] == "denied"
+    assert "another customer" in denied["details"]["why"]
+
+
+@pytest.mark.parametrize("scope", ["contacts; DROP TABLE contacts", "customer_keys",
+                                   "contacts' OR 1=1 --", "../account", "", "x" * 10_000,
+                                   "billing"])
+def test_crafted_or_ungranted_scopes_are_denied_and_logged(gh: Gatehouse, people: Team,
+                                                           scope: str) -> None:
+    grant_id = grant_for(gh, people, scopes=("contacts",))
+    with pytest.raises(Denied):
+        broker.read(gh, people.sam, grant_id, "cust-0001", scope)
+    assert events(gh, "data.")[-1]["action"] == "data.denied"
+    assert gh.data is not None
+    with gh.data.engine("production").connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM contacts")).scalar()
+
+
+def test_expired_and_revoked_grants_are_refused_on_the_next_read(
+        gh: Gatehouse, people: Team, clock: FakeClock) -> None:
+    first, second = grant_for(gh, people), grant_for(gh, people, customer="cust-0003")
+    broker.read(gh, people.sam, second, "cust-0003", "contacts")
+    grants.revoke(gh, people.ada, second, "ticket closed")
+    with pytest.raises(Denied, match="revoked"):
+        broker.read(gh, people.sam, second, "cust-0003", "contacts")
+    clock.advance(hours=1)
+    with pytest.raises(Denied, match="expired"):
+        broker.read(gh, people.sam, first, "cust-0001", "contacts")
+
+
+def test_another_holder_cannot_use_a_grant(gh: Gatehouse, people: Team) -> None:
+    grant_id = grant_for(gh, people)
+    with pytest.raises(Denied, match="no grant"):
+        broker.read(gh, people.sky, grant_id, "cust-0001", "contacts")
+
+
+def test_a_value_moved_from_another_customer_does_not_decrypt(gh: Gatehouse,
+                                                              people: Team) -> None:
+    """Sealed values are bound to customer, table, column and row, under per-customer keys."""
+    grant_id = grant_for(gh, people)
+    assert gh.data is not None
+    engine = gh.data.engine("production")
+    with engine.begin() as conn:
+        stolen = conn.execute(select(Contact.email).where(Contact.customer_id == "cust-0002")
+                              .limit(1)).scalar_one()
+        target = conn.execute(select(Contact.id).where(Contact.customer_id == "cust-0001")
+                              .limit(1)).scalar_one()
+        conn.execute(update(Contact).where(Contact.id == target).values(email=stolen))
+    with pytest.raises(Denied):
+        broker.read(gh, people.sam, grant_id, "cust-0001", "contacts")
+
+
+def test_reveal_needs_the_action_a_fresh_code_and_a_reason(gh: Gatehouse, people: Team,
+                                                          clock: FakeClock) -> None:
+    read_only = grant_for(gh, people)
+    with pytest.raises(Denied, match="does not allow 'reveal'"):
+        broker.reveal(gh, people.sam, read_only, "cust-0001", "contacts", ["contacts.email"],
+                      "customer asked to confirm email")
+    grant_id = grant_for(gh, people, customer="cust-0004", actions=("read", "reveal"))
+    with pytest.raises(InvalidInput, match="reason"):
+        broker.reveal(gh, people.sam, grant_id, "cust-0004", "contacts", ["contacts.email"], "")
+    with pytest.raises(InvalidInput, match="columns"):
+        broker.reveal(gh, people.sam, grant_id, "cust-0004", "contacts",
+                      ["contacts.job_title"], "confirm the job title")
+    clock.advance(minutes=6)
+    with pytest.raises(StepUpRequired):
+        broker.reveal(gh, people.sam, grant_id, "cust-0004", "contacts", ["contacts.email"],
+                      "customer asked to confirm email")
+    people.step_up(gh, "sam")
+    view = broker.reveal(gh, people.sam, grant_id, "cust-0004", "contacts", ["contacts.email"],
+                         "customer asked to confirm email")
+    emails = list(view.tables["contacts"]["email"])
+    assert all("@" in e for e in emails)
+    assert set(view.tables["contacts"]["phone"]) == {broker.MASK}
+    event = events(gh, "data.revealed")[-1]
+    assert event["details"]["columns"] == ["contacts.email"]
+    assert event["reason"] == "customer asked to confirm email"
+    assert not any(e in repr(events(gh)) for e in emails)  # values never logged
+
+
+def test_export_is_watermarked_neutralised_and_logged(gh: Gatehouse, people: Team) -> None:
+    grant_id = grant_for(gh, people, actions=("read", "export"))
+    assert gh.data is not None
+    with gh.data.engine("production").begin() as conn:
+        conn.execute(update(Contact).where(Contact.customer_id == "cust-0001")
+                     .values(job_title='=HYPERLINK("http://evil","x")'))
+    data = broker.export_csv(gh, people.sam, grant_id, "cust-0001", "contacts").decode()
+    first, header, row = data.splitlines()[:3]
+    assert first.startswith("# Gatehouse export, confidential: by sam") and \
+        f"grant {grant_id}" in first
+    assert "contacts.email" in header
+    assert "'=HYPERLINK" in row and broker.MASK in row
+    event = events(gh, "data.exported")[-1]
+    assert event["details"]["format"] == "csv" and event["details"]["row_count"] >= 1
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx"])
+def test_formula_cells_are_neutralised(value: str) -> None:
+    assert neutralize(value) == "'" + value
+    assert neutralize(-5) == -5 and neutralize("plain") == "plain"
+
+
+@pytest.mark.parametrize("entry", ["read", "reveal", "export", "read-denied",
+                                   "reveal-denied", "export-denied"])
+def test_every_broker_entry_point_leaves_exactly_one_event(gh: Gatehouse, people: Team,
+                                                           entry: str) -> None:
+    actions = ("read",) if entry.endswith("denied") else ("read", "reveal", "export")
+    customer = "cust-0005"
+    grant_id = grant_for(gh, people, customer=customer, actions=actions)
+    call = {
+        "read": lambda c: broker.read(gh, people.sam, grant_id, c, "contacts"),
+        "reveal": lambda c: broker.reveal(gh, people.sam, grant_id, c, "contacts",
+                                          ["contacts.email"], "confirm the address"),
+        "export": lambda c: broker.export_csv(gh, people.sam, grant_id, c, "contacts"),
+    }[entry.removesuffix("-denied")]
+    before = len(events(gh))
+    if entry.endswith("denied"):
+        with pytest.raises(Denied):
+            call("cust-0006" if entry == "read-denied" else customer)
+    else:
+        call(customer)
+    assert len(events(gh)) == before + 1

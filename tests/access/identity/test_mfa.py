@@ -1,0 +1,166 @@
+"""TOTP MFA through the real services: enrollment, replay, races, lockout, recovery, reset."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from access.context import Gatehouse
+from access.errors import AuthenticationFailed, Conflict, Denied, InvalidInput, StepUpRequired
+from access.identity import mfa
+from access.identity.sessions import SessionEnded, resume
+from access.keys.secretbox import SealedDataInvalid
+from access.schema import MfaCredential
+from audit.schema import events_table
+from tests.support.identity_helpers import FakeClock, LocalIdP, sign_in
+from tests.support.mfa_helpers import code_now, enroll, signed_in_with_mfa
+
+
+def test_enrollment_is_pending_until_a_valid_code_and_survives_a_reload(
+        gh: Gatehouse, idp: LocalIdP) -> None:
+    sam = sign_in(gh, idp, "sam")
+    first = mfa.begin_enrollment(gh, sam)
+    assert mfa.begin_enrollment(gh, sam).secret == first.secret  # a reload shows the same QR
+    assert first.qr_png.startswith(b"\x89PNG") and first.secret in first.uri
+    assert mfa.status(gh, sam.user_id) == "pending"
+    with pytest.raises(AuthenticationFailed):
+        mfa.activate(gh, sam, "000000" if code_now(gh, first.secret) != "000000" else "111111")
+    verified, codes = mfa.activate(gh, sam, code_now(gh, first.secret))
+    assert verified.mfa_verified and len(set(codes)) == 10
+    assert mfa.status(gh, sam.user_id) == "active"
+
+
+def test_the_secret_is_sealed_and_bound_to_its_user(gh: Gatehouse, idp: LocalIdP) -> None:
+    sam, ada = sign_in(gh, idp, "sam"), sign_in(gh, idp, "ada", "approver")
+    secret = mfa.begin_enrollment(gh, sam).secret
+    mfa.begin_enrollment(gh, ada)
+    with gh.read() as db:
+        sealed = db.get_one(MfaCredential, sam.user_id).secret_sealed
+    assert secret.encode() not in sealed
+    with pytest.raises(SealedDataInvalid):
+        gh.mfa_box.open(sealed, f"gatehouse:totp:user:{ada.user_id}".encode())
+
+
+def test_a_code_is_accepted_once_per_time_step(gh: Gatehouse, idp: LocalIdP) -> None:
+    sam, secret, _ = enroll(gh, sign_in(gh, idp, "sam"))
+    with pytest.raises(AuthenticationFailed):
+        mfa.verify_code(gh, sam, code_now(gh, secret))  # the enrollment code, replayed
+
+
+def test_an_older_step_is_refused_once_a_later_one_was_used(gh: Gatehouse, idp: LocalIdP,
+                                                           clock: FakeClock) -> None:
+    sam, secret, _ = enroll(gh, sign_in(gh, idp, "sam"))
+    mfa.verify_code(gh, sam, code_now(gh, secret, steps_ahead=1))  # the window's newest step
+    clock.advance(seconds=30)
+    with pytest.raises(AuthenticationFailed):
+        mfa.verify_code(gh, sam, code_now(gh, secret, steps_ahead=-1))  # still in the window
+
+
+def test_two_sessions_racing_with_one_code_cannot_both_pass(gh_any: Gatehouse,
+                                                            idp: LocalIdP) -> None:
+    gh = gh_any
+    _, secret, _ = enroll(gh, sign_in(gh, idp, "sam"))
+    sessions = [sign_in(gh, idp, "sam") for _ in range(4)]
+    code = code_now(gh, secret, steps_ahead=1)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(len(sessions))
+
+    def attempt(principal: object) -> None:
+        barrier.wait()
+        try:
+            mfa.verify_code(gh, principal, code)  # type: ignore[arg-type]
+            outcomes.append("passed")
+        except AuthenticationFailed:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt, args=(s,)) for s in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["passed", "refused", "refused", "refused"]
+
+
+def test_failures_lock_the_account_across_sessions(gh: Gatehouse, idp: LocalIdP,
+                                                  clock: FakeClock) -> None:
+    _, secret, _ = enroll(gh, sign_in(gh, idp, "sam"))
+    wrong = "000000" if code_now(gh, secret, 1) != "000000" else "111111"
+    for _ in range(5):
+        with pytest.raises(AuthenticationFailed):
+            mfa.verify_code(gh, sign_in(gh, idp, "sam"), wrong)  # a fresh session each time
+    fresh = sign_in(gh, idp, "sam")
+    with pytest.raises(mfa.MfaLocked):
+        mfa.verify_code(gh, fresh, code_now(gh, secret, 1))  # even the right code
+    clock.advance(minutes=15)
+    assert mfa.verify_code(gh, fresh, code_now(gh, secret, 1)).mfa_verified
+    with gh.engine.connect() as conn:
+        acts = conn.execute(select(events_table.c.action)).scalars().all()
+    assert acts.count("auth.mfa.failed") == 5 and acts.count("auth.mfa.locked") == 1
+
+
+@pytest.mark.parametrize("raw", [None, 123456, "", " 123456", "1234567", "12a456",
+                                 "١٢٣٤٥٦", "１２３４５６", "123456\n"])
+def test_malformed_codes_are_refused_before_any_check(gh: Gatehouse, idp: LocalIdP,
+                                                      raw: object) -> None:
+    sam, _, _ = enroll(gh, sign_in(gh, idp, "sam"))
+    with pytest.raises(InvalidInput, match="code"):
+        mfa.verify_code(gh, sam, raw)
+
+
+def test_recovery_codes_work_once_each(gh: Gatehouse, idp: LocalIdP) -> None:
+    _, _, codes = enroll(gh, sign_in(gh, idp, "sam"))
+    lost_phone = sign_in(gh, idp, "sam")
+    assert mfa.use_recovery_code(gh, lost_phone, codes[3].upper()).mfa_verified
+    with pytest.raises(AuthenticationFailed):
+        mfa.use_recovery_code(gh, sign_in(gh, idp, "sam"), codes[3])
+    with gh.engine.connect() as conn:
+        details = conn.execute(select(events_table.c.details).where(
+            events_table.c.action == "auth.mfa.recovery_used")).scalar_one()
+    assert details == {"method": "recovery_code", "remaining_recovery_codes": 9}
+
+
+def test_mfa_reset_needs_a_fresh_code_and_ends_the_users_sessions(
+        gh: Gatehouse, idp: LocalIdP, clock: FakeClock) -> None:
+    admin_token = idp.token("ada", ["admins"])
+    admin, admin_secret, _ = enroll(gh, resume(gh, admin_token))
+    sam_token = idp.token("sam", ["support"])
+    sam = enroll(gh, resume(gh, sam_token))[0]
+    clock.advance(minutes=6)
+    admin = resume(gh, admin_token)
+    with pytest.raises(StepUpRequired):
+        mfa.reset(gh, admin, sam.user_id, "lost phone")
+    admin = mfa.verify_code(gh, admin, code_now(gh, admin_secret))
+    with pytest.raises(Denied):
+        mfa.reset(gh, admin, admin.user_id, "my own")
+    mfa.reset(gh, admin, sam.user_id, "lost phone, ticket SUP-9")
+    assert mfa.status(gh, sam.user_id) == "none"
+    with pytest.raises(SessionEnded):
+        resume(gh, sam_token)
+
+
+def test_enrolling_twice_is_a_conflict(gh: Gatehouse, idp: LocalIdP) -> None:
+    sam = signed_in_with_mfa(gh, idp, "sam", "requester")
+    with pytest.raises(Conflict):
+        mfa.begin_enrollment(gh, sam)
+
+
+def test_no_secret_or_code_reaches_the_audit_log(gh: Gatehouse, idp: LocalIdP) -> None:
+    sam, secret, codes = enroll(gh, sign_in(gh, idp, "sam"))
+    used = [code_now(gh, secret), code_now(gh, secret, 1)]
+    mfa.verify_code(gh, sam, used[1])
+    with pytest.raises(AuthenticationFailed):
+        mfa.verify_code(gh, sam, used[1])
+    mfa.use_recovery_code(gh, sam, codes[0])
+    with gh.engine.connect() as conn:
+        dump = repr(conn.execute(select(events_table)).all())
+    for needle in [secret, *used, *codes, *(c.replace("-", "") for c in codes)]:
+        assert needle not in dump
+
+
+def test_demo_codes_exist_only_for_the_local_demo_provider(gh: Gatehouse, idp: LocalIdP) -> None:
+    sam = sign_in(gh, idp, "sam")
+    mfa.begin_enrollment(gh, sam)
+    with pytest.raises(Denied):
+        mfa.demo_code(gh, sam.iss, sam.sub)  # https://idp.test is not the demo provider

@@ -1,0 +1,94 @@
+"""PostgreSQL roles that match the threat model: the console appends events and reads the tree;
+only the sealer writes the tree; nobody else may even connect."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.exc import ProgrammingError
+
+from access.ops.migrate import upgrade
+from access.ops.pg_roles import IDLE_IN_TRANSACTION, RolePlan, create_all_roles
+from audit.database import verify_database
+from audit.engine import make_engine
+from audit.sealer import seal_pending
+from tests.support.audit_helpers import write_events
+from tests.support.databases import Database
+
+
+@dataclass
+class ThreeRoles:
+    console: Database  # `engine` connects as the console's role
+    sealer: Engine
+    plan: RolePlan
+
+
+@pytest.fixture
+def three_roles(postgres_admin: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreeRoles]:
+    suffix = uuid.uuid4().hex[:10]
+    plan = RolePlan(f"gh_test_{suffix}", f"gh_owner_{suffix}", f"gh_app_{suffix}", "owner-pw",
+                    "app-pw", f"gh_sealer_{suffix}", "sealer-pw")
+    urls = create_all_roles(postgres_admin, plan)
+    assert urls.sealer is not None
+    monkeypatch.setenv("GATEHOUSE_APP_ROLE", plan.app)
+    monkeypatch.setenv("GATEHOUSE_SEALER_ROLE", str(plan.sealer))
+    upgrade(urls.owner)
+    console = Database("postgres", urls.app, make_engine(urls.app), make_engine(urls.owner))
+    sealer = make_engine(urls.sealer)
+    try:
+        yield ThreeRoles(console, sealer, plan)
+    finally:
+        console.dispose()
+        sealer.dispose()
+        with psycopg.connect(postgres_admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {plan.database} WITH (FORCE)")
+            for role in (plan.app, plan.sealer, plan.owner):
+                conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+@pytest.mark.parametrize("statement", [
+    "INSERT INTO audit_leaves (seq, event_id, leaf_hash) VALUES (1000000000000, {id}, '\\x00')",
+    "INSERT INTO audit_nodes (level, idx, hash) VALUES (8, 999999, '\\x00')",
+    "INSERT INTO audit_checkpoints (tree_size, root, ts_us, note) VALUES (1000000000, '\\x00', 0, "
+    "'junk')",
+])
+def test_the_console_role_cannot_write_the_tree(three_roles: ThreeRoles, statement: str) -> None:
+    [event_id] = write_events(three_roles.console, 1)
+    with pytest.raises(ProgrammingError, match="permission denied"), \
+            three_roles.console.engine.begin() as conn:
+        conn.execute(text(statement.format(id=event_id)))
+
+
+def test_the_sealer_role_seals_what_the_console_appends(
+        three_roles: ThreeRoles, signing_key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    write_events(three_roles.console, 12)
+    result = seal_pending(three_roles.sealer, signing_key, tmp_path / "checkpoints")
+    assert result.tree_size == 12
+    report = verify_database(three_roles.console.engine, signing_key.public_key(),
+                             tmp_path / "checkpoints")
+    assert report.ok and report.tree_size == 12, report.problems
+
+
+def test_public_cannot_connect_and_idle_transactions_are_ended(
+        three_roles: ThreeRoles, postgres_admin: str) -> None:
+    stranger = f"gh_stranger_{uuid.uuid4().hex[:8]}"
+    url = make_url(three_roles.console.url)
+    with psycopg.connect(postgres_admin, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {stranger} LOGIN PASSWORD 'pw'")
+        try:
+            with pytest.raises(psycopg.OperationalError, match="permission denied"):
+                psycopg.connect(host=url.host, port=url.port, dbname=url.database,
+                                user=stranger, password="pw").close()
+        finally:
+            admin.execute(f"DROP ROLE {stranger}")
+    for engine in (three_roles.console.engine, three_roles.sealer):
+        with engine.connect() as conn:
+            shown = conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar()
+        assert shown == "1min" and IDLE_IN_TRANSACTION == "60s"

@@ -1,0 +1,117 @@
+"""The console through Streamlit's AppTest, signed in with real tokens from a real local
+OpenID provider: each role sees only its pages, a page reached without the role refuses, and
+sign-in is not complete without the second factor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from audit.engine import make_engine
+from audit.schema import events_table
+from tests.support.console_helpers import console, form_button, signed_in, submit_code
+
+
+def audit_actions(data_dir: Path) -> list[str]:
+    engine = make_engine(f"sqlite:///{data_dir / 'gatehouse.db'}")
+    with engine.connect() as conn:
+        found = list(conn.execute(select(events_table.c.action).order_by(events_table.c.id))
+                     .scalars())
+    engine.dispose()
+    return found
+
+
+def enrolled(oidc: str, sub: str) -> AppTest:
+    """A console session of `sub` past enrollment, on the home page."""
+    at = signed_in(console(oidc), oidc, sub).run()
+    submit_code(at, "enroll_code", at.code[0].value)
+    next(b for b in at.button if b.label == "Continue").click().run()
+    return at
+
+
+def test_signed_out_visitors_see_only_the_sign_in_button(oidc: str, data_dir: Path) -> None:
+    at = console(oidc).run()
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert not at.exception and not at.dataframe
+
+
+def test_first_sign_in_enrolls_an_authenticator_then_shows_recovery_codes(
+        oidc: str, data_dir: Path) -> None:
+    at = signed_in(console(oidc), oidc, "sam.support").run()
+    assert at.title[0].value == "Two-step verification"
+    assert len(at.get("image")) == 1  # the QR code
+    secret = at.code[0].value
+    submit_code(at, "enroll_code", secret)
+    codes = at.code[0].value.splitlines()
+    assert len(codes) == 10 and secret not in at.code[0].value
+    next(b for b in at.button if b.label == "Continue").click().run()
+    assert at.title[0].value == "Welcome, Sam Support"
+    assert audit_actions(data_dir) == ["auth.login", "auth.mfa.enrolled", "auth.mfa.verified"]
+
+
+def test_a_wrong_code_does_not_let_anyone_in(oidc: str, data_dir: Path) -> None:
+    at = signed_in(console(oidc), oidc, "sky.support").run()
+    at.text_input(key="enroll_code").input("000000")
+    form_button(at, "enroll_code").click().run()
+    at.text_input(key="enroll_code").input("12345x")
+    form_button(at, "enroll_code").click().run()
+    assert at.title[0].value == "Two-step verification"
+    assert "must be exactly 6 digits" in at.error[0].value
+
+
+@pytest.mark.parametrize(("sub", "pages", "hidden"), [
+    ("sam.support", ["console/pages/home.py"], ["console/pages/users.py",
+                                                "console/pages/audit_log.py"]),
+    ("ada.admin", ["console/pages/users.py"], ["console/pages/audit_log.py"]),
+    ("audrey.auditor", ["console/pages/audit_log.py"], ["console/pages/users.py"]),
+])
+def test_each_role_reaches_only_its_pages(oidc: str, data_dir: Path, sub: str,
+                                          pages: list[str], hidden: list[str]) -> None:
+    at = enrolled(oidc, sub)
+    for page in pages:
+        at.switch_page(page).run()
+        assert not at.exception and not at.error, (page, at.error)
+    for page in hidden:
+        with pytest.raises(ValueError):  # not registered in this role's navigation
+            at.switch_page(page).run()
+
+
+@pytest.mark.parametrize(("sub", "page"), [("sam.support", "console/pages/users.py"),
+                                           ("sam.support", "console/pages/audit_log.py"),
+                                           ("ada.admin", "console/pages/audit_log.py")])
+def test_a_page_opened_without_its_role_refuses_and_is_audited(oidc: str, data_dir: Path,
+                                                               sub: str, page: str) -> None:
+    at = enrolled(oidc, sub)
+    token_user = at.user
+    direct = console(oidc, page)
+    direct.user = token_user
+    direct.run()
+    assert "Not allowed" in direct.error[0].value
+    assert not direct.dataframe and not direct.metric
+    assert audit_actions(data_dir)[-1] == "auth.page.denied"
+
+
+def test_a_user_without_a_mapped_group_is_told_so_and_nothing_else(oidc: str,
+                                                                  data_dir: Path) -> None:
+    at = signed_in(console(oidc), oidc, "nova.nogroup").run()
+    assert "none of your groups grants a Gatehouse role" in at.error[0].value
+    assert [b.label for b in at.button] == ["Sign out"]
+    assert audit_actions(data_dir) == ["auth.no_role"]
+
+
+def test_admin_disables_a_user_whose_session_then_ends(oidc: str, data_dir: Path) -> None:
+    sam = enrolled(oidc, "sam.support")
+    admin = enrolled(oidc, "ada.admin")
+    admin.switch_page("console/pages/users.py").run()
+    labels = admin.selectbox[0].options
+    admin.selectbox[0].select(next(o for o in labels if "sam.support" in o))
+    admin.radio[0].set_value("Disable")
+    admin.text_input[0].input("left the company")
+    form_button(admin, "user_action").click().run()
+    assert "1 session(s) ended" in admin.success[0].value
+    sam.run()
+    assert "user disabled" in sam.error[0].value
+    assert audit_actions(data_dir)[-1] == "user.disabled"  # the session ended with it
