@@ -40,13 +40,13 @@ from audit.engine import make_engine
 from audit.export_stream import ExportFormat
 from audit.schema import events_table
 from tests.adversarial.support import PYTHON, ROOT, cli_env
+from tests.console.test_console_workflow import file_request, labelled
 from tests.support.console_helpers import console, signed_in, submit_code
 from tests.support.data_helpers import attach_customer_data
 from tests.support.databases import Database
 from tests.support.identity_helpers import FakeClock, LocalIdP
 from tests.support.mfa_helpers import code_now
 from tests.support.workflow_helpers import draft
-from tests.console.test_console_workflow import file_request, labelled
 
 
 @dataclass
