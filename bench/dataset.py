@@ -145,34 +145,39 @@ class EventMaker:
         if batch:
             yield batch
 
+    def _fill_customer_event(self, row: dict[str, Any], action: str, rng: random.Random
+                             ) -> None:
+        """A request, grant, break-glass or data event about one customer."""
+        if action == "request.created":
+            self.request += 1
+        req = max(1, self.request - rng.randrange(40))
+        customer = rng.choices(CUSTOMERS, cum_weights=self.customer_weights)[0]
+        scope = SCOPES[req % len(SCOPES)]
+        row.update(target_type="customer", target_id=customer, customer_id=customer,
+                   request_id=str(req), grant_id=str(req), ticket=f"SUP-{10_000 + req}",
+                   policy_version=POLICIES[req % len(POLICIES)])
+        if action.startswith("data."):
+            row["details"] = {"environment": "production", "scope": scope,
+                              "action": DATA_VERB[action],
+                              "columns": [f"{scope}.id", f"{scope}.status",
+                                          f"{scope}.updated_at"],
+                              "row_count": rng.randrange(1, 400)}
+            if action == "data.denied":
+                row["details"] = {"environment": "production", "scope": scope,
+                                  "action": "read", "why": "grant expired"}
+            if action == "data.revealed":
+                row["reason"] = "customer asked to confirm the billing contact"
+        else:
+            row["details"] = {"environment": "production", "scopes": [scope],
+                              "actions": ["read"], "duration_s": 7200,
+                              "approvals": 1, "approvals_required": 1}
+            if action in ("request.created", "breakglass.activated"):
+                row["reason"] = "Customer reports a failed renewal on their account"
+
     def _fill(self, row: dict[str, Any], action: str, rng: random.Random) -> None:
         family = action.split(".")[0]
         if family in ("data", "request", "grant", "breakglass"):
-            if action == "request.created":
-                self.request += 1
-            req = max(1, self.request - rng.randrange(40))
-            customer = rng.choices(CUSTOMERS, cum_weights=self.customer_weights)[0]
-            scope = SCOPES[req % len(SCOPES)]
-            row.update(target_type="customer", target_id=customer, customer_id=customer,
-                       request_id=str(req), grant_id=str(req), ticket=f"SUP-{10_000 + req}",
-                       policy_version=POLICIES[req % len(POLICIES)])
-            if family == "data":
-                row["details"] = {"environment": "production", "scope": scope,
-                                  "action": DATA_VERB[action],
-                                  "columns": [f"{scope}.id", f"{scope}.status",
-                                              f"{scope}.updated_at"],
-                                  "row_count": rng.randrange(1, 400)}
-                if action == "data.denied":
-                    row["details"] = {"environment": "production", "scope": scope,
-                                      "action": "read", "why": "grant expired"}
-                if action == "data.revealed":
-                    row["reason"] = "customer asked to confirm the billing contact"
-            else:
-                row["details"] = {"environment": "production", "scopes": [scope],
-                                  "actions": ["read"], "duration_s": 7200,
-                                  "approvals": 1, "approvals_required": 1}
-                if action in ("request.created", "breakglass.activated"):
-                    row["reason"] = "Customer reports a failed renewal on their account"
+            self._fill_customer_event(row, action, rng)
         elif action.startswith("auth.mfa"):
             row["details"] = {"method": "totp", "failures": rng.randrange(3)}
         elif action in ("auth.login", "auth.no_role"):

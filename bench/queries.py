@@ -88,7 +88,7 @@ def _deep_cursor(conn: Connection, flt: EventFilter) -> Cursor | None:
     return Cursor(row[0], row[1])
 
 
-def _time(fn: Callable[[], Any]) -> float:
+def _time(fn: Callable[..., Any]) -> float:  # (lambdas bind loop values as defaults)
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start

@@ -71,7 +71,8 @@ def run(env: Env) -> None:
             break
     assert grant_id is not None
     bare = Unaudited(**{f.name: getattr(gh, f.name) for f in fields(gh)})
-    audited_t, bare_t = [], []
+    audited_t: list[float] = []
+    bare_t: list[float] = []
     for i in range(env.mode.reads + 50):
         pair = [(gh, audited_t), (bare, bare_t)]
         for service, sink in (pair if i % 2 else pair[::-1]):

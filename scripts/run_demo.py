@@ -17,8 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from demo_idp import describe_personas, idp_port, issuer_url
-from demo_secrets import write_secrets
+from scripts.demo_idp import describe_personas, idp_port, issuer_url
+from scripts.demo_secrets import write_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("GATEHOUSE_PORT", "8501"))

@@ -278,16 +278,7 @@ def _is_module(dotted: str) -> bool:
 def _access_calls(tree: ast.Module) -> set[str]:
     """`module.function` of every call the file makes into access/ (also `x.authorize(...)`,
     which in the console is only ever Gatehouse.authorize)."""
-    modules, names = {}, {}
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("access"):
-            continue
-        for alias in node.names:
-            if _is_module(f"{node.module}.{alias.name}"):
-                modules[alias.asname or alias.name] = alias.name
-            else:
-                short = (node.module or "").rsplit(".", 1)[-1]
-                names[alias.asname or alias.name] = f"{short}.{alias.name}"
+    modules, names = _access_imports(tree)
     calls = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -301,6 +292,21 @@ def _access_calls(tree: ast.Module) -> set[str]:
         elif isinstance(func, ast.Name) and func.id in names:
             calls.add(names[func.id])
     return calls
+
+
+def _access_imports(tree: ast.Module) -> tuple[dict[str, str], dict[str, str]]:
+    """What the file imports from access/: ({local name: module}, {local name: module.name})."""
+    modules, names = {}, {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("access"):
+            continue
+        for alias in node.names:
+            if _is_module(f"{node.module}.{alias.name}"):
+                modules[alias.asname or alias.name] = alias.name
+            else:
+                short = (node.module or "").rsplit(".", 1)[-1]
+                names[alias.asname or alias.name] = f"{short}.{alias.name}"
+    return modules, names
 
 
 # -- the matrix, run against the real services -------------------------------------------

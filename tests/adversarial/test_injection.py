@@ -77,7 +77,7 @@ def w(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         yield built
 
 
-def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
+def outcome(call: Callable[..., Any]) -> tuple[str, Any]:  # (lambdas bind loop values as defaults)
     """('ok', result), ('InvalidInput', field), (other GatehouseError name, message); anything
     else (a database error, a ValueError from deep inside) is reported as 'CRASH'."""
     try:
@@ -90,7 +90,7 @@ def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
         return "CRASH", f"{type(exc).__name__}: {str(exc)[:120]}"
 
 
-def refused_cleanly(w: World, field: str, call: Callable[[], Any]) -> str | None:
+def refused_cleanly(w: World, field: str, call: Callable[..., Any]) -> str | None:
     """None if `call` is refused with InvalidInput(field) and changed nothing; else why not."""
     before, digest = last_event_id(w.gh.engine), state_digest(w.gh.engine)
     result = outcome(call)

@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
+from access.context import Gatehouse
 from access.data import broker
 from access.errors import Conflict, GatehouseError
 from access.principal import Principal
@@ -47,6 +48,19 @@ def figures(name: str, samples: list[float], wall: float) -> dict[str, float]:
             f"{name}_p50_ms": round(statistics.median(samples) * 1000, 2),
             f"{name}_p95_ms": round(percentile(samples, 95) * 1000, 2),
             f"{name}_p99_ms": round(percentile(samples, 99) * 1000, 2)}
+
+
+def approval_outcome(gh: Gatehouse, admin: Principal, request_id: int) -> str:
+    """One admin's click on Approve, as a word: approved, conflict, refused or error."""
+    try:
+        decide_request.decide(gh, admin, request_id, approve=True)
+        return "approved"
+    except Conflict:
+        return "conflict"
+    except GatehouseError as exc:
+        return f"refused: {exc}"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"
 
 
 @pytest.mark.postgres
@@ -92,15 +106,7 @@ def test_concurrent_audited_reads_and_racing_approvals_lose_and_double_nothing(
         start.wait()
         for request_id in order:
             began = time.perf_counter()
-            try:
-                decide_request.decide(gh, admin, request_id, approve=True)
-                outcome = "approved"
-            except Conflict:
-                outcome = "conflict"
-            except GatehouseError as exc:
-                outcome = f"refused: {exc}"
-            except Exception as exc:
-                outcome = f"error: {type(exc).__name__}: {exc}"
+            outcome = approval_outcome(gh, admin, request_id)
             took = time.perf_counter() - began
             with lock:
                 click_times.append(took)

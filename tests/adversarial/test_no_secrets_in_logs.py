@@ -155,8 +155,12 @@ def golden_path(gh: Gatehouse, idp: LocalIdP, clock: FakeClock, s: Secrets,
     sweep.expire_pending(gh)
     sweep.record_expiries(gh)
     sent: list[bytes] = []
-    notify.deliver_pending(gh, "https://hooks.example/secret", lambda url, body: (
-        sent.append(body), 200)[1])
+
+    def post(url: str, body: bytes) -> int:
+        sent.append(body)
+        return 200
+
+    notify.deliver_pending(gh, "https://hooks.example/secret", post)
     assert sent
     logout(gh, sam.principal)
 
@@ -250,7 +254,7 @@ IDENTITY_PROVIDER_LOGGERS = ("authlib.oauth2.rfc6749.grants", "authlib.oidc.core
 def console_enrolled(oidc: str, sub: str, page: str, secrets: Secrets) -> AppTest:
     """Sign in at the provider, enroll through the page, collect every secret shown."""
     at = signed_in(console(oidc), oidc, sub).run()
-    secrets.token(at.user["tokens"]["id"])  # type: ignore[index]
+    secrets.token(at.user["tokens"]["id"])
     seed = at.code[0].value
     secrets.values.add(seed)
     step = totp.time_step(time.time())

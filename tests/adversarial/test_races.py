@@ -220,33 +220,42 @@ def test_the_sweeper_and_an_approver_at_the_deadline_expire_the_request_once(
     assert grants_of(w, request_id) == 0
 
 
+class _LockWatch:
+    """Engine listeners that see the holder take its row lock and the intruder reach `table`,
+    and hold the holder's commit until the intruder's query has gone out."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.locked, self.looking = threading.Event(), threading.Event()
+
+    def after_execute(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if threading.current_thread().name == "holder" and "FOR UPDATE" in statement:
+            self.locked.set()
+
+    def before_execute(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if threading.current_thread().name == "intruder" and f"FROM {self.table}" in statement:
+            self.looking.set()
+
+    def before_commit(self, conn: Any) -> None:
+        if threading.current_thread().name == "holder" and self.locked.is_set():
+            self.looking.wait(10)
+            time.sleep(0.3)  # the intruder's query runs (or blocks on the lock) meanwhile
+
+
 def interleaved(w: World, holder: Callable[[], object], intruder: Callable[[], object],
                 table: str) -> dict[str, str]:
     """Run `holder` until it holds a row lock (SELECT ... FOR UPDATE), then start `intruder`;
     `holder` commits only once `intruder` has sent its query on `table` (which then runs, or
     waits for the lock). The interleaving a real clock allows around a deadline, forced."""
-    locked, looking = threading.Event(), threading.Event()
-
-    def after_execute(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if threading.current_thread().name == "holder" and "FOR UPDATE" in statement:
-            locked.set()
-
-    def before_execute(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if threading.current_thread().name == "intruder" and f"FROM {table}" in statement:
-            looking.set()
-
-    def before_commit(conn: Any) -> None:
-        if threading.current_thread().name == "holder" and locked.is_set():
-            looking.wait(10)
-            time.sleep(0.3)  # the intruder's query runs (or blocks on the lock) meanwhile
-
-    listeners = [("after_cursor_execute", after_execute),
-                 ("before_cursor_execute", before_execute), ("commit", before_commit)]
+    lock = _LockWatch(table)
+    listeners: list[tuple[str, Callable[..., None]]] = [
+        ("after_cursor_execute", lock.after_execute),
+        ("before_cursor_execute", lock.before_execute), ("commit", lock.before_commit)]
     outcomes: dict[str, str] = {}
 
     def run(name: str, action: Callable[[], object]) -> None:
         if name == "intruder":
-            locked.wait(10)
+            lock.locked.wait(10)
         try:
             outcomes[name] = str(action())
         except GatehouseError as exc:

@@ -49,7 +49,9 @@ def resigned(token: str, alg: str, sign: Callable[[bytes], bytes]) -> str:
 
 def idp_public_pem(idp: LocalIdP) -> bytes:
     jwk = idp.jwks()["keys"][0]
-    number = lambda s: int.from_bytes(base64.urlsafe_b64decode(s + "=="), "big")  # noqa: E731
+    def number(text: str) -> int:
+        return int.from_bytes(base64.urlsafe_b64decode(text + "=="), "big")
+
     key = rsa.RSAPublicNumbers(number(jwk["e"]), number(jwk["n"])).public_key()
     return key.public_bytes(serialization.Encoding.PEM,
                             serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -147,7 +147,7 @@ def test_an_empty_export_is_a_header_only_csv(db: Database, tmp_path: Path) -> N
     assert path.read_text().strip() == ",".join(COLUMNS)
 
 
-ROWS = 200_000
+BIG = 200_000
 
 
 def fill(db: Database, rows: int) -> None:
@@ -178,7 +178,7 @@ def fill(db: Database, rows: int) -> None:
 def test_export_memory_stays_flat_for_200k_rows(sqlite_db: Database, tmp_path: Path,
                                                 fmt: ExportFormat) -> None:
     db = sqlite_db
-    fill(db, ROWS)
+    fill(db, BIG)
     tracemalloc.start()
     try:
         with db.engine.connect() as conn, conn.begin():
@@ -186,7 +186,7 @@ def test_export_memory_stays_flat_for_200k_rows(sqlite_db: Database, tmp_path: P
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert written.rows == ROWS
+    assert written.rows == BIG
     # The output is several times the bound: an implementation that held the rows, or the
     # file, in memory could not stay under it.
     bound = 24 * 1024 * 1024

@@ -345,7 +345,7 @@ def test_split_point() -> None:
         k = split_point(n)
         assert k & (k - 1) == 0 and k < n <= 2 * k
     for bad in (-1, 0, 1):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="split_point needs n >= 2"):
             split_point(bad)
 
 
@@ -432,9 +432,9 @@ def test_frontier_rejects_malformed_state() -> None:
         (-1, []),
         (2, [b"short"]),
     ]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"needs popcount\(size\) 32-byte roots"):
             Frontier.from_subtrees(size, roots)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="append takes a 32-byte leaf hash"):
         Frontier().append(b"not a 32-byte hash")
     assert Frontier.from_subtrees(0, []).root() == EMPTY_ROOT
 
@@ -543,7 +543,7 @@ def test_inclusion_proof_binds_leaf_index_size_and_root(
 
 def test_inclusion_rejects_out_of_range_and_malformed_input() -> None:
     for index, size in [(0, 0), (1, 1), (-1, 1), (8, 8), (9, 8)]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="is not in a tree of size"):
             inclusion_path(index, size, vector_subtree)
         assert not verify_inclusion(VECTOR_LEAVES[0], index, size, [], ROOTS[1])
     leaf, path = VECTOR_LEAVES[0], INCLUSION_VECTORS[1][2]
@@ -674,7 +674,7 @@ def test_consistency_proof_binds_sizes_and_roots(entries: list[bytes], data: st.
 
 def test_consistency_rejects_bad_sizes_and_malformed_input() -> None:
     for old, new in [(0, 0), (0, 5), (-1, 5), (6, 5), (2, 1)]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="no consistency proof from size"):
             consistency_path(old, new, vector_subtree)
         assert not verify_consistency(old, new, ROOTS[0], ROOTS[5], [])
     # Equal sizes: empty proof and identical roots, nothing else.

@@ -75,7 +75,8 @@ def test_each_role_reaches_only_its_pages(oidc: str, data_dir: Path, sub: str,
         at.switch_page(page).run()
         assert not at.exception and not at.error, (page, at.error)
     for page in hidden:
-        with pytest.raises(ValueError):  # not registered in this role's navigation
+        # not registered in this role's navigation
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
             at.switch_page(page).run()
 
 

@@ -221,7 +221,8 @@ def test_requesters_and_approvers_cannot_open_the_auditor_pages(oidc: str, engin
                                                                sub: str) -> None:
     at = enrolled(oidc, sub)
     for page in AUDITOR_PAGES:
-        with pytest.raises(ValueError):  # not in this role's navigation
+        # not in this role's navigation
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
             at.switch_page(page).run()
         direct = console(oidc, page)
         direct.user = at.user

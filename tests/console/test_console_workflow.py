@@ -26,7 +26,8 @@ def file_request(at: AppTest, customer: str, justification: str) -> AppTest:
     labelled(at.text_input, "Ticket").input("SUP-2001")
     labelled(at.multiselect, "Data scopes").select("subscriptions")
     labelled(at.text_area, "Justification").input(justification)
-    return labelled(at.button, "Submit request").click().run()
+    ran: AppTest = labelled(at.button, "Submit request").click().run()
+    return ran
 
 
 def contacts_granted(oidc: str, ticket: str) -> tuple[AppTest, AppTest]:
@@ -92,7 +93,8 @@ def restriction(at: AppTest, decision: str, customer: str, reason: str) -> AppTe
     labelled(at.radio, "Decision").set_value(decision)
     labelled(at.text_input, "Customer id").input(customer)
     labelled(at.text_input, "Reason (required)").input(reason)
-    return labelled(at.button, "Apply").click().run()
+    ran: AppTest = labelled(at.button, "Apply").click().run()
+    return ran
 
 
 def test_an_admin_restricts_a_customer_and_support_is_refused_until_it_is_lifted(

@@ -56,12 +56,12 @@ def tamper(db: Database, statements: Sequence[str]) -> None:
         return
     database = make_url(db.url).database
     admin = make_url(PG_ADMIN_URL).set(database=database, drivername="postgresql")
-    with (psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn,
-          conn.transaction()):
+    with (psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as pg,
+          pg.transaction()):
         # What a superuser can do: replica mode skips user triggers and FK checks.
-        conn.execute("SET LOCAL session_replication_role = replica")
+        pg.execute("SET LOCAL session_replication_role = replica")
         for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
+            pg.execute(statement.encode())
 
 
 def seal_everything(db: Database, key: Ed25519PrivateKey, checkpoint_dir: Path,

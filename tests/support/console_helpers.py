@@ -64,7 +64,7 @@ def console(idp: str, page: str = "streamlit_app.py") -> AppTest:
 
 def signed_in(at: AppTest, idp: str, sub: str) -> AppTest:
     token, claims = id_token(idp, sub)
-    at.user = {"is_logged_in": True, **claims, "tokens": {"id": token}}  # type: ignore[assignment]
+    at.user = {"is_logged_in": True, **claims, "tokens": {"id": token}}
     return at
 
 
@@ -72,7 +72,8 @@ def submit_code(at: AppTest, key: str, secret: str, steps_ahead: int = 0) -> App
     """Type the authenticator's code into the text input `key` and press its form's button."""
     step = totp.time_step(time.time()) + steps_ahead
     at.text_input(key=key).input(totp.code_at_step(secret, step))
-    return form_button(at, key).click().run()
+    ran: AppTest = form_button(at, key).click().run()
+    return ran
 
 
 def form_button(at: AppTest, input_key: str) -> Any:

@@ -48,7 +48,8 @@ def team(gh: Gatehouse, idp: LocalIdP) -> Team:
                       ("alan", "approver"), ("audrey", "auditor")]:
         principal, secrets[sub], _ = enroll(gh, sign_in(gh, idp, sub, role))
         members.append(principal)
-    return Team(*members, secrets=secrets)
+    sam, sky, ada, alan, audrey = members
+    return Team(sam, sky, ada, alan, audrey, secrets=secrets)
 
 
 def events(gh: Gatehouse, prefix: str = "") -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -195,7 +196,7 @@ def test_every_broker_entry_point_leaves_exactly_one_event(gh: Gatehouse, people
     actions = ("read",) if entry.endswith("denied") else ("read", "reveal", "export")
     customer = "cust-0005"
     grant_id = grant_for(gh, people, customer=customer, actions=actions)
-    call = {
+    call: Callable[[str], object] = {
         "read": lambda c: broker.read(gh, people.sam, grant_id, c, "contacts"),
         "reveal": lambda c: broker.reveal(gh, people.sam, grant_id, c, "contacts",
                                           ["contacts.email"], "confirm the address"),

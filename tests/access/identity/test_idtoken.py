@@ -297,13 +297,13 @@ def test_token_without_kid_is_rejected_when_the_jwks_has_several_keys(keys: Keys
     "algorithms", [("none",), ("HS256",), ("RS256", "HS512"), ("hs256",), (), ("RS1024",)]
 )
 def test_policy_refuses_unsafe_algorithms(algorithms: tuple[str, ...]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="algorithm"):
         IdTokenPolicy(issuer=ISSUER, client_id=CLIENT_ID, algorithms=algorithms)
 
 
 @pytest.mark.parametrize("leeway", [61, 120, -1])
 def test_policy_refuses_leeway_outside_0_to_60(leeway: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="leeway_seconds must be between 0 and 60"):
         IdTokenPolicy(issuer=ISSUER, client_id=CLIENT_ID, leeway_seconds=leeway)
 
 

@@ -153,9 +153,13 @@ def free_port() -> int:
 
 
 def test_a_message_enqueued_in_a_rolled_back_transaction_does_not_exist(gh: Gatehouse) -> None:
-    with pytest.raises(RuntimeError), gh.write() as db:
-        enqueue(gh, db, Kind.BREAKGLASS, "Break-glass on request 9")
-        raise RuntimeError("the event itself failed")
+    def failing_transaction() -> None:
+        with gh.write() as db:
+            enqueue(gh, db, Kind.BREAKGLASS, "Break-glass on request 9")
+            raise RuntimeError("the event itself failed")
+
+    with pytest.raises(RuntimeError, match="the event itself failed"):
+        failing_transaction()
     with gh.read() as db:
         assert db.execute(select(func.count()).select_from(Notification)).scalar_one() == 0
 
