@@ -324,7 +324,7 @@ def strings(node: object) -> Iterator[str]:
 
 def test_a_display_name_full_of_slack_markup_arrives_as_inert_plain_text(
         gh: Gatehouse, receiver: Receiver) -> None:
-    # The text as access.workflow.grants.breakglass builds it, with an IdP display name.
+    # The text as access.workflow.break_glass.activate builds it, with an IdP display name.
     notify(gh, f"BREAK-GLASS: {HOSTILE_NAME} opened production access to customer cust-1 "
                "(billing); review required", ticket="SUP-<!here>")
     assert deliver_pending(gh, receiver.url) == DeliveryReport(1, 0, 0)
