@@ -21,6 +21,7 @@ import os
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -152,17 +153,24 @@ def post_json(url: str, body: bytes, deadline: float = DEADLINE_S) -> int:
     Only the status line and headers are read; the body, however long, is never read and the
     connection is closed. Redirects are not followed (a 3xx is returned like any status).
     Raises `DeliveryDeadlineExceeded` past the deadline, and httpx errors: refused or dropped
-    connections, malformed responses, bad URLs. Must not be called from a running event loop.
+    connections, malformed responses, bad URLs.
     """
     # The total deadline is asyncio's: cancelling the request at the deadline interrupts
-    # whichever connect, write or read is waiting and closes the socket, on this thread.
+    # whichever connect, write or read is waiting and closes the socket, on the same thread.
     # httpx's own timeouts apply per read, so a receiver sending a byte a second never trips
     # them; a watchdog thread could stop a blocking read only by closing the socket under the
-    # thread still using it.
+    # thread still using it. The loop runs on a thread of its own because asyncio.run refuses
+    # a thread whose loop is already running (a caller's, e.g. Playwright's in the tests).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook") as pool:
+        posting = pool.submit(_post_within, url, body, deadline)
     try:
-        return asyncio.run(asyncio.wait_for(_status_of_post(url, body, deadline), deadline))
+        return posting.result()
     except TimeoutError:
         raise DeliveryDeadlineExceeded from None
+
+
+def _post_within(url: str, body: bytes, deadline: float) -> int:
+    return asyncio.run(asyncio.wait_for(_status_of_post(url, body, deadline), deadline))
 
 
 async def _status_of_post(url: str, body: bytes, deadline: float) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import sys
 import threading
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,7 +67,12 @@ def _append_in_process(url: str, first: int, count: int) -> None:
 
 
 def test_processes_appending_on_postgres_seal_into_one_consistent_tree(
-        pg_database: Database, signing_key: Ed25519PrivateKey, checkpoint_dir: Path) -> None:
+        pg_database: Database, signing_key: Ed25519PrivateKey, checkpoint_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A spawned child first re-runs its parent's __main__ by path. Once a console test has run
+    # streamlit_app.py as __main__ in this worker, that would start the console in every child;
+    # the children need only this module, which they import by name.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_append_in_process, args=(pg_database.url, n * 1000, 60))
                for n in range(4)]

@@ -4,6 +4,7 @@ delivery attempt, never the worker."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -162,6 +163,19 @@ def test_a_message_enqueued_in_a_rolled_back_transaction_does_not_exist(gh: Gate
         failing_transaction()
     with gh.read() as db:
         assert db.execute(select(func.count()).select_from(Notification)).scalar_one() == 0
+
+
+def test_a_delivery_goes_out_from_a_thread_whose_event_loop_is_running(
+        gh: Gatehouse, receiver: Receiver) -> None:
+    """The worker may share its process with an event loop (Playwright's in the browser
+    tests, an async host): the delivery must not need the caller's thread to have none."""
+    notify(gh, "Request 8", request_id="8", ticket="SUP-2")
+
+    async def deliver_from_inside_a_loop() -> DeliveryReport:
+        return deliver_pending(gh, receiver.url)
+
+    assert asyncio.run(deliver_from_inside_a_loop()) == DeliveryReport(1, 0, 0)
+    assert len(receiver.bodies()) == 1
 
 
 def test_the_delivered_body_is_slack_block_kit_with_the_kind(gh: Gatehouse, receiver: Receiver,
