@@ -1,8 +1,8 @@
 """The sealer: gives committed events their place in the Merkle tree and signs checkpoints.
 
 Appends never wait for it (a hash chain computed under a lock at insert time ran at 0.21× raw
-INSERT throughput on PostgreSQL with 8 writers; see docs/benchmarks.md). Instead one sealer at a time
-reads events in commit order, assigns gap-free leaf indexes, stores leaf hashes and complete
+INSERT throughput on PostgreSQL with 8 writers; see docs/benchmarks.md). Instead one sealer at a
+time reads events in commit order, assigns gap-free leaf indexes, stores leaf hashes and complete
 subtree hashes, and writes a signed checkpoint in the same transaction, then publishes it to a
 directory outside the database.
 

@@ -4,7 +4,6 @@ sealed with each customer's own key, and never written twice into one database."
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
