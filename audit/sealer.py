@@ -123,7 +123,7 @@ def seal_pending(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path,
         if last.checkpoint is not None:
             publish(checkpoint_dir, last.checkpoint)
         sealed += last.sealed
-        if last.sealed < batch_size:
+        if last.sealed < batch_size or not last.sealed:
             _state_seen(engine, key, checkpoint_dir, last.tree_size, clock)
             return SealResult(sealed, last.tree_size, last.checkpoint,
                               tuple(dict.fromkeys(skipped)), tuple(backdated))
