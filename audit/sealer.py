@@ -285,11 +285,19 @@ def _report(conn: Connection, skipped: list[Skipped], clock: Clock) -> None:
 
 
 def _report_backdated(conn: Connection, backdated: list[Backdated], clock: Clock) -> None:
-    for item in backdated:
+    """One `audit.sealer.backdated` event per batch that sealed any, naming the first
+    `_NAMED` of them: a flood of backdated rows must not double the log."""
+    if backdated:
+        first = backdated[0]
         append(conn, AuditEvent("audit.sealer.backdated", SYSTEM, outcome=Outcome.ERROR,
-                                target_type="audit_event", target_id=str(item.event_id),
-                                details={"behind_s": item.behind_us // 1_000_000,
-                                         "against": item.against}), clock)
+                                target_type="audit_event", target_id=str(first.event_id),
+                                details={"count": len(backdated),
+                                         "event_ids": [b.event_id for b in backdated[:_NAMED]],
+                                         "behind_s": first.behind_us // 1_000_000,
+                                         "against": first.against}), clock)
+
+
+_NAMED = 20  # backdated event ids named in one report
 
 
 def _insert_leaves(conn: Connection, leaves: list[dict[str, Any]]) -> None:
