@@ -68,9 +68,12 @@ def _keygen(_args: argparse.Namespace, s: AuditSettings) -> int:
 def _seal(_args: argparse.Namespace, s: AuditSettings) -> int:
     engine = make_engine(s.sealer_url)
     with sealer_guard(engine):
-        result = seal_pending(engine, load_private_key(s.signing_key_path), s.checkpoint_dir)
+        result = seal_pending(engine, load_private_key(s.signing_key_path), s.checkpoint_dir,
+                              backdate_allowance_us=s.backdate_allowance_us)
     for skipped in result.skipped:
         print(skipped)  # named by place and size, escaped: never the junk's own text
+    for backdated in result.backdated:
+        print(backdated)
     print(f"sealed {result.sealed} events; tree size {result.tree_size}")
     return 0
 
@@ -83,7 +86,8 @@ def _sealer(args: argparse.Namespace, s: AuditSettings) -> int:
                s.checkpoint_dir, stop, args.interval,
                on_start=lambda: print(f"sealer running every {args.interval}s; checkpoints in "
                                       f"{s.checkpoint_dir}", flush=True),
-               on_skip=lambda skipped: print(skipped, flush=True))
+               on_skip=lambda skipped: print(skipped, flush=True),
+               on_backdated=lambda backdated: print(backdated, flush=True))
     print("sealer stopped", flush=True)
     return 0
 
@@ -94,7 +98,9 @@ def _verify(args: argparse.Namespace, s: AuditSettings) -> int:
         print(f"public key {fingerprint(load_public_key(key_path))} ({key_path})")
         return _print_report(verify_bundle(args.bundle, args.public_key))
     public = load_public_key(args.public_key or s.public_key_path)
-    return _print_report(verify_database(make_engine(s.database_url), public, s.checkpoint_dir))
+    return _print_report(verify_database(make_engine(s.database_url), public, s.checkpoint_dir,
+                                         backdate_allowance_us=s.backdate_allowance_us,
+                                         seal_lag_warning_us=s.seal_lag_warning_us))
 
 
 def _print_report(report: Report) -> int:

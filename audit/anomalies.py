@@ -21,6 +21,8 @@ from sqlalchemy import Connection, and_, func, not_, or_, select
 from audit.events import from_micros, to_micros
 from audit.query import DATA_ACCESS, EventFilter
 from audit.schema import events_table
+from audit.settings import SEAL_LAG_WARNING_US
+from audit.status import above_sealed
 from audit.vocabulary import Outcome
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "off_hours_access",
     "reads_per_grant",
     "repeated_denials",
+    "seal_lag",
 ]
 
 MAX_EVIDENCE = 50
@@ -63,6 +66,7 @@ class AnomalyRules:
     breakglass_review: timedelta = timedelta(hours=24)
     denials: int = 5
     denial_window: timedelta = timedelta(minutes=15)
+    seal_lag: timedelta = timedelta(microseconds=SEAL_LAG_WARNING_US)
 
     def working_hours(self) -> str:
         days = ", ".join(DAY_NAMES[d] for d in sorted(self.work_days)) or "no day"
@@ -317,12 +321,33 @@ def _minutes(span: timedelta) -> str:
     return f"{int(span.total_seconds() // 60)} min"
 
 
+def seal_lag(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
+    """The oldest unsealed event has waited longer than `seal_lag` at the present: the sealer
+    is down or something holds the sealing horizon (on PostgreSQL, an open transaction), and
+    events committed meanwhile are covered only by the sealer's signed statements. About the
+    present, so it speaks only when the window names one (`window.now`, as the Activity page
+    does); a past window has nothing to say about it."""
+    if window.now is None:
+        return []
+    present = to_micros(window.now)
+    oldest = conn.execute(select(_e.id, _e.ts_us).where(above_sealed(conn))
+                          .order_by(_e.ts_us, _e.id).limit(1)).first()
+    limit = int(rules.seal_lag.total_seconds() * 1_000_000)
+    if oldest is None or present - oldest.ts_us <= limit:
+        return []
+    waited = present - oldest.ts_us
+    return [Flag("seal_lag", "the audit log", from_micros(oldest.ts_us),
+                 f"the oldest unsealed event has waited {waited // 1_000_000} s to be sealed "
+                 f"(threshold {limit // 1_000_000} s)", (oldest.id,))]
+
+
 def _hours(us: int) -> str:
     return f"{us / HOUR_US:.1f} h"
 
 
 RULES: tuple[Rule, ...] = (reads_per_grant, customers_per_ticket, off_hours_access,
-                           breakglass_unreviewed, repeated_denials, activity_after_disable)
+                           breakglass_unreviewed, repeated_denials, activity_after_disable,
+                           seal_lag)
 
 
 def find_anomalies(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:

@@ -93,9 +93,9 @@ def details_tail(details_text: str | None) -> bytes:
 # --- bulk leaf hashing: every other producer of the canonical bytes lives here -----------------
 # The sealer and verification hash millions of events. They read each event as driver values
 # (`details` still the stored JSON text), and on SQLite may let the database write the array's
-# head. Each fast path below is held to `canonical_bytes` by tests (tests/test_canonical_paths.py
-# and tests/audit/test_verify_batches.py), and the SQLite one also at run time
-# (`sqlite_json_agrees`).
+# head. Each fast path below is held to `canonical_bytes` by tests
+# (tests/audit/test_canonical_paths.py, on hostile Unicode, and tests/audit/test_verify_batches.py),
+# and the SQLite one also at run time (`sqlite_json_agrees`).
 
 
 def stored_leaf_hashes(heads: Iterable[Sequence[Any]], details_texts: Iterable[str | None]

@@ -64,19 +64,29 @@ def sign_checkpoint(key: Ed25519PrivateKey, size: int, root: bytes, ts_us: int,
     prev_text = base64.b64encode(prev).decode() if prev else "-"
     body = (f"{ORIGIN}\n{size}\n{base64.b64encode(root).decode()}\n"
             f"time {ts_us}\nprev {prev_text}\n")
+    return Checkpoint(size, root, ts_us, prev, sign_note(key, body))
+
+
+def sign_note(key: Ed25519PrivateKey, body: str) -> str:
+    """`body` (lines, each ending in a newline) as a C2SP signed note under `key`."""
     signature = key_id(key.public_key()) + key.sign(body.encode())
-    note = f"{body}\n{_SIG_PREFIX}{KEY_NAME} {base64.b64encode(signature).decode()}\n"
-    return Checkpoint(size, root, ts_us, prev, note)
+    return f"{body}\n{_SIG_PREFIX}{KEY_NAME} {base64.b64encode(signature).decode()}\n"
 
 
-def open_checkpoint(note: str, public: Ed25519PublicKey) -> Checkpoint:
-    """Parse `note` and check its signature under `public`; raise CheckpointInvalid otherwise."""
+def signed_body(note: str, public: Ed25519PublicKey) -> str:
+    """The body of `note` if its signature verifies under `public`; CheckpointInvalid if not."""
     body, sep, signatures = note.partition("\n\n")
     if not sep:
         raise CheckpointInvalid("no signature block")
     body += "\n"
     if not _signed_by(body, signatures, public):
         raise CheckpointInvalid("bad signature")
+    return body
+
+
+def open_checkpoint(note: str, public: Ed25519PublicKey) -> Checkpoint:
+    """Parse `note` and check its signature under `public`; raise CheckpointInvalid otherwise."""
+    body = signed_body(note, public)
     try:
         origin, size, root, time_line, prev_line = body.splitlines()
         if origin != ORIGIN or not time_line.startswith("time ") or not prev_line.startswith(

@@ -25,6 +25,9 @@ from audit.event_hashing import driver_connection, hashed_event_batches
 from audit.merkle import leaf_hash
 from audit.query import driver_rows
 from audit.schema import checkpoints_table, events_table, nodes_table
+from audit.settings import BACKDATE_ALLOWANCE_US, SEAL_LAG_WARNING_US
+from audit.statements import check_statements
+from audit.status import seal_lag_us
 from audit.tree import TILE
 from audit.verification import (
     HashedEvent,
@@ -91,7 +94,9 @@ def _filed_size(path: Path) -> int | None:
 
 
 def verify_database(engine: Engine, public: Ed25519PublicKey, checkpoint_dir: Path,
-                    progress: Progress | None = None, workers: int | None = None) -> Report:
+                    progress: Progress | None = None, workers: int | None = None,
+                    backdate_allowance_us: int = BACKDATE_ALLOWANCE_US,
+                    seal_lag_warning_us: int = SEAL_LAG_WARNING_US) -> Report:
     """Verify the sealed log against the checkpoints in the database and in `checkpoint_dir`.
 
     Reads in one snapshot (REPEATABLE READ on PostgreSQL, a read transaction on SQLite), so the
@@ -112,7 +117,18 @@ def verify_database(engine: Engine, public: Ed25519PublicKey, checkpoint_dir: Pa
             select(nodes_table.c.level, nodes_table.c.idx, nodes_table.c.hash))}
         with hashed_event_batches(conn, workers) as events, \
                 closing(_leaf_batches(conn)) as leaves:
-            return verify_batches(leaves, events, notes, public, nodes, progress)
+            report = verify_batches(leaves, events, notes, public, nodes, progress,
+                                    backdate_allowance_us)
+        check_statements(conn, checkpoint_dir, public, report)
+        lag = seal_lag_us(conn)
+        if lag is not None and lag > seal_lag_warning_us:
+            report.warnings.append(
+                f"seal lag {lag // 1_000_000} s: the oldest unsealed event is older than the "
+                f"{seal_lag_warning_us // 1_000_000} s threshold (is the sealer running, or is "
+                "a transaction holding the horizon?)")
+        return report
+
+
 
 
 @contextmanager
@@ -133,10 +149,12 @@ def _collector_frozen() -> Iterator[None]:
 
 def _leaf_batches(conn: Connection) -> Generator[LeafBatch, None, None]:
     raw = driver_connection(conn)
-    sql = "SELECT seq, event_id, leaf_hash FROM audit_leaves ORDER BY seq"
+    # With each leaf, the time of the event sealed there: the backdating check's input. A
+    # LEFT JOIN: a leaf whose event is gone still counts (and `compare` names it).
+    sql = ("SELECT l.seq, l.event_id, l.leaf_hash, e.ts_us FROM audit_leaves l"
+           " LEFT JOIN audit_events e ON e.id = l.event_id ORDER BY l.seq")
     with closing(raw.cursor() if is_sqlite(conn) else raw.cursor(name="gatehouse_leaves")) as c:
         c.execute(sql)
         while rows := c.fetchmany(LEAF_FETCH):
-            seqs, ids, hashes = zip(*rows, strict=True)  # bytea and BLOB both arrive as bytes
-            yield LeafBatch(seqs, hashes, ids)
-
+            seqs, ids, hashes, times = zip(*rows, strict=True)  # bytea, BLOB: both bytes
+            yield LeafBatch(seqs, hashes, ids, times)

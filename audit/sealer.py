@@ -41,6 +41,9 @@ from audit.events import SYSTEM, AuditEvent, to_micros
 from audit.log import Clock, append, utc_now
 from audit.query import driver_rows
 from audit.schema import checkpoints_table, events_table, leaves_table, nodes_table
+from audit.settings import BACKDATE_ALLOWANCE_US
+from audit.statements import state_seen
+from audit.status import above_sealed
 from audit.tree import STORED_LEVEL, StoredTree
 from audit.verification.report import printable
 from audit.vocabulary import Outcome
@@ -68,11 +71,27 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Backdated:
+    """An event sealed with a time further before its predecessor's in sealing order (or the
+    previous checkpoint's) than the allowance: sealed all the same (refusing it would hide it),
+    and reported as an `audit.sealer.backdated` event."""
+
+    event_id: int
+    behind_us: int
+    against: str  # "predecessor" or "checkpoint"
+
+    def __str__(self) -> str:
+        return (f"backdated event {self.event_id}: dated {self.behind_us // 1_000_000} s "
+                f"before its {self.against}")
+
+
+@dataclass(frozen=True)
 class SealResult:
     sealed: int
     tree_size: int
     checkpoint: Checkpoint | None
     skipped: tuple[Skipped, ...] = ()
+    backdated: tuple[Backdated, ...] = ()
 
 
 class TreeDamaged(RuntimeError):
@@ -81,29 +100,64 @@ class TreeDamaged(RuntimeError):
 
 def seal_pending(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path,
                  batch_size: int = DEFAULT_BATCH, clock: Clock = utc_now,
-                 reported: set[Skipped] | None = None) -> SealResult:
+                 reported: set[Skipped] | None = None,
+                 backdate_allowance_us: int = BACKDATE_ALLOWANCE_US) -> SealResult:
     """Seal everything sealable now, one transaction and one checkpoint per batch.
 
     Junk in the checkpoint table or directory does not stop it: such a row or file is skipped,
     and reported in the result and, once per `reported` set (a pass's own by default), as an
     `audit.sealer.skipped` event. TreeDamaged if the stored tree disagrees with the newest
     signed checkpoint (it is not extended: that is for verify to name, not to sign over).
+
+    Every pass ends with a signed statement of what it saw committed above the sealed tree
+    (`audit.statements`), published next to the checkpoints, even when it could seal nothing.
+    An event dated too far back is sealed and reported (`Backdated`).
     """
     reported = set() if reported is None else reported
-    sealed, skipped = 0, list[Skipped]()
+    sealed, skipped, backdated = 0, list[Skipped](), list[Backdated]()
     while True:
-        last = _seal_batch(engine, key, checkpoint_dir, batch_size, clock, reported)
+        last = _seal_batch(engine, key, checkpoint_dir, batch_size, clock, reported,
+                           backdate_allowance_us)
         skipped += last.skipped
+        backdated += last.backdated
         if last.checkpoint is not None:
             publish(checkpoint_dir, last.checkpoint)
         sealed += last.sealed
-        if last.sealed < batch_size:
+        if last.sealed < batch_size or not last.sealed:
+            _state_seen(engine, key, checkpoint_dir, last.tree_size, clock)
             return SealResult(sealed, last.tree_size, last.checkpoint,
-                              tuple(dict.fromkeys(skipped)))
+                              tuple(dict.fromkeys(skipped)), tuple(backdated))
+
+
+def _state_seen(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path, sealed: int,
+                clock: Clock) -> None:
+    """Sign and publish the ids committed above the `sealed` leaves, as seen now."""
+    with engine.connect() as conn:
+        above = above_sealed(conn, sealed)
+        ids = conn.execute(select(events_table.c.id).where(above)).scalars().all()
+    state_seen(key, checkpoint_dir, sealed, ids, to_micros(clock()))
+
+
+def _backdated(rows: list[tuple[Any, ...]], previous_ts: int | None,
+               checkpoint_ts: int | None, allowance: int) -> list[Backdated]:
+    """The rows (in sealing order; ts_us at index 3) dated before their predecessor, or the
+    previous checkpoint, by more than `allowance`: `audit.verification.backdating`'s rule."""
+    found = []
+    for row in rows:
+        ts = row[3]
+        if not isinstance(ts, int):
+            continue
+        if previous_ts is not None and ts < previous_ts - allowance:
+            found.append(Backdated(row[0], previous_ts - ts, "predecessor"))
+        elif checkpoint_ts is not None and ts < checkpoint_ts - allowance:
+            found.append(Backdated(row[0], checkpoint_ts - ts, "checkpoint"))
+        else:
+            previous_ts = ts
+    return found
 
 
 def _seal_batch(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path, batch_size: int,
-                clock: Clock, reported: set[Skipped]) -> SealResult:
+                clock: Clock, reported: set[Skipped], allowance: int) -> SealResult:
     with polling_write_engine(engine).begin() as conn:
         latest, skipped = latest_signed(conn, checkpoint_dir, key)
         size = 0 if latest is None else latest.size
@@ -114,9 +168,12 @@ def _seal_batch(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path, ba
                               "of that size: not extending it (run python -m audit verify)")
         _report(conn, [s for s in skipped if s not in reported], clock)
         reported.update(skipped)
-        rows = _pending(conn, size, batch_size)
+        rows, previous_ts = _pending(conn, size, batch_size)
         if not rows:
             return SealResult(0, size, None, tuple(skipped))
+        backdated = _backdated(rows, previous_ts, None if latest is None else latest.ts_us,
+                               allowance)
+        _report_backdated(conn, backdated, clock)
         digests = stored_leaf_hashes([row[2:-1] for row in rows], [row[-1] for row in rows])
         leaves, nodes = [], []
         for row, digest in zip(rows, digests, strict=True):
@@ -135,7 +192,8 @@ def _seal_batch(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path, ba
         conn.execute(_insert_ignoring_conflict(conn, checkpoints_table), {
             "tree_size": checkpoint.size, "root": checkpoint.root, "ts_us": checkpoint.ts_us,
             "note": checkpoint.note})
-        return SealResult(len(leaves), frontier.size, checkpoint, tuple(skipped))
+        return SealResult(len(leaves), frontier.size, checkpoint, tuple(skipped),
+                          tuple(backdated))
 
 
 def _insert_ignoring_conflict(conn: Connection, table: Table) -> Any:
@@ -226,6 +284,22 @@ def _report(conn: Connection, skipped: list[Skipped], clock: Clock) -> None:
                                          if item.source == "row" else None}), clock)
 
 
+def _report_backdated(conn: Connection, backdated: list[Backdated], clock: Clock) -> None:
+    """One `audit.sealer.backdated` event per batch that sealed any, naming the first
+    `_NAMED` of them: a flood of backdated rows must not double the log."""
+    if backdated:
+        first = backdated[0]
+        append(conn, AuditEvent("audit.sealer.backdated", SYSTEM, outcome=Outcome.ERROR,
+                                target_type="audit_event", target_id=str(first.event_id),
+                                details={"count": len(backdated),
+                                         "event_ids": [b.event_id for b in backdated[:_NAMED]],
+                                         "behind_s": first.behind_us // 1_000_000,
+                                         "against": first.against}), clock)
+
+
+_NAMED = 20  # backdated event ids named in one report
+
+
 def _insert_leaves(conn: Connection, leaves: list[dict[str, Any]]) -> None:
     """The batch's leaves in one go: COPY on PostgreSQL (the same rows, constraints and
     triggers as an INSERT, without a statement per thousand rows to build and parse), a Core
@@ -241,10 +315,12 @@ def _insert_leaves(conn: Connection, leaves: list[dict[str, Any]]) -> None:
             copy.write_row((leaf["seq"], leaf["event_id"], leaf["leaf_hash"]))
 
 
-def _pending(conn: Connection, size: int, limit: int) -> list[tuple[Any, ...]]:
+def _pending(conn: Connection, size: int, limit: int
+             ) -> tuple[list[tuple[Any, ...]], int | None]:
     """Unsealed events in commit order, as driver tuples: (id, txid, the encoding version, *the
     `FIELDS` values but `details`, `details` as its stored JSON text). Plain tuples and JSON
-    text because decoding every row (SQLAlchemy rows, jsonb to dicts) cost more than sealing it."""
+    text because decoding every row (SQLAlchemy rows, jsonb to dicts) cost more than sealing it.
+    Also the time of the last sealed event, the first row's predecessor."""
     e = events_table.c
     sqlite = is_sqlite(conn)
     details = e.details if sqlite else cast(e.details, Text)  # SQLite stores the text itself
@@ -252,7 +328,8 @@ def _pending(conn: Connection, size: int, limit: int) -> list[tuple[Any, ...]]:
                    details).limit(limit)
     last = None
     if size:
-        last = conn.execute(select(e.id, e.txid).join(leaves_table, leaves_table.c.event_id == e.id)
+        last = conn.execute(select(e.id, e.txid, e.ts_us)
+                            .join(leaves_table, leaves_table.c.event_id == e.id)
                             .where(leaves_table.c.seq == size - 1)).one()
     if sqlite:
         query = query.order_by(e.id)
@@ -261,7 +338,8 @@ def _pending(conn: Connection, size: int, limit: int) -> list[tuple[Any, ...]]:
         query = query.where(e.txid < horizon(conn)).order_by(e.txid, e.id)
         if last:
             query = query.where(tuple_(e.txid, e.id) > tuple_(last.txid, last.id))
-    return list(driver_rows(conn, query, "gatehouse_pending", limit))
+    return (list(driver_rows(conn, query, "gatehouse_pending", limit)),
+            None if last is None else int(last.ts_us))
 
 
 def horizon(conn: Connection) -> int:
@@ -329,7 +407,8 @@ def sealer_guard(engine: Engine) -> Iterator[None]:
 def run_sealer(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path,
                stop: threading.Event, interval: float = 1.0,
                on_start: Callable[[], None] = lambda: None,
-               on_skip: Callable[[Skipped], None] = lambda _: None) -> None:
+               on_skip: Callable[[Skipped], None] = lambda _: None,
+               on_backdated: Callable[[Backdated], None] = lambda _: None) -> None:
     """Seal every `interval` seconds until `stop` is set. Holds the guard throughout and calls
     `on_start` once it has it, and `on_skip` once for each junk row or file it goes on
     without (the same ones are recorded once each as `audit.sealer.skipped` events)."""
@@ -339,9 +418,11 @@ def run_sealer(engine: Engine, key: Ed25519PrivateKey, checkpoint_dir: Path,
         while not stop.is_set():
             started = time.monotonic()
             before = set(reported)
-            seal_pending(engine, key, checkpoint_dir, reported=reported)
+            result = seal_pending(engine, key, checkpoint_dir, reported=reported)
             for item in reported - before:
                 on_skip(item)
+            for backdated in result.backdated:
+                on_backdated(backdated)
             # every `interval` from the start of one pass to the next, so a pass's own time
             # does not add to the wait (seal lag stays near one interval under load)
             stop.wait(max(0.0, interval - (time.monotonic() - started)))

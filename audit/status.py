@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, select, true, tuple_
 
 from audit.checkpoint import CheckpointInvalid, open_checkpoint
+from audit.engine import is_sqlite
+from audit.events import to_micros
+from audit.log import utc_now
 from audit.schema import checkpoints_table, events_table, leaves_table
 
 
@@ -57,3 +61,29 @@ def _newest_signed(conn: Connection, public: Ed25519PublicKey, above: int, look_
             continue
     return None, 0 if look_at == 0 else len(conn.execute(
         select(cp.tree_size).where(cp.tree_size > above).limit(look_at)).all())
+
+
+def above_sealed(conn: Connection, size: int | None = None) -> Any:
+    """A WHERE clause for the events after the last sealed one in sealing order (id order on
+    SQLite, (txid, id) on PostgreSQL): the unsealed tail, by index. `size`: the verified tree
+    size (the sealer's); else the highest leaf row, which a stray leaf can mislead."""
+    e, leaves = events_table.c, leaves_table.c
+    query = select(e.id, e.txid).join(leaves_table, leaves.event_id == e.id)
+    if size is not None:
+        query = query.where(leaves.seq == size - 1)
+    last = conn.execute(query.order_by(leaves.seq.desc()).limit(1)).first()
+    if last is None:
+        return true()
+    if is_sqlite(conn):
+        return e.id > last.id
+    return tuple_(e.txid, e.id) > tuple_(last.txid, last.id)
+
+
+def seal_lag_us(conn: Connection, now_us: int | None = None) -> int | None:
+    """How long the oldest unsealed event has waited (by its database-stamped time on
+    PostgreSQL), or None when everything is sealed."""
+    oldest = conn.execute(select(func.min(events_table.c.ts_us))
+                          .where(above_sealed(conn))).scalar()
+    if oldest is None:
+        return None
+    return (to_micros(utc_now()) if now_us is None else now_us) - int(oldest)

@@ -78,6 +78,10 @@ ALLOWED_DETAILS: dict[str, frozenset[str]] = {
     "audit.proof": _AUDIT,
     # the sealer found a checkpoint row or file that does not verify, and went on without it
     "audit.sealer.skipped": frozenset({"source", "tree_size", "why"}),
+    # a sealing batch held events dated before their predecessor (or the last checkpoint) by
+    # more than the allowance: how many, the first ids; target_id, `behind_s`, `against`: the
+    # first of them
+    "audit.sealer.backdated": frozenset({"count", "event_ids", "behind_s", "against"}),
     "system.demo_seeded": frozenset({"customers", "events"}),
 }
 

@@ -12,6 +12,12 @@
 Both go into `audit_events` itself (its 9 indexes and append-only triggers), in alternating
 rounds (raw, ours, ours, raw, …) so that the table's growth and the machine's drift fall on
 both sides alike.
+
+- trigger cost: the same raw single-row INSERT into `audit_events` and into
+  `audit_events_bare`, a copy with the same columns, defaults, identity and indexes but no
+  triggers (`CREATE TABLE … (LIKE audit_events INCLUDING ALL)` on PostgreSQL; SQLite's own
+  CREATE statements, renamed). On PostgreSQL this is the cost of the stamping trigger
+  (migration 0008); SQLite has no INSERT trigger on the table, so there it is a control.
 """
 
 from __future__ import annotations
@@ -21,12 +27,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert, make_url, text
 
-from audit.engine import write_engine
+from audit.engine import make_engine, write_engine
 from audit.events import Actor, AuditEvent
 from audit.log import append, append_many, stored_values
-from audit.schema import events_table
+from audit.schema import AuditBase, events_table
 from bench.common import Env, rate
 
 ACTORS = [Actor("https://idp.example.com", f"support-{i:03d}", f"Support Person {i}",
@@ -117,10 +123,50 @@ def _run(op: Callable[[int], int], writers: int, seconds: float) -> tuple[int, f
     return sum(counts), time.perf_counter() - start
 
 
+BARE = "audit_events_bare"
+
+
+def _bare_table(env: Env) -> Table:
+    """`audit_events` without triggers, made (again) by the owner and writable by the app."""
+    owner = make_engine(env.admin_url)
+    with owner.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {BARE}"))
+        if env.kind == "sqlite":
+            ddl = conn.execute(text("SELECT sql FROM sqlite_master WHERE tbl_name = "
+                                    "'audit_events' AND type IN ('table', 'index') "
+                                    "AND sql IS NOT NULL")).scalars().all()
+            for statement in ddl:
+                conn.execute(text(statement.replace("audit_events", BARE)
+                                  .replace("ix_" + BARE, "ix_bare")))
+        else:
+            conn.execute(text(f"CREATE TABLE {BARE} (LIKE audit_events INCLUDING ALL)"))
+            conn.execute(text(f"GRANT SELECT, INSERT ON {BARE} TO "
+                              f"{make_url(env.url).username}"))
+    owner.dispose()
+    return Table(BARE, AuditBase.metadata, *[c.copy() for c in events_table.columns],
+                 extend_existing=True)
+
+
+def _single_into(env: Env, table: Table) -> Callable[[int], int]:
+    engine, statement = write_engine(env.engine), insert(table)
+
+    def op(i: int) -> int:
+        with engine.begin() as conn:
+            conn.execute(statement, ROWS[i % 1000])
+        return 1
+    return op
+
+
 def measure(env: Env, kind: str, writers: int) -> tuple[float, float]:
     """(ours events/s, raw events/s) in alternating rounds."""
     ours = (_single_ours if kind == "single" else _batch_ours)(env)
     raw = (_single_raw if kind == "single" else _batch_raw)(env)
+    return side_by_side(env, ours, raw, writers)
+
+
+def side_by_side(env: Env, ours: Callable[[int], int], raw: Callable[[int], int],
+                 writers: int) -> tuple[float, float]:
+    """(`ours` events/s, `raw` events/s), measured in alternating rounds."""
     seconds, rounds = env.mode.append_seconds, env.mode.append_rounds
     _run(raw, writers, 0.3)  # warm the pool, the statement cache and the pages
     _run(ours, writers, 0.3)
@@ -134,7 +180,17 @@ def measure(env: Env, kind: str, writers: int) -> tuple[float, float]:
     return rate(*totals["ours"]), rate(*totals["raw"])
 
 
+def trigger_cost(env: Env) -> None:
+    """The same raw INSERT into the real table and into its trigger-less copy."""
+    real, bare = side_by_side(env, _single_raw(env), _single_into(env, _bare_table(env)), 1)
+    ratio = real / bare
+    env.add("append", "raw INSERT, real table vs trigger-less copy, 1 writer",
+            f"{real:,.0f} vs bare {bare:,.0f} events/s = {ratio:.2f}×",
+            "≥ 0.9× bare (trigger cost ≤ 10%)", ratio >= 0.9, ours=real, raw=bare, ratio=ratio)
+
+
 def run(env: Env) -> None:
+    trigger_cost(env)
     for kind in ("single", "batched"):
         for writers in (1, 8):
             ours, raw = measure(env, kind, writers)

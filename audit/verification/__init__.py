@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from audit.settings import BACKDATE_ALLOWANCE_US
+from audit.verification.backdating import ClockCheck
 from audit.verification.batches import (
     DIGEST,
     Cursor,
@@ -55,6 +57,7 @@ __all__ = [
     "Report",
     "SourcedNote",
     "Unsealed",
+    "backdating",
     "batches",
     "checkpoints",
     "compare",
@@ -84,15 +87,24 @@ def verify_log(leaves: Iterable[Leaf], events: Iterable[HashedEvent],
 def verify_batches(leaves: Iterable[LeafBatch], events: Iterable[EventBatch],
                    notes: Iterable[str | SourcedNote], public: Ed25519PublicKey,
                    stored_nodes: Mapping[tuple[int, int], bytes] | None = None,
-                   progress: Progress | None = None) -> Report:
+                   progress: Progress | None = None,
+                   backdate_allowance_us: int = BACKDATE_ALLOWANCE_US) -> Report:
     """`verify_log` over batches: the same report, problem for problem, however the input is
-    cut. `events` is closed (its `close()` called, if it has one) once it has been read."""
+    cut. `events` is closed (its `close()` called, if it has one) once it has been read.
+    Leaf batches that carry their events' times are also checked for backdating
+    (`backdating`)."""
     report = Report()
     signed = check_checkpoints(notes, public, report)
     report.checkpoints = [signed[size] for size in sorted(signed)]
     tree = TreeCheck(signed, stored_nodes, report, progress)
+    clock = ClockCheck(signed, backdate_allowance_us, report)
+
+    def consumed(batch: LeafBatch, start: int, end: int) -> None:
+        tree.consumed(batch, start, end)
+        clock.consumed(batch, start, end)
+
     event_cursor: Cursor[EventBatch] = Cursor(events)
-    leaf_cursor = Cursor(sequenced(leaves, max(signed, default=0), report), tree.consumed)
+    leaf_cursor = Cursor(sequenced(leaves, max(signed, default=0), report), consumed)
     try:
         compare(event_cursor, leaf_cursor, report)
     finally:

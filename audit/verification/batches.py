@@ -43,6 +43,7 @@ class LeafBatch:
     seqs: Sequence[int]
     hashes: Sequence[bytes]
     event_ids: Sequence[int] | None = None
+    times: Sequence[int | None] | None = None  # the sealed events' ts_us, when read with them
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -62,7 +63,8 @@ class LeafBatch:
 
     def part(self, start: int, end: int) -> LeafBatch:
         return LeafBatch(self.seqs[start:end], self.hashes[start:end],
-                         None if self.event_ids is None else self.event_ids[start:end])
+                         None if self.event_ids is None else self.event_ids[start:end],
+                         None if self.times is None else self.times[start:end])
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,8 @@ class DamageKind(StrEnum):
     NODE_MISMATCH = "node-mismatch"  # a stored subtree hash (for proofs) disagrees
     STRAY_LEAF = "stray-leaf"  # a leaf row outside the gap-free sequence, beyond every signature
     MALFORMED_LEAF = "malformed-leaf"  # a stored leaf hash that is not 32 bytes
+    BACKDATED = "backdated"  # sealed with a time before its predecessor's or the checkpoint's
+    VANISHED = "vanished"  # events a signed statement of the sealer saw committed are gone
 
 
 @dataclass(frozen=True)

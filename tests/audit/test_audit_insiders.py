@@ -67,13 +67,21 @@ def kinds(report: Report) -> set[str]:
 
 
 def insert_decoy(log: Log) -> int:
-    """An event with a low place in sealing order, written with the console's own role:
-    SQLite id 0; PostgreSQL a transaction id of 1 (a column default the INSERT may override)."""
+    """An event with a low place in sealing order. SQLite: id 0, written with the console's
+    own connection. PostgreSQL: a transaction id of 1, which the database now stamps over for
+    every role (tests/audit/test_audit_clock.py); only the owner, switching the stamping
+    trigger off, can still plant one."""
     values = stored_values(event(999))
-    values |= {"id": 0} if log.db.kind == "sqlite" else {"txid": 1}
-    with log.db.engine.begin() as conn:
-        return int(conn.execute(insert(events_table).values(values)
-                                .returning(events_table.c.id)).scalar_one())
+    if log.db.kind == "sqlite":
+        with log.db.engine.begin() as conn:
+            return int(conn.execute(insert(events_table).values(values | {"id": 0})
+                                    .returning(events_table.c.id)).scalar_one())
+    with log.db.owner.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_stamp"))
+        decoy = int(conn.execute(insert(events_table).values(values | {"txid": 1})
+                                 .returning(events_table.c.id)).scalar_one())
+        conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_stamp"))
+        return decoy
 
 
 # --- 1. a decoy does not blind verification -------------------------------------------------
