@@ -24,6 +24,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from access.authz import Action
+from access.bounded import known_list
 from access.context import Gatehouse, event_for
 from access.data.catalog import Classification, Table
 from access.data.customer_db.schema import CustomerBase
@@ -70,7 +71,7 @@ def reveal(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
     reason; the `data.revealed` event names the columns, never the values."""
     reason = checked_reason(reason)
     return _serve(gh, principal, _Ask(grant_id, customer_id, scope, "reveal",
-                                      tuple(columns), reason))
+                                      _bounded_columns(gh, scope, columns), reason))
 
 
 def export_csv(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
@@ -124,11 +125,26 @@ def _authorize(gh: Gatehouse, db: Session, principal: Principal, ask: _Ask
     return grant, db.get_one(AccessRequest, grant.request_id), tables
 
 
+def _revealable(tables: list[Table]) -> set[str]:
+    return {f"{t.name}.{c.name}" for t in tables for c in t.columns
+            if c.classification in REVEALABLE}
+
+
+def _bounded_columns(gh: Gatehouse, scope: str, columns: object) -> tuple[str, ...]:
+    """The columns asked for, checked against the scope's revealable columns before any
+    element is read beyond their number (`access.bounded`). An unknown scope is left to
+    `_serve`, which refuses and records it; its columns are never read."""
+    if not isinstance(scope, str) or scope not in gh.data.catalog.scopes():
+        return ()
+    allowed = _revealable(gh.data.catalog.tables_for(scope))
+    return known_list("columns", columns, allowed, "revealable column",
+                      f"is not revealable: choose among {', '.join(sorted(allowed)) or 'none'}")
+
+
 def _check_reveal(ask: _Ask, tables: list[Table]) -> None:
     if ask.action != "reveal":
         return
-    allowed = {f"{t.name}.{c.name}" for t in tables for c in t.columns
-               if c.classification in REVEALABLE}
+    allowed = _revealable(tables)
     if not ask.reveal or not set(ask.reveal) <= allowed:
         raise InvalidInput("columns", f"choose among the revealable columns: "
                                       f"{', '.join(sorted(allowed)) or 'none in this scope'}")

@@ -26,9 +26,11 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from access.bounded import known_list
 from access.errors import InvalidInput
 from access.principal import Role
 from access.settings.toml import Table, read_toml
+from access.text import as_logged
 from audit.settings import PROJECT_ROOT
 
 __all__ = ["DEFAULT_PATH", "DEFAULT_SCOPES", "DataAction", "Environment", "Policy",
@@ -104,9 +106,11 @@ class Policy:
         unknown, the scopes are empty, repeated or unknown, or the actions are empty, unknown or
         not allowed for one of the scopes (the rule names that scope).
         """
-        if environment not in self.environments:
-            raise InvalidInput("environment", f"{environment!r} is not a known environment")
-        rules = {scope: self.rule(environment, scope) for scope in _distinct(scopes)}
+        if not isinstance(environment, str) or environment not in self.environments:
+            raise InvalidInput("environment", f"{as_logged(repr(environment), 60)} is not a "
+                                              "known environment")
+        rules = {scope: self.rule(environment, scope)
+                 for scope in known_list("scopes", scopes, self.scopes, "scope")}
         wanted = _actions(actions)
         for scope, rule in rules.items():
             refused = sorted(wanted - rule.actions)
@@ -124,24 +128,10 @@ class Policy:
             breakglass_actions=frozenset.intersection(*(r.breakglass_actions for r in chosen)))
 
 
-def _distinct(scopes: Sequence[str]) -> Sequence[str]:
-    # A bare string is a Sequence[str] too; iterating it would ask for scopes "b", "i", ...
-    if isinstance(scopes, str) or not scopes:
-        raise InvalidInput("scopes", "must name at least one scope, as a list")
-    repeated = sorted({s for s in scopes if scopes.count(s) > 1})
-    if repeated:
-        raise InvalidInput("scopes", f"must not repeat a scope: {', '.join(repeated)}")
-    return scopes
-
-
 def _actions(actions: Sequence[DataAction | str]) -> frozenset[DataAction]:
-    if isinstance(actions, str) or not actions:
-        raise InvalidInput("actions", "must name at least one action, as a list")
     values = [a.value for a in DataAction]
-    unknown = [a for a in actions if a not in values]
-    if unknown:
-        raise InvalidInput("actions", f"{unknown[0]!r} is not one of {', '.join(values)}")
-    return frozenset(DataAction(a) for a in actions)
+    return frozenset(DataAction(a) for a in known_list(
+        "actions", actions, values, "action", f"is not one of {', '.join(values)}"))
 
 
 _DURATION = re.compile(r"([1-9][0-9]{0,8})([smhd])")  # 9 digits keep timedelta from overflowing
