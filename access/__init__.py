@@ -11,6 +11,8 @@ sub-package per part of the architecture:
   retention;
 - `oversight`: the auditors' use cases over the log (search, export, verify, prove);
 - `text`: what text may be stored and logged, and the reason rule;
+- `bounded`: lists a person can send (scopes, actions, columns), checked against the known
+  values before they are read;
 - `keys/`, `settings/`: key files and configuration files;
 - `ops/`: operator commands: migrations, PostgreSQL roles, the demo.
 
@@ -18,6 +20,6 @@ The console imports from here only; this package imports `audit`, never the cons
 """
 
 __all__ = [
-    "authz", "context", "data", "errors", "identity", "keys", "ops", "oversight", "principal",
-    "runtime", "schema", "settings", "text", "workflow",
+    "authz", "bounded", "context", "data", "errors", "identity", "keys", "ops", "oversight",
+    "principal", "runtime", "schema", "settings", "text", "workflow",
 ]

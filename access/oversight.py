@@ -11,6 +11,7 @@ nothing else: there is no function here that writes anything but their own event
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from access.authz import Action
 from access.context import Gatehouse, event_for
 from access.errors import InvalidInput
+from access.keys.files import private_dir
 from access.principal import Principal
 from audit import query, timeline
 from audit.anomalies import Flag, Window, find_anomalies
@@ -50,7 +52,7 @@ from audit.query import (
     Page,
     StoredEvent,
 )
-from audit.settings import AuditSettings, load_settings
+from audit.settings import AuditSettings, data_dir, load_settings
 from audit.status import LogStatus, log_status
 from audit.timeline import CustomerAccess, GrantTimeline
 from audit.verify import Report, printable, render
@@ -60,7 +62,7 @@ from audit.vocabulary import ACTIONS, Outcome
 __all__ = [
     "ACTIONS",
     "BUNDLE_NAME",
-    "EXPORT_ROOT",
+    "EXPORT_DIR_ENV",
     "EXPORT_TTL_S",
     "Activity",
     "ActorCount",
@@ -88,6 +90,7 @@ __all__ = [
     "customer_access",
     "event_filter",
     "export_events",
+    "export_root",
     "export_verifiable_bundle",
     "from_micros",
     "grant_timeline",
@@ -95,13 +98,14 @@ __all__ = [
     "overview",
     "printable",
     "prove",
+    "remove_export",
     "render",
     "search",
     "verify",
 ]
 
 Progress = Callable[[int, int], object]  # (done, total)
-EXPORT_ROOT = Path(tempfile.gettempdir()) / "gatehouse-exports"
+EXPORT_DIR_ENV = "GATEHOUSE_EXPORT_DIR"
 EXPORT_TTL_S = 3600
 BUNDLE_NAME = "gatehouse-audit-bundle.zip"
 
@@ -193,13 +197,32 @@ def customer_access(gh: Gatehouse, principal: Principal, customer_id: str,
     return found
 
 
+def export_root() -> Path:
+    """The service-owned folder of exports: `GATEHOUSE_EXPORT_DIR`, else `exports` in the
+    data folder (never a shared temporary folder, where anyone could make it first)."""
+    return Path(os.environ.get(EXPORT_DIR_ENV) or data_dir() / "exports")
+
+
 def new_export_dir() -> Path:
-    """A private (0700) directory for one export; exports older than an hour are removed."""
-    EXPORT_ROOT.mkdir(mode=0o700, exist_ok=True)
-    for old in EXPORT_ROOT.iterdir():
-        if old.is_dir() and time.time() - old.stat().st_mtime > EXPORT_TTL_S:
+    """A private (0700) directory for one export, inside the export folder, which is checked
+    first (`access.keys.files.private_dir`: owned by this user, 0700, not a symlink;
+    `InvalidInput` naming the path and the rule otherwise). Exports older than `EXPORT_TTL_S`
+    are removed; the console removes one as soon as it has been downloaded."""
+    root = private_dir(export_root())
+    for old in root.iterdir():
+        if not old.is_symlink() and old.is_dir() and \
+                time.time() - old.stat().st_mtime > EXPORT_TTL_S:
             shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix="export-", dir=EXPORT_ROOT))
+    return Path(tempfile.mkdtemp(prefix="export-", dir=root))  # 0700, a name nobody guessed
+
+
+def remove_export(directory: Path) -> None:
+    """Remove one export's directory (after its download), only if it is inside the export
+    folder."""
+    root = export_root().resolve()
+    target = directory.resolve()
+    if target.parent == root:
+        shutil.rmtree(target, ignore_errors=True)
 
 
 def _snapshot(gh: Gatehouse) -> dict[str, str]:

@@ -15,15 +15,16 @@ from access.identity.oidc import (
     discover_jwks_fetcher,
     validate_id_token,
 )
-from access.keys.files import KeyFile
+from access.keys.files import KeyFile, private_dir, private_sqlite
 from access.keys.secretbox import SecretBox
+from access.oversight import export_root
 from access.settings.config import load_config
 from access.workflow.policy import load_policy
 from audit.engine import make_engine
 from audit.settings import database_url
 
 __all__ = [
-    "MFA_KEY", "build", "build_for_cli", "create_mfa_key", "database_url",
+    "MFA_KEY", "build", "build_for_cli", "check_private_files", "create_mfa_key", "database_url",
     "issuer_from_metadata_url", "mfa_box", "mfa_key_path", "oidc_verifier",
 ]
 
@@ -72,10 +73,20 @@ def build(issuer: str, client_id: str) -> Gatehouse:
     return _build(oidc_verifier(issuer, client_id))
 
 
+def check_private_files(urls: list[str]) -> None:
+    """Refuse to start (`InvalidInput` naming the path and the rule) unless the export folder
+    and every SQLite database file are private to this process's user (`access.keys.files`)."""
+    private_dir(export_root())
+    for url in urls:
+        private_sqlite(url)
+
+
 def _build(verifier: IdTokenVerifier) -> Gatehouse:
     policy = load_policy()
+    data = customer_data_from_env(list(policy.environments))
+    check_private_files([database_url(), *data.urls.values()])
     return Gatehouse(make_engine(database_url()), load_config(), mfa_box(), verifier,
-                     policy, data=customer_data_from_env(list(policy.environments)))
+                     policy, data=data)
 
 
 def build_for_cli() -> Gatehouse:

@@ -184,6 +184,9 @@ class Grant(AccessBase):
     reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     review_note: Mapped[str | None] = mapped_column(Text)
+    # break-glass only: the policy rules it skipped, one per line ("approvals: 2 …"), so the
+    # reviewer sees what an approver would have been asked (migration 0008)
+    bypassed: Mapped[str | None] = mapped_column(Text)
 
 
 class Notification(AccessBase):

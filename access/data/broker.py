@@ -6,9 +6,12 @@ that one customer by the catalog's customer column; values are decrypted with th
 key only; pii, financial and secret columns are masked unless revealed; and the audit event is
 committed before any data is returned (fail closed: no event, no data).
 
-Check, read and audit run in one write transaction of the console database, so a revocation
-(which needs that same lock) is ordered strictly before or after a read, never during it.
-Every denial is an audit event too, written after the refused transaction rolled back.
+The grant is checked before the read and again, under the console database's write lock, in
+the short transaction that commits the event (see `_serve`): a revocation is ordered strictly
+before or after a read, never during it, and no write lock is held while rows are decrypted.
+A read serves at most `[broker] max_rows` rows of a scope (`DataView.truncated` says when
+there were more). Every denial is an audit event too, written after the refused transaction
+rolled back.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from access.authz import Action
+from access.bounded import known_list
 from access.context import Gatehouse, event_for
 from access.data.catalog import Classification, Table
 from access.data.customer_db.schema import CustomerBase
@@ -52,6 +56,7 @@ class DataView:
     tables: dict[str, pd.DataFrame]
     masked: tuple[str, ...]    # "table.column" shown as MASK
     revealed: tuple[str, ...]  # "table.column" shown in clear for this read
+    truncated: bool = False    # the scope has more rows than `[broker] max_rows` served
 
     @property
     def row_count(self) -> int:
@@ -70,7 +75,7 @@ def reveal(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
     reason; the `data.revealed` event names the columns, never the values."""
     reason = checked_reason(reason)
     return _serve(gh, principal, _Ask(grant_id, customer_id, scope, "reveal",
-                                      tuple(columns), reason))
+                                      _bounded_columns(gh, scope, columns), reason))
 
 
 def export_csv(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
@@ -96,11 +101,32 @@ _AUTHZ = {"read": Action.DATA_READ, "reveal": Action.DATA_REVEAL, "export": Acti
 
 
 def _serve(gh: Gatehouse, principal: Principal, ask: _Ask) -> DataView:
+    """Check, read, then record and check again; return the rows only once the event is
+    committed.
+
+    Why this order (issue 15, finding L1): on SQLite a write transaction holds the console
+    database's only write lock, and reading and decrypting a whole scope inside it stalled
+    every sign-in, approval and audit write. So the customer database is read with no console
+    transaction open, between two checks of the grant:
+    1. a read transaction checks the grant (no write lock), so nothing is decrypted for a
+       grant that was not usable;
+    2. the rows are read and decrypted, outside any console transaction, at most
+       `max_rows` of them;
+    3. a short write transaction checks the grant again under the write lock (BEGIN IMMEDIATE
+       on SQLite, a row lock on PostgreSQL), writes the event and commits.
+    Only then are the rows returned. The second check is the point that orders the read
+    against a revocation, as the single transaction did before: a revocation committed before
+    it refuses the read (the decrypted rows are dropped, never returned, and the refusal is
+    recorded), one committed after it comes after the read. No event, no data still holds:
+    the rows leave this function only after their event is committed.
+    """
     gh.authorize(principal, _AUTHZ[ask.action])
     try:
+        with gh.read() as db:
+            grant, _, tables = _authorize(gh, db, principal, ask, lock=False)
+        view = _fetch(gh, grant, ask, tables)
         with gh.write() as db:
-            grant, request, tables = _authorize(gh, db, principal, ask)
-            view = _fetch(gh, grant, ask, tables)
+            grant, request, _ = _authorize(gh, db, principal, ask, lock=True)
             gh.audit(db, _event(principal, ask, grant, request, view))
     except Denied as refusal:
         _record_denial(gh, principal, ask, refusal)
@@ -108,14 +134,14 @@ def _serve(gh: Gatehouse, principal: Principal, ask: _Ask) -> DataView:
     return view
 
 
-def _authorize(gh: Gatehouse, db: Session, principal: Principal, ask: _Ask
+def _authorize(gh: Gatehouse, db: Session, principal: Principal, ask: _Ask, lock: bool
                ) -> tuple[Grant, AccessRequest, list[Table]]:
     if not gh.data.urls:
         raise Denied("no customer database is configured")
     if ask.scope not in gh.data.catalog.scopes():
         raise Denied(f"unknown scope {ask.scope[:40]!r}")
     tables = gh.data.catalog.tables_for(ask.scope)
-    grant = db.get(Grant, ask.grant_id, with_for_update={"read": True})
+    grant = db.get(Grant, ask.grant_id, with_for_update={"read": True} if lock else None)
     environment = grant.environment if grant is not None else ""
     grant = usable_grant(gh, db, principal, ask.grant_id, ask.customer_id, environment,
                          ask.scope, ask.action)
@@ -124,37 +150,59 @@ def _authorize(gh: Gatehouse, db: Session, principal: Principal, ask: _Ask
     return grant, db.get_one(AccessRequest, grant.request_id), tables
 
 
+def _revealable(tables: list[Table]) -> set[str]:
+    return {f"{t.name}.{c.name}" for t in tables for c in t.columns
+            if c.classification in REVEALABLE}
+
+
+def _bounded_columns(gh: Gatehouse, scope: str, columns: object) -> tuple[str, ...]:
+    """The columns asked for, checked against the scope's revealable columns before any
+    element is read beyond their number (`access.bounded`). An unknown scope is left to
+    `_serve`, which refuses and records it; its columns are never read."""
+    if not isinstance(scope, str) or scope not in gh.data.catalog.scopes():
+        return ()
+    allowed = _revealable(gh.data.catalog.tables_for(scope))
+    return known_list("columns", columns, allowed, "revealable column",
+                      f"is not revealable: choose among {', '.join(sorted(allowed)) or 'none'}")
+
+
 def _check_reveal(ask: _Ask, tables: list[Table]) -> None:
     if ask.action != "reveal":
         return
-    allowed = {f"{t.name}.{c.name}" for t in tables for c in t.columns
-               if c.classification in REVEALABLE}
+    allowed = _revealable(tables)
     if not ask.reveal or not set(ask.reveal) <= allowed:
         raise InvalidInput("columns", f"choose among the revealable columns: "
                                       f"{', '.join(sorted(allowed)) or 'none in this scope'}")
 
 
 def _fetch(gh: Gatehouse, grant: Grant, ask: _Ask, tables: list[Table]) -> DataView:
-    frames, masked = {}, []
+    """At most `max_rows` rows of the scope, over all its tables in catalog order; `truncated`
+    says whether there were more."""
+    frames, masked, budget, truncated = {}, [], gh.config.broker.max_rows, False
     with gh.data.engine(grant.environment).connect() as conn:
         key = data_key(conn, gh.data.master, grant.customer_id)  # KeyDestroyed is a Denied
         for table in tables:
-            frame, hidden = _rows(conn, table, grant.customer_id, key, ask.reveal)
+            frame, hidden, more = _rows(conn, table, grant.customer_id, key, ask.reveal, budget)
             frames[table.name] = frame
             masked += hidden
+            budget -= len(frame)
+            truncated = truncated or more
     return DataView(grant.id, grant.customer_id, grant.environment, ask.scope, frames,
-                    tuple(masked), ask.reveal)
+                    tuple(masked), ask.reveal, truncated)
 
 
 def _rows(conn: Connection, table: Table, customer_id: str, key: bytes,
-          reveal: tuple[str, ...]) -> tuple[pd.DataFrame, list[str]]:
-    """One customer's rows of `table`: the customer column binds the query (tenant isolation
-    in the query itself, with a bound parameter), then decrypt and mask column by column."""
+          reveal: tuple[str, ...], most: int) -> tuple[pd.DataFrame, list[str], bool]:
+    """One customer's rows of `table`, at most `most` (and whether there were more): the
+    customer column binds the query (tenant isolation in the query itself, with a bound
+    parameter), then decrypt and mask column by column."""
     sql_table = CustomerBase.metadata.tables[table.name]
     names = [c.name for c in table.columns]
     rows = conn.execute(select(*[sql_table.c[n] for n in names])
                         .where(sql_table.c[table.customer_column] == customer_id)
-                        .order_by(sql_table.c[names[0]])).all()
+                        .order_by(sql_table.c[names[0]]).limit(max(most, 0) + 1)).all()
+    more = len(rows) > most
+    rows = rows[:max(most, 0)]
     frame = pd.DataFrame([dict(zip(names, row, strict=True)) for row in rows], columns=names)
     hidden = []
     for column in table.columns:
@@ -168,7 +216,7 @@ def _rows(conn: Connection, table: Table, customer_id: str, key: bytes,
         if column.classification in MASKED and qualified not in reveal:
             frame[column.name] = [None if v is None else MASK for v in frame[column.name]]
             hidden.append(qualified)
-    return frame, hidden
+    return frame, hidden, more
 
 
 def _event(principal: Principal, ask: _Ask, grant: Grant, request: AccessRequest,
@@ -211,11 +259,20 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def _watermark(view: DataView, principal: Principal) -> list[object]:
+    """The first row: who exported what. Every value is its own cell, on one line (control
+    characters escaped), neutralised (`audit.export_stream.neutralize`, the one neutraliser)
+    and, like every cell of this row, quoted: a subject of `,=cmd` is one inert cell."""
+    fields = ["# Gatehouse export, confidential", "by", principal.sub, "issuer", principal.iss,
+              "grant", str(view.grant_id), "customer", view.customer_id, "environment",
+              view.environment, "scope", view.scope]
+    return [neutralize(_one_line(value)) for value in fields]
+
+
 def _csv(view: DataView, principal: Principal) -> bytes:
     out = io.StringIO()
-    out.write(f"# Gatehouse export, confidential: by {_one_line(principal.sub)} "
-              f"({_one_line(principal.iss)}), grant {view.grant_id}, customer "
-              f"{view.customer_id}, {view.environment}, scope {view.scope}\n")
+    csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow(
+        _watermark(view, principal))
     for name, frame in view.tables.items():
         writer = csv.writer(out)
         writer.writerow([f"{name}.{c}" for c in frame.columns])

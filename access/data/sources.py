@@ -17,6 +17,7 @@ from access.data.catalog import Catalog, load_catalog, validate_against
 from access.data.customer_db.schema import Customer
 from access.data.envelope import MasterKey, master_key_from_env
 from access.errors import Denied
+from access.keys.files import private_sqlite
 from access.ops.generate_customers import generate
 from audit.engine import make_engine
 from audit.settings import data_dir
@@ -53,6 +54,7 @@ class CustomerData:
             raise Denied(f"no customer database is configured for {environment}")
         with self._lock:
             if environment not in self._engines:
+                private_sqlite(self.urls[environment], check_existing=False)
                 engine = make_engine(self.urls[environment])
                 validate_against(self.catalog, engine)
                 self._engines[environment] = engine
@@ -84,6 +86,7 @@ def generate_demo_databases(data: CustomerData, now: datetime) -> list[str]:
     generated. Deterministic: the same sizes and seed give the same customers."""
     done = []
     for environment, url in data.urls.items():
+        private_sqlite(url, check_existing=False)
         engine = make_engine(url)
         try:
             with engine.connect() as conn:

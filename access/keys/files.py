@@ -1,4 +1,19 @@
-"""Keys from configuration, never from a database: an environment variable, else a key file.
+"""Keys from configuration, never from a database; and the one home of the rules for private
+folders and files (keys, exports, SQLite databases).
+
+Private files (issue 15, finding F1; ASVS 14.2.4, 15.3.x):
+- `private_dir` makes a folder 0700 if it is absent, then checks it with `lstat` (so a symlink
+  is seen, never followed): a directory, not a symlink, owned by this process's user, mode
+  exactly 0700. A folder someone else made first (world-writable, a symlink to theirs, owned by
+  them) is refused, not adopted: whoever made it could read or swap what goes in.
+- `create_private` opens a new file 0600 with `O_EXCL | O_NOFOLLOW`: never an existing file,
+  never through a symlink.
+- `private_sqlite` pre-creates a SQLite database file 0600 (SQLite gives its -wal, -shm and
+  journal files the database file's mode) and checks an existing one the same way.
+Each refusal is `InvalidInput` whose field is the path and whose rule says which rule failed,
+so start-up can refuse with a message naming both.
+
+Keys from configuration:
 
 One loader for every local key (the MFA key sealing TOTP secrets, the master key wrapping the
 customers' data keys), so they are read, created and protected the same way:
@@ -12,6 +27,7 @@ customers' data keys), so they are read, created and protected the same way:
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +35,7 @@ from access.errors import InvalidInput
 from access.keys.secretbox import SecretBox
 from audit.settings import data_dir
 
-__all__ = ["KeyFile"]
+__all__ = ["KeyFile", "check_private", "create_private", "private_dir", "private_sqlite"]
 
 ENCODING = "ascii"  # base64 text; anything else in a key file is damage, not a key
 
@@ -59,7 +75,7 @@ class KeyFile:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             # O_EXCL: "only if absent" holds even when two processes race to create it.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = create_private(path)
         except FileExistsError:
             return None
         with os.fdopen(fd, "w", encoding=ENCODING) as handle:
@@ -67,3 +83,65 @@ class KeyFile:
             handle.flush()
             os.fsync(handle.fileno())
         return path
+
+
+_EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+
+
+def check_private(path: Path, mode: int, directory: bool) -> None:
+    """`path` as `lstat` sees it: of the right kind, not a symlink, owned by this process's
+    user, permissions exactly `mode`; `InvalidInput(str(path), rule)` otherwise."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise InvalidInput(str(path), "does not exist") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise InvalidInput(str(path), "must not be a symlink: it could point anywhere")
+    kind = stat.S_ISDIR(info.st_mode) if directory else stat.S_ISREG(info.st_mode)
+    if not kind:
+        raise InvalidInput(str(path), f"must be a {'directory' if directory else 'file'}")
+    if info.st_uid != os.geteuid():
+        raise InvalidInput(str(path), f"must be owned by this process's user (uid "
+                                      f"{os.geteuid()}), not uid {info.st_uid}")
+    if stat.S_IMODE(info.st_mode) != mode:
+        raise InvalidInput(str(path), f"must have mode {mode:04o} (owner only), not "
+                                      f"{stat.S_IMODE(info.st_mode):04o}")
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a private folder: created 0700 (with its parents) if absent, then checked
+    (see the module). Returns `path`."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        pass  # someone's: checked below, never adopted as it is
+    else:
+        os.chmod(path, 0o700)  # mkdir's mode is masked by the umask; this one is not
+    check_private(path, 0o700, directory=True)
+    return path
+
+
+def create_private(path: Path) -> int:
+    """A new file at `path`, 0600, opened for writing with `O_EXCL | O_NOFOLLOW`; its file
+    descriptor. Raises `FileExistsError` if anything (a file, a symlink) is already there."""
+    fd = os.open(path, _EXCLUSIVE, 0o600)
+    os.fchmod(fd, 0o600)  # the umask could only have narrowed it; make it exact
+    return fd
+
+
+def private_sqlite(url: str, check_existing: bool = True) -> None:
+    """For a `sqlite:///<file>` URL, the database file pre-created 0600 if absent (SQLite then
+    creates its -wal, -shm and journal files with the same mode), or checked if present (unless
+    `check_existing` is false: creating a database never refuses one that is there; starting
+    the console does). Other URLs and in-memory databases are left alone."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url[len(prefix):] in ("", ":memory:"):
+        return
+    path = Path(url[len(prefix):].split("?", 1)[0])
+    try:
+        os.close(create_private(path))
+    except FileExistsError:
+        if check_existing:
+            check_private(path, 0o600, directory=False)
+    except FileNotFoundError:
+        pass  # no such folder: the driver's own error names it

@@ -201,9 +201,11 @@ class _Story:
 
     def breakglass(self, reviewed: bool) -> None:
         gh = self.gh
-        draft = replace(self._draft(), scopes=["account"], duration=timedelta(minutes=30),
-                        ticket="INC-4711")
-        grant_id = break_glass.activate(gh, self._fresh(self.support[0]), draft,
+        draft = replace(self._draft(), scopes=["account"], actions=["read"],
+                        duration=timedelta(minutes=30), ticket="INC-4711")
+        # two people: policy allows one break-glass per person a day (breakglass_per_day)
+        holder = self.support[0] if reviewed else self.support[-1]
+        grant_id = break_glass.activate(gh, self._fresh(holder), draft,
                                         "Production outage: customer cannot log in, INC-4711")
         if reviewed:
             self.clock.now += timedelta(hours=2)

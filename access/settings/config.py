@@ -36,11 +36,17 @@ class MfaPolicy:
 
 
 @dataclass(frozen=True)
+class BrokerPolicy:
+    max_rows: int = 5000  # rows one read, reveal or export of a scope serves, at most
+
+
+@dataclass(frozen=True)
 class Config:
     group_roles: dict[str, Role]
     sessions: SessionPolicy = SessionPolicy()
     mfa: MfaPolicy = MfaPolicy()
     anomalies: AnomalyRules = field(default_factory=AnomalyRules)
+    broker: BrokerPolicy = BrokerPolicy()
 
     def roles_for(self, groups: object) -> frozenset[Role]:
         """Roles granted by the `groups` claim; anything but a list of strings grants none."""
@@ -69,7 +75,9 @@ def load_config(path: Path | None = None) -> Config:
             step_up=timedelta(minutes=mfa.whole("step_up_minutes", 1, 60, 5)),
             max_failures=mfa.whole("max_failures", 1, 100, 5),
             lockout=timedelta(minutes=mfa.whole("lockout_minutes", 1, 1440, 15))),
-        anomalies=_anomalies(top.table("anomalies", _KNOWN["anomalies"])))
+        anomalies=_anomalies(top.table("anomalies", _KNOWN["anomalies"])),
+        broker=BrokerPolicy(max_rows=top.table("broker", _KNOWN["broker"]).whole(
+            "max_rows", 1, 1_000_000, 5000)))
 
 
 def _roles(table: Table) -> dict[str, Role]:
@@ -110,6 +118,7 @@ def _anomalies(table: Table) -> AnomalyRules:
 
 _KNOWN: dict[str, frozenset[str] | None] = {
     "roles": None,  # any group name may be mapped
+    "broker": frozenset({"max_rows"}),
     "sessions": frozenset({"absolute_hours", "idle_minutes"}),
     "mfa": frozenset({"issuer_label", "step_up_minutes", "max_failures", "lockout_minutes"}),
     "anomalies": frozenset({"reads_per_grant", "customers_per_ticket", "ticket_window_minutes",

@@ -1,51 +1,95 @@
-"""Break-glass: emergency access without waiting for an approver, where policy allows it.
+"""Break-glass: emergency access without waiting for an approver, within what policy allows.
 
 `activate` files a request that is approved at once and issues a short grant; every approver is
 notified. An admin who is not the holder must `review` it afterwards; until then the grant stays
-flagged (`GrantView.needs_review`).
+flagged (`GrantView.needs_review`), and the grant shows the rules it bypassed
+(`GrantView.bypassed`, stored in `grants.bypassed`).
+
+Break-glass skips the approvers, and nothing else. Each limit below is a small named check;
+a refusal raises the error that names the policy rule and is recorded first as a
+`breakglass.activated` event with outcome `denied` whose reason starts with the rule's name
+(the decide path's pattern: record in the transaction, raise after it commits):
+
+- `breakglass`: the environment and every scope allow it at all;
+- `breakglass_actions`: the grant carries only these (never export where export needs an
+  approver: the policy loader refuses that);
+- `breakglass_duration`: no longer than this;
+- `breakglass_one_open`: the person's previous break-glass here has been reviewed;
+- `breakglass_per_day`: at most this many per person in any 24 hours;
+- `customers_per_ticket`: one ticket opens at most this many customers (the anomaly
+  threshold of the console configuration, within its ticket window), across break-glass and
+  approved requests alike, so a break-glass cannot sweep customers under one ticket.
+
+The limits are counted inside the write transaction under one lock (BEGIN IMMEDIATE on
+SQLite, a transaction-scoped advisory lock on PostgreSQL), so two activations at once cannot
+both pass a limit of one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from access.authz import Action
-from access.context import Gatehouse
-from access.errors import Conflict, Denied, InvalidInput
+from access.context import Gatehouse, event_for
+from access.errors import Conflict, Denied, GatehouseError, InvalidInput
 from access.principal import Principal
+from access.schema import AccessRequest, Grant
 from access.text import checked_reason
 from access.workflow import locks, notify
 from access.workflow.create_request import RequestDraft, new_request, validate
 from access.workflow.events import request_event, words
 from access.workflow.grants import issue_grant
+from access.workflow.policy import Requirements
 from access.workflow.states import RequestStatus
+from audit.events import AuditEvent
+from audit.vocabulary import Outcome
 
-__all__ = ["activate", "review"]
+__all__ = ["DAY", "activate", "bypassed_rules", "review"]
+
+DAY = timedelta(hours=24)
+_LOCK_KEY = 0x6B7E_0015  # pg_advisory_xact_lock key: one break-glass decision at a time
+
+
+@dataclass(frozen=True)
+class _Ask:
+    principal: Principal
+    draft: RequestDraft
+    needs: Requirements
+
+
+Refusal = tuple[str, GatehouseError]  # (policy rule, the error that names it)
+_Check = Callable[[Gatehouse, Session, _Ask], Refusal | None]
 
 
 def activate(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: str) -> int:
     """Open a short grant at once, where policy allows, without waiting for an approver. Needs
     step-up and a reason; every approver is notified and an admin must review it afterwards.
-    Returns the grant id."""
+    Returns the grant id. A limit refuses with the error naming its rule (see the module)."""
     gh.authorize(principal, Action.BREAKGLASS_ACTIVATE)
-    needs = validate(gh, principal, draft)
-    if not needs.breakglass:
-        raise Denied(f"policy allows no break-glass for {draft.environment} "
-                     f"{words(draft.scopes)}")
-    if draft.duration > needs.breakglass_duration:
-        raise InvalidInput("duration", f"break-glass lasts at most {needs.breakglass_duration}")
     reason = checked_reason(reason)
-    now = gh.now()
+    ask = _Ask(principal, draft, validate(gh, principal, draft))
     with gh.write() as db:
-        request = new_request(gh, db, principal.user_id, draft, needs, RequestStatus.APPROVED,
-                              now, starts_at=now, expires_at=now, breakglass=True,
-                              decided_at=now, decision_comment=reason)
-        grant = issue_grant(gh, db, principal, request)
-        gh.audit(db, request_event(principal, "breakglass.activated", request, reason=reason,
-                                   grant=grant))
-        notify.enqueue(gh, db, notify.Kind.BREAKGLASS,
-                       f"BREAK-GLASS: {principal.name} opened {request.environment} access to "
-                       f"customer {request.customer_id} ({request.scopes}); review required",
-                       {"grant_id": str(grant.id), "ticket": request.ticket or ""})
-    return grant.id
+        _serialize(db)
+        refused = _first_refusal(gh, db, ask)
+        if refused is not None:
+            gh.audit(db, _refusal_event(gh, ask, *refused))
+        else:
+            grant_id = _open(gh, db, ask, reason)
+    if refused is not None:
+        raise refused[1]
+    return grant_id
+
+
+def bypassed_rules(draft: RequestDraft, needs: Requirements) -> list[str]:
+    """The rules a break-glass grant for `draft` skips, as the reviewer reads them."""
+    approvers = "approver" if needs.approvals == 1 else "approvers"
+    return [f"approvals: {needs.approvals} distinct human {approvers} for {draft.environment} "
+            f"{words(draft.scopes)} with {words(draft.actions)}"]
 
 
 def review(gh: Gatehouse, admin: Principal, grant_id: int, note: str) -> None:
@@ -63,3 +107,121 @@ def review(gh: Gatehouse, admin: Principal, grant_id: int, note: str) -> None:
         grant.reviewed_at, grant.reviewed_by, grant.review_note = gh.now(), admin.user_id, note
         gh.audit(db, request_event(admin, "breakglass.reviewed", request, reason=note,
                                    grant=grant))
+
+
+# ------------------------------------------------------------------------------ the limits
+
+def _allowed(gh: Gatehouse, db: Session, ask: _Ask) -> Refusal | None:
+    if ask.needs.breakglass:
+        return None
+    return "breakglass", Denied(f"policy allows no break-glass for {ask.draft.environment} "
+                                f"{words(ask.draft.scopes)}")
+
+
+def _actions(gh: Gatehouse, db: Session, ask: _Ask) -> Refusal | None:
+    beyond = sorted(set(ask.draft.actions) - ask.needs.breakglass_actions)
+    if not beyond:
+        return None
+    allowed = words(list(ask.needs.breakglass_actions)) or "nothing"
+    return "breakglass_actions", InvalidInput(
+        "actions", f"break-glass here may carry only {allowed}, not {beyond[0]}: "
+                   "ask an approver for the rest")
+
+
+def _duration(gh: Gatehouse, db: Session, ask: _Ask) -> Refusal | None:
+    if ask.draft.duration <= ask.needs.breakglass_duration:
+        return None
+    return "breakglass_duration", InvalidInput(
+        "duration", f"break-glass lasts at most {ask.needs.breakglass_duration}")
+
+
+def _one_open(gh: Gatehouse, db: Session, ask: _Ask) -> Refusal | None:
+    environment = ask.draft.environment
+    if not gh.policy.environments[environment].breakglass_one_open:
+        return None
+    open_id = db.execute(select(Grant.id).where(
+        Grant.user_id == ask.principal.user_id, Grant.breakglass,
+        Grant.environment == environment, Grant.reviewed_at.is_(None)).limit(1)).scalar()
+    if open_id is None:
+        return None
+    return "breakglass_one_open", Denied(
+        f"your break-glass grant {open_id} in {environment} has not been reviewed yet: an "
+        "admin must review it before you open another")
+
+
+def _per_day(gh: Gatehouse, db: Session, ask: _Ask) -> Refusal | None:
+    environment = ask.draft.environment
+    limit = gh.policy.environments[environment].breakglass_per_day
+    opened = db.execute(select(func.count()).select_from(AccessRequest).where(
+        AccessRequest.requester_id == ask.principal.user_id, AccessRequest.breakglass,
+        AccessRequest.environment == environment,
+        AccessRequest.created_at > gh.now() - DAY)).scalar_one()
+    if opened < limit:
+        return None
+    return "breakglass_per_day", Denied(
+        f"at most {limit} break-glass grant(s) per person in {environment} in 24 hours: "
+        "ask an approver")
+
+
+def _customers_per_ticket(gh: Gatehouse, db: Session, ask: _Ask) -> Refusal | None:
+    ticket = (ask.draft.ticket or "").strip()
+    if not ticket:
+        return None
+    rules = gh.config.anomalies
+    customers = set(db.execute(select(AccessRequest.customer_id).distinct().where(
+        AccessRequest.ticket == ticket, AccessRequest.status == RequestStatus.APPROVED,
+        AccessRequest.created_at > gh.now() - rules.ticket_window)).scalars())
+    customers.add(ask.draft.customer_id)
+    if len(customers) <= rules.customers_per_ticket:
+        return None
+    return "customers_per_ticket", Denied(
+        f"ticket {ticket} already opened {len(customers) - 1} customers' data: at most "
+        f"{rules.customers_per_ticket} per ticket, so this one needs an approver")
+
+
+_CHECKS: tuple[_Check, ...] = (_allowed, _actions, _duration, _one_open, _per_day,
+                               _customers_per_ticket)
+
+
+def _first_refusal(gh: Gatehouse, db: Session, ask: _Ask) -> Refusal | None:
+    for check in _CHECKS:
+        refused = check(gh, db, ask)
+        if refused is not None:
+            return refused
+    return None
+
+
+def _serialize(db: Session) -> None:
+    """One break-glass decision at a time, so counted limits hold under concurrency. SQLite's
+    write transaction (BEGIN IMMEDIATE) already is one; PostgreSQL takes an advisory lock that
+    ends with the transaction (it needs no table privilege)."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
+
+
+def _refusal_event(gh: Gatehouse, ask: _Ask, rule: str, error: GatehouseError) -> AuditEvent:
+    draft = ask.draft
+    return event_for(
+        ask.principal, "breakglass.activated", Outcome.DENIED, target_type="customer",
+        target_id=draft.customer_id, customer_id=draft.customer_id,
+        ticket=(draft.ticket or "").strip() or None, policy_version=gh.policy.version,
+        reason=f"{rule}: {error}",
+        details={"environment": draft.environment, "scopes": sorted(draft.scopes),
+                 "actions": sorted(draft.actions),
+                 "duration_s": int(draft.duration.total_seconds())})
+
+
+def _open(gh: Gatehouse, db: Session, ask: _Ask, reason: str) -> int:
+    principal, draft, needs, now = ask.principal, ask.draft, ask.needs, gh.now()
+    request = new_request(gh, db, principal.user_id, draft, needs, RequestStatus.APPROVED,
+                          now, starts_at=now, expires_at=now, breakglass=True,
+                          decided_at=now, decision_comment=reason)
+    grant = issue_grant(gh, db, principal, request)
+    grant.bypassed = "\n".join(bypassed_rules(draft, needs))
+    gh.audit(db, request_event(principal, "breakglass.activated", request, reason=reason,
+                               grant=grant, approvals_required=needs.approvals))
+    notify.enqueue(gh, db, notify.Kind.BREAKGLASS,
+                   f"BREAK-GLASS: {principal.name} opened {request.environment} access to "
+                   f"customer {request.customer_id} ({request.scopes}); review required",
+                   {"grant_id": str(grant.id), "ticket": request.ticket or ""})
+    return grant.id

@@ -26,11 +26,12 @@ from access.workflow.events import request_event, words
 from access.workflow.policy import Requirements
 from access.workflow.states import RequestStatus
 
-__all__ = ["MAX_START_DELAY", "MIN_DURATION", "RequestDraft", "create", "new_request",
+__all__ = ["MAX_START_DELAY", "MAX_TICKET", "MIN_DURATION", "RequestDraft", "create", "new_request",
            "validate"]
 
 MIN_DURATION = timedelta(minutes=15)
 MAX_START_DELAY = timedelta(days=7)
+MAX_TICKET = 64  # the audit log's ticket filter accepts no longer id
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def validate(gh: Gatehouse, principal: Principal, draft: RequestDraft) -> Requir
     """Check `draft` field by field against the policy; return what it will need."""
     check_customer_id(draft.customer_id)
     policy = gh.policy
-    needs = policy.requirements(draft.environment, list(draft.scopes), list(draft.actions))
+    needs = policy.requirements(draft.environment, draft.scopes, draft.actions)
     if not principal.roles & needs.request_roles:
         raise Denied(f"your role may not request {draft.environment} access to "
                      f"{words(draft.scopes)}")
@@ -58,7 +59,10 @@ def validate(gh: Gatehouse, principal: Principal, draft: RequestDraft) -> Requir
         raise InvalidInput("duration", f"must be between {MIN_DURATION} and "
                                        f"{needs.max_duration} for these scopes")
     _check_start(gh, draft.starts_at)
-    justification = (draft.justification or "").strip()
+    justification = draft.justification if isinstance(draft.justification, str) else ""
+    if len(justification) > 2 * policy.justification_max:  # bounded before it is copied
+        justification = justification[:2 * policy.justification_max]
+    justification = justification.strip()
     if not 10 <= len(justification) <= policy.justification_max:
         raise InvalidInput("justification", f"is required: 10 to {policy.justification_max} "
                                             "characters saying why the ticket needs this")
@@ -81,7 +85,11 @@ def _check_start(gh: Gatehouse, starts_at: datetime | None) -> None:
 
 
 def _check_ticket(gh: Gatehouse, draft: RequestDraft) -> None:
-    ticket = (draft.ticket or "").strip()
+    if draft.ticket is not None and (not isinstance(draft.ticket, str)
+                                     or len(draft.ticket) > MAX_TICKET):
+        raise InvalidInput("ticket", f"must be a ticket reference of at most {MAX_TICKET} "
+                                     "characters")
+    ticket = draft.ticket.strip() if draft.ticket else ""
     environment = gh.policy.environments[draft.environment]
     if not ticket:
         if environment.ticket_required:

@@ -7,8 +7,12 @@ never a silent fallback. `version` is the SHA-256 of the file's bytes, recorded 
 so an auditor can tell which rules were in force.
 
 The invariant this file exists to hold: production customer data (`customer_data = true`)
-always needs at least one human approver. Break-glass is the only exception, and the request
-workflow pairs it with a mandatory review.
+always needs at least one human approver. Break-glass is the only exception, and it is held in
+by the policy too: the actions a break-glass grant may carry (`breakglass_actions`, never
+export where export needs an approver, so never export of production data), its length
+(`breakglass_duration`), how many one person may open a day (`breakglass_per_day`) and whether
+an unreviewed one blocks the next (`breakglass_one_open`). The workflow pairs every break-glass
+with a mandatory review.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from access.bounded import known_list
 from access.errors import InvalidInput
 from access.principal import Role
 from access.settings.toml import Table, read_toml
+from access.text import as_logged
 from audit.settings import PROJECT_ROOT
 
 __all__ = ["DEFAULT_PATH", "DEFAULT_SCOPES", "DataAction", "Environment", "Policy",
@@ -46,6 +52,8 @@ class Environment:
     name: str
     customer_data: bool    # holds production customer data: the approver invariant applies
     ticket_required: bool  # requests here must cite a ticket matching `ticket_pattern`
+    breakglass_per_day: int    # break-glass grants one person may open in any 24 hours here
+    breakglass_one_open: bool  # an unreviewed break-glass here blocks the holder's next one
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class ScopeRule:
     export_approvals: int  # approvals needed when EXPORT is requested (>= approvals)
     breakglass: bool
     breakglass_duration: timedelta
+    breakglass_actions: frozenset[DataAction]  # what a break-glass grant here may carry
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class Requirements:
     request_roles: frozenset[Role]
     breakglass: bool
     breakglass_duration: timedelta
+    breakglass_actions: frozenset[DataAction]  # what a break-glass grant may carry
 
 
 @dataclass(frozen=True)
@@ -96,9 +106,11 @@ class Policy:
         unknown, the scopes are empty, repeated or unknown, or the actions are empty, unknown or
         not allowed for one of the scopes (the rule names that scope).
         """
-        if environment not in self.environments:
-            raise InvalidInput("environment", f"{environment!r} is not a known environment")
-        rules = {scope: self.rule(environment, scope) for scope in _distinct(scopes)}
+        if not isinstance(environment, str) or environment not in self.environments:
+            raise InvalidInput("environment", f"{as_logged(repr(environment), 60)} is not a "
+                                              "known environment")
+        rules = {scope: self.rule(environment, scope)
+                 for scope in known_list("scopes", scopes, self.scopes, "scope")}
         wanted = _actions(actions)
         for scope, rule in rules.items():
             refused = sorted(wanted - rule.actions)
@@ -112,27 +124,14 @@ class Policy:
             max_duration=min(r.max_duration for r in chosen),
             request_roles=frozenset.intersection(*(r.request_roles for r in chosen)),
             breakglass=all(r.breakglass for r in chosen),
-            breakglass_duration=min(r.breakglass_duration for r in chosen))
-
-
-def _distinct(scopes: Sequence[str]) -> Sequence[str]:
-    # A bare string is a Sequence[str] too; iterating it would ask for scopes "b", "i", ...
-    if isinstance(scopes, str) or not scopes:
-        raise InvalidInput("scopes", "must name at least one scope, as a list")
-    repeated = sorted({s for s in scopes if scopes.count(s) > 1})
-    if repeated:
-        raise InvalidInput("scopes", f"must not repeat a scope: {', '.join(repeated)}")
-    return scopes
+            breakglass_duration=min(r.breakglass_duration for r in chosen),
+            breakglass_actions=frozenset.intersection(*(r.breakglass_actions for r in chosen)))
 
 
 def _actions(actions: Sequence[DataAction | str]) -> frozenset[DataAction]:
-    if isinstance(actions, str) or not actions:
-        raise InvalidInput("actions", "must name at least one action, as a list")
     values = [a.value for a in DataAction]
-    unknown = [a for a in actions if a not in values]
-    if unknown:
-        raise InvalidInput("actions", f"{unknown[0]!r} is not one of {', '.join(values)}")
-    return frozenset(DataAction(a) for a in actions)
+    return frozenset(DataAction(a) for a in known_list(
+        "actions", actions, values, "action", f"is not one of {', '.join(values)}"))
 
 
 _DURATION = re.compile(r"([1-9][0-9]{0,8})([smhd])")  # 9 digits keep timedelta from overflowing
@@ -156,9 +155,12 @@ def policy_path() -> Path:
 
 _TOP_KEYS = frozenset({"requests", "environments", "rules"})
 _REQUEST_KEYS = frozenset({"ticket_pattern", "justification_max", "pending_ttl"})
-_ENVIRONMENT_KEYS = frozenset({"customer_data", "ticket_required"})
+_ENVIRONMENT_KEYS = frozenset({"customer_data", "ticket_required", "breakglass_per_day",
+                               "breakglass_one_open"})
 _RULE_KEYS = frozenset({"request_roles", "actions", "max_duration", "approvals",
-                        "export_approvals", "breakglass", "breakglass_duration"})
+                        "export_approvals", "breakglass", "breakglass_duration",
+                        "breakglass_actions"})
+_MOST_BREAKGLASS_PER_DAY = 20  # an emergency a day is rare; 20 is a typo, not a policy
 _MOST_APPROVERS = 10  # a sanity cap: with "a limited number of admins", a typo like 20
                       # would leave every request unapprovable
 
@@ -188,8 +190,10 @@ def _environments(table: Table) -> dict[str, Environment]:
     environments = {}
     for name in table.data:
         env = table.table(name, _ENVIRONMENT_KEYS, required=_ENVIRONMENT_KEYS)
-        environments[name] = Environment(name, env.flag("customer_data"),
-                                         env.flag("ticket_required"))
+        environments[name] = Environment(
+            name, env.flag("customer_data"), env.flag("ticket_required"),
+            breakglass_per_day=env.whole("breakglass_per_day", 0, _MOST_BREAKGLASS_PER_DAY),
+            breakglass_one_open=env.flag("breakglass_one_open"))
     return environments
 
 
@@ -236,7 +240,8 @@ def _scope_rule(env: Environment, table: Table) -> ScopeRule:
         approvals=table.whole("approvals", 0, _MOST_APPROVERS),
         export_approvals=table.whole("export_approvals", 0, _MOST_APPROVERS),
         breakglass=table.flag("breakglass"),
-        breakglass_duration=_span(table, "breakglass_duration"))
+        breakglass_duration=_span(table, "breakglass_duration"),
+        breakglass_actions=table.members("breakglass_actions", DataAction))
     _check_rule(env, rule, table)
     return rule
 
@@ -247,6 +252,7 @@ def _check_rule(env: Environment, rule: ScopeRule, table: Table) -> None:
         if env.customer_data and count < 1:
             raise table.error(key, "must be at least 1: production customer data needs at "
                               "least one human approver (break-glass is the only exception)")
+    _check_breakglass(env, rule, table)
     if rule.export_approvals < rule.approvals:
         raise table.error("export_approvals", f"must be at least approvals ({rule.approvals})")
     if rule.breakglass_duration > rule.max_duration:
@@ -254,6 +260,23 @@ def _check_rule(env: Environment, rule: ScopeRule, table: Table) -> None:
                           "skips approval, so it may not outlast an approved grant")
     if Role.AUDITOR in rule.request_roles:
         raise table.error("request_roles", "must not include auditor: auditors are read-only")
+
+
+def _check_breakglass(env: Environment, rule: ScopeRule, table: Table) -> None:
+    """Break-glass skips the approvers, so it may carry only what needs none of the approvers
+    it would skip for export: never export where export needs an approver, which always holds
+    for production customer data (the loader has just checked `export_approvals >= 1` there)."""
+    if DataAction.EXPORT in rule.breakglass_actions and \
+            (env.customer_data or rule.export_approvals > 0):
+        raise table.error("breakglass_actions", "must not include export: break-glass skips "
+                          "the approvers an export needs, so it could export production data")
+    beyond = sorted(rule.breakglass_actions - rule.actions)
+    if beyond:
+        raise table.error("breakglass_actions", f"must be drawn from actions: {beyond[0]} is "
+                          "not allowed here even with approvers")
+    if rule.breakglass and not rule.breakglass_actions:
+        raise table.error("breakglass_actions", "must name at least one action when "
+                          "breakglass = true")
 
 
 def _span(table: Table, name: str, low: str = "1s", high: str = "30d") -> timedelta:

@@ -73,6 +73,9 @@ class GrantView:
     breakglass: bool
     state: GrantState
     needs_review: bool
+    # break-glass only: the policy rules it skipped ("approvals: 2 distinct human approvers
+    # for …"), for the review card; empty for a grant issued through approval
+    bypassed: tuple[str, ...] = ()
 
     @property
     def is_live(self) -> bool:
@@ -131,7 +134,8 @@ def _grant_view(grant: Grant, request: AccessRequest, holder: User, now: datetim
                      grant.customer_id, grant.environment, grant.scopes.split(),
                      grant.actions.split(), grant.starts_at, grant.ends_at, request.ticket,
                      grant.breakglass, state(grant, now),
-                     grant.breakglass and grant.reviewed_at is None)
+                     grant.breakglass and grant.reviewed_at is None,
+                     tuple((grant.bypassed or "").splitlines()))
 
 
 def views(gh: Gatehouse, db: Session, where: object) -> list[GrantView]:

@@ -60,7 +60,7 @@ from tests.adversarial.support import (
     world,
 )
 from tests.support.identity_helpers import sign_in
-from tests.support.workflow_helpers import draft
+from tests.support.workflow_helpers import draft, lenient_breakglass
 
 R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
 
@@ -81,8 +81,8 @@ class Arena:
         return granted(self.w.gh, self.w.people, actions=actions or ("read",))
 
     def breakglass(self) -> int:
-        return break_glass.activate(self.w.gh, self.w.people.sam, _breakglass_draft(),
-                                    "production outage, INC-1")
+        return break_glass.activate(lenient_breakglass(self.w.gh), self.w.people.sam,
+                                    _breakglass_draft(), "production outage, INC-1")
 
     def victim(self, disabled: bool = False) -> int:
         victim = sign_in(self.w.gh, self.w.idp, f"victim-{uuid.uuid4().hex[:8]}")

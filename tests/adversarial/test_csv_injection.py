@@ -86,7 +86,9 @@ def test_the_export_watermark_stays_one_inert_line_whatever_the_subject(w: World
     odd = replace(w.people.sam, sub='sam\r\n=HYPERLINK("http://evil.example","x")')
     exported = broker.export_csv(w.gh, odd, grant_id, "cust-0007", "contacts").decode()
     first, second = exported.split("\n")[:2]
-    assert first.startswith("# Gatehouse export") and "HYPERLINK" in first
+    watermark = next(csv.reader([first]))
+    assert watermark[0] == "# Gatehouse export, confidential" and "HYPERLINK" in first
+    assert not any(starts_a_formula(c) for c in watermark)
     assert second.startswith("contacts.")  # the header row follows at once
 
 

@@ -39,7 +39,7 @@ from tests.adversarial.support import (
 )
 from tests.support.identity_helpers import sign_in
 from tests.support.mfa_helpers import enroll
-from tests.support.workflow_helpers import draft
+from tests.support.workflow_helpers import draft, lenient_breakglass
 
 PAYLOADS: dict[str, str] = {
     "sql quote": "' OR '1'='1' --",
@@ -157,12 +157,13 @@ REASONS: dict[str, tuple[str, ReasonCall]] = {
     "user disabled": ("user.disabled", lambda w, r: users.disable(
         w.gh, w.people.ada, sign_in(w.gh, w.idp, f"u-{uuid.uuid4().hex[:8]}").user_id, r)),
     "break-glass reason": ("breakglass.activated", lambda w, r: break_glass.activate(
-        w.gh, w.people.sam, draft(customer_id="cust-0002", scopes=["contacts"],
+        lenient_breakglass(w.gh), w.people.sam, draft(customer_id="cust-0002", scopes=["contacts"],
                                   duration=timedelta(minutes=30)), r)),
     "break-glass review": ("breakglass.reviewed", lambda w, r: break_glass.review(
         w.gh, w.people.ada, break_glass.activate(
-            w.gh, w.people.sam, draft(customer_id="cust-0002", scopes=["contacts"],
-                                         duration=timedelta(minutes=30)), "outage INC-1"), r)),
+            lenient_breakglass(w.gh), w.people.sam,
+            draft(customer_id="cust-0002", scopes=["contacts"], duration=timedelta(minutes=30)),
+            "outage INC-1"), r)),
     "reveal reason": ("data.revealed", lambda w, r: broker.reveal(
         w.gh, w.people.sam, granted(w.gh, w.people, actions=("read", "reveal")), "cust-0001",
         "contacts", ["contacts.email"], r)),

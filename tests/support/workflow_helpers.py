@@ -52,6 +52,15 @@ def team(gh: Gatehouse, idp: LocalIdP) -> Team:
     return Team(sam, sky, ada, alan, audrey, secrets=secrets)
 
 
+def lenient_breakglass(gh: Gatehouse) -> Gatehouse:
+    """`gh` whose policy lets one person open break-glass again and again (no daily limit,
+    open ones not blocking): for tests that exercise something else through many
+    activations."""
+    environments = {name: replace(env, breakglass_per_day=1_000_000, breakglass_one_open=False)
+                    for name, env in gh.policy.environments.items()}
+    return replace(gh, policy=replace(gh.policy, environments=environments))
+
+
 def events(gh: Gatehouse, prefix: str = "") -> list[dict[str, Any]]:
     with gh.engine.connect() as conn:
         rows = conn.execute(select(events_table).order_by(events_table.c.id)).mappings().all()

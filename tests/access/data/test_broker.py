@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from access.context import Gatehouse
 from access.data import broker
 from access.data.customer_db.schema import Contact
 from access.errors import Denied, InvalidInput, StepUpRequired
+from access.settings.config import BrokerPolicy
 from access.workflow import create_request, decide_request, grants
 from audit.export_stream import neutralize
 from tests.support.data_helpers import attach_customer_data
@@ -175,12 +179,80 @@ def test_export_is_watermarked_neutralised_and_logged(gh: Gatehouse, people: Tea
                      .values(job_title='=HYPERLINK("http://evil","x")'))
     data = broker.export_csv(gh, people.sam, grant_id, "cust-0001", "contacts").decode()
     first, header, row = data.splitlines()[:3]
-    assert first.startswith("# Gatehouse export, confidential: by sam") and \
-        f"grant {grant_id}" in first
+    assert next(csv.reader([first]))[:3] == ["# Gatehouse export, confidential", "by", "sam"]
+    assert f'"grant","{grant_id}"' in first
     assert "contacts.email" in header
     assert "'=HYPERLINK" in row and broker.MASK in row
     event = events(gh, "data.exported")[-1]
     assert event["details"]["format"] == "csv" and event["details"]["row_count"] >= 1
+
+
+@pytest.mark.parametrize("sub", [",=cmd", "=cmd|' /C calc'!A0", '"=1+1', "a\n=HYPERLINK(1)"])
+def test_every_watermark_field_is_quoted_and_neutralised(gh: Gatehouse, people: Team,
+                                                         sub: str) -> None:
+    grant_id = grant_for(gh, people, actions=("read", "export"))
+    odd = replace(people.sam, sub=sub, iss="=evil")
+    data = broker.export_csv(gh, odd, grant_id, "cust-0001", "contacts").decode()
+    first = data.split("\n")[0]
+    assert first.startswith('"') and first.endswith('"')  # every field quoted
+    cells = next(csv.reader([first]))
+    assert cells[1:5] == ["by", str(neutralize(sub.replace("\n", "\\n"))), "issuer", "'=evil"]
+    assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for c in cells)
+
+
+def test_a_read_serves_at_most_max_rows_of_a_scope_and_says_so(gh: Gatehouse,
+                                                              people: Team) -> None:
+    grant_id = grant_for(gh, people)
+    full = broker.read(gh, people.sam, grant_id, "cust-0001", "billing")
+    assert full.row_count >= 3 and not full.truncated
+    most = full.row_count - 2
+    limited = replace(gh, config=replace(gh.config, broker=BrokerPolicy(max_rows=most)))
+    view = broker.read(limited, people.sam, grant_id, "cust-0001", "billing")
+    assert (view.row_count, view.truncated) == (most, True)
+    assert events(gh, "data.read")[-1]["details"]["row_count"] == most
+
+
+def test_decrypting_holds_no_write_lock_on_the_console_database(
+        gh: Gatehouse, people: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    grant_id = grant_for(gh, people)
+    database = gh.engine.url.database
+    assert database
+    writable_while_decrypting = []
+    real = vars(broker)["open_value"]
+
+    def opening(*args: object) -> object:
+        other = sqlite3.connect(database, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails at once if anyone holds the write lock
+            other.execute("ROLLBACK")
+            writable_while_decrypting.append(True)
+        except sqlite3.OperationalError:
+            writable_while_decrypting.append(False)
+        finally:
+            other.close()
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(broker, "open_value", opening)
+    broker.read(gh, people.sam, grant_id, "cust-0001", "contacts")
+    assert writable_while_decrypting and all(writable_while_decrypting)
+    assert events(gh, "data.read")  # and the read was still recorded
+
+
+def test_a_revocation_between_the_read_and_its_event_returns_nothing(
+        gh: Gatehouse, people: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    grant_id = grant_for(gh, people)
+    real = broker._fetch
+
+    def fetch_then_revoked(*args: object) -> broker.DataView:
+        view = real(*args)  # type: ignore[arg-type]
+        grants.revoke(gh, people.step_up(gh, "ada"), grant_id, "revoked mid-read")
+        return view
+
+    monkeypatch.setattr(broker, "_fetch", fetch_then_revoked)
+    with pytest.raises(Denied, match="revoked"):
+        broker.read(gh, people.sam, grant_id, "cust-0001", "contacts")
+    assert events(gh, "data.read") == []
+    assert events(gh, "data.denied")[-1]["details"]["why"].endswith("is revoked")
 
 
 @pytest.mark.parametrize("value", ["=1+1", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx"])

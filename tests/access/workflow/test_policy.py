@@ -26,6 +26,7 @@ from access.workflow.policy import (
 )
 
 INVARIANT = "production customer data needs at least one human approver"
+BREAKGLASS_EXPORT = "must not include export: break-glass skips the approvers an export needs"
 
 # A small valid policy; every broken case below is one edit of it. Staging allows fewer
 # actions than production so that edits can target either environment unambiguously.
@@ -39,10 +40,14 @@ pending_ttl = "24h"
 [environments.production]
 customer_data = true
 ticket_required = true
+breakglass_per_day = 2
+breakglass_one_open = true
 
 [environments.staging]
 customer_data = false
 ticket_required = false
+breakglass_per_day = 0
+breakglass_one_open = true
 
 [rules.production]
 request_roles = ["requester", "approver"]
@@ -52,6 +57,7 @@ approvals = 1
 export_approvals = 2
 breakglass = true
 breakglass_duration = "1h"
+breakglass_actions = ["reveal", "read"]
 
 [rules.production.scopes.billing]
 request_roles = ["requester"]
@@ -71,6 +77,7 @@ approvals = 1
 export_approvals = 1
 breakglass = false
 breakglass_duration = "1h"
+breakglass_actions = ["read"]
 
 [rules.staging.scopes.telemetry]
 actions = ["read"]
@@ -118,7 +125,8 @@ def test_shipped_production_billing_needs_two_approvers_and_at_most_four_hours()
     needs = load_policy(DEFAULT_PATH).requirements("production", ["billing"], ["read"])
     assert needs == Requirements(approvals=2, max_duration=timedelta(hours=4),
                                  request_roles=frozenset({Role.REQUESTER}), breakglass=True,
-                                 breakglass_duration=timedelta(hours=1))
+                                 breakglass_duration=timedelta(hours=1),
+                                 breakglass_actions=frozenset({DataAction.READ}))
 
 
 def test_shipped_production_export_needs_export_approvals() -> None:
@@ -134,6 +142,14 @@ def test_shipped_staging_needs_one_approver_and_allows_a_day() -> None:
     assert needs.approvals == 1
     assert needs.max_duration == timedelta(hours=24)
     assert needs.breakglass is False
+
+
+def test_the_shipped_break_glass_reads_only_once_a_day_and_never_twice_unreviewed() -> None:
+    policy = load_policy(DEFAULT_PATH)
+    production = policy.environments["production"]
+    assert (production.breakglass_per_day, production.breakglass_one_open) == (1, True)
+    for environment, scope in policy.rules:
+        assert policy.rule(environment, scope).breakglass_actions == {DataAction.READ}
 
 
 def test_every_shipped_production_rule_has_a_human_approver() -> None:
@@ -173,7 +189,8 @@ def test_combining_scopes_takes_the_strictest_of_each_rule(tmp_path: Path) -> No
         max_duration=timedelta(hours=4),                # billing's, the shortest
         request_roles=frozenset({Role.REQUESTER}),      # only the role every scope allows
         breakglass=False,                               # contacts refuses it
-        breakglass_duration=timedelta(minutes=30))      # billing's, the shortest
+        breakglass_duration=timedelta(minutes=30),      # billing's, the shortest
+        breakglass_actions=frozenset({DataAction.READ, DataAction.REVEAL}))
 
 
 def test_asking_to_export_raises_approvals_to_the_strictest_export_approvals(
@@ -279,6 +296,33 @@ REFUSED = [
     pytest.param('breakglass_duration = "30m"', 'breakglass_duration = "5h"',
                  "rules.production.scopes.billing.breakglass_duration",
                  "must not exceed max_duration", id="breakglass-longer-than-a-grant"),
+    # Break-glass: never export where export needs an approver, never beyond the actions.
+    pytest.param('breakglass_actions = ["reveal", "read"]',
+                 'breakglass_actions = ["read", "export"]',
+                 "rules.production.breakglass_actions", BREAKGLASS_EXPORT,
+                 id="breakglass-may-not-export-production-data"),
+    pytest.param("[rules.production.scopes.contacts]\n",
+                 '[rules.production.scopes.contacts]\nbreakglass_actions = ["export"]\n',
+                 "rules.production.scopes.contacts.breakglass_actions", BREAKGLASS_EXPORT,
+                 id="breakglass-export-in-a-scope-override"),
+    pytest.param('breakglass = false\nbreakglass_duration = "1h"\nbreakglass_actions = ["read"]',
+                 'breakglass = true\nbreakglass_duration = "1h"\nbreakglass_actions = ["export"]',
+                 "rules.staging.breakglass_actions", "must not include export",
+                 id="breakglass-export-where-export-needs-an-approver"),
+    pytest.param('breakglass = false\nbreakglass_duration = "1h"\nbreakglass_actions = ["read"]',
+                 'breakglass = false\nbreakglass_duration = "1h"\n'
+                 'breakglass_actions = ["reveal"]',
+                 "rules.staging.scopes.telemetry.breakglass_actions", "must be drawn from actions",
+                 id="breakglass-beyond-the-actions"),
+    pytest.param('breakglass_actions = ["reveal", "read"]', "breakglass_actions = []",
+                 "rules.production.breakglass_actions", "at least one action",
+                 id="breakglass-with-no-action"),
+    pytest.param("breakglass_per_day = 2", "breakglass_per_day = 21",
+                 "environments.production.breakglass_per_day", "from 0 to 20",
+                 id="breakglass-per-day-too-many"),
+    pytest.param("breakglass_per_day = 2\nbreakglass_one_open = true\n",
+                 "breakglass_per_day = 2\n", "environments.production.breakglass_one_open",
+                 "is required", id="breakglass-one-open-has-no-default"),
     # Counts.
     pytest.param(STAGING_COUNTS, "approvals = -1\nexport_approvals = 1\n",
                  "rules.staging.approvals", "must be a whole number from 0 to 10",
@@ -314,7 +358,8 @@ REFUSED = [
                  id="regex-accepts-no-ticket"),
     # Completeness: every declared environment has rules, every rule has every key.
     pytest.param("[rules.production]",
-                 "[environments.dev]\ncustomer_data = false\nticket_required = false\n\n"
+                 "[environments.dev]\ncustomer_data = false\nticket_required = false\n"
+                 "breakglass_per_day = 0\nbreakglass_one_open = true\n\n"
                  "[rules.production]",
                  "rules.dev", "every environment needs its rules", id="environment-without-rules"),
     pytest.param("[rules.staging.scopes.telemetry]",

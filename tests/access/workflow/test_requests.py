@@ -289,6 +289,81 @@ def test_break_glass_is_bounded_by_policy(gh: Gatehouse, people: Team) -> None:
                                                    duration=timedelta(minutes=30)), "outage now")
 
 
+def breakglass_refusals(gh: Gatehouse) -> list[str]:
+    """The reasons of the refused break-glass events, oldest first."""
+    return [e["reason"] for e in events(gh, "breakglass.activated") if e["outcome"] == "denied"]
+
+
+def test_break_glass_with_export_is_refused_and_the_refusal_names_the_rule(
+        gh: Gatehouse, people: Team) -> None:
+    with pytest.raises(InvalidInput, match="may carry only read, not export"):
+        break_glass.activate(gh, people.sam, draft(actions=["read", "export"],
+                                                   duration=timedelta(minutes=30)), "outage now")
+    with pytest.raises(InvalidInput, match="may carry only read, not reveal"):
+        break_glass.activate(gh, people.sam, draft(actions=["reveal"],
+                                                   duration=timedelta(minutes=30)), "outage now")
+    assert [r.split(":")[0] for r in breakglass_refusals(gh)] == ["breakglass_actions"] * 2
+    with gh.read() as db:
+        assert db.scalar(select(func.count()).select_from(Grant)) == 0
+
+
+def test_a_second_break_glass_while_one_is_unreviewed_is_refused(
+        gh: Gatehouse, people: Team, clock: FakeClock) -> None:
+    first = break_glass.activate(gh, people.sam, draft(duration=timedelta(minutes=30)),
+                                 "production outage INC-7")
+    clock.advance(hours=1)  # the first has expired, but nobody has reviewed it
+    with pytest.raises(Denied, match=f"grant {first} in production has not been reviewed"):
+        break_glass.activate(gh, people.step_up(gh, "sam"),
+                             draft(customer_id="cust-002", duration=timedelta(minutes=30)),
+                             "another outage")
+    assert [r.split(":")[0] for r in breakglass_refusals(gh)] == ["breakglass_one_open"]
+    refused = [e for e in events(gh, "breakglass.") if e["outcome"] == "denied"]
+    assert refused[0]["customer_id"] == "cust-002" and refused[0]["ticket"] == "SUP-1234"
+
+
+def test_break_glass_is_limited_per_person_per_day(
+        gh: Gatehouse, people: Team, clock: FakeClock) -> None:
+    first = break_glass.activate(gh, people.sam, draft(duration=timedelta(minutes=30)),
+                                 "production outage INC-7")
+    break_glass.review(gh, people.ada, first, "outage confirmed")
+    clock.advance(hours=23)
+    with pytest.raises(Denied, match="at most 1 break-glass grant"):
+        break_glass.activate(gh, people.step_up(gh, "sam"),
+                             draft(ticket="SUP-99", duration=timedelta(minutes=30)),
+                             "a fresh ticket does not help")
+    assert [r.split(":")[0] for r in breakglass_refusals(gh)] == ["breakglass_per_day"]
+    break_glass.activate(gh, people.step_up(gh, "sky"), draft(duration=timedelta(minutes=30)),
+                         "sky's own")
+    clock.advance(hours=1, seconds=1)
+    break_glass.activate(gh, people.step_up(gh, "sam"), draft(duration=timedelta(minutes=30)),
+                         "a day later")
+
+
+def test_break_glass_cannot_sweep_customers_under_one_ticket(
+        gh: Gatehouse, people: Team) -> None:
+    for n in (1, 2, 3):  # three approved requests under SUP-1234 (the threshold is 3)
+        approved_grant(gh, people, customer_id=f"cust-00{n}")
+    with pytest.raises(Denied, match="ticket SUP-1234 already opened 3 customers"):
+        break_glass.activate(gh, people.sky, draft(customer_id="cust-004",
+                                                   duration=timedelta(minutes=30)), "outage")
+    assert [r.split(":")[0] for r in breakglass_refusals(gh)] == ["customers_per_ticket"]
+
+
+def test_a_break_glass_grant_shows_the_approvals_it_bypassed(
+        gh: Gatehouse, people: Team) -> None:
+    grant_id = break_glass.activate(gh, people.sam, draft(scopes=["billing"],
+                                                          duration=timedelta(minutes=30)),
+                                    "billing outage INC-8")
+    [view] = [g for g in queries.all_grants(gh, people.ada) if g.id == grant_id]
+    assert view.bypassed == ("approvals: 2 distinct human approvers for production billing "
+                             "with read",)
+    assert [g.bypassed for g in queries.my_grants(gh, people.sam)] == [view.bypassed]
+    [activated] = events(gh, "breakglass.activated")
+    assert activated["details"]["approvals_required"] == 2
+    approved = approved_grant(gh, people)
+    assert [g.bypassed for g in queries.my_grants(gh, people.sam) if g.id == approved] == [()]
+
+
 def test_two_approvers_at_once_give_exactly_one_outcome(gh_any: Gatehouse,
                                                         idp: LocalIdP) -> None:
     gh = gh_any
