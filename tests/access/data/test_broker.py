@@ -230,7 +230,7 @@ def test_decrypting_holds_no_write_lock_on_the_console_database(
             writable_while_decrypting.append(False)
         finally:
             other.close()
-        return real(*args)  # type: ignore[arg-type]
+        return real(*args)
 
     monkeypatch.setattr(broker, "open_value", opening)
     broker.read(gh, people.sam, grant_id, "cust-0001", "contacts")
