@@ -41,7 +41,10 @@ scope = st.radio("Scope", grant.scopes, horizontal=True)
 def show(view: broker.DataView) -> None:
     for table, frame in view.tables.items():
         st.subheader(table)
-        st.dataframe(frame, hide_index=True, width="stretch")
+        if view.revealed:  # a few rows in clear: a plain table, nothing hidden in a scroller
+            st.table(frame.set_index(frame.columns[0]))
+        else:
+            st.dataframe(frame, hide_index=True, width="stretch")
 
 
 try:
@@ -52,7 +55,7 @@ except GatehouseError as exc:
 
 if grant.allows(DataAction.REVEAL) and view.masked:
     with st.expander("Reveal masked columns (needs a reason and a fresh code)"), \
-            st.form("reveal"):
+            st.form("reveal_form"):
         columns = st.multiselect("Columns", list(view.masked))
         reason = st.text_input("Reason")
         if st.form_submit_button("Reveal"):

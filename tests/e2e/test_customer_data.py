@@ -1,0 +1,55 @@
+"""Support works with customer data in a real browser: reveal, read, export, and what the log
+recorded of it (exactly the deliberate acts, once each)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.backstage import Backstage, backstage_for
+from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.flows import open_page
+
+CUSTOMER = "cust-0053"
+
+
+@pytest.fixture
+def stage(console_url: str, tmp_path: Path, idp: str,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[Backstage]:
+    """Sam (support) holds a live grant on CUSTOMER's contacts and account: read, reveal,
+    export; the admins approved it."""
+    backstage = backstage_for(console_url, tmp_path, idp, monkeypatch)
+    for sub in ("sam.support", "ada.admin", "alan.admin"):
+        backstage.enroll(sub)
+    backstage.grant("sam.support", ["ada.admin", "alan.admin"], customer_id=CUSTOMER,
+                    environment="production", scopes=["contacts", "account"],
+                    actions=["read", "reveal", "export"], duration=timedelta(hours=4),
+                    justification="SUP-3001: the customer cannot sign in", ticket="SUP-3001")
+    yield backstage
+    backstage.gh.engine.dispose()
+
+
+def test_support_reveals_a_masked_column_and_sees_it(page: Page, console_url: str,
+                                                     stage: Backstage) -> None:
+    stage.sign_in(page, console_url, "sam.support")
+    open_page(page, "Customer data")
+    page.get_by_text("contacts", exact=True).click()
+    wait_for_app(page)
+    before = stage.last_event_id()
+    page.get_by_text("Reveal masked columns").click()
+    page.get_by_role("combobox", name="Columns").click()
+    page.get_by_role("option", name="contacts.email").click()
+    page.keyboard.press("Escape")
+    page.get_by_label("Reason").fill("SUP-3001: confirm the sign-in address")
+    page.get_by_role("button", name="Reveal", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("Revealed contacts.email")).to_be_visible()
+    expect(page.get_by_text("This app has encountered an error")).to_have_count(0)
+    expect(page.get_by_test_id("stTable").first).to_contain_text("@")  # an email in clear
+    page.get_by_test_id("stTable").first.scroll_into_view_if_needed()
+    screenshot(page, "customer-data-1-revealed")
+    assert stage.actions("data.revealed", after=before) == ["data.revealed"]
