@@ -78,10 +78,13 @@ class Backstage:
     def principal(self, sub: str) -> Principal:
         return self.people[sub].principal
 
+    def request(self, holder: str, **draft: Any) -> int:
+        return create_request.create(self.gh, self.principal(holder),
+                                     create_request.RequestDraft(**draft))
+
     def grant(self, holder: str, approvers: list[str], **draft: Any) -> int:
         """A request by `holder`, approved by `approvers` until a grant is issued; its id."""
-        request_id = create_request.create(self.gh, self.principal(holder),
-                                           create_request.RequestDraft(**draft))
+        request_id = self.request(holder, **draft)
         for admin in approvers:
             decision = decide_request.decide(self.gh, self.principal(admin), request_id, True,
                                              "checked the ticket")
