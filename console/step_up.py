@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import streamlit as st
 
@@ -29,6 +30,7 @@ Act = Callable[[Principal], str]
 _PAGE = "_step_up_page"        # the url path of the page this run shows
 _PENDING = "_step_up_pending"  # key -> _Pending
 _DONE = "_step_up_done"        # key -> (page, ok, message): the result, shown once
+_KEPT = "_step_up_kept"        # key -> (page, value): what a page shows until it is left
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,24 @@ def _page() -> str:
 def forget_other_pages(page: str) -> None:
     """The frame calls this before running `page`: waiting actions of other pages are gone."""
     st.session_state[_PAGE] = page
-    for store in (_PENDING, _DONE):
+    for store in (_PENDING, _DONE, _KEPT):
         held = st.session_state.get(store, {})
         for key in [k for k, v in held.items() if _page_of(v) != page]:
             del held[key]
 
 
-def _page_of(held: _Pending | tuple[str, bool, str]) -> str:
-    return held.page if isinstance(held, _Pending) else held[0]
+def _page_of(held: _Pending | tuple[Any, ...]) -> str:
+    return held.page if isinstance(held, _Pending) else str(held[0])
+
+
+def keep(key: str, value: object) -> None:
+    """Keep `value` for this page until it is replaced or the person leaves the page."""
+    st.session_state.setdefault(_KEPT, {})[key] = (_page(), value)
+
+
+def kept(key: str) -> object | None:
+    held = st.session_state.get(_KEPT, {}).get(key)
+    return held[1] if held is not None and held[0] == _page() else None
 
 
 def sensitive(gh: Gatehouse, principal: Principal, key: str, ask: Ask | None) -> None:
@@ -110,7 +122,8 @@ def show_result(key: str) -> bool:
     done = st.session_state.get(_DONE, {}).pop(key, None)
     if done is None:
         return False
-    st.success(done[2], icon=":material/check_circle:")
+    if done[2]:  # an empty message: the page shows the result itself
+        st.success(done[2], icon=":material/check_circle:")
     return True
 
 
