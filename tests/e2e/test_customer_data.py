@@ -39,6 +39,8 @@ def test_support_reveals_a_masked_column_and_sees_it(page: Page, console_url: st
     open_page(page, "Customer data")
     page.get_by_text("contacts", exact=True).click()
     wait_for_app(page)
+    page.get_by_role("button", name="Read", exact=True).click()
+    wait_for_app(page)
     before = stage.last_event_id()
     page.get_by_text("Reveal masked columns").click()
     page.get_by_role("combobox", name="Columns").click()
@@ -53,3 +55,45 @@ def test_support_reveals_a_masked_column_and_sees_it(page: Page, console_url: st
     page.get_by_test_id("stTable").first.scroll_into_view_if_needed()
     screenshot(page, "customer-data-1-revealed")
     assert stage.actions("data.revealed", after=before) == ["data.revealed"]
+
+
+def test_a_read_happens_only_on_click_and_is_logged_once(page: Page, console_url: str,
+                                                        stage: Backstage) -> None:
+    stage.sign_in(page, console_url, "sam.support")
+    start = stage.last_event_id()
+    open_page(page, "Customer data")
+    expect(page.get_by_text("Click Read to see")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
+    assert stage.actions("data.", after=start) == []  # opening the page reads nothing
+
+    page.get_by_text("contacts", exact=True).click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Read", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="contacts")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
+    screenshot(page, "customer-data-2-read")
+
+    page.get_by_text("Reveal masked columns").click()  # other widgets: no read
+    page.get_by_label("Reason").fill("just typing")
+    page.get_by_text("account", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)  # not read for this scope
+    page.get_by_text("contacts", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)  # still on screen, not re-read
+    assert stage.actions("data.", after=start) == ["data.read"]
+
+    page.get_by_role("button", name="Export CSV", exact=True).click()
+    wait_for_app(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV", exact=True).click()
+    assert download.value.suggested_filename == f"{CUSTOMER}-contacts.csv"
+    wait_for_app(page)
+    screenshot(page, "customer-data-3-exported")
+    assert stage.actions("data.", after=start) == ["data.read", "data.exported"]
+
+    open_page(page, "My access")  # leaving the page drops what was read
+    open_page(page, "Customer data")
+    expect(page.get_by_text("Click Read to see")).to_be_visible()
+    assert stage.actions("data.", after=start) == ["data.read", "data.exported"]
