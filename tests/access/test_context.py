@@ -3,6 +3,7 @@ leaves one DENIED event, and nothing else of it happens. On both engines."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,10 +12,12 @@ from sqlalchemy import select
 from access.context import Gatehouse, event_for
 from access.errors import Denied
 from access.identity import mfa, users
+from access.identity.sessions import resume
 from access.schema import MfaCredential, User
+from access.workflow import break_glass, queries
 from tests.support.identity_helpers import LocalIdP, sign_in
 from tests.support.mfa_helpers import enroll
-from tests.support.workflow_helpers import events
+from tests.support.workflow_helpers import draft, events
 
 
 def refusals(gh: Gatehouse) -> list[dict[str, Any]]:
@@ -31,6 +34,20 @@ def test_deciding_rolls_back_the_block_and_records_the_refusal(gh_any: Gatehouse
     with gh.read() as db:
         assert db.get_one(User, ada.user_id).disabled_reason is None
     assert [e["reason"] for e in events(gh, "user.disabled")] == ["not today"]
+
+
+def test_a_self_review_of_break_glass_is_refused_and_recorded(gh_any: Gatehouse,
+                                                              idp: LocalIdP) -> None:
+    gh = gh_any
+    both, _, _ = enroll(gh, resume(gh, idp.token("dual", ["support", "admins"])))
+    grant_id = break_glass.activate(gh, both, draft(duration=timedelta(minutes=30)),
+                                    "production outage INC-9, customer down")
+    with pytest.raises(Denied, match="their own break-glass"):
+        break_glass.review(gh, both, grant_id, "looks fine to me")
+    [refusal] = refusals(gh)
+    assert (refusal["action"], refusal["grant_id"], refusal["actor_sub"]) == (
+        "breakglass.reviewed", str(grant_id), "dual")
+    assert [g.id for g in queries.all_grants(gh, both) if g.needs_review] == [grant_id]
 
 
 def test_a_self_disable_is_refused_and_recorded(gh_any: Gatehouse, idp: LocalIdP) -> None:
