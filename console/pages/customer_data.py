@@ -18,10 +18,15 @@ from access.workflow.policy import DataAction
 from access.workflow.states import GrantState
 from console.errors import show_error
 from console.gate import page
+from console.markup import literal
 from console.step_up import Ask, keep, kept, sensitive
+
+WATCH_SECONDS = 5  # how soon an open page notices that its grant ended
 
 gh, me = page(Action.DATA_READ)
 st.title("Customer data")
+if ended := kept("grant_ended"):
+    st.error(str(ended), icon=":material/lock:")
 live = [g for g in queries.my_grants(gh, me) if g.state == GrantState.ACTIVE]
 if not live:
     st.info("You hold no active grant. Request access for a ticket first.")
@@ -33,17 +38,36 @@ grant_id = st.selectbox("Grant", list(labels), format_func=labels.__getitem__)
 grant = next(g for g in live if g.id == grant_id)
 
 
-@st.fragment(run_every=15)
-def countdown() -> None:
+def ending(standing: queries.GrantStanding) -> str:
+    when = "" if standing.ended_at is None else f" at {standing.ended_at:%H:%M} UTC"
+    if standing.state == GrantState.REVOKED:
+        return (f"Grant {grant.id} ({grant.customer_id}) was revoked by "
+                f"{literal(standing.revoked_by or '?')}{when}: "
+                f"{literal(standing.revoke_reason or '')}. Its data is no longer shown.")
+    return f"Grant {grant.id} ({grant.customer_id}) has {standing.state}{when}; its data is " \
+           "no longer shown."
+
+
+@st.fragment(run_every=WATCH_SECONDS)
+def watch() -> None:
+    """The grant's time left, re-checked on a timer (no data read): when the grant has ended,
+    everything read under it leaves the screen and the person is told why."""
+    standing = queries.my_grant_standing(gh, me, grant.id)
+    if standing.state != GrantState.ACTIVE:
+        for key in ("data_view", "export"):
+            keep(key, None)
+        keep("grant_ended", ending(standing))
+        st.rerun()
     seconds = max(0, int((grant.ends_at - gh.now()).total_seconds()))
     st.caption(f"Access ends at {grant.ends_at:%H:%M} UTC: {seconds // 3600} h "
                f"{seconds % 3600 // 60} min left. Every read is logged.")
 
 
-countdown()
+watch()
 scope = st.radio("Scope", grant.scopes, horizontal=True)
 where = (grant.id, scope)
 if st.button("Read", type="primary", icon=":material/visibility:"):
+    keep("grant_ended", None)
     try:
         keep("data_view", (where, broker.read(gh, me, grant.id, grant.customer_id, scope)))
     except GatehouseError as exc:

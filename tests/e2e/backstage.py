@@ -37,6 +37,7 @@ class Backstage:
     gh: Gatehouse
     issuer: str
     people: dict[str, Persona]
+    grant_id: int = 0  # the scene's grant, when the test's fixture made one
 
     def enroll(self, sub: str) -> Persona:
         """`sub` exists and has an active authenticator (as if enrolled earlier)."""
