@@ -3,7 +3,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
-.PHONY: run test lint setup bench bench-full clean
+.PHONY: run test lint setup bench bench-full clean screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,6 +22,12 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -n 2
+
+# The README tour: the browser tests photograph each role's pages into test-artifacts/e2e/tour/
+# (git-ignored); this copies them into docs/screenshots/, the only step that changes docs.
+screenshots: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_auditor.py
+	cp test-artifacts/e2e/tour/*.png docs/screenshots/
 
 # Benchmarks (docs/benchmarks.md): quick (100k events, a few minutes) by default;
 # `BENCH=--full make bench` or `make bench-full` for 10M events (hours on 2 cores).

@@ -10,14 +10,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from access.authz import Action, require
 from access.data.sources import CustomerData
-from access.errors import Denied
+from access.errors import Denied, GatehouseError
 from access.keys.secretbox import SecretBox
 from access.principal import Principal
 from access.settings.config import Config
@@ -28,6 +28,14 @@ from audit.log import Clock, append, utc_now
 from audit.vocabulary import Outcome
 
 IdTokenVerifier = Callable[[str, float], dict[str, Any]]
+Refuse = Callable[[GatehouseError, AuditEvent], NoReturn]
+"""Inside `Gatehouse.deciding`: end the decision with this refusal, recorded as evidence."""
+
+
+class _Refusal(Exception):
+    def __init__(self, error: GatehouseError, event: AuditEvent) -> None:
+        super().__init__(str(error))
+        self.error, self.event = error, event
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,27 @@ class Gatehouse:
 
     def audit(self, db: Session, event: AuditEvent) -> None:
         append(db, event, clock=self.clock)
+
+    def refuse(self, error: GatehouseError, event: AuditEvent) -> NoReturn:
+        """A refusal is evidence: record `event` (its own transaction), then raise `error`."""
+        with self.write() as db:
+            self.audit(db, event)
+        raise error
+
+    @contextmanager
+    def deciding(self) -> Iterator[tuple[Session, Refuse]]:
+        """A write transaction that may end in a refusal: `refuse(error, event)` rolls back
+        whatever the block changed, records `event` in its own transaction and raises `error`.
+        So every refusal found while looking at the rows leaves its audit event, and nothing
+        else of the refused operation happens."""
+        def refuse(error: GatehouseError, event: AuditEvent) -> NoReturn:
+            raise _Refusal(error, event)
+
+        try:
+            with self.write() as db:
+                yield db, refuse
+        except _Refusal as refusal:
+            self.refuse(refusal.error, refusal.event)
 
     def authorize(self, principal: Principal, action: Action) -> None:
         """`authz.require` with this deployment's step-up window and clock. Side effect: a

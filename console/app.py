@@ -8,6 +8,7 @@ from access.authz import Action, allowed
 from console.errors import database_failures
 from console.gate import sign_out, signed_in
 from console.markup import literal
+from console.step_up import forget_other_pages
 
 PAGES = [  # (script, title, icon, url path, the action it needs)
     ("console/pages/home.py", "Home", ":material/home:", "home", Action.VIEW_HOME),
@@ -50,4 +51,6 @@ def _console() -> None:
     with st.sidebar:
         st.write(f"**{literal(principal.name)}**  \n{', '.join(sorted(principal.roles))}")
         st.button("Sign out", on_click=sign_out, args=(gh, principal))
-    st.navigation(pages).run()
+    chosen = st.navigation(pages)
+    forget_other_pages(chosen.url_path)  # a sensitive action waits only on its own page
+    chosen.run()

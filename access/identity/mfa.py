@@ -196,7 +196,11 @@ def reset(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> None:
     again at their next sign-in. Needs step-up; nobody resets their own."""
     gh.authorize(admin, Action.MFA_RESET)
     if user_id == admin.user_id:
-        raise Denied("you cannot reset your own authenticator; ask another admin")
+        refusal = "you cannot reset your own authenticator; ask another admin"
+        gh.refuse(Denied(refusal), event_for(admin, "auth.mfa.reset", Outcome.DENIED,
+                                             target_type="user",
+                                             target_id=f"{admin.iss}|{admin.sub}",
+                                             reason=refusal))
     reason = checked_reason(reason)
     with gh.write() as db:
         user = db.get(User, user_id)

@@ -14,6 +14,7 @@ from access.identity.sessions import end_user_sessions
 from access.principal import Principal
 from access.schema import MfaCredential, User
 from access.text import checked_reason
+from audit.vocabulary import Outcome
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,11 @@ def disable(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> int:
     """Disable a user and end all their sessions at once; return how many were ended."""
     gh.authorize(admin, Action.USERS_DISABLE)
     if user_id == admin.user_id:
-        raise Denied("you cannot disable your own account")
+        refusal = "you cannot disable your own account"
+        gh.refuse(Denied(refusal), event_for(admin, "user.disabled", Outcome.DENIED,
+                                             target_type="user",
+                                             target_id=f"{admin.iss}|{admin.sub}",
+                                             reason=refusal))
     reason = checked_reason(reason)
     with gh.write() as db:
         user = db.get(User, user_id)

@@ -96,12 +96,14 @@ def review(gh: Gatehouse, admin: Principal, grant_id: int, note: str) -> None:
     """An admin (never the one who broke the glass) records their review."""
     gh.authorize(admin, Action.BREAKGLASS_REVIEW)
     note = checked_reason(note)
-    with gh.write() as db:
+    with gh.deciding() as (db, refuse):
         grant, request = locks.grant_with_request(db, grant_id)
         if not grant.breakglass:
             raise InvalidInput("grant", f"grant {grant_id} is not a break-glass grant")
         if grant.user_id == admin.user_id:
-            raise Denied("nobody reviews their own break-glass access")
+            refusal = "nobody reviews their own break-glass access"
+            refuse(Denied(refusal), request_event(admin, "breakglass.reviewed", request,
+                                                  Outcome.DENIED, reason=refusal, grant=grant))
         if grant.reviewed_at is not None:
             raise Conflict(f"grant {grant_id} was already reviewed")
         grant.reviewed_at, grant.reviewed_by, grant.review_note = gh.now(), admin.user_id, note

@@ -19,8 +19,8 @@ from access.workflow.grants import state
 from access.workflow.policy import DataAction
 from access.workflow.states import LIVE, GrantState, RequestStatus
 
-__all__ = ["HISTORY", "GrantView", "QueueItem", "RequestView", "all_grants", "approval_queue",
-           "my_grants", "my_requests", "views"]
+__all__ = ["HISTORY", "GrantStanding", "GrantView", "QueueItem", "RequestView", "all_grants",
+           "approval_queue", "my_grant_standing", "my_grants", "my_requests", "views"]
 
 HISTORY = 10  # earlier requests shown beside a request in the approval queue
 
@@ -160,3 +160,28 @@ def all_grants(gh: Gatehouse, admin: Principal, live_only: bool = True) -> list[
         where = (Grant.revoked_at.is_(None) & Grant.released_at.is_(None)
                  & (Grant.ends_at > gh.now())) | (Grant.breakglass & Grant.reviewed_at.is_(None))
         return views(gh, db, where if live_only else Grant.id.is_not(None))
+
+
+@dataclass(frozen=True)
+class GrantStanding:
+    """Whether a grant still holds, and if it was revoked, by whom and why: what an open data
+    view re-checks (no customer data is read, nothing is logged)."""
+
+    state: GrantState
+    revoked_by: str | None
+    revoke_reason: str | None
+    ended_at: datetime | None
+
+
+def my_grant_standing(gh: Gatehouse, principal: Principal, grant_id: int) -> GrantStanding:
+    gh.authorize(principal, Action.REQUEST_CREATE)
+    with gh.read() as db:
+        grant = db.execute(select(Grant).where(Grant.id == grant_id,
+                                               Grant.user_id == principal.user_id)).scalar_one()
+        revoker = None if grant.revoked_by is None else db.get_one(User, grant.revoked_by)
+        now = gh.now()
+        return GrantStanding(state(grant, now),
+                             None if revoker is None else revoker.display_name or revoker.sub,
+                             grant.revoke_reason,
+                             grant.revoked_at or grant.released_at or
+                             (grant.ends_at if now >= grant.ends_at else None))

@@ -6,14 +6,26 @@ import pandas as pd
 import streamlit as st
 
 from access.authz import Action
-from access.errors import GatehouseError, StepUpRequired
+from access.errors import GatehouseError
+from access.principal import Principal
 from access.workflow import break_glass, decide_request, queries
 from console.errors import show_error
 from console.gate import page
 from console.markup import literal
-from console.step_up import step_up_form
+from console.step_up import Act, Ask, results, sensitive, show_result
 
 gh, admin = page(Action.APPROVALS_VIEW)
+
+
+def decision(request_id: int, approve: bool, comment: str) -> Act:
+    def act(approver: Principal) -> str:
+        outcome = decide_request.decide(gh, approver, request_id, approve, comment)
+        return (f"Request {request_id}: {outcome.status} "
+                f"({outcome.approvals}/{outcome.approvals_required} approvals).")
+    return act
+
+
+
 st.title("Approvals")
 
 for g in (g for g in queries.all_grants(gh, admin) if g.needs_review):
@@ -29,6 +41,9 @@ for g in (g for g in queries.all_grants(gh, admin) if g.needs_review):
                 show_error(exc)
 
 queue = queries.approval_queue(gh, admin)
+for key in results("decide_"):  # decided requests whose card has left the queue
+    if int(key.removeprefix("decide_")) not in {item.request.id for item in queue}:
+        show_result(key)
 if not queue:
     st.info("Nothing waiting for you.")
 for item in queue:
@@ -47,21 +62,10 @@ for item in queue:
                                        for h in item.history]), hide_index=True)
         comment = st.text_input("Comment", key=f"comment_{r.id}")
         approve, deny = st.columns(2)
-        if approve.button("Approve", key=f"approve_{r.id}", type="primary"):
-            st.session_state["decision"] = (r.id, True, comment)
-        if deny.button("Deny", key=f"deny_{r.id}"):
-            st.session_state["decision"] = (r.id, False, comment)
-
-if decision := st.session_state.get("decision"):
-    request_id, approve, comment = decision
-    try:
-        outcome = decide_request.decide(gh, admin, request_id, approve, comment)
-        del st.session_state["decision"]
-        st.success(f"Request {request_id}: {outcome.status} "
-                   f"({outcome.approvals}/{outcome.approvals_required} approvals).")
-    except StepUpRequired as exc:
-        show_error(exc)
-        step_up_form(gh, admin, "decision")
-    except GatehouseError as exc:
-        del st.session_state["decision"]
-        show_error(exc)
+        ask = None
+        for column, verb, yes in ((approve, "Approve", True), (deny, "Deny", False)):
+            if column.button(verb, key=f"{verb.lower()}_{r.id}",
+                             type="primary" if yes else "secondary"):
+                ask = Ask(f"{verb} request {r.id} for {r.requester}: {r.customer_id}, "
+                          f"{r.environment}, {r.duration}", decision(r.id, yes, comment))
+        sensitive(gh, admin, f"decide_{r.id}", ask)

@@ -6,12 +6,13 @@ import streamlit as st
 
 from access import oversight
 from access.authz import Action
-from access.errors import GatehouseError, StepUpRequired
-from access.oversight import ExportFormat
+from access.errors import GatehouseError
+from access.oversight import EventFilter, ExportFormat
+from access.principal import Principal
 from console.audit_widgets import downloads, events_table, filter_form, remembered, show_proof
 from console.errors import show_error
 from console.gate import page
-from console.step_up import step_up_form
+from console.step_up import Ask, sensitive
 
 gh, auditor = page(Action.AUDIT_VIEW)
 st.title("Audit log")
@@ -59,25 +60,23 @@ if found.events:
 with st.expander("Export every event that matches, oldest first"):
     fmt = st.radio("Format", list(ExportFormat), horizontal=True, key="log_format",
                    format_func=lambda f: f.value.upper())
-    if st.button("Export", type="primary", key="log_export"):
-        st.session_state["log_export_pending"] = (flt, fmt)
-    if pending := st.session_state.get("log_export_pending"):
-        bar = st.progress(0.0, text="Counting the matching events…")
-        export_filter, export_format = pending
-        try:
-            written = oversight.export_events(
-                gh, auditor, export_filter, export_format, oversight.new_export_dir(),
-                lambda done, total: bar.progress(min(done / max(total, 1), 1.0),
-                                                 text=f"{done:,} of {total:,} events written"))
-            del st.session_state["log_export_pending"]
+    def export(export_filter: EventFilter, export_format: ExportFormat) -> Ask:
+        def act(who: Principal) -> str:
+            bar = st.progress(0.0, text="Counting the matching events…")
+            try:
+                written = oversight.export_events(
+                    gh, who, export_filter, export_format, oversight.new_export_dir(),
+                    lambda done, total: bar.progress(
+                        min(done / max(total, 1), 1.0),
+                        text=f"{done:,} of {total:,} events written"))
+            finally:
+                bar.empty()
             st.session_state["log_export_files"] = (written, export_format)
-        except StepUpRequired as exc:
-            bar.empty()
-            show_error(exc)
-            step_up_form(gh, auditor, "log_export")
-        except GatehouseError as exc:
-            del st.session_state["log_export_pending"]
-            show_error(exc)
+            return ""  # the files below say what was written
+        return Ask(f"Export every event that matches as {export_format.value.upper()}", act)
+
+    clicked = st.button("Export", type="primary", key="log_export")
+    sensitive(gh, auditor, "log_export", export(flt, fmt) if clicked and fmt else None)
     if done := st.session_state.get("log_export_files"):
         written, written_fmt = done
         st.success(f"{written.rows:,} events exported ({written_fmt.value.upper()}, "

@@ -7,12 +7,13 @@ import streamlit as st
 
 from access import oversight
 from access.authz import Action
-from access.errors import GatehouseError, StepUpRequired
+from access.errors import GatehouseError
 from access.oversight import from_micros, printable, render
+from access.principal import Principal
 from console.audit_widgets import downloads, show_proof
 from console.errors import show_error
 from console.gate import page
-from console.step_up import step_up_form
+from console.step_up import Ask, sensitive
 
 gh, auditor = page(Action.AUDIT_VERIFY)
 st.title("Verify the audit log")
@@ -83,20 +84,18 @@ st.subheader("Offline verification")
 st.caption("The bundle of `python -m audit export`: sealed events, every checkpoint and the "
            "public key. Check it anywhere with `python -m audit verify --bundle DIR "
            "--public-key KEY`, pinning the key you trust.")
-if st.button("Build the verifiable bundle"):
-    st.session_state["bundle_pending"] = True
-if st.session_state.get("bundle_pending"):
-    try:
-        with st.spinner("Exporting and zipping the sealed log…"):
-            bundle = oversight.export_verifiable_bundle(gh, auditor, oversight.new_export_dir())
-        del st.session_state["bundle_pending"]
-        st.session_state["bundle_files"] = bundle
-    except StepUpRequired as exc:
-        show_error(exc)
-        step_up_form(gh, auditor, "bundle")
-    except GatehouseError as exc:
-        del st.session_state["bundle_pending"]
-        show_error(exc)
+
+
+def build_bundle(who: Principal) -> str:
+    with st.spinner("Exporting and zipping the sealed log…"):
+        st.session_state["bundle_files"] = oversight.export_verifiable_bundle(
+            gh, who, oversight.new_export_dir())
+    return ""  # the bundle below says what was written
+
+
+clicked = st.button("Build the verifiable bundle")
+sensitive(gh, auditor, "bundle",
+          Ask("Build the verifiable bundle of the sealed log", build_bundle) if clicked else None)
 if bundle_files := st.session_state.get("bundle_files"):
     st.success(f"Bundle of {bundle_files.events:,} events (tree size {bundle_files.tree_size:,})."
                + (" Join the pieces with `cat gatehouse-audit-bundle.zip.0* > "

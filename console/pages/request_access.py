@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from access.authz import Action
-from access.errors import GatehouseError, StepUpRequired
+from access.errors import GatehouseError
+from access.principal import Principal
 from access.workflow import break_glass, create_request
 from access.workflow.policy import DataAction
 from console.errors import show_error
 from console.gate import page
-from console.step_up import step_up_form
+from console.step_up import Ask, sensitive
 
 gh, me = page(Action.REQUEST_CREATE)
 policy = gh.policy
@@ -50,16 +51,14 @@ if submitted:
         st.success(f"Request {request_id} filed. An admin will decide; see **My access**.")
     except GatehouseError as exc:
         show_error(exc)
-if broken:
-    st.session_state["breakglass"] = (draft, reason)
-if pending := st.session_state.get("breakglass"):
-    try:
-        grant_id = break_glass.activate(gh, me, *pending)
-        del st.session_state["breakglass"]
-        st.success(f"Break-glass grant {grant_id} is active; every admin was notified.")
-    except StepUpRequired as exc:
-        show_error(exc)
-        step_up_form(gh, me, "breakglass")
-    except GatehouseError as exc:
-        del st.session_state["breakglass"]
-        show_error(exc)
+
+
+def break_the_glass(draft: create_request.RequestDraft, reason: str) -> Ask:
+    def act(who: Principal) -> str:
+        grant_id = break_glass.activate(gh, who, draft, reason)
+        return f"Break-glass grant {grant_id} is active; every admin was notified."
+    return Ask(f"Open break-glass access to customer `{draft.customer_id}` in "
+               f"{draft.environment} now ({', '.join(draft.scopes)})", act)
+
+
+sensitive(gh, me, "breakglass", break_the_glass(draft, reason) if broken else None)

@@ -8,20 +8,16 @@ import streamlit as st
 
 from access.authz import Action
 from access.data import restrictions
-from access.errors import GatehouseError, StepUpRequired
+from access.principal import Principal
 from access.text import MAX_REASON
-from console.errors import show_error
 from console.gate import page
-from console.step_up import step_up_form
+from console.step_up import Ask, sensitive
 
 gh, admin = page(Action.RESTRICTIONS_VIEW)
 st.title("Restrictions")
 st.caption("A restricted customer's data is served to nobody, under any grant, and no access "
            "to it can be requested, approved or opened by break-glass until the restriction "
            "is lifted. Every refusal is logged.")
-
-if done := st.session_state.pop("restriction_done", None):
-    st.success(done)
 
 in_force = restrictions.restrictions(gh, admin)
 if in_force:
@@ -38,25 +34,19 @@ with st.form("restriction"):
     customer = st.text_input("Customer id", max_chars=64)
     reason = st.text_input("Reason (required)", max_chars=MAX_REASON)
     submitted = st.form_submit_button("Apply", type="primary")
-if submitted:
-    st.session_state["pending_restriction"] = (lift == "Lift", environment, customer.strip(),
-                                               reason)
 
-if pending := st.session_state.get("pending_restriction"):
-    lifting, environment, customer, reason = pending
-    try:
-        if lifting:
-            restrictions.lift(gh, admin, environment, customer, reason)
-        else:
-            restrictions.restrict(gh, admin, environment, customer, reason)
-        del st.session_state["pending_restriction"]
-        st.session_state["restriction_done"] = (
-            f"{'Lifted the restriction of' if lifting else 'Restricted'} customer "
-            f"`{customer}` in {environment}.")
-        st.rerun()  # the list above shows the change
-    except StepUpRequired as exc:
-        show_error(exc)
-        step_up_form(gh, admin, "restriction")
-    except GatehouseError as exc:
-        del st.session_state["pending_restriction"]
-        show_error(exc)
+
+def decide(lifting: bool, environment: str, customer: str, reason: str) -> Ask:
+    what = (f"{'Lift the restriction of' if lifting else 'Restrict'} customer `{customer}` "
+            f"in {environment}")
+
+    def act(who: Principal) -> str:
+        (restrictions.lift if lifting else restrictions.restrict)(
+            gh, who, environment, customer, reason)
+        return f"{'Lifted the restriction of' if lifting else 'Restricted'} customer " \
+               f"`{customer}` in {environment}."
+    return Ask(what, act)
+
+
+sensitive(gh, admin, "restriction",
+          decide(lift == "Lift", environment, customer.strip(), reason) if submitted else None)

@@ -6,13 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from access.authz import Action
-from access.errors import GatehouseError, StepUpRequired
 from access.identity import mfa, users
+from access.principal import Principal
 from access.text import MAX_REASON
-from console.errors import show_error
 from console.gate import page
 from console.markup import literal
-from console.step_up import step_up_form
+from console.step_up import Ask, sensitive
 
 gh, admin = page(Action.USERS_VIEW)
 st.title("Users")
@@ -28,26 +27,22 @@ with st.form("user_action"):
     action = st.radio("Action", ["Disable", "Enable", "Reset authenticator"], horizontal=True)
     reason = st.text_input("Reason (required)", max_chars=MAX_REASON)
     submitted = st.form_submit_button("Apply", type="primary")
-if submitted and target is not None:
-    st.session_state["pending_user_action"] = (target, action, reason)
 
-if pending := st.session_state.get("pending_user_action"):
-    target, action, reason = pending
-    try:
+
+def user_action(target: int, action: str, reason: str) -> Ask:
+    who = literal(labels[target])
+
+    def act(me: Principal) -> str:
         if action == "Disable":
-            ended = users.disable(gh, admin, target, reason)
-            st.success(f"Disabled {literal(labels[target])}; {ended} session(s) ended.")
-        elif action == "Enable":
-            users.enable(gh, admin, target, reason)
-            st.success(f"Enabled {literal(labels[target])}.")
-        else:
-            mfa.reset(gh, admin, target, reason)
-            st.success(f"Reset the authenticator of {literal(labels[target])}; they enroll "
-                       "again at their next sign-in.")
-        del st.session_state["pending_user_action"]
-    except StepUpRequired as exc:
-        show_error(exc)
-        step_up_form(gh, admin, "users")
-    except GatehouseError as exc:
-        del st.session_state["pending_user_action"]
-        show_error(exc)
+            ended = users.disable(gh, me, target, reason)
+            return f"Disabled {who}; {ended} session(s) ended."
+        if action == "Enable":
+            users.enable(gh, me, target, reason)
+            return f"Enabled {who}."
+        mfa.reset(gh, me, target, reason)
+        return f"Reset the authenticator of {who}; they enroll again at their next sign-in."
+    return Ask(f"{action} {who}", act)
+
+
+sensitive(gh, admin, "user_action",
+          user_action(target, action, reason) if submitted and target is not None else None)

@@ -83,6 +83,8 @@ def test_support_reads_masked_customer_data_under_the_grant(oidc: str, data_dir:
 
     sam.switch_page("console/pages/customer_data.py").run()
     assert not sam.exception, sam.exception
+    assert not sam.dataframe  # opening the page reads nothing
+    labelled(sam.button, "Read").click().run()
     contacts = sam.dataframe[0].value
     assert set(contacts["customer_id"]) == {"cust-0042"}
     assert set(contacts["email"]) == {"••••"}
@@ -110,9 +112,10 @@ def test_an_admin_restricts_a_customer_and_support_is_refused_until_it_is_lifted
     assert list(ada.dataframe[0].value["customer"]) == ["cust-0042"]
 
     sam.switch_page("console/pages/customer_data.py").run()
+    labelled(sam.button, "Read").click().run()
     assert "cust-0042 is restricted" in sam.error[0].value and not sam.dataframe
 
     restriction(ada, "Lift", "cust-0042", "accuracy confirmed with the customer")
     assert "Lifted the restriction" in ada.success[0].value
-    sam.run()
+    labelled(sam.button, "Read").click().run()
     assert set(sam.dataframe[0].value["customer_id"]) == {"cust-0042"}

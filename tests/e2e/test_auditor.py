@@ -1,6 +1,7 @@
 """The auditor in a real browser, over the seeded demo: filter the log, export what matches,
 verify the log and one event. The same run photographs each role's main pages for the
-README's tour (docs/screenshots/), so the pictures stay current with the console."""
+README's tour into test-artifacts/e2e/tour/; `make screenshots` copies them into docs/screenshots/
+(a test run never changes tracked files)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from sqlalchemy import func, select
 from audit.engine import make_engine
 from audit.query import DATA_ACCESS
 from audit.schema import events_table
-from tests.e2e.conftest import ROOT, hermetic_env, wait_for_app
+from tests.e2e.conftest import ARTIFACTS, ROOT, hermetic_env, wait_for_app
 from tests.e2e.flows import open_page, sign_in
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = ARTIFACTS / "tour"  # `make screenshots` copies them into docs/screenshots/
 CUSTOMER = "cust-0042"  # the seeded demo's live grant
 
 
