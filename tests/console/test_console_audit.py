@@ -193,6 +193,9 @@ def test_activity_draws_three_charts_and_lists_anomaly_flags(oidc: str,
     h = History(engine, monday)
     h.read("sam")
     h.add("data.denied", "sky", timedelta(hours=1), Outcome.DENIED, customer_id="cust-1")
+    # as in production, a sealer has run (days-old unsealed events would be a `seal_lag` flag)
+    seal_pending(engine, load_private_key(load_settings().signing_key_path),
+                 load_settings().checkpoint_dir)
     at = enrolled(oidc, "audrey.auditor", "console/pages/audit_activity.py")
     assert not at.exception
     assert len(at.get("vega_lite_chart")) == 3
