@@ -79,6 +79,14 @@ def above_sealed(conn: Connection, size: int | None = None) -> Any:
     return tuple_(e.txid, e.id) > tuple_(last.txid, last.id)
 
 
+def oldest_unsealed(conn: Connection) -> tuple[int, int] | None:
+    """(id, ts_us) of the unsealed event with the earliest time, or None when all is sealed."""
+    e = events_table.c
+    row = conn.execute(select(e.id, e.ts_us).where(above_sealed(conn))
+                       .order_by(e.ts_us, e.id).limit(1)).first()
+    return None if row is None else (int(row.id), int(row.ts_us))
+
+
 def seal_lag_us(conn: Connection, now_us: int | None = None) -> int | None:
     """How long the oldest unsealed event has waited (by its database-stamped time on
     PostgreSQL), or None when everything is sealed."""

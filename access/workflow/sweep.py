@@ -8,6 +8,7 @@ worker`).
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,25 +17,61 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access.context import Gatehouse
-from access.schema import AccessRequest, Grant
+from access.schema import AccessRequest, Grant, Notification
 from access.workflow import notify
 from access.workflow.events import request_event
 from access.workflow.states import RequestStatus, transition
+from audit.events import to_micros
+from audit.settings import load_settings
+from audit.status import oldest_unsealed
 
-__all__ = ["SweepReport", "expire", "expire_if_due", "expire_pending", "record_expiries",
-           "run", "sweep"]
+__all__ = ["SweepReport", "announce_seal_lag", "expire", "expire_if_due", "expire_pending",
+           "record_expiries", "run", "sweep"]
 
 
 @dataclass(frozen=True)
 class SweepReport:
     requests_expired: int
     grants_expired: int
+    seal_lag_announced: bool
     notifications: notify.DeliveryReport
 
 
 def sweep(gh: Gatehouse, webhook_url: str | None) -> SweepReport:
     return SweepReport(expire_pending(gh), record_expiries(gh),
+                       announce_seal_lag(gh, load_settings().seal_lag_warning_us),
                        notify.deliver_pending(gh, webhook_url))
+
+
+def announce_seal_lag(gh: Gatehouse, threshold_us: int) -> bool:
+    """Put a webhook message in the outbox when the oldest unsealed event has waited longer
+    than `threshold_us`, once per stalled event (a sealer that stays down is not announced
+    every sweep); returns whether it did. A stalled sealer widens the window in which a
+    database owner could remove events unseen, so the admins hear of it, not only the
+    auditors on the Activity page."""
+    with gh.write() as db:
+        oldest = oldest_unsealed(db.connection())
+        if oldest is None:
+            return False
+        event_id, ts_us = oldest
+        waited_s = (to_micros(gh.now()) - ts_us) // 1_000_000
+        if waited_s * 1_000_000 <= threshold_us or _announced(db, event_id):
+            return False
+        notify.enqueue(gh, db, notify.Kind.SEAL_LAG,
+                       f"The audit log has sealed nothing for {waited_s // 60} min: event "
+                       f"{event_id} has waited {waited_s} s (is the sealer running?)",
+                       {_STALLED: str(event_id)})
+    return True
+
+
+_STALLED = "oldest_unsealed_event"
+
+
+def _announced(db: Session, event_id: int) -> bool:
+    mark = json.dumps({_STALLED: str(event_id)})[1:-1]  # as `enqueue` writes the field
+    return db.execute(select(Notification.id).where(
+        Notification.kind == notify.Kind.SEAL_LAG,
+        Notification.payload.contains(mark)).limit(1)).first() is not None
 
 
 def run(gh: Gatehouse, stop: threading.Event, interval: float = 10.0) -> None:
