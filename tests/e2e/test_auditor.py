@@ -112,7 +112,8 @@ def test_the_auditor_filters_exports_and_verifies(page: Page, demo: tuple[str, P
 
     open_page(page, "Verify")
     page.get_by_role("button", name="Verify now", exact=True).click()
-    expect(page.get_by_text("Intact:")).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("stAlertContentSuccess").get_by_text("Intact:")).to_be_visible(
+        timeout=60_000)
     page.get_by_label("Event id").fill("1")
     page.get_by_role("button", name="Check inclusion proof", exact=True).click()
     expect(page.get_by_text("Event 1 is leaf 0 of the signed checkpoint")).to_be_visible()
