@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from access.authz import Action
 from access.context import Gatehouse
+from access.errors import InvalidInput
 from access.principal import Principal
 from access.schema import AccessRequest, Approval, Grant, User
 from access.workflow.grants import state
@@ -177,7 +178,10 @@ def my_grant_standing(gh: Gatehouse, principal: Principal, grant_id: int) -> Gra
     gh.authorize(principal, Action.REQUEST_CREATE)
     with gh.read() as db:
         grant = db.execute(select(Grant).where(Grant.id == grant_id,
-                                               Grant.user_id == principal.user_id)).scalar_one()
+                                               Grant.user_id == principal.user_id)
+                           ).scalar_one_or_none()
+        if grant is None:
+            raise InvalidInput("grant", f"you hold no grant {grant_id}")
         revoker = None if grant.revoked_by is None else db.get_one(User, grant.revoked_by)
         now = gh.now()
         return GrantStanding(state(grant, now),

@@ -138,6 +138,8 @@ SERVICES: dict[str, Service] = {
                                            Arena.pending),
     "queries.my_requests": service({R}, lambda a, p, _: queries.my_requests(a.w.gh, p)),
     "queries.my_grants": service({R}, lambda a, p, _: queries.my_grants(a.w.gh, p)),
+    "queries.my_grant_standing": service({R}, lambda a, p, t: queries.my_grant_standing(
+        a.w.gh, p, t), lambda a: a.grant()),
     "grants.release": service({R}, lambda a, p, t: grants.release(a.w.gh, p, t),
                               lambda a: a.grant()),
     "break_glass.activate": service({R}, lambda a, p, _: break_glass.activate(

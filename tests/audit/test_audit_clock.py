@@ -46,6 +46,13 @@ def prod_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database
         yield db
 
 
+@pytest.fixture
+def prod_pg(postgres_admin: str) -> Iterator[Database]:
+    """PostgreSQL alone, with the production clock allowance: what only its trigger does."""
+    with postgres_database(postgres_admin, clock_allowance_s=None) as db:
+        yield db
+
+
 def review(grant: str = "g-1") -> AuditEvent:
     return AuditEvent("breakglass.reviewed", ALICE, target_type="grant", target_id=grant,
                       grant_id=grant, reason="reviewed")
@@ -77,17 +84,15 @@ def test_the_allowance_covers_the_longest_a_write_transaction_stays_idle() -> No
 
 # --- PostgreSQL: the database stamps ----------------------------------------------------------
 
-def test_postgres_stamps_a_backdated_insert_by_the_app_role(prod_db: Database) -> None:
-    if prod_db.kind != "postgres":
-        pytest.skip("SQLite cannot rewrite a row being inserted: see the backdated tests")
+def test_postgres_stamps_a_backdated_insert_by_the_app_role(prod_pg: Database) -> None:
+    prod_db = prod_pg  # (SQLite cannot rewrite a row being inserted: see the backdated tests)
     before = db_clock_us(prod_db)
     event_id = backdated_review(prod_db)
     assert before <= stored_ts(prod_db, event_id) <= db_clock_us(prod_db)
 
 
-def test_postgres_keeps_an_appender_time_within_the_allowance(prod_db: Database) -> None:
-    if prod_db.kind != "postgres":
-        pytest.skip("PostgreSQL only")
+def test_postgres_keeps_an_appender_time_within_the_allowance(prod_pg: Database) -> None:
+    prod_db = prod_pg
     close = db_clock_us(prod_db) - BACKDATE_ALLOWANCE_US // 2
     with prod_db.engine.begin() as conn:
         event_id = int(conn.execute(insert(events_table).values(
@@ -95,9 +100,8 @@ def test_postgres_keeps_an_appender_time_within_the_allowance(prod_db: Database)
     assert stored_ts(prod_db, event_id) == close
 
 
-def test_postgres_replaces_a_chosen_txid_and_refuses_a_chosen_id(prod_db: Database) -> None:
-    if prod_db.kind != "postgres":
-        pytest.skip("PostgreSQL only")
+def test_postgres_replaces_a_chosen_txid_and_refuses_a_chosen_id(prod_pg: Database) -> None:
+    prod_db = prod_pg
     with prod_db.engine.begin() as conn:
         mine = int(conn.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
         txid = conn.execute(insert(events_table).values(stored_values(review()) | {"txid": 1})
