@@ -49,13 +49,16 @@ def announce_seal_lag(gh: Gatehouse, threshold_us: int) -> bool:
     every sweep); returns whether it did. A stalled sealer widens the window in which a
     database owner could remove events unseen, so the admins hear of it, not only the
     auditors on the Activity page."""
-    with gh.write() as db:
+    with gh.read() as db:  # the usual case, all sealed or young, takes no write lock
         oldest = oldest_unsealed(db.connection())
-        if oldest is None:
-            return False
-        event_id, ts_us = oldest
-        waited_s = (to_micros(gh.now()) - ts_us) // 1_000_000
-        if waited_s * 1_000_000 <= threshold_us or _announced(db, event_id):
+    if oldest is None:
+        return False
+    event_id, ts_us = oldest
+    waited_s = (to_micros(gh.now()) - ts_us) // 1_000_000
+    if waited_s * 1_000_000 <= threshold_us:
+        return False
+    with gh.write() as db:
+        if _announced(db, event_id):  # checked under the write lock: one message per stall
             return False
         notify.enqueue(gh, db, notify.Kind.SEAL_LAG,
                        f"The audit log has sealed nothing for {waited_s // 60} min: event "
