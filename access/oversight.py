@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,6 @@ from audit.vocabulary import ACTIONS, Outcome
 # What the console uses of the log's own vocabulary comes through here (console -> access).
 __all__ = [
     "ACTIONS",
-    "BUNDLE_NAME",
     "EXPORT_DIR_ENV",
     "EXPORT_TTL_S",
     "Activity",
@@ -90,6 +89,7 @@ __all__ = [
     "customer_access",
     "event_filter",
     "export_events",
+    "export_name",
     "export_root",
     "export_verifiable_bundle",
     "from_micros",
@@ -107,7 +107,6 @@ __all__ = [
 Progress = Callable[[int, int], object]  # (done, total)
 EXPORT_DIR_ENV = "GATEHOUSE_EXPORT_DIR"
 EXPORT_TTL_S = 3600
-BUNDLE_NAME = "gatehouse-audit-bundle.zip"
 
 
 def event_filter(**values: Any) -> EventFilter:
@@ -225,6 +224,17 @@ def remove_export(directory: Path) -> None:
         shutil.rmtree(target, ignore_errors=True)
 
 
+def export_name(kind: str, at: datetime, flt: EventFilter | None = None) -> str:
+    """The stem of an export's file name: what it is, whom it concerns (the customer, request
+    and grant the filter names) and when it was made, to the second in UTC, e.g.
+    `gatehouse-audit-export-cust-0042-grant-7-20261206T161203Z`. Every part is a validated
+    id, so the name is safe on any file system, and two exports never share a name."""
+    concerns = [] if flt is None else [
+        part for part in (flt.customer, flt.request and f"request-{flt.request}",
+                          flt.grant and f"grant-{flt.grant}") if part]
+    return "-".join(["gatehouse-audit", kind, *concerns, f"{at.astimezone(UTC):%Y%m%dT%H%M%SZ}"])
+
+
 def _snapshot(gh: Gatehouse) -> dict[str, str]:
     """One consistent snapshot for a count and the stream that follows it."""
     return {} if is_sqlite(gh.engine) else {"isolation_level": "REPEATABLE READ"}
@@ -242,7 +252,7 @@ def export_events(gh: Gatehouse, principal: Principal, flt: EventFilter, fmt: Ex
     with gh.engine.connect().execution_options(**_snapshot(gh)) as conn, conn.begin():
         total = query.count(conn, flt)
         written = write_export(query.stream(conn, flt), ExportFormat(fmt), directory,
-                               "gatehouse-audit-events",
+                               export_name("export", gh.now(), flt),
                                on_rows=None if progress is None else lambda n: progress(n, total))
     try:
         _record(gh, principal, "audit.exported", filters=flt.summary(), format=str(fmt),
@@ -268,7 +278,7 @@ def export_verifiable_bundle(gh: Gatehouse, principal: Principal, directory: Pat
     settings, public = _trust()
     staging = directory / "bundle"
     result = export_bundle(gh.engine, staging, public, settings.checkpoint_dir)
-    archive = zip_directory(staging, directory / BUNDLE_NAME)
+    archive = zip_directory(staging, directory / f"{export_name('bundle', gh.now())}.zip")
     shutil.rmtree(staging)
     try:
         _record(gh, principal, "audit.exported", filters="verifiable bundle: all sealed events",

@@ -6,7 +6,10 @@ records the auditor's own searches, exports and verifications.
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -91,29 +94,153 @@ def _what(event: StoredEvent) -> str:
     return " · ".join(str(p) for p in parts)
 
 
+EVENT_COLUMNS = ["id", "time (UTC)", "actor", "action", "outcome", "customer", "request",
+                 "grant", "ticket", "what", "reason"]
+# Widths that fit a wide page (about 1,300 px beside the sidebar) without a horizontal
+# scroll: the reason gets what is left and opens in full, with everything else of the
+# event, when its row is selected.
+_CONFIG: dict[str, Any] = {
+    "id": st.column_config.NumberColumn("id", width=60, format="%d"),
+    "time (UTC)": st.column_config.TextColumn(width=150),
+    "actor": st.column_config.TextColumn(width=130),
+    "action": st.column_config.TextColumn(width=150),
+    "outcome": st.column_config.TextColumn(width=75),
+    "customer": st.column_config.TextColumn(width=90),
+    "request": st.column_config.TextColumn(width=65),
+    "grant": st.column_config.TextColumn(width=60),
+    "ticket": st.column_config.TextColumn(width=90),
+    "what": st.column_config.TextColumn(width=180),
+    "reason": st.column_config.TextColumn(
+        "reason / justification", help="Select a row to read it in full, with the whole event"),
+}
+
+
 def events_frame(events: Iterable[StoredEvent]) -> pd.DataFrame:
     return pd.DataFrame([{
         "id": e.id, "time (UTC)": e.ts.strftime("%Y-%m-%d %H:%M:%S"), "actor": e.actor,
         "action": e.action, "outcome": e.outcome, "customer": e.customer_id or "",
         "request": e.request_id or "", "grant": e.grant_id or "", "ticket": e.ticket or "",
-        "what": _what(e), "reason": e.reason or ""} for e in events],
-        columns=["id", "time (UTC)", "actor", "action", "outcome", "customer", "request",
-                 "grant", "ticket", "what", "reason"])
+        "what": _what(e), "reason": e.reason or ""} for e in events], columns=EVENT_COLUMNS)
 
 
-def events_table(events: list[StoredEvent], columns: list[str] | None = None) -> None:
-    st.dataframe(events_frame(events), hide_index=True, width="stretch",
-                 column_order=columns)
+ROW_PX = 35  # Streamlit's default row height; the header is one more row
 
 
-def downloads(files: list[Path], mime: str, key: str) -> None:
-    """One download button per file. Each reads its file only when clicked, so the console
-    holds at most one part in memory, however large the export."""
-    for i, path in enumerate(files):
-        st.download_button(f"Download {path.name} ({path.stat().st_size / 1e6:.1f} MB)",
-                           data=lambda p=path: p.read_bytes(),  # type: ignore[misc]
-                           file_name=path.name, mime=mime, key=f"{key}_{i}",
-                           on_click="ignore", icon=":material/download:")
+def events_table(events: list[StoredEvent], key: str, columns: list[str] | None = None,
+                 rows: int = 25) -> StoredEvent | None:
+    """The events, one per line, up to `rows` of them visible without scrolling (the page
+    scrolls, not a small box). One row can be selected: returns its event, or None."""
+    state = st.dataframe(events_frame(events), hide_index=True, width="stretch",
+                         height=ROW_PX * (min(max(len(events), 1), rows) + 1) + 3,
+                         column_order=columns, column_config=_CONFIG, key=key,
+                         on_select="rerun", selection_mode="single-row")
+    chosen = state.selection.rows
+    return events[chosen[0]] if chosen and chosen[0] < len(events) else None
+
+
+def _dismissed(key: str) -> None:
+    st.session_state[f"{key}_dismissed"] = st.session_state.get(f"{key}_open")
+
+
+def open_selected(key: str, event: StoredEvent | None,
+                  prove: Callable[[int], ProofCheck]) -> None:
+    """Open the selected event in a dialog, and keep it open until the person closes it;
+    a closed event opens again only when its row is selected anew."""
+    if event is None:
+        st.session_state.pop(f"{key}_dismissed", None)
+        return
+    if st.session_state.get(f"{key}_dismissed") == event.id:
+        return
+    st.session_state[f"{key}_open"] = event.id
+    st.dialog(f"Event {event.id}", width="large",
+              on_dismiss=functools.partial(_dismissed, key))(event_details)(event, prove)
+
+
+def event_details(event: StoredEvent, prove: Callable[[int], ProofCheck]) -> None:
+    """Everything the log holds of one event, the reason in full and wrapped. Text that
+    people or an identity provider typed is shown as text, never as markup."""
+    st.markdown(f"**{event.ts:%Y-%m-%d %H:%M:%S} UTC** · `{event.action}` · {event.outcome}")
+    who, about = st.columns(2)
+    with who:
+        st.caption("Who")
+        st.text(f"{event.actor}\n{event.actor_sub} at {event.actor_iss}\n"
+                f"roles: {event.actor_roles or '-'}\nsession: {event.session_id or '-'}\n"
+                f"from: {event.source_ip or '-'} · {event.user_agent or '-'}")
+    with about:
+        st.caption("About")
+        st.text(f"customer {event.customer_id or '-'} · request {event.request_id or '-'} · "
+                f"grant {event.grant_id or '-'}\nticket {event.ticket or '-'}\n"
+                f"target: {event.target_type or '-'} {event.target_id or ''}\n"
+                f"policy version: {event.policy_version or '-'}")
+    st.caption("Reason / justification")
+    st.text(event.reason or "(none given)")
+    st.caption("Details")
+    st.json(event.details, expanded=True)
+    if st.button("Check its inclusion proof", key=f"prove_{event.id}"):
+        try:
+            show_proof(prove(event.id))
+        except GatehouseError as exc:
+            show_error(exc)
+
+
+def human_size(size: int) -> str:
+    """Bytes as a person reads them: "812 B", "3.5 KB", "35 KB", "1.2 MB" (powers of 1000)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{size} B"
+
+
+def _serve(path: Path, directory: Path, files: tuple[Path, ...]) -> bytes:
+    """The file's bytes, the file then deleted, and the export's directory with its last
+    file: nothing of an export stays on the server once it has been downloaded."""
+    data = path.read_bytes()
+    path.unlink(missing_ok=True)
+    if not any(p.exists() for p in files):
+        oversight.remove_export(directory)
+    return data
+
+
+@dataclass(eq=False)
+class ExportFiles:
+    """One export's files in its private directory, waiting to be downloaded. Each file is
+    deleted as it is served; whatever is left goes when this object does (the page keeps it
+    with `console.step_up.keep`, so: a new export, leaving the page, the session ending), and
+    after `EXPORT_TTL_S` at the latest."""
+
+    directory: Path
+    sizes: dict[Path, int]
+    mime: str
+
+    def __post_init__(self) -> None:
+        weakref.finalize(self, oversight.remove_export, self.directory)
+
+    @classmethod
+    def of(cls, directory: Path, files: list[Path], mime: str) -> ExportFiles:
+        return cls(directory, {p: p.stat().st_size for p in files}, mime)
+
+
+def _served(key: str, name: str) -> None:
+    st.session_state.setdefault(key, set()).add(name)
+
+
+def downloads(export: ExportFiles, key: str) -> None:
+    """One download button per file, labelled with its name and real size; each reads its
+    file only when clicked (the console holds at most one part in memory), and once served
+    the button gives way to a line saying so."""
+    served = st.session_state.get(f"{key}_served", set())
+    files = tuple(export.sizes)
+    for i, (path, size) in enumerate(export.sizes.items()):
+        if path.name in served or not path.exists():
+            st.caption(f"Downloaded {path.name} ({human_size(size)}); removed from the server.")
+            continue
+        # The callable holds paths only, never `export`: dropping that removes the files.
+        st.download_button(f"Download {path.name} ({human_size(size)})",
+                           data=functools.partial(_serve, path, export.directory, files),
+                           file_name=path.name, mime=export.mime, key=f"{key}_{i}",
+                           on_click=_served, args=(f"{key}_served", path.name),
+                           icon=":material/download:")
 
 
 def show_proof(check: ProofCheck) -> None:

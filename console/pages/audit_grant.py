@@ -7,7 +7,7 @@ import streamlit as st
 from access import oversight
 from access.authz import Action
 from access.errors import GatehouseError
-from console.audit_widgets import events_table, remembered
+from console.audit_widgets import events_table, open_selected, remembered
 from console.errors import show_error
 from console.gate import page
 from console.markup import literal
@@ -48,4 +48,9 @@ if found.truncated:
     st.warning(f"Showing the first {len(found.events):,} of {counts.total():,} events; "
                "the audit log page filtered on this grant has them all.")
 # Customer, ticket and grant are the same on every row: said once above.
-events_table(found.events, ["id", "time (UTC)", "actor", "action", "outcome", "what", "reason"])
+st.caption("Every event under this grant, oldest first; select a row to open the event.")
+table = f"grant_table_{found.grant_id}"
+chosen = events_table(found.events, table,
+                      ["id", "time (UTC)", "actor", "action", "outcome", "what", "reason"],
+                      rows=100)
+open_selected(table, chosen, lambda event_id: oversight.prove(gh, auditor, event_id))

@@ -1,4 +1,4 @@
-"""Audit log (auditors): filter, page newest first, look at one event, export what matches."""
+"""Audit log (auditors): filter, page newest first, open one event, export what matches."""
 
 from __future__ import annotations
 
@@ -9,10 +9,17 @@ from access.authz import Action
 from access.errors import GatehouseError
 from access.oversight import EventFilter, ExportFormat
 from access.principal import Principal
-from console.audit_widgets import downloads, events_table, filter_form, remembered, show_proof
+from console.audit_widgets import (
+    ExportFiles,
+    downloads,
+    events_table,
+    filter_form,
+    open_selected,
+    remembered,
+)
 from console.errors import show_error
 from console.gate import page
-from console.step_up import Ask, sensitive
+from console.step_up import Ask, keep, kept, sensitive
 
 gh, auditor = page(Action.AUDIT_VIEW)
 st.title("Audit log")
@@ -28,57 +35,52 @@ try:
 except GatehouseError as exc:
     show_error(exc)
     st.stop()
-events_table(found.events)
 
-newer, where, older, rows = st.columns([1, 3, 1, 1], vertical_alignment="center")
+where, newer, older, rows = st.columns([6, 1, 1, 1], vertical_alignment="center")
+where.caption(f"Page {len(pages)} · {flt.summary()} · newest first · {len(found.events)} "
+              "events shown · select a row to open the event")
 newer.button("Newer", disabled=len(pages) == 1, on_click=pages.pop, width="stretch")
-where.caption(f"Page {len(pages)} · {flt.summary()} · newest first")
 older.button("Older", disabled=found.next is None, on_click=pages.append,
              args=(found.next,), width="stretch")
 rows.selectbox("Rows per page", [25, 50, 100, 200], key="log_rows",
                label_visibility="collapsed")
+# A table per page of results: a row selected on one page is not selected on the next.
+table = f"log_table_{abs(hash((flt, size, searches, pages[-1])))}"
+chosen = events_table(found.events, table, rows=size)
+open_selected(table, chosen, lambda event_id: oversight.prove(gh, auditor, event_id))
 
-if found.events:
-    with st.expander("One event: details and inclusion proof"):
-        shown = {e.id: e for e in found.events}
-        chosen = shown[st.selectbox(
-            "Event", list(shown), key="log_event",
-            format_func=lambda i: f"{i} · {shown[i].ts:%Y-%m-%d %H:%M:%S} · {shown[i].action}"
-                                  f" · {shown[i].actor}") or found.events[0].id]
-        st.json({"actor": f"{chosen.actor_sub} ({chosen.actor_iss})",
-                 "roles": chosen.actor_roles, "session": chosen.session_id,
-                 "source_ip": chosen.source_ip, "user_agent": chosen.user_agent,
-                 "target": f"{chosen.target_type} {chosen.target_id}",
-                 "policy_version": chosen.policy_version, "details": chosen.details},
-                expanded=False)
-        if st.button("Check its inclusion proof", key="log_prove"):
-            try:
-                show_proof(oversight.prove(gh, auditor, chosen.id))
-            except GatehouseError as exc:
-                show_error(exc)
+
+def export(export_filter: EventFilter, export_format: ExportFormat) -> Ask:
+    def act(who: Principal) -> str:
+        directory = oversight.new_export_dir()
+        bar = st.progress(0.0, text="Counting the matching events…")
+        try:
+            written = oversight.export_events(
+                gh, who, export_filter, export_format, directory,
+                lambda done, total: bar.progress(min(done / max(total, 1), 1.0),
+                                                 text=f"{done:,} of {total:,} events written"))
+        except BaseException:
+            oversight.remove_export(directory)
+            raise
+        finally:
+            bar.empty()
+        keep("log_export", (ExportFiles.of(directory, written.parts, export_format.mime),
+                            written.rows, export_format))
+        return ""  # the files below say what was written
+    return Ask(f"Export every event that matches ({export_filter.summary()}) as "
+               f"{export_format.value.upper()}", act)
+
 
 with st.expander("Export every event that matches, oldest first"):
     fmt = st.radio("Format", list(ExportFormat), horizontal=True, key="log_format",
                    format_func=lambda f: f.value.upper())
-    def export(export_filter: EventFilter, export_format: ExportFormat) -> Ask:
-        def act(who: Principal) -> str:
-            bar = st.progress(0.0, text="Counting the matching events…")
-            try:
-                written = oversight.export_events(
-                    gh, who, export_filter, export_format, oversight.new_export_dir(),
-                    lambda done, total: bar.progress(
-                        min(done / max(total, 1), 1.0),
-                        text=f"{done:,} of {total:,} events written"))
-            finally:
-                bar.empty()
-            st.session_state["log_export_files"] = (written, export_format)
-            return ""  # the files below say what was written
-        return Ask(f"Export every event that matches as {export_format.value.upper()}", act)
-
     clicked = st.button("Export", type="primary", key="log_export")
     sensitive(gh, auditor, "log_export", export(flt, fmt) if clicked and fmt else None)
-    if done := st.session_state.get("log_export_files"):
-        written, written_fmt = done
-        st.success(f"{written.rows:,} events exported ({written_fmt.value.upper()}, "
-                   f"{len(written.parts)} file(s)); the export is in the audit log too.")
-        downloads(written.parts, written_fmt.mime, "log_download")
+    if isinstance(done := kept("log_export"), tuple):
+        files: ExportFiles = done[0]
+        count: int = done[1]
+        written_fmt: ExportFormat = done[2]
+        st.success(f"{count:,} events exported ({written_fmt.value.upper()}, "
+                   f"{len(files.sizes)} file(s)); the export is in the audit log too. Each "
+                   "file is removed from the server once downloaded.")
+        downloads(files, "log_download")

@@ -8,12 +8,12 @@ import streamlit as st
 from access import oversight
 from access.authz import Action
 from access.errors import GatehouseError
-from access.oversight import from_micros, printable, render
+from access.oversight import BundleFiles, from_micros, printable, render
 from access.principal import Principal
-from console.audit_widgets import downloads, show_proof
+from console.audit_widgets import ExportFiles, downloads, show_proof
 from console.errors import show_error
 from console.gate import page
-from console.step_up import Ask, sensitive
+from console.step_up import Ask, keep, kept, sensitive
 
 gh, auditor = page(Action.AUDIT_VERIFY)
 st.title("Verify the audit log")
@@ -87,17 +87,26 @@ st.caption("The bundle of `python -m audit export`: sealed events, every checkpo
 
 
 def build_bundle(who: Principal) -> str:
-    with st.spinner("Exporting and zipping the sealed log…"):
-        st.session_state["bundle_files"] = oversight.export_verifiable_bundle(
-            gh, who, oversight.new_export_dir())
+    directory = oversight.new_export_dir()
+    try:
+        with st.spinner("Exporting and zipping the sealed log…"):
+            bundle = oversight.export_verifiable_bundle(gh, who, directory)
+    except BaseException:
+        oversight.remove_export(directory)
+        raise
+    keep("bundle", (ExportFiles.of(directory, bundle.pieces, "application/zip"), bundle))
     return ""  # the bundle below says what was written
 
 
 clicked = st.button("Build the verifiable bundle")
 sensitive(gh, auditor, "bundle",
           Ask("Build the verifiable bundle of the sealed log", build_bundle) if clicked else None)
-if bundle_files := st.session_state.get("bundle_files"):
-    st.success(f"Bundle of {bundle_files.events:,} events (tree size {bundle_files.tree_size:,})."
-               + (" Join the pieces with `cat gatehouse-audit-bundle.zip.0* > "
-                  "gatehouse-audit-bundle.zip`." if len(bundle_files.pieces) > 1 else ""))
-    downloads(bundle_files.pieces, "application/zip", "bundle_download")
+if isinstance(held_bundle := kept("bundle"), tuple):
+    files: ExportFiles = held_bundle[0]
+    bundle: BundleFiles = held_bundle[1]
+    whole = bundle.pieces[0].name.removesuffix(".001")
+    st.success(f"Bundle of {bundle.events:,} events (tree size {bundle.tree_size:,}). Each "
+               "file is removed from the server once downloaded."
+               + (f" Join the pieces with `cat {whole}.0* > {whole}`."
+                  if len(bundle.pieces) > 1 else ""))
+    downloads(files, "bundle_download")
