@@ -157,8 +157,9 @@ def test_one_event_shows_its_details_and_inclusion_proof(oidc: str, engine: Engi
     at = enrolled(oidc, "audrey.auditor", LOG)
     row = shown_ids(at).index(event_id)
     # as a click on the row would (AppTest cannot click into the grid)
-    at.session_state[at.dataframe[0].key] = {"selection": {"rows": [row], "columns": [],
-                                                           "cells": []}}
+    table = at.dataframe[0].key
+    assert table is not None
+    at.session_state[table] = {"selection": {"rows": [row], "columns": [], "cells": []}}
     at.run()
     assert any("sam at" in t.value for t in at.text)  # the dialog: who, in full
     labelled(at.button, "Check its inclusion proof").click().run()
