@@ -21,10 +21,17 @@ st.caption("A restricted customer's data is served to nobody, under any grant, a
 
 in_force = restrictions.restrictions(gh, admin)
 if in_force:
+    # Sized to fit beside the sidebar; the reason takes the rest, and the whole of it shows
+    # on hover. "restricted by" names the subject (the issuer is the console's own).
     st.dataframe(pd.DataFrame([{
         "customer": r.customer_id, "environment": r.environment, "reason": r.reason,
-        "restricted by": r.restricted_by, "since": r.restricted_at} for r in in_force]),
-        hide_index=True, width="stretch")
+        "restricted by": r.restricted_by.partition("|")[2] or r.restricted_by,
+        "since (UTC)": f"{r.restricted_at:%Y-%m-%d %H:%M}"} for r in in_force]),
+        hide_index=True, width="stretch", column_config={
+            "customer": st.column_config.TextColumn(width=95),
+            "environment": st.column_config.TextColumn(width=100),
+            "restricted by": st.column_config.TextColumn(width=120),
+            "since (UTC)": st.column_config.TextColumn(width=130)})
 else:
     st.info("No customer is restricted.")
 
