@@ -7,6 +7,7 @@ records the auditor's own searches, exports and verifications.
 from __future__ import annotations
 
 import functools
+import json
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -96,22 +97,24 @@ def _what(event: StoredEvent) -> str:
 
 EVENT_COLUMNS = ["id", "time (UTC)", "actor", "action", "outcome", "customer", "request",
                  "grant", "ticket", "what", "reason"]
-# Widths that fit a wide page (about 1,300 px beside the sidebar) without a horizontal
-# scroll: the reason gets what is left and opens in full, with everything else of the
-# event, when its row is selected.
+# What the log table shows by default: sized to fit beside the sidebar on a 1280-pixel screen
+# (about 820 px) without a horizontal scroll. The rest is in the frame (the table's column
+# menu can show it) and in the event's dialog, which also has the reason in full.
+LOG_COLUMNS = ["time (UTC)", "actor", "action", "outcome", "customer", "reason"]
 _CONFIG: dict[str, Any] = {
     "id": st.column_config.NumberColumn("id", width=60, format="%d"),
-    "time (UTC)": st.column_config.TextColumn(width=150),
-    "actor": st.column_config.TextColumn(width=130),
-    "action": st.column_config.TextColumn(width=150),
-    "outcome": st.column_config.TextColumn(width=75),
-    "customer": st.column_config.TextColumn(width=90),
+    "time (UTC)": st.column_config.TextColumn(width=140),
+    "actor": st.column_config.TextColumn(width=110),
+    "action": st.column_config.TextColumn(width=140),
+    "outcome": st.column_config.TextColumn(width=70),
+    "customer": st.column_config.TextColumn(width=85),
     "request": st.column_config.TextColumn(width=65),
     "grant": st.column_config.TextColumn(width=60),
     "ticket": st.column_config.TextColumn(width=90),
-    "what": st.column_config.TextColumn(width=180),
+    "what": st.column_config.TextColumn(width=160),
     "reason": st.column_config.TextColumn(
-        "reason / justification", help="Select a row to read it in full, with the whole event"),
+        "reason / justification", width=230,
+        help="Select the row to read it in full, with the whole event"),
 }
 
 
@@ -126,7 +129,7 @@ def events_frame(events: Iterable[StoredEvent]) -> pd.DataFrame:
 ROW_PX = 35  # Streamlit's default row height; the header is one more row
 
 
-def events_table(events: list[StoredEvent], key: str, columns: list[str] | None = None,
+def events_table(events: list[StoredEvent], key: str, columns: list[str] = LOG_COLUMNS,
                  rows: int = 25) -> StoredEvent | None:
     """The events, one per line, up to `rows` of them visible without scrolling (the page
     scrolls, not a small box). One row can be selected: returns its event, or None."""
@@ -165,7 +168,8 @@ def event_details(event: StoredEvent, prove: Callable[[int], ProofCheck]) -> Non
         st.caption("Who")
         st.text(f"{event.actor}\n{event.actor_sub} at {event.actor_iss}\n"
                 f"roles: {event.actor_roles or '-'}\nsession: {event.session_id or '-'}\n"
-                f"from: {event.source_ip or '-'} · {event.user_agent or '-'}")
+                f"source IP: {event.source_ip or 'not recorded'}\n"
+                f"user agent: {event.user_agent or 'not recorded'}")
     with about:
         st.caption("About")
         st.text(f"customer {event.customer_id or '-'} · request {event.request_id or '-'} · "
@@ -175,7 +179,7 @@ def event_details(event: StoredEvent, prove: Callable[[int], ProofCheck]) -> Non
     st.caption("Reason / justification")
     st.text(event.reason or "(none given)")
     st.caption("Details")
-    st.json(event.details, expanded=True)
+    st.code(json.dumps(event.details, ensure_ascii=False), language="json", wrap_lines=True)
     if st.button("Check its inclusion proof", key=f"prove_{event.id}"):
         try:
             show_proof(prove(event.id))

@@ -36,7 +36,13 @@ else:
     st.dataframe(pd.DataFrame([{
         "rule": f.rule, "subject": f.subject, "first seen (UTC)": f"{f.at:%Y-%m-%d %H:%M}",
         "detail": f.detail, "evidence (event ids)": ", ".join(map(str, f.evidence))}
-        for f in flags]), hide_index=True, width="stretch")
+        for f in flags]), hide_index=True, width="stretch",
+        column_config={"rule": st.column_config.TextColumn(width=150),
+                       "subject": st.column_config.TextColumn(width=130),
+                       "first seen (UTC)": st.column_config.TextColumn(width=125),
+                       "detail": st.column_config.TextColumn(width=290),
+                       "evidence (event ids)": st.column_config.TextColumn(width=110)},
+        height=35 * (min(len(flags), 15) + 1) + 3)
 
 st.subheader("Activity")
 daily = pd.DataFrame([vars(d) for d in found.daily], columns=["day", "action", "outcome",

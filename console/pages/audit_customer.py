@@ -39,6 +39,19 @@ st.dataframe(pd.DataFrame([{
     "reveals": a.counts["data.revealed"], "exports": a.counts["data.exported"],
     "refused": a.counts["data.denied"]} for a in found],
     columns=["who", "subject", "ticket", "grant", "first (UTC)", "last (UTC)", "reads",
-             "reveals", "exports", "refused"]), hide_index=True, width="stretch")
+             "reveals", "exports", "refused"]), hide_index=True, width="stretch",
+    # Fits beside the sidebar on a 1280-pixel screen; the subject is one click away in the
+    # table's column menu.
+    column_order=["who", "ticket", "grant", "first (UTC)", "last (UTC)", "reads", "reveals",
+                  "exports", "refused"],
+    column_config={"who": st.column_config.TextColumn(width=130, help="Display name; the "
+                                                      "subject is in the hidden column"),
+                   "ticket": st.column_config.TextColumn(width=90),
+                   "grant": st.column_config.TextColumn(width=60),
+                   "first (UTC)": st.column_config.TextColumn(width=125),
+                   "last (UTC)": st.column_config.TextColumn(width=125),
+                   **{n: st.column_config.NumberColumn(width=60)
+                      for n in ("reads", "reveals", "exports", "refused")}},
+    height=35 * (min(max(len(found), 1), 25) + 1) + 3)
 st.caption("Each row is one person under one ticket and grant. The grant timeline shows "
            "what was read and why; the audit log filtered on the customer shows every event.")

@@ -51,6 +51,6 @@ if found.truncated:
 st.caption("Every event under this grant, oldest first; select a row to open the event.")
 table = f"grant_table_{found.grant_id}"
 chosen = events_table(found.events, table,
-                      ["id", "time (UTC)", "actor", "action", "outcome", "what", "reason"],
+                      ["time (UTC)", "actor", "action", "what", "reason"],
                       rows=100)
 open_selected(table, chosen, lambda event_id: oversight.prove(gh, auditor, event_id))

@@ -33,7 +33,7 @@ if seen.checkpoint is not None:
                 f"{from_micros(cp.ts_us):%Y-%m-%d %H:%M:%S} UTC by key "
                 f"`{seen.key_fingerprint}`; its signature checks out under the pinned key.")
     with st.expander("The signed note (C2SP checkpoint)"):
-        st.code(cp.note, language=None)
+        st.code(cp.note, language=None, wrap_lines=True)
 elif seen.checkpoint_error:
     st.error("The newest checkpoint does not open under the pinned key.",
              icon=":material/gpp_bad:")
@@ -64,7 +64,7 @@ with verify:
         else:
             st.error(f"NOT INTACT (checked {when:%H:%M:%S} UTC)", icon=":material/gpp_bad:")
         # The same lines as `python -m audit verify`, as plain text: escaped, never markdown.
-        st.code("\n".join(render(report)), language=None)
+        st.code("\n".join(render(report)), language=None, wrap_lines=True)
 with prove:
     st.subheader("One event")
     with st.form("prove"):

@@ -1,14 +1,18 @@
-"""The auditor in a real browser, over the seeded demo: filter the log, export what matches,
-verify the log and one event. The same run photographs each role's main pages for the
-README's tour into test-artifacts/e2e/tour/; `make screenshots` copies them into docs/screenshots/
-(a test run never changes tracked files)."""
+"""The auditor in a real browser, over the seeded demo: filter the log, open one event, export
+what matches (fresh code, confirmation, download), verify the log and one event, download the
+bundle, follow activity, a grant and a customer; what the log recorded of each step, and that
+no export file is left on the server once downloaded. The same run photographs each role's
+main pages for the README's tour into test-artifacts/e2e/tour/; `make screenshots` copies them
+into docs/screenshots/ (a test run never changes tracked files)."""
 
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,9 @@ from sqlalchemy import func, select
 from audit.engine import make_engine
 from audit.query import DATA_ACCESS
 from audit.schema import events_table
-from tests.e2e.conftest import ARTIFACTS, ROOT, hermetic_env, wait_for_app
+from console.audit_widgets import ROW_PX, human_size
+from tests.e2e.backstage import Backstage, backstage_for
+from tests.e2e.conftest import ARTIFACTS, ROOT, hermetic_env, screenshot, wait_for_app
 from tests.e2e.flows import open_page, sign_in
 
 SCREENSHOTS = ARTIFACTS / "tour"  # `make screenshots` copies them into docs/screenshots/
@@ -83,33 +89,127 @@ def busiest(data: Path, column: str, fallback: str) -> str:
     return str(found or fallback)
 
 
-def test_the_auditor_filters_exports_and_verifies(page: Page, demo: tuple[str, Path],
-                                                  idp: str, tmp_path: Path) -> None:
+@pytest.fixture
+def stage(demo: tuple[str, Path], tmp_path: Path, idp: str,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[Backstage]:
+    """The services behind the demo console: what the log recorded, and the step-up clock."""
+    backstage = backstage_for(demo[0], tmp_path, idp, monkeypatch)
+    yield backstage
+    backstage.gh.engine.dispose()
+
+
+def fresh_code(stage: Backstage, data: Path, idp: str, sub: str) -> str:
+    """A code the console accepts now for a seeded persona (its last step forgotten)."""
+    stage.forget_last_code(sub)
+    return cli(data, "access", "--issuer", idp, "demo-code", sub).strip()
+
+
+def newest_with_a_reason(data: Path, customer: str) -> tuple[int, int, str]:
+    """(row on the first page, event id, reason) of the newest event of `customer` that
+    carries a reason: the log page lists the same events in the same order."""
+    e = events_table.c
+    engine = make_engine(f"sqlite:///{data / 'gatehouse.db'}")
+    with engine.connect() as conn:
+        rows = conn.execute(select(e.id, e.reason).where(e.customer_id == customer)
+                            .order_by(e.ts_us.desc(), e.id.desc()).limit(25)).all()
+    engine.dispose()
+    return next((i, int(r.id), str(r.reason)) for i, r in enumerate(rows) if r.reason)
+
+
+def click_row(page: Page, row: int) -> None:
+    """Select a row of the page's table by its row marker (the grid is a canvas)."""
+    box = page.get_by_test_id("stDataFrame").first.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 18, box["y"] + ROW_PX * (row + 1) + ROW_PX / 2)
+
+
+def download(page: Page, label: str, into: Path) -> tuple[str, Path]:
+    """Click the download button whose label starts with `label`; return its label and the
+    saved file (by the name the browser was given)."""
+    button = page.get_by_role("button", name=re.compile("^" + re.escape(label)))
+    expect(button).to_have_count(1)
+    text = button.inner_text().strip()
+    with page.expect_download() as done:
+        button.click()
+    saved = into / done.value.suggested_filename
+    done.value.save_as(saved)
+    return text, saved
+
+
+def assert_labelled(label: str, saved: Path, pattern: str) -> None:
+    """The button named the file as it arrived, with its real size."""
+    assert re.fullmatch(pattern, saved.name), saved.name
+    assert label.endswith(f"Download {saved.name} ({human_size(saved.stat().st_size)})"), label
+
+
+def left_on_server(data: Path) -> list[Path]:
+    return sorted((data / "exports").iterdir())
+
+
+def test_the_auditor_opens_an_event_exports_and_downloads_the_bundle(
+        page: Page, demo: tuple[str, Path], stage: Backstage, idp: str, tmp_path: Path) -> None:
     url, data = demo
     sign_in_seeded(page, url, "audrey.auditor", data, idp)
+    start = stage.last_event_id()
     open_page(page, "Audit log")
     expect(page.get_by_text("Page 1 · all events · newest first")).to_be_visible()
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     tour(page, "auditor-1-audit-log")
+    screenshot(page, "auditor-1-log")
+    assert stage.actions(after=start) == ["audit.searched"]
 
+    step = stage.last_event_id()
     page.get_by_label("Customer", exact=True).fill(CUSTOMER)
     page.get_by_test_id("stForm").get_by_role("button", name="Search").click()
     expect(page.get_by_text(f"Page 1 · customer={CUSTOMER} · newest first")).to_be_visible()
+    settled(page)
+    screenshot(page, "auditor-2-log-filtered")
+    assert stage.actions(after=step) == ["audit.searched"]
 
+    step = stage.last_event_id()  # one event, opened from its row: the reason in full
+    row, event_id, reason = newest_with_a_reason(data, CUSTOMER)
+    click_row(page, row)
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text(f"Event {event_id}")).to_be_visible()
+    expect(dialog.get_by_text(reason, exact=True)).to_be_visible()
+    screenshot(page, "auditor-3-event-opened")
+    assert stage.actions(after=step) == []  # looking at a row it already showed reads nothing
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+    step = stage.last_event_id()  # the export needs a fresh code, then a confirmation
+    stage.age_step_up("audrey.auditor")
     page.get_by_text("Export every event that matches, oldest first").click()
     page.get_by_role("button", name="Export", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text(f"Export every event that matches (customer={CUSTOMER}) as CSV: "
+                            "this needs a fresh code")).to_be_visible()
+    screenshot(page, "auditor-4-export-asks-for-a-code")
+    page.get_by_label("6-digit code").fill(fresh_code(stage, data, idp, "audrey.auditor"))
+    page.get_by_role("button", name="Confirm with code", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text(f"Confirm: Export every event that matches (customer={CUSTOMER}) "
+                            "as CSV")).to_be_visible()
+    assert stage.actions(after=step) == ["auth.mfa.step_up"]
+    page.get_by_role("button", name="Confirm", exact=True).click()
     exported = page.get_by_text("events exported (CSV, 1 file(s))")
     expect(exported).to_be_visible()
     count = int(exported.inner_text().split(" events")[0].replace(",", ""))
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download gatehouse-audit-events.csv").click()
-    saved = tmp_path / "export.csv"
-    download.value.save_as(saved)
+    assert stage.actions(after=step) == ["auth.mfa.step_up", "audit.exported"]
+    assert len(left_on_server(data)) == 1  # the export waits for its download ...
+    screenshot(page, "auditor-5-exported")
+    label, saved = download(page, "Download gatehouse-audit-export-", tmp_path)
+    assert_labelled(label, saved, rf"gatehouse-audit-export-{CUSTOMER}-\d{{8}}T\d{{6}}Z\.csv")
     with saved.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == count > 0
     assert {r["customer_id"] for r in rows} == {CUSTOMER}
+    expect(page.get_by_text(f"Downloaded {saved.name}")).to_be_visible()
+    assert left_on_server(data) == []  # ... and is gone from the server once served
+    screenshot(page, "auditor-6-downloaded")
+    assert stage.actions(after=step) == ["auth.mfa.step_up", "audit.exported"]
 
+    step = stage.last_event_id()
     open_page(page, "Verify")
     page.get_by_role("button", name="Verify now", exact=True).click()
     expect(page.get_by_test_id("stAlertContentSuccess").get_by_text("Intact:")).to_be_visible(
@@ -118,19 +218,51 @@ def test_the_auditor_filters_exports_and_verifies(page: Page, demo: tuple[str, P
     page.get_by_role("button", name="Check inclusion proof", exact=True).click()
     expect(page.get_by_text("Event 1 is leaf 0 of the signed checkpoint")).to_be_visible()
     tour(page, "auditor-5-verify")
+    screenshot(page, "auditor-7-verified")
+    assert stage.actions(after=step) == ["audit.verified", "audit.proof"]
 
+    step = stage.last_event_id()  # still within the code's window: the bundle builds at once
+    page.get_by_role("button", name="Build the verifiable bundle", exact=True).click()
+    expect(page.get_by_text("Bundle of")).to_be_visible(timeout=60_000)
+    label, saved = download(page, "Download gatehouse-audit-bundle-", tmp_path)
+    assert_labelled(label, saved, r"gatehouse-audit-bundle-\d{8}T\d{6}Z\.zip")
+    with zipfile.ZipFile(saved) as bundle:
+        assert bundle.testzip() is None and bundle.namelist()
+    expect(page.get_by_text(f"Downloaded {saved.name}")).to_be_visible()
+    assert left_on_server(data) == []
+    screenshot(page, "auditor-8-bundle-downloaded")
+    assert stage.actions(after=step) == ["audit.exported"]
+
+
+def test_the_auditor_follows_activity_a_grant_and_a_customer(
+        page: Page, demo: tuple[str, Path], stage: Backstage, idp: str) -> None:
+    url, data = demo
+    sign_in_seeded(page, url, "audrey.auditor", data, idp)
+    step = stage.last_event_id()
     open_page(page, "Activity")
     expect(page.get_by_role("heading", name="Anomaly flags")).to_be_visible()
     page.wait_for_timeout(1_000)  # charts draw after the script has finished
     tour(page, "auditor-2-activity")
+    screenshot(page, "auditor-9-activity")
+    assert stage.actions(after=step) == ["audit.searched", "audit.searched"]  # counts, flags
 
-    page.goto(f"{url}/audit-grant?grant={busiest(data, 'grant_id', '1')}")
+    step = stage.last_event_id()
+    grant = busiest(data, "grant_id", "1")
+    page.goto(f"{url}/audit-grant?grant={grant}")
     expect(page.get_by_text("requested by")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Grant {grant}")).to_be_visible()
     tour(page, "auditor-3-grant-timeline")
+    screenshot(page, "auditor-10-grant-timeline")
+    assert stage.actions("audit.", after=step) == ["audit.searched"]
 
-    page.goto(f"{url}/audit-customer?customer={busiest(data, 'customer_id', CUSTOMER)}")
+    step = stage.last_event_id()
+    customer = busiest(data, "customer_id", CUSTOMER)
+    page.goto(f"{url}/audit-customer?customer={customer}")
     expect(page.get_by_role("heading", name="Customer access")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     tour(page, "auditor-4-customer-access")
+    screenshot(page, "auditor-11-customer-access")
+    assert stage.actions("audit.", after=step) == ["audit.searched"]
 
 
 def test_the_tour_of_the_support_and_admin_pages(page: Page, browser: Browser,
