@@ -90,8 +90,9 @@ def time_window(key: str, days: int, now: datetime) -> tuple[datetime, datetime]
 def _what(event: StoredEvent) -> str:
     """A short line of what the details say (allow-listed fields only, never values)."""
     d = event.details
-    parts = [f"{k}={d[k]}" for k in ("environment", "scope", "action", "row_count", "format",
-                                     "filters", "why", "page") if d.get(k) not in (None, "")]
+    # Most telling first: a narrow column shows the start of the line.
+    parts = [f"{k}={d[k]}" for k in ("scope", "action", "row_count", "format", "filters", "why",
+                                     "page", "environment") if d.get(k) not in (None, "")]
     return " · ".join(str(p) for p in parts)
 
 

@@ -13,6 +13,8 @@ from console.audit_widgets import remembered, time_window
 from console.errors import show_error
 from console.gate import page
 
+FLAG_ROW_PX = 66
+
 gh, auditor = page(Action.AUDIT_VIEW)
 st.title("Activity")
 since, until = time_window("activity", days=14, now=gh.now())
@@ -35,14 +37,17 @@ if not flags:
 else:
     st.dataframe(pd.DataFrame([{
         "rule": f.rule, "subject": f.subject, "first seen (UTC)": f"{f.at:%Y-%m-%d %H:%M}",
-        "detail": f.detail, "evidence (event ids)": ", ".join(map(str, f.evidence))}
+        "detail": f.detail, "evidence": ", ".join(map(str, f.evidence))}
         for f in flags]), hide_index=True, width="stretch",
-        column_config={"rule": st.column_config.TextColumn(width=150),
-                       "subject": st.column_config.TextColumn(width=130),
+        # Fits beside the sidebar on a 1280-pixel screen; rows taller than 4rem let
+        # Streamlit wrap the detail onto a second and third line.
+        column_config={"rule": st.column_config.TextColumn(width=140),
+                       "subject": st.column_config.TextColumn(width=125),
                        "first seen (UTC)": st.column_config.TextColumn(width=125),
-                       "detail": st.column_config.TextColumn(width=290),
-                       "evidence (event ids)": st.column_config.TextColumn(width=110)},
-        height=35 * (min(len(flags), 15) + 1) + 3)
+                       "detail": st.column_config.TextColumn(width=330),
+                       "evidence": st.column_config.TextColumn(width=95,
+                                                               help="The event ids")},
+        row_height=FLAG_ROW_PX, height=FLAG_ROW_PX * min(len(flags), 10) + 38)
 
 st.subheader("Activity")
 daily = pd.DataFrame([vars(d) for d in found.daily], columns=["day", "action", "outcome",

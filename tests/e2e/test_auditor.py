@@ -174,9 +174,14 @@ def test_the_auditor_opens_an_event_exports_and_downloads_the_bundle(
     expect(dialog.get_by_text(reason, exact=True)).to_be_visible()
     screenshot(page, "auditor-3-event-opened")
     assert stage.actions(after=step) == []  # looking at a row it already showed reads nothing
+    dialog.get_by_role("button", name="Check its inclusion proof").click()
+    expect(dialog.get_by_text(f"Event {event_id} is leaf")).to_be_visible()
+    screenshot(page, "auditor-3b-event-proof")
+    assert stage.actions(after=step) == ["audit.proof"]
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)
 
+    settled(page)
     step = stage.last_event_id()  # the export needs a fresh code, then a confirmation
     stage.age_step_up("audrey.auditor")
     page.get_by_text("Export every event that matches, oldest first").click()
