@@ -157,7 +157,9 @@ def test_an_export_needs_a_fresh_code_and_is_recorded(gh: Gatehouse, people: Tea
     written = oversight.export_events(gh, audrey, flt, ExportFormat.JSONL, tmp_path / "x",
                                      lambda done, total: progress.append((done, total)))
     assert written.rows == 5 and progress == [(5, 5)]  # issued, 2 reads, refused, revoked
-    assert [p.name for p in written.parts] == ["gatehouse-audit-events.jsonl"]
+    # named for what it is, the grant it concerns and when (the injected clock, UTC)
+    assert [p.name for p in written.parts] == [
+        f"gatehouse-audit-export-grant-1-{gh.now():%Y%m%dT%H%M%SZ}.jsonl"]
     recorded = last(gh)
     assert (recorded["action"], recorded["details"]) == ("audit.exported", {
         "filters": "grant=1", "format": "jsonl", "row_count": 5})
