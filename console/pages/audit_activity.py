@@ -13,7 +13,7 @@ from console.audit_widgets import remembered, time_window
 from console.errors import show_error
 from console.gate import page
 
-FLAG_ROW_PX = 66
+FLAG_ROW_PX = 84  # four lines of detail
 
 gh, auditor = page(Action.AUDIT_VIEW)
 st.title("Activity")
@@ -40,7 +40,7 @@ else:
         "detail": f.detail, "evidence": ", ".join(map(str, f.evidence))}
         for f in flags]), hide_index=True, width="stretch",
         # Fits beside the sidebar on a 1280-pixel screen; rows taller than 4rem let
-        # Streamlit wrap the detail onto a second and third line.
+        # Streamlit wrap the detail over the row's four lines.
         column_config={"rule": st.column_config.TextColumn(width=140),
                        "subject": st.column_config.TextColumn(width=125),
                        "first seen (UTC)": st.column_config.TextColumn(width=125),

@@ -71,12 +71,11 @@ def export(export_filter: EventFilter, export_format: ExportFormat) -> Ask:
                f"{export_format.value.upper()}", act)
 
 
-with st.expander("Export every event that matches, oldest first"):
-    fmt = st.radio("Format", list(ExportFormat), horizontal=True, key="log_format",
-                   format_func=lambda f: f.value.upper())
-    clicked = st.button("Export", type="primary", key="log_export")
-    sensitive(gh, auditor, "log_export", export(flt, fmt) if clicked and fmt else None)
-    if isinstance(done := kept("log_export"), tuple):
+def show_export() -> None:
+    """The export this page keeps, if any. In a function, so no module-level name holds the
+    files: dropping them from the page's keeping removes them from the server at once."""
+    done = kept("log_export")
+    if isinstance(done, tuple):
         files: ExportFiles = done[0]
         count: int = done[1]
         written_fmt: ExportFormat = done[2]
@@ -84,3 +83,11 @@ with st.expander("Export every event that matches, oldest first"):
                    f"{len(files.sizes)} file(s)); the export is in the audit log too. Each "
                    "file is removed from the server once downloaded.")
         downloads(files, "log_download")
+
+
+with st.expander("Export every event that matches, oldest first"):
+    fmt = st.radio("Format", list(ExportFormat), horizontal=True, key="log_format",
+                   format_func=lambda f: f.value.upper())
+    clicked = st.button("Export", type="primary", key="log_export")
+    sensitive(gh, auditor, "log_export", export(flt, fmt) if clicked and fmt else None)
+    show_export()

@@ -49,13 +49,14 @@ with verify:
     if st.button("Verify now", type="primary"):
         bar = st.progress(0.0, text="Reading the sealed leaves…")
         try:
-            st.session_state["verify_report"] = (gh.now(), oversight.verify(
+            keep("verify_report", (gh.now(), oversight.verify(
                 gh, auditor, lambda done, total: bar.progress(
-                    min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} leaves")))
+                    min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} leaves"))))
         except GatehouseError as exc:
             show_error(exc)
         bar.empty()
-    if held := st.session_state.get("verify_report"):
+    # Kept for this page only: coming back later shows no verdict of an earlier visit.
+    if isinstance(held := kept("verify_report"), tuple):
         when, report = held
         if report.ok:
             st.success(f"Intact: {report.tree_size:,} sealed events, "
@@ -73,11 +74,11 @@ with prove:
         asked = go.form_submit_button("Check inclusion proof")
     if asked and event_id is not None:
         try:
-            st.session_state["verify_proof"] = oversight.prove(gh, auditor, int(event_id))
+            keep("verify_proof", oversight.prove(gh, auditor, int(event_id)))
         except GatehouseError as exc:
-            st.session_state.pop("verify_proof", None)
+            keep("verify_proof", None)
             show_error(exc)
-    if proof := st.session_state.get("verify_proof"):
+    if isinstance(proof := kept("verify_proof"), oversight.ProofCheck):
         show_proof(proof)
 
 st.subheader("Offline verification")
@@ -101,12 +102,19 @@ def build_bundle(who: Principal) -> str:
 clicked = st.button("Build the verifiable bundle")
 sensitive(gh, auditor, "bundle",
           Ask("Build the verifiable bundle of the sealed log", build_bundle) if clicked else None)
-if isinstance(held_bundle := kept("bundle"), tuple):
-    files: ExportFiles = held_bundle[0]
-    bundle: BundleFiles = held_bundle[1]
+def show_bundle() -> None:
+    """The bundle this page keeps, if any (in a function: see `audit_log.show_export`)."""
+    held = kept("bundle")
+    if not isinstance(held, tuple):
+        return
+    files: ExportFiles = held[0]
+    bundle: BundleFiles = held[1]
     whole = bundle.pieces[0].name.removesuffix(".001")
     st.success(f"Bundle of {bundle.events:,} events (tree size {bundle.tree_size:,}). Each "
                "file is removed from the server once downloaded."
                + (f" Join the pieces with `cat {whole}.0* > {whole}`."
                   if len(bundle.pieces) > 1 else ""))
     downloads(files, "bundle_download")
+
+
+show_bundle()

@@ -239,12 +239,20 @@ def test_the_auditor_opens_an_event_exports_and_downloads_the_bundle(
     assert stage.actions(after=step) == ["audit.exported"]
 
 
-def test_the_auditor_follows_activity_a_grant_and_a_customer(
+def test_the_auditor_leaves_a_bundle_and_follows_activity_a_grant_and_a_customer(
         page: Page, demo: tuple[str, Path], stage: Backstage, idp: str) -> None:
     url, data = demo
     sign_in_seeded(page, url, "audrey.auditor", data, idp)
+    step = stage.last_event_id()  # a bundle built (the sign-in code is fresh) and left behind
+    open_page(page, "Verify")
+    page.get_by_role("button", name="Build the verifiable bundle", exact=True).click()
+    expect(page.get_by_text("Bundle of")).to_be_visible(timeout=60_000)
+    assert len(left_on_server(data)) == 1
+    assert stage.actions(after=step) == ["audit.exported"]
+
     step = stage.last_event_id()
-    open_page(page, "Activity")
+    open_page(page, "Activity")  # leaving the page takes the undownloaded bundle away
+    assert left_on_server(data) == []
     expect(page.get_by_role("heading", name="Anomaly flags")).to_be_visible()
     page.wait_for_timeout(1_000)  # charts draw after the script has finished
     tour(page, "auditor-2-activity")
