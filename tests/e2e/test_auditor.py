@@ -69,7 +69,7 @@ def tour(page: Page, name: str) -> None:
     """A README screenshot: the 1280x800 viewport as the person sees it, small PNG."""
     settled(page)
     page.evaluate("document.activeElement && document.activeElement.blur()")  # no focus ring
-    page.mouse.move(0, 799)  # no hover highlight in the picture
+    page.mouse.move(1279, 799)  # beside the content: no hover highlight in the picture
     page.wait_for_timeout(500)  # charts and tables draw just after their element appears
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png")
@@ -266,6 +266,13 @@ def test_the_auditor_leaves_a_bundle_and_follows_activity_a_grant_and_a_customer
     expect(page.get_by_role("heading", name=f"Grant {grant}")).to_be_visible()
     tour(page, "auditor-3-grant-timeline")
     screenshot(page, "auditor-10-grant-timeline")
+    click_row(page, 0)  # the request that started it, with its justification in full
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("request.created")).to_be_visible()
+    expect(dialog.get_by_text(re.compile(r"^SUP-\d+: "))).to_be_visible()
+    screenshot(page, "auditor-10b-grant-timeline-request")
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
     assert stage.actions("audit.", after=step) == ["audit.searched"]
 
     step = stage.last_event_id()
