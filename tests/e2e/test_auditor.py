@@ -29,6 +29,7 @@ from tests.e2e.flows import open_page, sign_in
 
 SCREENSHOTS = ARTIFACTS / "tour"  # `make screenshots` copies them into docs/screenshots/
 CUSTOMER = "cust-0042"  # the seeded demo's live grant
+BUILT = re.compile(r"^Bundle of [\d,]+ events")  # not the page's "The bundle of …" caption
 
 
 def cli(data: Path, *args: str) -> str:
@@ -228,7 +229,7 @@ def test_the_auditor_opens_an_event_exports_and_downloads_the_bundle(
 
     step = stage.last_event_id()  # still within the code's window: the bundle builds at once
     page.get_by_role("button", name="Build the verifiable bundle", exact=True).click()
-    expect(page.get_by_text("Bundle of")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(BUILT)).to_be_visible(timeout=60_000)
     label, saved = download(page, "Download gatehouse-audit-bundle-", tmp_path)
     assert_labelled(label, saved, r"gatehouse-audit-bundle-\d{8}T\d{6}Z\.zip")
     with zipfile.ZipFile(saved) as bundle:
@@ -246,7 +247,7 @@ def test_the_auditor_leaves_a_bundle_and_follows_activity_a_grant_and_a_customer
     step = stage.last_event_id()  # a bundle built (the sign-in code is fresh) and left behind
     open_page(page, "Verify")
     page.get_by_role("button", name="Build the verifiable bundle", exact=True).click()
-    expect(page.get_by_text("Bundle of")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(BUILT)).to_be_visible(timeout=60_000)
     assert len(left_on_server(data)) == 1
     assert stage.actions(after=step) == ["audit.exported"]
 
