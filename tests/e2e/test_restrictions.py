@@ -85,7 +85,8 @@ def test_an_admin_restricts_and_lifts_a_customer_and_support_is_refused_meanwhil
     stage.sign_in(support, console_url, "sam.support")
     refused_at = stage.last_event_id()
     read_contacts(support)
-    expect(support.get_by_text("restricted").first).to_be_visible()
+    expect(support.get_by_test_id("stAlertContentError")).to_contain_text(
+        f"customer {CUSTOMER} is restricted")
     expect(support.get_by_test_id("stDataFrame")).to_have_count(0)
     screenshot(support, "restrictions-4-support-refused")
     assert stage.actions("data.", after=refused_at) == ["data.denied"]
