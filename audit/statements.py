@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, func, select
 
 from audit.checkpoint import CheckpointInvalid, note_hash, sign_note, signed_body
+from audit.private_files import open_private
 from audit.schema import events_table
 from audit.verification.report import DamageKind, Report, printable
 
@@ -151,11 +152,14 @@ def newest_statement(directory: Path, public: Ed25519PublicKey) -> Statement | N
 
 
 def publish_statement(directory: Path, statement: Statement) -> Path:
-    """Write the note atomically (temp file, fsync, rename), named by its number."""
+    """Write the note atomically (temp file, fsync, rename), named by its number. The temp
+    file is created new (`audit.private_files`): a symlink planted at its name by whoever can
+    write the directory is removed, never written through."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{statement.number:016d}{SUFFIX}"
     temp = target.with_suffix(".tmp")
-    with open(temp, "w", encoding="utf-8") as out:
+    temp.unlink(missing_ok=True)  # a leftover of a crashed pass, or a plant: never followed
+    with open_private(temp, "w", encoding="utf-8") as out:
         out.write(statement.note)
         out.flush()
         os.fsync(out.fileno())

@@ -116,3 +116,17 @@ def test_the_sealer_chains_on_after_compaction_and_statements_written_meanwhile_
     assert report.ok, report.problems
     assert compact_statements(sqlite_db.engine, signing_key, checkpoint_dir).replaced == 3
     assert verify_database(sqlite_db.engine, signing_key.public_key(), checkpoint_dir).ok
+
+
+def test_a_statement_is_never_written_through_a_planted_symlink(
+        sqlite_db: Database, signing_key: Ed25519PrivateKey, checkpoint_dir: Path,
+        tmp_path: Path) -> None:
+    write_events(sqlite_db, 2)
+    seal_pending(sqlite_db.engine, signing_key, checkpoint_dir)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"mine")
+    (checkpoint_dir / "0000000000000001.tmp").symlink_to(victim)
+    write_events(sqlite_db, 2, start=2)
+    seal_pending(sqlite_db.engine, signing_key, checkpoint_dir)
+    assert victim.read_bytes() == b"mine"
+    assert verify_database(sqlite_db.engine, signing_key.public_key(), checkpoint_dir).ok
