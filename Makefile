@@ -3,7 +3,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
-.PHONY: run test lint setup bench bench-full clean screenshots
+.PHONY: run test lint setup bench bench-full bench-pages clean screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -39,6 +39,13 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	PYTHONPATH=$(CURDIR) $(PY) -m bench --full
+
+# Page speed in a real browser (docs/benchmarks.md, "Page speed"): demo database by default;
+# `PAGES="--events 1000000" make bench-pages` puts a generated log before the demo history.
+PAGES ?= --repeat 5
+
+bench-pages: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(PY) -m bench.pages $(PAGES)
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

@@ -4,7 +4,9 @@ importing neither `access` nor the console.
 `events`, `vocabulary` and `text` (what an event may say), `canonical` (its pinned encoding), `log`
 (append, in the caller's transaction), `schema` and `engine` (tables and connections), `sealer`,
 `merkle`, `tree` and `checkpoint` (the RFC 6962 tree and its signed checkpoints), `statements`
-(the sealer's signed statements of what it saw committed, for the unsealed window),
+(the sealer's signed statements of what it saw committed, for the unsealed window) and
+`statement_compaction` (folding them into one, keeping what verification needs),
+`private_files` (every export or key file is created new, 0600, never through a symlink),
 `verification/` (the verifier itself; `verify` keeps its old import paths), `database`,
 `event_hashing` and `bundle` (verification, live and offline), `proof` (inclusion
 proofs), and the auditors' reads: `query`, `timeline`, `anomalies`, `export_stream`, `status`.
@@ -12,7 +14,7 @@ proofs), and the auditors' reads: `query`, `timeline`, `anomalies`, `export_stre
 
 __all__ = [
     "anomalies", "bundle", "canonical", "checkpoint", "database", "engine", "event_hashing",
-    "events", "export_stream", "log", "merkle", "proof", "query", "schema", "sealer",
-    "settings", "statements", "status", "text", "timeline", "tree", "verification", "verify",
-    "vocabulary",
+    "events", "export_stream", "log", "merkle", "private_files", "proof", "query", "schema",
+    "sealer", "settings", "statement_compaction", "statements", "status", "text", "timeline",
+    "tree", "verification", "verify", "vocabulary",
 ]

@@ -19,6 +19,7 @@ from audit.engine import make_engine
 from audit.proof import NotSealed, inclusion_proof, proof_holds
 from audit.sealer import SealerBusy, TreeDamaged, run_sealer, seal_pending, sealer_guard
 from audit.settings import AuditSettings, load_settings
+from audit.statement_compaction import CompactionRefused, compact_statements
 from audit.verify import Report, render
 
 
@@ -30,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SealerBusy, TreeDamaged, NotSealed, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except CompactionRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     proof.add_argument("event_id", type=int)
     proof.add_argument("--tree-size", type=int, help="checkpoint to prove against")
     proof.set_defaults(run=_proof)
+    sub.add_parser("compact-statements", help="fold the sealer's statements into one, keeping "
+                   "what verification needs (refused unless the log verifies)"
+                   ).set_defaults(run=_compact)
     return parser
 
 
@@ -125,6 +132,14 @@ def _proof(args: argparse.Namespace, s: AuditSettings) -> int:
     holds = proof_holds(proof, public)
     print("proof verifies" if holds else "PROOF DOES NOT VERIFY", file=sys.stderr)
     return 0 if holds else 1
+
+
+def _compact(_args: argparse.Namespace, s: AuditSettings) -> int:
+    result = compact_statements(make_engine(s.sealer_url), load_private_key(s.signing_key_path),
+                                s.checkpoint_dir, s.backdate_allowance_us)
+    print(f"compacted {result.replaced} statement(s) into one; "
+          f"{sum(b - a + 1 for a, b in result.kept)} unsealed id(s) kept")
+    return 0
 
 
 if __name__ == "__main__":

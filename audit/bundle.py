@@ -10,6 +10,9 @@ Layout of a bundle directory:
 
 Only events covered by the newest checkpoint are exported, so every line is provable.
 Rows stream through a server-side cursor and are written as they come: memory stays flat.
+Every file and folder of the bundle is created new and private (`audit.private_files`): a
+symlink or file planted where one is to go is refused (`PathTaken`), never followed or
+overwritten.
 """
 
 from __future__ import annotations
@@ -29,11 +32,11 @@ from audit.checkpoint import (
     load_public_key,
     open_checkpoint,
     public_pem,
-    publish,
     published_notes,
 )
 from audit.database import STREAM, all_notes
 from audit.merkle import leaf_hash
+from audit.private_files import open_private, private_folder
 from audit.schema import events_table, leaves_table
 from audit.verify import HashedEvent, Leaf, Report, verify_log
 
@@ -49,24 +52,31 @@ class ExportResult:
 
 def export_bundle(engine: Engine, out: Path, public: Ed25519PublicKey,
                   checkpoint_dir: Path) -> ExportResult:
-    """Write a bundle of everything up to the newest checkpoint into `out` (created if absent)."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write a bundle of everything up to the newest checkpoint into `out` (created if absent;
+    if present, a real directory in which none of the bundle's names exist yet)."""
+    private_folder(out)
     with engine.connect() as conn, conn.begin():
         checkpoints = {c.size: c for c in (open_checkpoint(n, public)
                                            for n in set(all_notes(conn, checkpoint_dir)))}
         size = max(checkpoints, default=0)
         count = 0
-        with open(out / "events.jsonl", "w", encoding="ascii") as lines:
+        with open_private(out / "events.jsonl", "w", encoding="ascii") as lines:
             for line in _lines(conn, size):
                 lines.write(line)
                 count += 1
-    for checkpoint in checkpoints.values():
-        publish(out / "checkpoints", checkpoint)
-    (out / KEY_FILE).write_bytes(public_pem(public))
+    notes = private_folder(out / "checkpoints")
+    for checkpoint in checkpoints.values():  # named as `checkpoint.publish` names them
+        _write(notes / f"{checkpoint.size:016d}.note", checkpoint.note.encode())
+    _write(out / KEY_FILE, public_pem(public))
     manifest = {"format": FORMAT, "encoding_version": ENCODING_VERSION, "tree_size": size,
                 "events": count, "public_key": fingerprint(public)}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    _write(out / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
     return ExportResult(count, size)
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open_private(path) as out:
+        out.write(data)
 
 
 def _lines(conn: Connection, size: int) -> Iterator[str]:

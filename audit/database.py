@@ -149,12 +149,11 @@ def _collector_frozen() -> Iterator[None]:
 
 def _leaf_batches(conn: Connection) -> Generator[LeafBatch, None, None]:
     raw = driver_connection(conn)
-    # With each leaf, the time of the event sealed there: the backdating check's input. A
-    # LEFT JOIN: a leaf whose event is gone still counts (and `compare` names it).
-    sql = ("SELECT l.seq, l.event_id, l.leaf_hash, e.ts_us FROM audit_leaves l"
-           " LEFT JOIN audit_events e ON e.id = l.event_id ORDER BY l.seq")
+    # The leaves alone: the backdating check takes each event's time from the event reader,
+    # which reads the row anyway (`audit.event_hashing`), not from a join per leaf.
+    sql = "SELECT seq, event_id, leaf_hash FROM audit_leaves ORDER BY seq"
     with closing(raw.cursor() if is_sqlite(conn) else raw.cursor(name="gatehouse_leaves")) as c:
         c.execute(sql)
         while rows := c.fetchmany(LEAF_FETCH):
-            seqs, ids, hashes, times = zip(*rows, strict=True)  # bytea, BLOB: both bytes
-            yield LeafBatch(seqs, hashes, ids, times)
+            seqs, ids, hashes = zip(*rows, strict=True)  # bytea, BLOB: both bytes
+            yield LeafBatch(seqs, hashes, ids)

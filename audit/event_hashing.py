@@ -9,7 +9,8 @@ and the tree are cheap), so on a large log it runs in worker processes (see `_Wo
 the verifying process streams the leaves and rebuilds the tree. Every process reads the same
 snapshot of the log (`_Snapshot`). Each reader also takes the fast encodings: SQLite's
 json_array where it writes exactly canonical.py's bytes, PostgreSQL pages read as text, and a
-cache of encoded `details`.
+cache of encoded `details`. Each event's `ts_us` travels with its digest (the backdating
+check's input), taken from the row that is hashed: no second read.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from audit.canonical import (
 from audit.engine import is_sqlite
 from audit.merkle import leaf_hash
 from audit.schema import events_table, leaves_table
-from audit.verification.batches import EventBatch
+from audit.verification.batches import NO_TIME, EventBatch
 
 EVENT_PAGE = 5_000  # events per round trip, and per batch a worker sends
 CHUNK = 16_384  # leaves' worth of events one worker hashes before the next takes over
@@ -194,7 +195,7 @@ class _EventReader:
         lo, hi = chunk
         prefix = SQLITE_HEAD_SQL if self.fast else "NULL"
         with closing(self.raw.cursor()) as cursor:
-            cursor.execute(f"SELECT id, {prefix}, details FROM audit_events "
+            cursor.execute(f"SELECT id, {prefix}, details, ts_us FROM audit_events "
                            "WHERE id >= ? AND id < ? AND id <= ? ORDER BY id",
                            (-(2**63) if lo is None else lo[0],
                             self.last_id + 1 if hi is None else hi[0], self.last_id))
@@ -202,7 +203,7 @@ class _EventReader:
                 yield rows
 
     def _hash_sqlite(self, rows: list[Any]) -> EventBatch:
-        """Rows of (id, the event's head as SQLite wrote it, details as stored).
+        """Rows of (id, the event's head as SQLite wrote it, details as stored, ts_us).
 
         Where the head SQLite wrote is plain it is byte for byte canonical.py's (checked at
         start, `sqlite_json_agrees`); any other row is re-read and encoded the slow way. A
@@ -218,7 +219,8 @@ class _EventReader:
         else:
             digests = sqlite_leaf_hashes(heads, texts)
             self._rehash([row[0] for row in rows], digests)
-        return EventBatch(array("q", [row[0] for row in rows]), b"".join(digests))
+        return EventBatch(array("q", [row[0] for row in rows]), b"".join(digests),
+                          _times([row[3] for row in rows]))
 
     def _rehash(self, ids: Sequence[int], digests: list[bytes]) -> None:
         """Hash the events left empty in `digests` from their stored values, as
@@ -237,9 +239,21 @@ class _EventReader:
             digests[i] = leaf_hash(canonical_bytes(record))
 
     def _hash_postgres(self, rows: list[Any]) -> EventBatch:
-        """Rows of (txid, id, the event's head, details as jsonb text)."""
+        """Rows of (txid, id, the event's head, details as jsonb text); the head starts with
+        the encoding version, then ts_us (`FIELDS[0]`)."""
         digests = stored_leaf_hashes([row[2:-1] for row in rows], [row[-1] for row in rows])
-        return EventBatch(array("q", [row[1] for row in rows]), b"".join(digests))
+        return EventBatch(array("q", [row[1] for row in rows]), b"".join(digests),
+                          _times([row[3] for row in rows]))
+
+
+def _times(values: list[Any]) -> array[int]:
+    """Stored times as 64-bit integers; `NO_TIME` for one that is not an integer (SQLite keeps
+    whatever an owner wrote: such an event no longer hashes to its leaf, `compare` names it)."""
+    try:
+        return array("q", values)
+    except (TypeError, OverflowError):
+        return array("q", [v if type(v) is int and -(2**63) < v < 2**63 else NO_TIME
+                           for v in values])
 
 
 _PG_COLUMNS = f"txid, id, {ENCODING_VERSION}, " + ", ".join(FIELDS[:-1]) + ", details::text"
@@ -315,10 +329,10 @@ class _Workers:
         for n in range(len(self.chunks)):
             pipe = self.pipes[n % self.count]
             while (message := self._receive(n % self.count, pipe)) is not None:
-                ids, digests = message
-                yield EventBatch(array("q", ids), digests)
+                ids, digests, times = message
+                yield EventBatch(array("q", ids), digests, array("q", times))
 
-    def _receive(self, n: int, pipe: Any) -> tuple[bytes, bytes] | None:
+    def _receive(self, n: int, pipe: Any) -> tuple[bytes, bytes, bytes] | None:
         try:
             message = pipe.recv()
         except EOFError:
@@ -327,7 +341,7 @@ class _Workers:
                                f"{self.processes[n].exitcode})") from None
         if isinstance(message, BaseException):
             raise message
-        return cast(tuple[bytes, bytes] | None, message)
+        return cast(tuple[bytes, bytes, bytes] | None, message)
 
     def stop(self) -> None:
         """End every worker, done or not (a verification that found damage early stops
@@ -349,14 +363,16 @@ def _grow_pipe(end: Any) -> None:
 
 def _worker_main(snapshot: _Snapshot, chunks: Sequence[Chunk], out: Any) -> None:
     """A worker: open a connection on the parent's snapshot, hash `chunks` in order, and send
-    each page's (ids, digests), then None after each chunk; an exception is sent, not raised."""
+    each page's (ids, digests, times), then None after each chunk; an exception is sent, not
+    raised."""
     gc.freeze()  # the heap inherited from the parent: never walked, so never copied
     try:
         with closing(_open_snapshot(snapshot)) as raw:
             reader = _EventReader(raw, snapshot.sqlite, snapshot.last_id)
             for chunk in chunks:
                 for batch in reader.chunk(chunk):
-                    out.send((array("q", batch.ids).tobytes(), batch.digests_joined))
+                    out.send((array("q", batch.ids).tobytes(), batch.digests_joined,
+                              array("q", batch.times or ()).tobytes()))
                 out.send(None)
     except BaseException as exc:  # reported to the parent, which raises it
         try:

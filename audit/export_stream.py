@@ -15,6 +15,8 @@ Contract:
   JSONL is data for programs and is written exactly (UTF-8, one object per line).
 - `zip_directory()` and `split_file()` package a verifiable bundle the same way: streamed
   from disk to disk, in pieces of a bounded size.
+- Every file is created new, 0600, never through a symlink and never over a file someone
+  planted in the folder (`audit.private_files`; `PathTaken` names the path otherwise).
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from enum import StrEnum
 from itertools import chain, islice, repeat
 from operator import methodcaller
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import IO, Any, BinaryIO, NamedTuple
 
 from audit.canonical import FIELDS
+from audit.private_files import open_private, place, private_folder
 
 __all__ = [
     "CHUNK_ROWS",
@@ -226,7 +229,7 @@ class _Parts:
         self.directory, self.stem, self.fmt, self.limit = directory, stem, fmt, limit
         self.header = _csv_header() if fmt is ExportFormat.CSV else b""
         self.paths: list[Path] = []
-        self.file: BinaryIO | None = None
+        self.file: IO[Any] | None = None
         self.size = self.total = 0
 
     def write(self, chunk: bytes) -> None:
@@ -242,7 +245,7 @@ class _Parts:
         self.close()
         path = self.directory / f"{self.stem}-{len(self.paths) + 1:03d}.{self.fmt.value}"
         self.paths.append(path)
-        self.file = path.open("wb")
+        self.file = open_private(path)
         self.file.write(self.header)
         self.size = len(self.header)
         self.total += len(self.header)
@@ -262,7 +265,7 @@ def write_export(rows: Iterable[Sequence[Any]], fmt: ExportFormat, directory: Pa
     A single part is named `stem.ext`; more are `stem-001.ext`, `stem-002.ext`, …. An empty
     export is one file holding only the header (CSV) or nothing (JSONL).
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    private_folder(directory)
     parts = _Parts(directory, stem, fmt, part_bytes)
     count, source = 0, iter(rows)
     try:
@@ -277,14 +280,17 @@ def write_export(rows: Iterable[Sequence[Any]], fmt: ExportFormat, directory: Pa
         parts.close()
     paths = parts.paths
     if len(paths) == 1:
-        paths = [paths[0].rename(directory / f"{stem}.{fmt.value}")]
+        paths = [place(paths[0], directory / f"{stem}.{fmt.value}")]
     return Written(paths, count, parts.total)
 
 
 def zip_directory(source: Path, target: Path) -> Path:
-    """Zip every file under `source` into `target` (deflated), file by file from disk."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+    """Zip every regular file under `source` into `target` (deflated), file by file from
+    disk; `target` is created new (`audit.private_files`), and a symlink under `source` is
+    left out, never followed into someone else's file."""
+    with open_private(target) as out, \
+            zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in source.rglob("*") if p.is_file() and not p.is_symlink()):
             archive.write(path, path.relative_to(source).as_posix())
     return target
 
@@ -309,7 +315,7 @@ def split_file(path: Path, piece_bytes: int = PART_BYTES) -> list[Path]:
 
 def _copy(source: BinaryIO, target: Path, limit: int) -> int:
     written = 0
-    with target.open("wb") as out:
+    with open_private(target) as out:
         while written < limit and (block := source.read(min(COPY_BUFFER, limit - written))):
             out.write(block)
             written += len(block)

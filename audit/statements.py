@@ -17,6 +17,14 @@ the checkpoints, outside the database, chained like checkpoints:
 A statement is published only when what it would say differs from the previous one (an idle
 log writes none). Verify holds every statement's ids against the events now: one that is gone
 is `vanished`, whoever deleted it and whenever.
+
+A busy log writes one statement per pass that sealed something, so the files are compacted
+(`audit.statement_compaction`) into one signed *compacted* statement, with the origin
+`gatehouse/audit/seen-compacted` and, in place of `prev`, the line
+`replaces <base64 SHA-256 of the note of the newest statement it stands for>`: statements
+published after that one chain to it through that hash (`Statement.link`), so compaction can
+run while the sealer publishes. A compacted statement starts the chain afresh; its ids are the
+ones verification still needs (see the compaction module for the rule).
 """
 
 from __future__ import annotations
@@ -31,10 +39,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, func, select
 
 from audit.checkpoint import CheckpointInvalid, note_hash, sign_note, signed_body
+from audit.private_files import open_private
 from audit.schema import events_table
 from audit.verification.report import DamageKind, Report, printable
 
 ORIGIN = "gatehouse/audit/seen"
+COMPACTED_ORIGIN = "gatehouse/audit/seen-compacted"
 SUFFIX = ".seen"
 
 Ranges = tuple[tuple[int, int], ...]
@@ -48,10 +58,21 @@ class Statement:
     ids: Ranges
     prev: bytes | None
     note: str
+    replaces: bytes | None = None  # a compacted statement: the link of the one it stands for
 
     @property
     def note_hash(self) -> bytes:
         return note_hash(self.note)
+
+    @property
+    def compacted(self) -> bool:
+        return self.replaces is not None
+
+    @property
+    def link(self) -> bytes:
+        """What the next statement names as `prev`: this note's hash, or for a compacted
+        statement the hash the statements it replaced ended with."""
+        return self.note_hash if self.replaces is None else self.replaces
 
     def says_same(self, sealed: int, ids: Ranges) -> bool:
         return self.sealed == sealed and self.ids == ids
@@ -83,26 +104,35 @@ def _parse_ranges(text: str) -> Ranges:
 
 
 def sign_statement(key: Ed25519PrivateKey, number: int, ts_us: int, sealed: int, ids: Ranges,
-                   prev: bytes | None) -> Statement:
-    prev_text = base64.b64encode(prev).decode() if prev else "-"
-    body = (f"{ORIGIN}\n{number}\ntime {ts_us}\nsealed {sealed}\nids {_ranges_text(ids)}\n"
-            f"prev {prev_text}\n")
-    return Statement(number, ts_us, sealed, ids, prev, sign_note(key, body))
+                   prev: bytes | None, replaces: bytes | None = None) -> Statement:
+    """A statement, or with `replaces` a compacted one (which names no `prev`)."""
+    if replaces is None:
+        origin, last = ORIGIN, f"prev {base64.b64encode(prev).decode() if prev else '-'}"
+    else:
+        origin, prev = COMPACTED_ORIGIN, None
+        last = f"replaces {base64.b64encode(replaces).decode()}"
+    body = (f"{origin}\n{number}\ntime {ts_us}\nsealed {sealed}\nids {_ranges_text(ids)}\n"
+            f"{last}\n")
+    return Statement(number, ts_us, sealed, ids, prev, sign_note(key, body), replaces)
 
 
 def open_statement(note: str, public: Ed25519PublicKey) -> Statement:
     """Parse `note` and check its signature; CheckpointInvalid if either fails."""
     body = signed_body(note, public)
     try:
-        origin, number, time_line, sealed, ids, prev = body.splitlines()
-        if origin != ORIGIN:
+        origin, number, time_line, sealed, ids, last = body.splitlines()
+        if origin == ORIGIN and last.startswith("prev "):
+            prev_text, replaces = last.removeprefix("prev "), None
+        elif origin == COMPACTED_ORIGIN and last.startswith("replaces "):
+            prev_text = "-"
+            replaces = base64.b64decode(last.removeprefix("replaces "), validate=True)
+        else:
             raise ValueError("not a statement")
-        prev_text = prev.removeprefix("prev ")
         return Statement(int(number), int(time_line.removeprefix("time ")),
                          int(sealed.removeprefix("sealed ")),
                          _parse_ranges(ids.removeprefix("ids ")),
                          None if prev_text == "-" else base64.b64decode(prev_text, validate=True),
-                         note)
+                         note, replaces)
     except ValueError:
         raise CheckpointInvalid("malformed statement") from None
 
@@ -122,11 +152,14 @@ def newest_statement(directory: Path, public: Ed25519PublicKey) -> Statement | N
 
 
 def publish_statement(directory: Path, statement: Statement) -> Path:
-    """Write the note atomically (temp file, fsync, rename), named by its number."""
+    """Write the note atomically (temp file, fsync, rename), named by its number. The temp
+    file is created new (`audit.private_files`): a symlink planted at its name by whoever can
+    write the directory is removed, never written through."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{statement.number:016d}{SUFFIX}"
     temp = target.with_suffix(".tmp")
-    with open(temp, "w", encoding="utf-8") as out:
+    temp.unlink(missing_ok=True)  # a leftover of a crashed pass, or a plant: never followed
+    with open_private(temp, "w", encoding="utf-8") as out:
         out.write(statement.note)
         out.flush()
         os.fsync(out.fileno())
@@ -144,7 +177,7 @@ def state_seen(key: Ed25519PrivateKey, directory: Path, sealed: int, ids: Sequen
     if previous is not None and previous.says_same(sealed, spans):
         return None
     statement = sign_statement(key, 0 if previous is None else previous.number + 1, ts_us,
-                               sealed, spans, None if previous is None else previous.note_hash)
+                               sealed, spans, None if previous is None else previous.link)
     publish_statement(directory, statement)
     return statement
 
@@ -156,24 +189,9 @@ def check_statements(conn: Connection, directory: Path, public: Ed25519PublicKey
     """Hold every published statement against the events in `conn`'s snapshot: every id a
     statement saw must still be there (`vanished` if not). Statements that do not verify are
     `bad-signature`, gaps in their chain `broken-chain`. Returns the valid ones, in order."""
-    valid: list[Statement] = []
-    for path in statement_files(directory):
-        text = path.read_bytes().decode("utf-8", "replace")
-        try:
-            valid.append(open_statement(text, public))
-        except CheckpointInvalid:
-            report.add(DamageKind.BAD_SIGNATURE, None,
-                       f"statement file {printable(path.name)[:200]} ({len(text.encode())} "
-                       "bytes) does not verify")
-    valid.sort(key=lambda s: s.number)
-    previous: Statement | None = None
-    for statement in valid:
-        expected = None if previous is None else previous.note_hash
-        if statement.prev != expected:
-            report.add(DamageKind.BROKEN_CHAIN, None,
-                       f"sealer statement {statement.number} does not follow the one before it")
-        previous = statement
-    seen = _merged(span for s in valid for span in s.ids)
+    valid = read_statements(directory, public, report)
+    check_chain(valid, report)
+    seen = merged(span for s in valid for span in s.ids)
     for start, end, present in _counts(conn, seen):
         if present < end - start + 1:
             gone = _gone(conn, start, end)
@@ -186,7 +204,37 @@ def check_statements(conn: Connection, directory: Path, public: Ed25519PublicKey
     return valid
 
 
-def _merged(spans: Iterable[tuple[int, int]]) -> Ranges:
+def read_statements(directory: Path, public: Ed25519PublicKey, report: Report,
+                    paths: Iterable[Path] | None = None) -> list[Statement]:
+    """The statements of `paths` (default: every statement file) that verify, by number;
+    each file that does not is `bad-signature`, named by its (escaped) name and size."""
+    valid: list[Statement] = []
+    for path in statement_files(directory) if paths is None else paths:
+        text = path.read_bytes().decode("utf-8", "replace")
+        try:
+            valid.append(open_statement(text, public))
+        except CheckpointInvalid:
+            report.add(DamageKind.BAD_SIGNATURE, None,
+                       f"statement file {printable(path.name)[:200]} ({len(text.encode())} "
+                       "bytes) does not verify")
+    valid.sort(key=lambda s: s.number)
+    return valid
+
+
+def check_chain(statements: Sequence[Statement], report: Report) -> None:
+    """Each statement names the one before it (`link`); the first names none, and a
+    compacted one starts the chain afresh (it stands for all before it)."""
+    previous: Statement | None = None
+    for statement in statements:
+        expected = None if previous is None else previous.link
+        if not statement.compacted and statement.prev != expected:
+            report.add(DamageKind.BROKEN_CHAIN, None,
+                       f"sealer statement {statement.number} does not follow the one before it")
+        previous = statement
+
+
+def merged(spans: Iterable[tuple[int, int]]) -> Ranges:
+    """Inclusive id ranges, sorted, overlapping and adjacent ones joined."""
     out: list[tuple[int, int]] = []
     for a, b in sorted(spans):
         if out and a <= out[-1][1] + 1:

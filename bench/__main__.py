@@ -6,15 +6,25 @@ figure beside its target as it goes, and writes them all to data/bench/<mode>-<t
 
 NAME: append, read, query, proof, verify, export, sealer (query, proof, verify, export and
 sealer first build the generated log: 100k events in quick mode, 10M in full mode).
+
+`--verify-against REF` (a git ref): the verify benchmark runs full verification with the
+`audit` package of REF and of this tree, alternating, each in a fresh process, on the same log
+in the same run, and reports both and their ratio (a change's before and after, side by side).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import io
 import os
 import platform
+import shutil
 import sqlite3
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -62,12 +72,12 @@ def machine() -> dict[str, Any]:
     return facts
 
 
-def run_engine(kind: str, mode: Mode, only: list[str], keep: Path | None = None
-               ) -> list[Result]:
+def run_engine(kind: str, mode: Mode, only: list[str], keep: Path | None = None,
+               benches: dict[str, Callable[[Env], None]] = BENCHES) -> list[Result]:
     print(f"== {kind}, {mode.name} mode ==", flush=True)
     with environment(kind, mode, keep) as env:
         built = False
-        for name, bench in BENCHES.items():
+        for name, bench in benches.items():
             if only and name not in only:
                 continue
             if name in NEEDS_LOG and not built:
@@ -105,7 +115,33 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the databases, keys and checkpoints in DIR and reuse them "
                              "next time (a large log is built once; delete DIR and run without "
                              "--keep to drop them)")
+    parser.add_argument("--verify-against", metavar="REF",
+                        help="verify with the audit package of git REF and of this tree, "
+                             "side by side (see above)")
     args = parser.parse_args(argv)
+    if args.verify_against:
+        before = Path(tempfile.mkdtemp(prefix="gh-bench-before-"))
+        try:
+            _export(args.verify_against, before)
+            return _main(args, {**BENCHES, "verify": functools.partial(
+                verification.run_verify_against, before=before, after=PROJECT_ROOT)})
+        finally:
+            shutil.rmtree(before, ignore_errors=True)
+    return _main(args, BENCHES)
+
+
+def _export(ref: str, into: Path) -> None:
+    """The tree of git `ref` of this repository, written into `into`."""
+    git = shutil.which("git")
+    if git is None:
+        raise SystemExit("--verify-against needs git on PATH")
+    archive = subprocess.run([git, "-C", str(PROJECT_ROOT), "archive", ref],
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+
+
+def _main(args: argparse.Namespace, benches: dict[str, Callable[[Env], None]]) -> int:
     mode = FULL if args.full else QUICK
     if args.events:
         mode = Mode(**{**mode.__dict__, "name": f"{mode.name}-{args.events}",
@@ -121,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping PostgreSQL: {facts['postgres']}", flush=True)
             continue
         keep = args.keep / kind if args.keep else None
-        results += run_engine(kind, mode, args.only, keep)
+        results += run_engine(kind, mode, args.only, keep, benches)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = PROJECT_ROOT / "data" / "bench" / f"{mode.name}-{stamp}.json"
     write_results(results, out)

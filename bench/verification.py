@@ -17,9 +17,15 @@ events drawn uniformly from the whole log, each checked with `proof_holds` (unti
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import random
 import resource
+import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -90,6 +96,60 @@ def run_verify(env: Env) -> None:
     env.add("verify", f"10M events verified in ({label})", f"{per_10m:.0f} s",
             "≤ 120 s", per_10m <= 120 if report.tree_size >= 10_000_000 else None,
             seconds_for_10m=per_10m, extrapolated=report.tree_size < 10_000_000)
+
+
+ONCE = Path(__file__).with_name("verify_once.py")
+
+
+def verify_in(tree: Path, env: Env) -> dict[str, float]:
+    """One full verification of the log by the `audit` package of `tree`, in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, str(ONCE), env.url, str(env.public_path), str(env.checkpoint_dir),
+         str(HISTORY_ALLOWANCE_S * 1_000_000)], check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    if not result["ok"]:
+        raise AssertionError(f"the benchmark log does not verify with {tree}")
+    return result
+
+
+def run_verify_against(env: Env, before: Path, after: Path, rounds: int = 5) -> None:
+    """Verification by the code in `before` and in `after` (trees holding an `audit`
+    package), on this log, alternating, `rounds` each, each in a fresh process; then the
+    bare hashlib loop once. Medians and best runs, each side's ratio to the same hashlib
+    figure, and the CPU time per event (parent + workers), which a loaded machine disturbs
+    far less than the wall clock."""
+    runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    for _ in range(rounds):
+        for side, tree in (("before", before), ("after", after)):
+            runs[side].append(verify_in(tree, env))
+    events, hashing = hashlib_baseline(env)
+    bare = rate(events, hashing)
+    rates, best, cpus = {}, {}, {}
+    for side, results in runs.items():
+        seconds = statistics.median(r["seconds"] for r in results)
+        size = results[0]["tree_size"]
+        cpus[side] = statistics.median((r["cpu_self"] + r["cpu_workers"]) / size
+                                       for r in results)
+        parent = statistics.median(r["cpu_self"] / size for r in results)
+        rates[side] = rate(size, seconds)
+        best[side] = rate(size, min(r["seconds"] for r in results))
+        env.add("verify", f"full verification of {size:,.0f} events, {side} "
+                f"({rounds} runs, alternating)",
+                f"median {seconds:.2f} s = {rates[side]:,.0f} events/s = "
+                f"{rates[side] / bare:.3f}× the hashlib loop ({bare:,.0f}/s); best "
+                f"{best[side] / bare:.3f}×; CPU {cpus[side] * 1e6:.2f} µs per event "
+                f"({parent * 1e6:.2f} in the parent)", "-", None, side=side,
+                seconds=[r["seconds"] for r in results], ratio=rates[side] / bare,
+                best_ratio=best[side] / bare, cpu_per_event=cpus[side],
+                cpu_parent_per_event=parent)
+    change, best_change = rates["after"] / rates["before"], best["after"] / best["before"]
+    cpu_change = cpus["before"] / cpus["after"]
+    env.add("verify", "verification rate, after / before (same run, same log)",
+            f"median {change:.3f}×, best {best_change:.3f}×; CPU per event before / after "
+            f"{cpu_change:.3f}×", "≥ 1.0× (the verify ratio must not fall)",
+            max(change, best_change) >= 1.0, change=change, best_change=best_change,
+            cpu_change=cpu_change)
 
 
 def run_proof(env: Env) -> None:

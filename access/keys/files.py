@@ -1,13 +1,15 @@
 """Keys from configuration, never from a database; and the one home of the rules for private
-folders and files (keys, exports, SQLite databases).
+folders (keys, exports, SQLite databases). The rule for private files is
+`audit.private_files` (the audit log writes export files and cannot import `access`);
+`create_private` here is that one, re-exported.
 
 Private files (issue 15, finding F1; ASVS 14.2.4, 15.3.x):
 - `private_dir` makes a folder 0700 if it is absent, then checks it with `lstat` (so a symlink
   is seen, never followed): a directory, not a symlink, owned by this process's user, mode
   exactly 0700. A folder someone else made first (world-writable, a symlink to theirs, owned by
   them) is refused, not adopted: whoever made it could read or swap what goes in.
-- `create_private` opens a new file 0600 with `O_EXCL | O_NOFOLLOW`: never an existing file,
-  never through a symlink.
+- `create_private` (`audit.private_files`) opens a new file 0600 with `O_EXCL | O_NOFOLLOW`:
+  never an existing file, never through a symlink (`PathTaken`, a `FileExistsError`).
 - `private_sqlite` pre-creates a SQLite database file 0600 (SQLite gives its -wal, -shm and
   journal files the database file's mode) and checks an existing one the same way.
 Each refusal is `InvalidInput` whose field is the path and whose rule says which rule failed,
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from access.errors import InvalidInput
 from access.keys.secretbox import SecretBox
+from audit.private_files import create_private
 from audit.settings import data_dir
 
 __all__ = ["KeyFile", "check_private", "create_private", "private_dir", "private_sqlite"]
@@ -85,9 +88,6 @@ class KeyFile:
         return path
 
 
-_EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-
-
 def check_private(path: Path, mode: int, directory: bool) -> None:
     """`path` as `lstat` sees it: of the right kind, not a symlink, owned by this process's
     user, permissions exactly `mode`; `InvalidInput(str(path), rule)` otherwise."""
@@ -119,14 +119,6 @@ def private_dir(path: Path) -> Path:
         os.chmod(path, 0o700)  # mkdir's mode is masked by the umask; this one is not
     check_private(path, 0o700, directory=True)
     return path
-
-
-def create_private(path: Path) -> int:
-    """A new file at `path`, 0600, opened for writing with `O_EXCL | O_NOFOLLOW`; its file
-    descriptor. Raises `FileExistsError` if anything (a file, a symlink) is already there."""
-    fd = os.open(path, _EXCLUSIVE, 0o600)
-    os.fchmod(fd, 0o600)  # the umask could only have narrowed it; make it exact
-    return fd
 
 
 def private_sqlite(url: str, check_existing: bool = True) -> None:

@@ -91,22 +91,18 @@ def verify_batches(leaves: Iterable[LeafBatch], events: Iterable[EventBatch],
                    backdate_allowance_us: int = BACKDATE_ALLOWANCE_US) -> Report:
     """`verify_log` over batches: the same report, problem for problem, however the input is
     cut. `events` is closed (its `close()` called, if it has one) once it has been read.
-    Leaf batches that carry their events' times are also checked for backdating
-    (`backdating`)."""
+    Event batches that carry their events' times are also checked for backdating
+    (`backdating`), each time against the leaf it is paired with."""
     report = Report()
     signed = check_checkpoints(notes, public, report)
     report.checkpoints = [signed[size] for size in sorted(signed)]
     tree = TreeCheck(signed, stored_nodes, report, progress)
     clock = ClockCheck(signed, backdate_allowance_us, report)
 
-    def consumed(batch: LeafBatch, start: int, end: int) -> None:
-        tree.consumed(batch, start, end)
-        clock.consumed(batch, start, end)
-
     event_cursor: Cursor[EventBatch] = Cursor(events)
-    leaf_cursor = Cursor(sequenced(leaves, max(signed, default=0), report), consumed)
+    leaf_cursor = Cursor(sequenced(leaves, max(signed, default=0), report), tree.consumed)
     try:
-        compare(event_cursor, leaf_cursor, report)
+        compare(event_cursor, leaf_cursor, report, clock)
     finally:
         event_cursor.close()
     tree.finish()

@@ -1,5 +1,9 @@
 """What verification reads: sealed leaves in leaf order and recomputed events in sealing order,
-one at a time (a bundle) or in batches (the database), and one cursor over either."""
+one at a time (a bundle) or in batches (the database), and one cursor over either.
+
+An event carries its time (`ts_us`) with its digest, read in the same row as the values it is
+hashed from: the backdating check needs it for every sealed event, and reading it there costs
+one column of a row already read, where reading it with the leaves cost a join per leaf."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
 
 DIGEST = 32  # bytes of a SHA-256 leaf hash
+NO_TIME = -(2**63)  # in an event batch's times: the stored ts_us is not an integer
 _BATCH = 4096  # items per batch when one-at-a-time input is batched
 
 
@@ -24,6 +29,7 @@ class Leaf:
 class HashedEvent:
     event_id: int
     digest: bytes  # leaf hash recomputed from the event's stored values
+    ts_us: int | None = None  # the event's time as stored, when the reader has it
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,7 @@ class Item:
     key: int  # the leaf's index, or the event's id
     digest: bytes
     event_id: int | None  # the event: a leaf's sealed event (if known), or the event itself
+    ts_us: int | None = None  # an event's time, when its batch carries times
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +50,6 @@ class LeafBatch:
     seqs: Sequence[int]
     hashes: Sequence[bytes]
     event_ids: Sequence[int] | None = None
-    times: Sequence[int | None] | None = None  # the sealed events' ts_us, when read with them
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -63,23 +69,25 @@ class LeafBatch:
 
     def part(self, start: int, end: int) -> LeafBatch:
         return LeafBatch(self.seqs[start:end], self.hashes[start:end],
-                         None if self.event_ids is None else self.event_ids[start:end],
-                         None if self.times is None else self.times[start:end])
+                         None if self.event_ids is None else self.event_ids[start:end])
 
 
 @dataclass(frozen=True, slots=True)
 class EventBatch:
-    """Events in commit order: their ids, and their recomputed leaf hashes concatenated
-    (`DIGEST` bytes each, in the same order)."""
+    """Events in commit order: their ids, their recomputed leaf hashes concatenated
+    (`DIGEST` bytes each, in the same order), and their times (`NO_TIME` where the stored
+    value is not an integer), when the reader has them."""
 
     ids: Sequence[int]
     digests_joined: bytes
+    times: Sequence[int] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def item(self, i: int) -> Item:
-        return Item(self.ids[i], self.digest(i), self.ids[i])
+        return Item(self.ids[i], self.digest(i), self.ids[i],
+                    None if self.times is None else self.times[i])
 
     def digest(self, i: int) -> bytes:
         return self.digests_joined[i * DIGEST:(i + 1) * DIGEST]
@@ -107,7 +115,10 @@ def event_batches(events: Iterable[HashedEvent]) -> Iterator[EventBatch]:
         digests = [event.digest for event in chunk]
         if not all_digests(digests):
             raise ValueError("an event's recomputed leaf hash must be 32 bytes")
-        yield EventBatch([event.event_id for event in chunk], b"".join(digests))
+        times = [NO_TIME if event.ts_us is None else event.ts_us for event in chunk]
+        timed = any(event.ts_us is not None for event in chunk)
+        yield EventBatch([event.event_id for event in chunk], b"".join(digests),
+                         times if timed else None)
 
 
 class Batch(Protocol):
@@ -119,6 +130,7 @@ class Batch(Protocol):
 
 B = TypeVar("B", bound=Batch)
 Consumed = Callable[[B, int, int], object]
+Paired = Callable[[Any, int, Any, int, int], object]
 
 
 class Cursor(Generic[B]):
@@ -176,9 +188,10 @@ class Cursor(Generic[B]):
         self._advance(1)
         return item
 
-    def take_equal(self, other: Cursor[Any]) -> int:
+    def take_equal(self, other: Cursor[Any], paired: Paired | None = None) -> int:
         """Step this cursor and `other` together while their digests agree; return how many.
-        Both stop at the first pair that differs (or at the end of either)."""
+        Both stop at the first pair that differs (or at the end of either). `paired(mine,
+        start, theirs, start, n)` hears of every run of `n` items stepped over together."""
         taken = 0
         while (mine := self._current()) is not None and (theirs := other._current()) is not None:
             a, b = self._pos, other._pos
@@ -189,6 +202,8 @@ class Cursor(Generic[B]):
             else:
                 same = next((i for i in range(n) if mine.digest(a + i) != theirs.digest(b + i)),
                             n)
+            if paired is not None and same:
+                paired(mine, a, theirs, b, same)
             self._advance(same)
             other._advance(same)
             taken += same

@@ -6,12 +6,16 @@ stepped together a batch at a time (`Cursor.take_equal`); at a difference a look
 cursors step past it, and the comparison goes on: nothing slipped in (a decoy event at id 0,
 say) can stop it from comparing the rest, and every damaged leaf is named, not only the first.
 Events after the last leaf are the unsealed tail: counted, not damage.
+
+Every leaf stepped over together with an event (agreeing, or changed at its place) is handed
+to the clock check, with the event's time (`backdating`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from audit.verification.backdating import ClockCheck
 from audit.verification.batches import Cursor, Item
 from audit.verification.report import DamageKind, Report
 
@@ -19,10 +23,12 @@ LOOKAHEAD = 64  # how far apart a swapped pair, or a run of gone or slipped-in e
 UNSEALED_IDS = 50  # unsealed event ids kept for the report
 
 
-def compare(events: Cursor[Any], leaves: Cursor[Any], report: Report) -> None:
-    """Step `leaves` and `events` to their ends, naming every place they part."""
+def compare(events: Cursor[Any], leaves: Cursor[Any], report: Report,
+            clock: ClockCheck | None = None) -> None:
+    """Step `leaves` and `events` to their ends, naming every place they part; `clock` hears
+    of every leaf paired with an event."""
     while True:
-        leaves.take_equal(events)
+        leaves.take_equal(events, None if clock is None else clock.paired)
         leaf = leaves.peek(0)
         if leaf is None:
             break
@@ -33,7 +39,7 @@ def compare(events: Cursor[Any], leaves: Cursor[Any], report: Report) -> None:
                 report.add(DamageKind.MISSING, gone.key,
                            f"the event sealed at leaf {gone.key} is gone", gone.event_id)
             break
-        _resolve(event, leaf, events, leaves, report)
+        _resolve(event, leaf, events, leaves, report, clock)
     report.unsealed.count, report.unsealed.first_ids = events.drain(UNSEALED_IDS)
 
 
@@ -49,7 +55,7 @@ def _find(cursor: Cursor[Any], digest: bytes) -> int | None:
 
 
 def _resolve(event: Item, leaf: Item, events: Cursor[Any], leaves: Cursor[Any],
-             report: Report) -> None:
+             report: Report, clock: ClockCheck | None) -> None:
     """Name what differs at `leaf` (the event there is `event`) and step both cursors past it."""
     later_leaf = _find(leaves, event.digest)  # the event's content is sealed further on
     later_event = _find(events, leaf.digest)  # the leaf's content sits further on
@@ -63,16 +69,14 @@ def _resolve(event: Item, leaf: Item, events: Cursor[Any], leaves: Cursor[Any],
                            f"event {holder.key} holds the content sealed at leaf "
                            f"{content.key}", holder.key)
             for _ in range(2):
-                leaves.pop()
-                events.pop()
+                _pair(leaves, events, clock)
             return
         elsewhere = leaves.peek(later_leaf)
         assert elsewhere is not None
         report.add(DamageKind.REORDERED, leaf.key,
                    f"event {event.key} holds the content sealed at leaf {elsewhere.key}",
                    event.key)
-        leaves.pop()
-        events.pop()
+        _pair(leaves, events, clock)
     elif later_leaf:
         for _ in range(later_leaf):
             gone = leaves.pop()
@@ -87,5 +91,11 @@ def _resolve(event: Item, leaf: Item, events: Cursor[Any], leaves: Cursor[Any],
     else:
         report.add(DamageKind.MODIFIED, leaf.key,
                    f"event {event.key} at leaf {leaf.key} was changed after sealing", event.key)
-        leaves.pop()
-        events.pop()
+        _pair(leaves, events, clock)
+
+
+def _pair(leaves: Cursor[Any], events: Cursor[Any], clock: ClockCheck | None) -> None:
+    """Step both cursors over one leaf and the event at its place."""
+    leaf, event = leaves.pop(), events.pop()
+    if clock is not None:
+        clock.paired_item(leaf, event)

@@ -50,8 +50,7 @@ def sequenced(batches: Iterable[LeafBatch], signed_size: int, report: Report
         if keep:
             yield LeafBatch([batch.seqs[i] for i in keep], [batch.hashes[i] for i in keep],
                             None if batch.event_ids is None else
-                            [batch.event_ids[i] for i in keep],
-                            None if batch.times is None else [batch.times[i] for i in keep])
+                            [batch.event_ids[i] for i in keep])
 
 
 class TreeCheck:

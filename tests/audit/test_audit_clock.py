@@ -24,7 +24,6 @@ from audit.schema import events_table
 from audit.sealer import seal_pending
 from audit.settings import BACKDATE_ALLOWANCE_US
 from audit.verification.backdating import ClockCheck
-from audit.verification.batches import LeafBatch
 from audit.verify import DamageKind, Report
 from tests.support.audit_helpers import ALICE, write_events
 from tests.support.databases import Database, postgres_database, sqlite_database
@@ -175,7 +174,6 @@ def test_an_event_dated_before_the_previous_checkpoint_is_backdated(
     check = ClockCheck(signed, BACKDATE_ALLOWANCE_US, report)
     times = [checkpoint_ts - DAY_US - 10, checkpoint_ts - DAY_US, checkpoint_ts - DAY_US + 1,
              checkpoint_ts - DAY_US + 2, checkpoint_ts - DAY_US + 3, checkpoint_ts + 1]
-    batch = LeafBatch(range(6), [bytes(32)] * 6, list(range(100, 106)), times)
-    check.consumed(batch, 0, 6)
+    check.sealed(range(6), times, list(range(100, 106)))
     assert [(p.kind, p.leaf_index, p.event_id) for p in report.problems] == [
         (DamageKind.BACKDATED, 4, 104)]

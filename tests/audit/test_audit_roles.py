@@ -5,21 +5,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, make_url, text
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from access.errors import InvalidInput
 from access.ops.migrate import upgrade
-from access.ops.pg_roles import IDLE_IN_TRANSACTION, RolePlan, create_all_roles
+from access.ops.pg_roles import (
+    APP_STATEMENT_TIMEOUT,
+    IDLE_IN_TRANSACTION,
+    SEALER_STATEMENT_TIMEOUT,
+    RolePlan,
+    create_all_roles,
+)
 from audit.database import verify_database
 from audit.engine import make_engine
+from audit.log import append
 from audit.sealer import seal_pending
-from tests.support.audit_helpers import write_events
+from tests.support.audit_helpers import event, write_events
 from tests.support.databases import Database
 
 
@@ -92,3 +100,52 @@ def test_public_cannot_connect_and_idle_transactions_are_ended(
         with engine.connect() as conn:
             shown = conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar()
         assert shown == "1min" and IDLE_IN_TRANSACTION == "60s"
+
+
+def test_each_role_gets_its_statement_timeout(three_roles: ThreeRoles) -> None:
+    shown = []
+    for engine in (three_roles.console.engine, three_roles.sealer):
+        with engine.connect() as conn:
+            shown.append(conn.execute(text("SHOW statement_timeout")).scalar())
+    assert shown == ["30s", "1min"]
+    assert (APP_STATEMENT_TIMEOUT, SEALER_STATEMENT_TIMEOUT) == ("30s", "60s")
+
+
+def test_a_statement_over_the_limit_is_cancelled_and_the_sealer_seals_on(
+        three_roles: ThreeRoles, postgres_admin: str, signing_key: Ed25519PrivateKey,
+        tmp_path: Path) -> None:
+    """The insider: a console session that, inside a write transaction (an xid, so the
+    sealer's horizon), runs a statement that does not end. The role's timeout cancels it, the
+    transaction rolls back, and the sealer seals everything committed around it."""
+    create_all_roles(postgres_admin, replace(three_roles.plan, app_statement_timeout="1s",
+                                             sealer_statement_timeout="2s"))
+    three_roles.console.engine.dispose()  # new sessions take the new role settings
+    three_roles.sealer.dispose()
+    write_events(three_roles.console, 3)
+    with three_roles.console.engine.connect() as conn:
+        append(conn, event(100))  # the transaction now holds an xid
+        with pytest.raises(OperationalError, match="statement timeout"):
+            conn.execute(text("SELECT pg_sleep(600)"))
+        conn.rollback()
+    with three_roles.sealer.connect() as conn:
+        assert conn.execute(text("SHOW statement_timeout")).scalar() == "2s"
+    write_events(three_roles.console, 2, start=3)
+    result = seal_pending(three_roles.sealer, signing_key, tmp_path / "checkpoints")
+    assert result.tree_size == 5
+    report = verify_database(three_roles.console.engine, signing_key.public_key(),
+                             tmp_path / "checkpoints")
+    assert report.ok and report.tree_size == 5, report.problems
+
+
+@pytest.mark.parametrize("value", ["0", "0s", "-1s", "30 s", "1d", "30s; DROP ROLE x", ""])
+def test_a_statement_timeout_that_is_not_a_positive_duration_is_refused(value: str) -> None:
+    with pytest.raises(InvalidInput, match="app_statement_timeout: must be a positive"):
+        RolePlan("gatehouse", "gh_owner", "gh_app", app_statement_timeout=value)
+
+
+def test_the_statement_timeouts_come_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEHOUSE_APP_STATEMENT_TIMEOUT", "500ms")
+    monkeypatch.setenv("GATEHOUSE_SEALER_STATEMENT_TIMEOUT", "2min")
+    plan = RolePlan("gatehouse", "gh_owner", "gh_app", sealer="gh_sealer")
+    assert (plan.app_statement_timeout, plan.sealer_statement_timeout) == ("500ms", "2min")

@@ -275,3 +275,17 @@ def test_details_text_decodes_to_what_was_stored(sqlite_db: Database) -> None:
         stored = conn.exec_driver_sql("SELECT details FROM audit_events").scalar_one()
     assert isinstance(stored, str)
     assert json.loads(stored)["scope"] == "billing"
+
+
+@pytest.mark.parametrize("k", [200, 128, 575])
+def test_a_backdated_event_is_named_by_the_workers_as_by_one_process(
+        sealed: Database, signing_key: Ed25519PrivateKey, checkpoint_dir: Path, k: int) -> None:
+    """The workers send each event's time with its digest: a time rewritten a day back (by
+    someone who can write the rows) is named `backdated` at its leaf, beside `modified`."""
+    event_id = _ids(sealed)[k]
+    tamper(sealed, [f"UPDATE audit_events SET ts_us = ts_us - 86400000000 WHERE id = {event_id}"])
+    alone = verify(sealed, signing_key, checkpoint_dir, workers=0)
+    shared = verify(sealed, signing_key, checkpoint_dir, workers=2)
+    assert shared.problems == alone.problems
+    assert [(p.kind, p.leaf_index, p.event_id) for p in shared.problems] == [
+        ("modified", k, event_id), ("backdated", k, event_id)]

@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 from audit.checkpoint import sign_checkpoint
 from audit.merkle import Frontier
+from audit.settings import BACKDATE_ALLOWANCE_US
 from audit.tree import STORED_LEVEL
+from audit.verification.batches import NO_TIME
 from audit.verify import (
     EventBatch,
     HashedEvent,
@@ -48,6 +50,12 @@ def digest(i: int) -> bytes:
     return hashlib.sha256(b"\x00" + f"event {i}".encode()).digest()
 
 
+def event_time(i: int) -> int:
+    """Event i's time: a second apart, every seventh a little behind its predecessor (within
+    the allowance, as an honest event of a long transaction is)."""
+    return i * 1_000_000 - (BACKDATE_ALLOWANCE_US // 2 if i % 7 == 3 else 0)
+
+
 def sealed_log(size: int, checkpoint_sizes: Sequence[int]) -> Log:
     frontier, notes, nodes, prev = Frontier(), [], {}, None
     for i in range(size):
@@ -55,22 +63,35 @@ def sealed_log(size: int, checkpoint_sizes: Sequence[int]) -> Log:
             if level >= STORED_LEVEL:
                 nodes[(level, idx)] = node
         if i + 1 in checkpoint_sizes:
-            checkpoint = sign_checkpoint(KEY, i + 1, frontier.root(), 0, prev)
+            checkpoint = sign_checkpoint(KEY, i + 1, frontier.root(), event_time(i), prev)
             notes.append(checkpoint.note)
             prev = checkpoint.note_hash
     return Log([Leaf(i, digest(i)) for i in range(size)],
-               [HashedEvent(1000 + i, digest(i)) for i in range(size)], notes, nodes)
+               [HashedEvent(1000 + i, digest(i), event_time(i)) for i in range(size)], notes,
+               nodes)
 
 
 # --- damage: each takes the log and a position inside it ------------------------------------
 
 def modify_event(log: Log, k: int) -> None:
-    log.events[k] = HashedEvent(log.events[k].event_id, digest(-1))
+    log.events[k] = replace(log.events[k], digest=digest(-1))
 
 
 def rewrite_leaf(log: Log, k: int) -> None:
     log.leaves[k] = Leaf(k, digest(-1))
-    log.events[k] = HashedEvent(log.events[k].event_id, digest(-1))
+    log.events[k] = replace(log.events[k], digest=digest(-1))
+
+
+def backdate_events(log: Log, k: int) -> None:
+    """Events k and k+2 dated a day back (hashes left alone: here the digest is not made of
+    the time, so only the clock check can see it)."""
+    for i in (k, k + 2):
+        if i < len(log.events):
+            log.events[i] = replace(log.events[i], ts_us=event_time(i) - 86_400_000_000)
+
+
+def garble_time(log: Log, k: int) -> None:
+    log.events[k] = replace(log.events[k], ts_us=NO_TIME)
 
 
 def garble_leaf(log: Log, k: int) -> None:
@@ -119,7 +140,8 @@ def no_damage(log: Log, k: int) -> None:
 
 DAMAGE: list[Callable[[Log, int], None]] = [
     no_damage, modify_event, rewrite_leaf, garble_leaf, delete_leaf, delete_event,
-    delete_events, insert_event, swap_events, truncate, corrupt_node, short_leaf_hash]
+    delete_events, insert_event, swap_events, truncate, corrupt_node, short_leaf_hash,
+    backdate_events, garble_time]
 
 
 # --- batching --------------------------------------------------------------------------------
@@ -142,7 +164,8 @@ def leaf_batches(leaves: Sequence[Leaf], sizes: Iterator[int]) -> Iterator[LeafB
 
 def event_batches(events: Sequence[HashedEvent], sizes: Iterator[int]) -> Iterator[EventBatch]:
     for part in cut(events, sizes):
-        yield EventBatch([e.event_id for e in part], b"".join(e.digest for e in part))
+        yield EventBatch([e.event_id for e in part], b"".join(e.digest for e in part),
+                         [NO_TIME if e.ts_us is None else e.ts_us for e in part])
 
 
 def outcome(run: Callable[[], Report]) -> object:
@@ -201,6 +224,17 @@ def test_damage_inside_a_tile_is_named_at_its_leaf(
     first = report.first_problem
     assert first is not None
     assert (first.kind, first.leaf_index) == (kind, leaf), first.detail
+
+
+def test_backdated_events_are_named_at_their_leaves_whatever_the_batching() -> None:
+    log = sealed_log(1000, [700, 1000])
+    backdate_events(log, 300)
+    expected = [("backdated", 300, 1300), ("backdated", 302, 1302)]
+    for size in (1, 7, 256, 4096):
+        report = verify_batches(leaf_batches(log.leaves, iter(lambda: 256, 0)),
+                                event_batches(log.events, _cycle([size])), log.notes,
+                                KEY.public_key(), log.nodes)
+        assert [(p.kind, p.leaf_index, p.event_id) for p in report.problems] == expected
 
 
 def test_a_rewritten_leaf_breaks_every_checkpoint_and_stored_subtree_above_it() -> None:
