@@ -48,6 +48,7 @@ __all__ = [
     "Consultation",
     "Consultations",
     "body_rows",
+    "check_query",
     "consultations",
     "pseudonym",
     "subject_scopes",
@@ -123,7 +124,7 @@ def consultations(source: Engine | Gatehouse, customer_id: str, since: datetime,
     `conn`: read inside the caller's transaction (so a proved report sees one moment).
     `sealed_below`: keep only events under a checkpoint of this tree size (leaf index below
     it), counting the others in `unsealed`; pseudonyms are given to the kept rows only."""
-    _check(customer_id, since, until, subject)
+    check_query(customer_id, since, until, subject)
     scopes = None if subject is None else subject_scopes(_catalog(source))
     engine = source.engine if isinstance(source, Gatehouse) else source
     if conn is None:
@@ -147,7 +148,9 @@ def _catalog(source: Engine | Gatehouse) -> Catalog:
     return load_catalog()
 
 
-def _check(customer_id: object, since: object, until: object, subject: object) -> None:
+def check_query(customer_id: object, since: object, until: object,
+                subject: object = None) -> None:
+    """`InvalidInput` naming the field unless the customer id, period and subject are valid."""
     if not isinstance(customer_id, str) or not CUSTOMER_ID.fullmatch(customer_id):
         raise InvalidInput("customer", CUSTOMER_ID_RULE)
     for name, value in (("since", since), ("until", until)):
