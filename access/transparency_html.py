@@ -21,7 +21,12 @@ th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: left; verti
 th { background: #f2f2f2; }
 pre { background: #f7f7f7; padding: 0.75rem; overflow-x: auto; }
 .meta dt { font-weight: 600; } .meta dd { margin: 0 0 0.5rem 0; }
+td.nowrap { white-space: nowrap; }
 """
+_COMMAND = ("python -m audit verify-report REPORT.json --public-key gatehouse-audit.pub\n"
+            "python -m audit verify-report REPORT.json --public-key gatehouse-audit.pub "
+            "--opening OPENING.json   # an auditor holding the opening")
+_NOWRAP = {0, 7, 8}  # time, staff, role: short, and unreadable when broken
 
 
 def render_html(document: Mapping[str, Any]) -> str:
@@ -40,6 +45,7 @@ def render_html(document: Mapping[str, Any]) -> str:
         f"<h2>How these were counted</h2><p>{_e(body.get('counting_rule'))}</p>",
         f"<p>{_e(body.get('staff_rule'))}</p>",
         f"<h2>How to verify</h2><p>{_e(body.get('how_to_verify'))}</p>",
+        f"<pre>{_e(_COMMAND)}</pre>",
         f"<p>Public key fingerprint: <code>{_e(body.get('public_key_fingerprint'))}</code></p>",
         "<h3>Signed checkpoint</h3>",
         f"<pre>{_e(document.get('checkpoint'))}</pre>",
@@ -71,12 +77,14 @@ def _table(rows: list[Mapping[str, Any]]) -> str:
 
 def _row(row: Mapping[str, Any]) -> str:
     justification = row.get("justification") or {}
-    cells = (row.get("time"), _ACTION.get(str(row.get("action")), row.get("action")),
+    when = str(row.get("time", ""))[:19].replace("T", " ")  # to the second; the JSON has more
+    cells = (when, _ACTION.get(str(row.get("action")), row.get("action")),
              row.get("details.scope"), row.get("ticket"), justification.get("reason"),
              row.get("reason"), ", ".join(row.get("details.columns") or []), row.get("staff"),
              row.get("actor_roles"), row.get("grant_id"), row.get("request_id"),
              row.get("event_id"))
-    return "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>"
+    return "<tr>" + "".join(f'<td class="nowrap">{_e(c)}</td>' if i in _NOWRAP
+                            else f"<td>{_e(c)}</td>" for i, c in enumerate(cells)) + "</tr>"
 
 
 def _e(value: object) -> str:

@@ -74,14 +74,15 @@ right.download_button("Download opening (names staff)", report.opening,
                       help="Full records of the listed events: give it only to the customer's "
                            "auditor or a regulator, never to the customer.")
 rows = json.loads(report.document)["body"]["rows"]
+# Who, what and when first; the long texts last, so the pseudonyms are never scrolled away.
 st.dataframe(pd.DataFrame([{
     "time (UTC)": r["time"][:19].replace("T", " "), "action": _ACTION.get(r["action"]),
-    "scope": r.get("details.scope"), "ticket": r.get("ticket"),
-    "justification": (r.get("justification") or {}).get("reason"), "reason": r.get("reason"),
-    "staff": r["staff"], "role": r["actor_roles"], "grant": r.get("grant_id"),
-    "event": r["event_id"]} for r in rows],
-    columns=["time (UTC)", "action", "scope", "ticket", "justification", "reason", "staff",
-             "role", "grant", "event"]), hide_index=True, width="stretch")
+    "scope": r.get("details.scope"), "ticket": r.get("ticket"), "staff": r["staff"],
+    "role": r["actor_roles"], "grant": r.get("grant_id"), "event": r["event_id"],
+    "justification": (r.get("justification") or {}).get("reason") or "",
+    "reason": r.get("reason") or ""} for r in rows],
+    columns=["time (UTC)", "action", "scope", "ticket", "staff", "role", "grant", "event",
+             "justification", "reason"]), hide_index=True, width="stretch")
 st.caption("The customer checks the JSON with the log's public key alone: "
            "`python -m audit verify-report REPORT.json --public-key gatehouse-audit.pub`. "
            "With `--opening OPENING.json` an auditor also checks every field shown.")
