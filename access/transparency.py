@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Select, select
 
 from access.context import Gatehouse
 from access.data.catalog import Catalog, load_catalog
@@ -167,14 +167,7 @@ def check_query(customer_id: object, since: object, until: object,
 def _found(conn: Connection, customer_id: str, since: datetime, until: datetime,
            scopes: Sequence[str] | None) -> list[Any]:
     """The matching event rows (with their leaf index, or None), oldest first."""
-    query = (select(_e.id, _l.seq, _e.ts_us, _e.action, _e.details,
-                    _e.ticket, _e.reason, _e.grant_id, _e.request_id, _e.actor_iss,
-                    _e.actor_sub, _e.actor_roles)
-             .outerjoin(leaves_table, _l.event_id == _e.id)
-             .where(_e.customer_id == customer_id, _e.action.in_(DATA_ACCESS),
-                    _e.outcome == Outcome.SUCCESS.value,
-                    _e.ts_us >= to_micros(since), _e.ts_us < to_micros(until))
-             .order_by(_e.ts_us, _e.id).limit(MAX_CONSULTATIONS + 1))
+    query = _query(customer_id, since, until)
     found = conn.execute(query).all()
     if len(found) > MAX_CONSULTATIONS:
         raise InvalidInput("period", f"more than {MAX_CONSULTATIONS:,} consultations: choose a "
@@ -182,6 +175,18 @@ def _found(conn: Connection, customer_id: str, since: datetime, until: datetime,
     if scopes is not None:
         return [r for r in found if (r.details or {}).get("scope") in scopes]
     return list(found)
+
+
+def _query(customer_id: str, since: datetime, until: datetime) -> Select[Any]:
+    """One range of the (customer_id, ts_us, id) index, read forwards, and each event's leaf
+    by the unique index on `audit_leaves.event_id`: no sort, no scan."""
+    return (select(_e.id, _l.seq, _e.ts_us, _e.action, _e.details, _e.ticket, _e.reason,
+                   _e.grant_id, _e.request_id, _e.actor_iss, _e.actor_sub, _e.actor_roles)
+            .outerjoin(leaves_table, _l.event_id == _e.id)
+            .where(_e.customer_id == customer_id, _e.action.in_(DATA_ACCESS),
+                   _e.outcome == Outcome.SUCCESS.value,
+                   _e.ts_us >= to_micros(since), _e.ts_us < to_micros(until))
+            .order_by(_e.ts_us, _e.id).limit(MAX_CONSULTATIONS + 1))
 
 
 def _justifications(conn: Connection, request_ids: set[str]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from audit.bundle import export_bundle, verify_bundle
 from audit.checkpoint import (
-    CheckpointInvalid,
     fingerprint,
     generate_keypair,
     load_private_key,
@@ -34,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     try:
         return int(args.run(args, settings))
-    except (SealerBusy, TreeDamaged, NotSealed, FileNotFoundError, CheckpointInvalid) as exc:
+    except (SealerBusy, TreeDamaged, NotSealed, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -142,14 +141,21 @@ def _proof(args: argparse.Namespace, s: AuditSettings) -> int:
 
 
 def _verify_report(args: argparse.Namespace, _s: AuditSettings) -> int:
-    """Exit 0 when the report is intact, 1 naming each problem, 2 when a file is unreadable."""
-    public = load_public_key(args.public_key)
+    """Exit 0 when the report is intact; 1 naming each problem (a file that is not JSON is
+    one); 2 when the key or a file cannot be read at all."""
+    try:
+        public = load_public_key(args.public_key)
+        raw = args.file.read_bytes()
+        opening_raw = None if args.opening is None else args.opening.read_bytes()
+    except (OSError, ValueError) as exc:
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
+        return 2
     print(f"public key {fingerprint(public)} ({printable(str(args.public_key))})")
     try:
-        document = json.loads(args.file.read_bytes())
-        opening = None if args.opening is None else json.loads(args.opening.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        print(f"error: not JSON: {exc}", file=sys.stderr)
+        document = json.loads(raw)
+        opening = None if opening_raw is None else json.loads(opening_raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
+        print(f"REPORT NOT INTACT\nproblem: not JSON ({printable(str(exc))})")
         return 1
     verdict = verify_report(document, public, opening)
     for line in verdict.summary():

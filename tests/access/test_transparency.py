@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
 
+from access import transparency
 from access.transparency import Consultations, body_rows, consultations
 from audit.checkpoint import public_pem
 from audit.proof import NotSealed
@@ -209,3 +211,28 @@ def test_the_cli_verifies_offline_with_only_the_public_key(
 def test_not_a_report_is_refused() -> None:
     verdict = verify({"format": "something else"}, Ed25519PrivateKey.generate().public_key())
     assert verdict.problems == [f"not a {FORMAT} document"]
+
+
+def test_sqlite_reads_the_consultations_from_one_index_range_without_sorting(
+        sqlite_db: Database) -> None:
+    sql = str(transparency._query("cust-1", *PERIOD).compile(
+        sqlite_db.engine, compile_kwargs={"literal_binds": True}))
+    with sqlite_db.engine.connect() as conn:
+        plan = " | ".join(row[3] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+    assert "USING INDEX ix_audit_events_customer (customer_id=? AND ts_us>? AND ts_us<?)" \
+        in plan, plan
+    assert "TEMP B-TREE" not in plan and "SCAN" not in plan, plan
+
+
+def test_the_cli_says_what_it_could_not_read(tmp_path: Path) -> None:
+    pem = tmp_path / "log.pub"
+    pem.write_bytes(public_pem(Ed25519PrivateKey.generate().public_key()))
+    (tmp_path / "garbage.json").write_bytes(b"\x1b[2J not json")
+    garbage = _cli(tmp_path / "garbage.json", "--public-key", pem)
+    assert garbage.returncode == 1 and "problem: not JSON" in garbage.stdout
+    assert "\x1b" not in garbage.stdout
+    missing = _cli(tmp_path / "absent.json", "--public-key", pem)
+    assert missing.returncode == 2 and "absent.json" in missing.stderr
+    (tmp_path / "bad.pub").write_text("not a key")
+    bad_key = _cli(tmp_path / "garbage.json", "--public-key", tmp_path / "bad.pub")
+    assert bad_key.returncode == 2 and "error:" in bad_key.stderr
