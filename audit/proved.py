@@ -123,9 +123,10 @@ def build(conn: Connection, checkpoint: Checkpoint, kind: str, body: dict[str, A
     does not hold); `NotSealed` when a cited event is not under the checkpoint. Run it in
     the transaction that read the body, so body and proofs see one moment."""
     records = _records(conn, cited_event_ids(body), checkpoint.size)
-    tree = StoredTree(conn)
-    proofs = [_proof(tree, checkpoint, event_id, seq, record)
-              for event_id, (seq, record) in records.items()]
+    paths = StoredTree(conn).inclusion_paths([seq for seq, _ in records.values()],
+                                             checkpoint.size)
+    proofs = [_proof(checkpoint, event_id, seq, record, path)
+              for (event_id, (seq, record)), path in zip(records.items(), paths, strict=True)]
     opening = {"format": OPENING_FORMAT, "tree_size": checkpoint.size,
                "records": [{"event_id": event_id, "leaf_index": seq,
                             "record": dict(zip(FIELDS, record, strict=True))}
@@ -155,10 +156,9 @@ def _records(conn: Connection, event_ids: Sequence[int], size: int
     return dict(sorted(found.items(), key=lambda item: item[1][0]))
 
 
-def _proof(tree: StoredTree, checkpoint: Checkpoint, event_id: int, seq: int,
-           record: tuple[Any, ...]) -> dict[str, Any]:
+def _proof(checkpoint: Checkpoint, event_id: int, seq: int, record: tuple[Any, ...],
+           path: list[bytes]) -> dict[str, Any]:
     digest = leaf_hash(canonical_bytes(record))
-    path = tree.inclusion_path(seq, checkpoint.size)
     if not verify_inclusion(digest, seq, checkpoint.size, path, checkpoint.root):
         raise ProofFailed(f"event {event_id} (leaf {seq}) does not prove against the "
                           f"checkpoint of size {checkpoint.size}")
@@ -224,6 +224,17 @@ def verify(document: object, public: Ed25519PublicKey,
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         verdict.problems.append(f"not a {FORMAT} document")
         return verdict
+    try:
+        _verify(document, public, opening, verdict)
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        # a value no check expected (a NaN in a record, a nesting too deep): the checks so far
+        # stand, and the document is not intact
+        verdict.problems.append(f"malformed: {type(exc).__name__}")
+    return verdict
+
+
+def _verify(document: dict[str, Any], public: Ed25519PublicKey, opening: object | None,
+            verdict: Verdict) -> None:
     verdict.kind = str(document.get("kind", ""))
     checkpoint = _checkpoint(document, public, verdict)
     proofs = _proofs(document.get("proofs"), checkpoint, verdict)
@@ -232,7 +243,6 @@ def verify(document: object, public: Ed25519PublicKey,
     opening = document.get("opening") if opening is None else opening
     if opening is not None:
         _check_opening(opening, rows, proofs, verdict)
-    return verdict
 
 
 def _checkpoint(document: dict[str, Any], public: Ed25519PublicKey,

@@ -236,3 +236,18 @@ def test_the_cli_says_what_it_could_not_read(tmp_path: Path) -> None:
     (tmp_path / "bad.pub").write_text("not a key")
     bad_key = _cli(tmp_path / "garbage.json", "--public-key", tmp_path / "bad.pub")
     assert bad_key.returncode == 2 and "error:" in bad_key.stderr
+
+
+def test_values_no_check_expected_make_a_problem_not_a_crash(
+        sqlite_db: Database, signing_key: Ed25519PrivateKey, checkpoint_dir: Path) -> None:
+    seed(sqlite_db)
+    _, report = proved(sqlite_db, signing_key, checkpoint_dir)
+    opening = copy.deepcopy(report.opening)
+    opening["records"][0]["record"]["ts_us"] = float("nan")  # json.loads accepts NaN
+    verdict = verify(report.document, signing_key.public_key(), opening)
+    assert verdict.problems == ["malformed: ValueError"]
+    deep: Any = {}
+    for _ in range(5_000):
+        deep = {"x": deep}
+    nested = dict(report.document, body={"rows": [deep]})
+    assert not verify(nested, signing_key.public_key()).ok
