@@ -113,7 +113,7 @@ def subject_scopes(catalog: Catalog) -> tuple[str, ...]:
 
 
 def consultations(source: Engine | Gatehouse, customer_id: str, since: datetime,
-                  until: datetime, subject: str | None = None,
+                  until: datetime, subject: str | int | None = None,
                   conn: Connection | None = None,
                   sealed_below: int | None = None) -> Consultations:
     """The staff consultations of `customer_id`'s data in `[since, until)`, oldest first;
@@ -138,12 +138,13 @@ def consultations(source: Engine | Gatehouse, customer_id: str, since: datetime,
         r for r in found if r.seq is not None and r.seq < sealed_below]
     names: dict[tuple[str, str], str] = {}
     rows = [_consultation(r, customer_id, reasons, names) for r in kept]
-    return Consultations(customer_id, since, until, subject, scopes, rows,
+    return Consultations(customer_id, since, until, None if subject is None else str(subject),
+                         scopes, rows,
                          len(found) - len(kept))
 
 
 def _catalog(source: Engine | Gatehouse) -> Catalog:
-    if isinstance(source, Gatehouse) and source.data.catalog is not None:
+    if isinstance(source, Gatehouse) and source.data.catalog.tables:
         return source.data.catalog
     return load_catalog()
 
@@ -159,9 +160,15 @@ def check_query(customer_id: object, since: object, until: object,
     assert isinstance(since, datetime) and isinstance(until, datetime)
     if since >= until:
         raise InvalidInput("until", "must be later than since")
-    if subject is not None and (not isinstance(subject, str) or not CUSTOMER_ID.fullmatch(
-            subject)):
-        raise InvalidInput("subject", "must be a contact id: 1 to 64 letters, digits, - or _")
+    if subject is not None and not _contact_id(subject):
+        raise InvalidInput("subject", "must be a contact id: a whole number, or 1 to 64 "
+                                      "letters, digits, - or _")
+
+
+def _contact_id(subject: object) -> bool:
+    if isinstance(subject, int) and not isinstance(subject, bool):
+        return subject >= 0
+    return isinstance(subject, str) and CUSTOMER_ID.fullmatch(subject) is not None
 
 
 def _found(conn: Connection, customer_id: str, since: datetime, until: datetime,

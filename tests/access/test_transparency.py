@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from access import transparency
+from access.errors import InvalidInput
 from access.transparency import Consultations, body_rows, consultations
 from audit.checkpoint import public_pem
 from audit.proof import NotSealed
@@ -88,9 +89,11 @@ def test_the_report_lists_exactly_the_consultations_with_stable_pseudonyms(
 def test_a_subject_sees_only_the_scopes_that_hold_subjects(
         db: Database, signing_key: Ed25519PrivateKey, checkpoint_dir: Path) -> None:
     ids = seed(db)
-    found = consultations(db.engine, "cust-1", *PERIOD, subject="contact-12")
-    assert found.scopes == ("contacts",)
+    found = consultations(db.engine, "cust-1", *PERIOD, subject=12)
+    assert (found.subject, found.scopes) == ("12", ("contacts",))
     assert [(c.event_id, c.staff) for c in found.rows] == [(ids["reveal"], "Staff A")]
+    with pytest.raises(InvalidInput, match="subject"):
+        consultations(db.engine, "cust-1", *PERIOD, subject="12; drop")
 
 
 def test_unsealed_consultations_are_counted_not_listed(
