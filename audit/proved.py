@@ -29,6 +29,15 @@ events. They name staff, so a customer-facing report leaves them out and the ope
 to a trusted third party (the customer's auditor, a DPA); a report for someone who may see
 names (an evidence pack) carries it inline. See docs/security.md, "Proved reports".
 
+Building one (as `access/transparency_report.py` does), over one connection so the body and
+the proofs see the same moment:
+
+    with engine.connect() as conn:
+        checkpoint = newest_checkpoint(conn, public)
+        body = {...rows citing events under checkpoint.size...}
+        proved = build(conn, checkpoint, "my-kind", body, inline_opening=False)
+    dumps(proved.document), dumps(proved.opening)
+
 What verification cannot show: that no event is missing. A proof shows an event is in the log;
 nothing in a proof shows that the log holds no other event the body should have listed.
 """
