@@ -37,6 +37,7 @@ class Action(StrEnum):
     DATA_EXPORT = "data.export"
     RESTRICTIONS_VIEW = "restrictions.view"
     CUSTOMER_RESTRICT = "customer.restrict"
+    TRANSPARENCY_REPORT = "transparency.report"
 
 
 R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
@@ -64,6 +65,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DATA_EXPORT: frozenset({R}),
     Action.RESTRICTIONS_VIEW: frozenset({A}),
     Action.CUSTOMER_RESTRICT: frozenset({A}),
+    # a customer's access-transparency report; the privacy officer joins on merge
+    Action.TRANSPARENCY_REPORT: frozenset({U}),
 }
 
 # Sensitive actions need a TOTP code entered within the step-up window, not just at sign-in.

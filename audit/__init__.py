@@ -9,12 +9,13 @@ importing neither `access` nor the console.
 `private_files` (every export or key file is created new, 0600, never through a symlink),
 `verification/` (the verifier itself; `verify` keeps its old import paths), `database`,
 `event_hashing` and `bundle` (verification, live and offline), `proof` (inclusion
-proofs), and the auditors' reads: `query`, `timeline`, `anomalies`, `export_stream`, `status`.
+proofs), `proved` (reports whose rows cite events, with a proof of each, verified offline),
+and the auditors' reads: `query`, `timeline`, `anomalies`, `export_stream`, `status`.
 """
 
 __all__ = [
     "anomalies", "bundle", "canonical", "checkpoint", "database", "engine", "event_hashing",
-    "events", "export_stream", "log", "merkle", "private_files", "proof", "query", "schema",
-    "sealer", "settings", "statement_compaction", "statements", "status", "text", "timeline",
-    "tree", "verification", "verify", "vocabulary",
+    "events", "export_stream", "log", "merkle", "private_files", "proof", "proved", "query",
+    "schema", "sealer", "settings", "statement_compaction", "statements", "status", "text",
+    "timeline", "tree", "verification", "verify", "vocabulary",
 ]

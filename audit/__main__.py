@@ -13,14 +13,20 @@ import threading
 from pathlib import Path
 
 from audit.bundle import export_bundle, verify_bundle
-from audit.checkpoint import fingerprint, generate_keypair, load_private_key, load_public_key
+from audit.checkpoint import (
+    fingerprint,
+    generate_keypair,
+    load_private_key,
+    load_public_key,
+)
 from audit.database import verify_database
 from audit.engine import make_engine
 from audit.proof import NotSealed, inclusion_proof, proof_holds
+from audit.proved import verify as verify_report
 from audit.sealer import SealerBusy, TreeDamaged, run_sealer, seal_pending, sealer_guard
 from audit.settings import AuditSettings, load_settings
 from audit.statement_compaction import CompactionRefused, compact_statements
-from audit.verify import Report, render
+from audit.verify import Report, printable, render
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("compact-statements", help="fold the sealer's statements into one, keeping "
                    "what verification needs (refused unless the log verifies)"
                    ).set_defaults(run=_compact)
+    report = sub.add_parser("verify-report", help="verify a proved report (JSON) offline")
+    report.add_argument("file", type=Path)
+    report.add_argument("--public-key", type=Path, required=True,
+                        help="the log's public key (PEM), obtained independently of the report")
+    report.add_argument("--opening", type=Path,
+                        help="the opening: full records of the cited events (trusted parties)")
+    report.set_defaults(run=_verify_report)
     return parser
 
 
@@ -140,6 +153,29 @@ def _compact(_args: argparse.Namespace, s: AuditSettings) -> int:
     print(f"compacted {result.replaced} statement(s) into one; "
           f"{sum(b - a + 1 for a, b in result.kept)} unsealed id(s) kept")
     return 0
+
+
+def _verify_report(args: argparse.Namespace, _s: AuditSettings) -> int:
+    """Exit 0 when the report is intact; 1 naming each problem (a file that is not JSON is
+    one); 2 when the key or a file cannot be read at all."""
+    try:
+        public = load_public_key(args.public_key)
+        raw = args.file.read_bytes()
+        opening_raw = None if args.opening is None else args.opening.read_bytes()
+    except (OSError, ValueError) as exc:
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
+        return 2
+    print(f"public key {fingerprint(public)} ({printable(str(args.public_key))})")
+    try:
+        document = json.loads(raw)
+        opening = None if opening_raw is None else json.loads(opening_raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
+        print(f"REPORT NOT INTACT\nproblem: not JSON ({printable(str(exc))})")
+        return 1
+    verdict = verify_report(document, public, opening)
+    for line in verdict.summary():
+        print(printable(line))
+    return 0 if verdict.ok else 1
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.DATA_EXPORT: {Role.REQUESTER},
     Action.RESTRICTIONS_VIEW: {Role.APPROVER},
     Action.CUSTOMER_RESTRICT: {Role.APPROVER},
+    Action.TRANSPARENCY_REPORT: {Role.AUDITOR},
 }
 
 
