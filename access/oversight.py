@@ -42,6 +42,7 @@ from audit.database import verify_database
 from audit.engine import is_sqlite
 from audit.events import from_micros
 from audit.export_stream import ExportFormat, Written, split_file, write_export, zip_directory
+from audit.private_files import read_private
 from audit.proof import InclusionProof, NotSealed, inclusion_proof, proof_holds
 from audit.query import (
     ActorCount,
@@ -98,6 +99,7 @@ __all__ = [
     "overview",
     "printable",
     "prove",
+    "read_export",
     "remove_export",
     "render",
     "search",
@@ -213,6 +215,12 @@ def new_export_dir() -> Path:
                 time.time() - old.stat().st_mtime > EXPORT_TTL_S:
             shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix="export-", dir=root))  # 0700, a name nobody guessed
+
+
+def read_export(path: Path) -> bytes:
+    """One export file's bytes for its download, never through a symlink swapped in after the
+    export was written (`audit.private_files.read_private`)."""
+    return read_private(path)
 
 
 def remove_export(directory: Path) -> None:

@@ -23,7 +23,8 @@ import stat
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["PathTaken", "create_private", "open_private", "place", "private_folder"]
+__all__ = ["PathTaken", "create_private", "open_private", "place", "private_folder",
+           "read_private"]
 
 _CREATE_NEW = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                | getattr(os, "O_CLOEXEC", 0))
@@ -59,6 +60,16 @@ def open_private(path: Path, mode: str = "wb", **kwargs: Any) -> IO[Any]:
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_private(path: Path) -> bytes:
+    """The bytes of the regular file at `path`, opened with `O_NOFOLLOW`: a symlink swapped in
+    after the file was written is refused (`OSError`), never followed to another file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise OSError(f"refusing to read {path}: not a regular file")
+        return file.read()
 
 
 def place(source: Path, target: Path) -> Path:

@@ -200,7 +200,7 @@ def human_size(size: int) -> str:
 def _serve(path: Path, directory: Path, files: tuple[Path, ...]) -> bytes:
     """The file's bytes, the file then deleted, and the export's directory with its last
     file: nothing of an export stays on the server once it has been downloaded."""
-    data = path.read_bytes()
+    data = oversight.read_export(path)
     path.unlink(missing_ok=True)
     if not any(p.exists() for p in files):
         oversight.remove_export(directory)

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit.bundle import export_bundle, verify_bundle
 from audit.export_stream import ExportFormat, split_file, write_export, zip_directory
-from audit.private_files import PathTaken, create_private, open_private, place
+from audit.private_files import PathTaken, create_private, open_private, place, read_private
 from audit.query import EventFilter, stream
 from audit.sealer import seal_pending
 from tests.support.audit_helpers import write_events
@@ -166,3 +166,18 @@ def test_the_rule_refuses_a_dangling_symlink_and_never_creates_its_target(
     with pytest.raises(PathTaken, match="taken: a file is already there"):
         place(tmp_path / "done", tmp_path / "taken")
     assert (tmp_path / "taken").read_bytes() == VICTIM and (tmp_path / "done").exists()
+
+
+def test_a_symlink_swapped_in_after_the_export_is_not_followed_on_download(
+        tmp_path: Path) -> None:
+    """Whoever swaps an export part for a symlink to another file (between writing and the
+    download) gets a refusal, not that file's contents served to the auditor."""
+    secret = tmp_path / "victim"
+    secret.write_bytes(b"not for the auditor")
+    part = tmp_path / "part.csv"
+    part.symlink_to(secret)
+    with pytest.raises(OSError, match="part.csv"):
+        read_private(part)
+    regular = tmp_path / "real.csv"
+    regular.write_bytes(b"a,b\n")
+    assert read_private(regular) == b"a,b\n"
