@@ -28,6 +28,8 @@ from sqlalchemy import Connection, Engine, select
 
 from audit.canonical import ENCODING_VERSION, FIELDS, canonical_bytes
 from audit.checkpoint import (
+    Checkpoint,
+    CheckpointInvalid,
     fingerprint,
     load_public_key,
     open_checkpoint,
@@ -56,8 +58,7 @@ def export_bundle(engine: Engine, out: Path, public: Ed25519PublicKey,
     if present, a real directory in which none of the bundle's names exist yet)."""
     private_folder(out)
     with engine.connect() as conn, conn.begin():
-        checkpoints = {c.size: c for c in (open_checkpoint(n, public)
-                                           for n in set(all_notes(conn, checkpoint_dir)))}
+        checkpoints = _signed(set(all_notes(conn, checkpoint_dir)), public)
         size = max(checkpoints, default=0)
         count = 0
         with open_private(out / "events.jsonl", "w", encoding="ascii") as lines:
@@ -72,6 +73,20 @@ def export_bundle(engine: Engine, out: Path, public: Ed25519PublicKey,
                 "events": count, "public_key": fingerprint(public)}
     _write(out / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
     return ExportResult(count, size)
+
+
+def _signed(notes: set[str], public: Ed25519PublicKey) -> dict[int, Checkpoint]:
+    """The notes that verify under `public`, by tree size. Junk (a planted file, a forged row)
+    is left out rather than failing the export: whoever can write the checkpoint folder or
+    table must not be able to stop auditors exporting, and `verify` names the junk."""
+    found: dict[int, Checkpoint] = {}
+    for note in notes:
+        try:
+            checkpoint = open_checkpoint(note, public)
+        except CheckpointInvalid:
+            continue
+        found[checkpoint.size] = checkpoint
+    return found
 
 
 def _write(path: Path, data: bytes) -> None:

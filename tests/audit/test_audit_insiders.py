@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, insert, select, text
 
+from audit.bundle import export_bundle, verify_bundle
 from audit.checkpoint import generate_keypair, load_private_key
 from audit.database import verify_database
 from audit.log import stored_values
@@ -194,6 +195,22 @@ def test_the_sealer_reports_what_it_skipped_once_as_an_event(log: Log, poison: o
         skipped = conn.execute(select(func.count()).select_from(events_table).where(
             events_table.c.action == "audit.sealer.skipped")).scalar_one()
     assert skipped == len(first.skipped)
+
+
+@pytest.mark.parametrize("poison", [junk_checkpoint_row, planted_checkpoint_file,
+                                    old_note_under_a_huge_size])
+def test_junk_does_not_stop_an_export_and_the_bundle_verifies(
+        log: Log, poison: object, tmp_path: Path) -> None:
+    """Whoever can write the checkpoint folder or table cannot stop auditors exporting: the
+    bundle carries only the checkpoints that verify, and verifies offline."""
+    assert callable(poison)
+    poison(log)
+    write_events(log.db, 3, start=SEALED)
+    size = seal_pending(log.db.engine, log.key, log.dir).tree_size
+    assert size >= SEALED + 3
+    result = export_bundle(log.db.engine, tmp_path / "bundle", log.key.public_key(), log.dir)
+    assert result.tree_size == size
+    assert verify_bundle(tmp_path / "bundle").ok  # under the key the bundle carries
 
 
 # --- what is printed: never the text that failed, escaped all the same ----------------------
