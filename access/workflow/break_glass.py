@@ -28,6 +28,7 @@ both pass a limit of one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from access.authz import Action
 from access.context import Gatehouse, event_for
-from access.errors import Conflict, Denied, GatehouseError, InvalidInput
+from access.errors import Conflict, Denied, GatehouseError, InvalidInput, StepUpRequired
 from access.principal import Principal
 from access.schema import AccessRequest, Grant
 from access.text import checked_reason
@@ -52,8 +53,8 @@ from audit.events import AuditEvent, from_micros
 from audit.schema import events_table
 from audit.vocabulary import Outcome
 
-__all__ = ["DAY", "GrantUse", "ReviewCase", "activate", "bypassed_rules", "open_reviews",
-           "review"]
+__all__ = ["DAY", "GrantUse", "ReviewCase", "activate", "bypassed_rules", "check",
+           "open_reviews", "review"]
 
 DAY = timedelta(hours=24)
 _LOCK_KEY = 0x6B7E_0015  # pg_advisory_xact_lock key: one break-glass decision at a time
@@ -75,12 +76,8 @@ def activate(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: s
     step-up and a reason; every approver is notified and an admin must review it afterwards.
     Returns the grant id. A limit refuses with the error naming its rule (see the module)."""
     gh.authorize(principal, Action.BREAKGLASS_ACTIVATE)
-    try:
-        reason, bad_reason = checked_reason(reason), []
-    except InvalidInput as exc:
-        bad_reason = [exc]
-    ask = _Ask(principal, draft, validate(gh, principal, draft, "breakglass.activated",
-                                          also=bad_reason))
+    reason, needs = _fields(gh, principal, draft, reason)
+    ask = _Ask(principal, draft, needs)
     with gh.write() as db:
         _serialize(db)
         refused = _first_refusal(gh, db, ask)
@@ -91,6 +88,26 @@ def activate(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: s
     if refused is not None:
         raise refused[1]
     return grant_id
+
+
+def check(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: str) -> None:
+    """Check the form's fields as `activate` will, before the person is asked for a code:
+    `InvalidFields` naming every bad field, recorded like `activate`'s refusals. Needs the
+    right to break the glass, not a fresh code; the limits that count earlier break-glass
+    grants are `activate`'s, at the moment it opens one."""
+    with suppress(StepUpRequired):  # allowed once a fresh code is given; a check needs none
+        gh.authorize(principal, Action.BREAKGLASS_ACTIVATE)
+    _fields(gh, principal, draft, reason)
+
+
+def _fields(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: str
+            ) -> tuple[str, Requirements]:
+    """(the checked reason, what the draft needs), or InvalidFields naming every bad field."""
+    try:
+        reason, bad_reason = checked_reason(reason), []
+    except InvalidInput as exc:
+        bad_reason = [exc]
+    return reason, validate(gh, principal, draft, "breakglass.activated", also=bad_reason)
 
 
 def bypassed_rules(draft: RequestDraft, needs: Requirements) -> list[str]:

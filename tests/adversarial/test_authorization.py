@@ -144,6 +144,8 @@ SERVICES: dict[str, Service] = {
                               lambda a: a.grant()),
     "break_glass.activate": service({R}, lambda a, p, _: break_glass.activate(
               a.w.gh, p, _breakglass_draft(), "production outage, INC-1"), step_up=True),
+    "break_glass.check": service({R}, lambda a, p, _: break_glass.check(
+              a.w.gh, p, _breakglass_draft(), "production outage, INC-1")),
     "broker.read": service({R}, lambda a, p, t: broker.read(a.w.gh, p, t, "cust-0001",
                                                             "contacts"), lambda a: a.grant()),
     "broker.reveal": service({R}, lambda a, p, t: broker.reveal(
