@@ -40,8 +40,15 @@ def uses_table(case: break_glass.ReviewCase) -> None:
     st.dataframe(pd.DataFrame([{
         "time (UTC)": u.at.strftime("%Y-%m-%d %H:%M:%S"), "action": u.action,
         "scope": u.scope or "-", "outcome": u.outcome, "rows": u.row_count,
-        "columns": ", ".join(u.columns)} for u in case.uses]), hide_index=True,
-        width="stretch", column_config={"columns": st.column_config.TextColumn(width="large")})
+        "columns": columns(u)} for u in case.uses]), hide_index=True, width="stretch")
+
+
+def columns(use: break_glass.GrantUse) -> str:
+    """A reveal's columns by name (what was unmasked matters); a read's by count (the scope
+    says which), so the table is never cut off on the right."""
+    if use.action == "data.revealed":
+        return ", ".join(use.columns)
+    return f"{len(use.columns)} columns" if use.columns else "-"
 
 
 def review_card(case: break_glass.ReviewCase) -> None:
