@@ -8,7 +8,7 @@ import streamlit as st
 from access.authz import Action
 from access.principal import Principal
 from access.workflow import grants, queries
-from console.formatting import duration, when
+from console.formatting import when
 from console.gate import page
 from console.markup import literal
 from console.step_up import Ask, sensitive, show_result
@@ -16,19 +16,20 @@ from console.step_up import Ask, sensitive, show_result
 gh, admin = page(Action.GRANTS_VIEW_ALL)
 st.title("Grants")
 live = queries.all_grants(gh, admin)
-_TEXT = st.column_config.TextColumn
+# Widths in pixels that add up to less than the main column of a 1280 px screen, so nothing is
+# cut off on the right: related fields share a column.
+_WIDTHS = {"grant": 55, "holder": 120, "customer": 150, "access": 140, "state": 70,
+           "ends (UTC)": 100, "ticket": 85, "break-glass": 100}
 if not live:
     st.info("No live grant, and no break-glass grant waiting for review.")
 else:
     st.dataframe(pd.DataFrame([{
-        "grant": g.id, "holder": g.holder, "customer": g.customer_id, "env": g.environment,
-        "scopes": ", ".join(g.scopes), "actions": ", ".join(g.actions), "state": str(g.state),
-        "ends (UTC)": when(g.ends_at).removesuffix(" UTC"),
-        "length": duration(g.ends_at - g.starts_at), "ticket": g.ticket or "-",
+        "grant": g.id, "holder": g.holder, "customer": f"{g.customer_id} ({g.environment})",
+        "access": f"{', '.join(g.scopes)}: {', '.join(g.actions)}", "state": str(g.state),
+        "ends (UTC)": f"{g.ends_at:%m-%d %H:%M}", "ticket": g.ticket or "-",
         "break-glass": ("needs review" if g.needs_review else "yes") if g.breakglass else ""}
         for g in live]), hide_index=True, width="stretch", column_config={
-            "grant": st.column_config.NumberColumn(width="small"),
-            "scopes": _TEXT(width="medium"), "holder": _TEXT(width="medium")})
+            name: st.column_config.Column(width=px) for name, px in _WIDTHS.items()})
 
 
 def label(g: queries.GrantView) -> str:
