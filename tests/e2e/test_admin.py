@@ -55,8 +55,8 @@ def test_approve_and_revoke_leave_no_stale_screen(page: Page, console_url: str,
     wait_for_app(page)
     page.get_by_role("button", name="Confirm", exact=True).click()  # revoking is confirmed
     wait_for_app(page)
-    expect(page.get_by_text(f"Grant {stage.grant_id} revoked; the next read under it is "
-                            "refused.")).to_be_visible()
+    expect(page.get_by_text(f"Grant {stage.grant_id} revoked; Sam Support's next read "
+                            "under it is refused.")).to_be_visible()
     expect(page.get_by_text("No live grant")).to_be_visible()  # the table above, updated
     expect(page.get_by_role("button", name="Revoke", exact=True)).to_have_count(0)
     screenshot(page, "admin-2-revoked")
