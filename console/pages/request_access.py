@@ -12,6 +12,7 @@ import streamlit as st
 from access.authz import Action
 from access.errors import GatehouseError, InvalidFields
 from access.principal import Principal
+from access.text import MAX_REASON
 from access.workflow import break_glass, create_request
 from access.workflow.policy import DataAction
 from console.errors import show_error
@@ -34,12 +35,14 @@ st.title("Request access")
 
 def request_form() -> None:
     slots: Slots = {}
-    customer = st.text_input("Customer id", placeholder="cust-0042", key="rq_customer")
+    customer = st.text_input("Customer id", placeholder="cust-0042", max_chars=64,
+                             key="rq_customer")
     slots["customer"] = st.container()
     left, right = st.columns(2)
     environment = left.selectbox("Environment", list(policy.environments), key="rq_env")
     slots["environment"] = left.container()
-    ticket = right.text_input("Ticket", placeholder="SUP-1234", key="rq_ticket")
+    ticket = right.text_input("Ticket", placeholder="SUP-1234", key="rq_ticket",
+                             max_chars=create_request.MAX_TICKET)
     slots["ticket"] = right.container()
     scopes = st.multiselect("Data scopes", list(policy.scopes), key="rq_scopes")
     slots["scopes"] = st.container()
@@ -81,12 +84,14 @@ def breakglass_form() -> None:
         st.info("The access policy allows break-glass in no environment.")
         return
     slots: Slots = {}
-    customer = st.text_input("Customer id", placeholder="cust-0042", key="bg_customer")
+    customer = st.text_input("Customer id", placeholder="cust-0042", max_chars=64,
+                             key="bg_customer")
     slots["customer"] = st.container()
     left, right = st.columns(2)
     environment = left.selectbox("Environment", list(offer), key="bg_env") or next(iter(offer))
     slots["environment"] = left.container()
-    ticket = right.text_input("Incident ticket", placeholder="INC-1234", key="bg_ticket")
+    ticket = right.text_input("Incident ticket", placeholder="INC-1234", key="bg_ticket",
+                             max_chars=create_request.MAX_TICKET)
     slots["ticket"] = right.container()
     scopes = st.multiselect("Data scopes", offer[environment], key="bg_scopes")
     slots["scopes"] = st.container()
@@ -98,7 +103,7 @@ def breakglass_form() -> None:
                         index=len(duration_options(limits.longest)) - 1, key="bg_duration")
     slots["duration"] = st.container()
     reason = st.text_area("Emergency reason", placeholder="What is down, and why it cannot "
-                          "wait for an approver", key="bg_reason")
+                          "wait for an approver", key="bg_reason", max_chars=MAX_REASON)
     slots["reason"] = slots["justification"] = st.container()
     st.info(limits.summary, icon=":material/policy:")
     asked = st.button("Break the glass", type="primary")
