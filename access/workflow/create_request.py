@@ -29,8 +29,8 @@ from access.workflow.states import RequestStatus
 from audit.events import AuditEvent
 from audit.vocabulary import CUSTOMER_ID, Outcome
 
-__all__ = ["MAX_START_DELAY", "MAX_TICKET", "MIN_DURATION", "RequestDraft", "create", "new_request",
-           "validate"]
+__all__ = ["MAX_REFUSAL", "MAX_START_DELAY", "MAX_TICKET", "MIN_DURATION", "RequestDraft",
+           "create", "new_request", "validate"]
 
 MIN_DURATION = timedelta(minutes=15)
 MAX_START_DELAY = timedelta(days=7)

@@ -108,18 +108,23 @@ def show_gone(prefix: str, present: set[int]) -> None:
 
 
 st.title("Approvals")
-cases = break_glass.open_reviews(gh, admin)
-show_gone("review_", {c.grant.id for c in cases})
-if cases:
-    st.subheader("Break-glass to review")
-for case in cases:
-    review_card(case)
+# Two fixed sections: when the review section empties, the requests below keep their place on
+# the page instead of shifting into it (no stale heading left behind for a moment).
+reviews, requests = st.container(), st.container()
+with reviews:
+    cases = break_glass.open_reviews(gh, admin)
+    show_gone("review_", {c.grant.id for c in cases})
+    if cases:
+        st.subheader("Break-glass to review")
+    for case in cases:
+        review_card(case)
 
-st.subheader("Requests")
-queue = sorted(queries.approval_queue(gh, admin), key=lambda i: i.request.created_at,
-               reverse=True)  # newest first: the urgent one was probably just filed
-show_gone("decide_", {item.request.id for item in queue})
-if not queue:
-    st.info("Nothing waiting for you.")
-for item in queue:
-    request_card(item)
+with requests:
+    st.subheader("Requests")
+    queue = sorted(queries.approval_queue(gh, admin), key=lambda i: i.request.created_at,
+                   reverse=True)  # newest first: the urgent one was probably just filed
+    show_gone("decide_", {item.request.id for item in queue})
+    if not queue:
+        st.info("Nothing waiting for you.")
+    for item in queue:
+        request_card(item)

@@ -163,6 +163,7 @@ def test_break_glass_has_its_own_form_and_the_review_card_shows_what_happened(
     wait_for_app(ada)
     expect(ada.get_by_text("Break-glass grant 1: review recorded.")).to_be_visible()
     expect(ada.get_by_text("Break-glass to review")).to_have_count(0)
+    expect(ada.get_by_role("heading", name="Requests")).to_have_count(1)  # nothing stale
     screenshot(ada, "forms-6-break-glass-reviewed")
     assert stage.actions(after=before) == ["breakglass.reviewed"]
     admin.close()
