@@ -70,7 +70,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
 }
 
 # Sensitive actions need a TOTP code entered within the step-up window, not just at sign-in.
-STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.AUDIT_EXPORT,
+STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.USERS_DISABLE,
+                                        Action.USERS_ENABLE, Action.AUDIT_EXPORT,
                                         Action.REQUEST_DECIDE, Action.BREAKGLASS_ACTIVATE,
                                         Action.DATA_REVEAL, Action.DATA_EXPORT,
                                         Action.CUSTOMER_RESTRICT})

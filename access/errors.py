@@ -16,6 +16,17 @@ class InvalidInput(GatehouseError):
         self.rule = rule
 
 
+class InvalidFields(InvalidInput):
+    """Several fields of one form broke their rules: `problems` holds each, in form order, so
+    a page can show every error next to its field at once. As an `InvalidInput` it names the
+    first; its message names them all. Nothing was changed."""
+
+    def __init__(self, problems: list[InvalidInput]) -> None:
+        super().__init__(problems[0].field, problems[0].rule)
+        self.problems = tuple(problems)
+        self.args = ("; ".join(str(p) for p in problems),)
+
+
 class Denied(GatehouseError):
     """The principal may not do this. The message says why, never how to get around it."""
 

@@ -37,6 +37,12 @@ _KEPT = "_step_up_kept"        # key -> (page, value): what a page shows until i
 class Ask:
     summary: str  # exactly what will happen: "Approve request 40 for Sky Support: cust-0053, …"
     act: Act
+    # Always ask "Confirm?" before acting, even with a fresh code (revoke, release, disable):
+    # for actions whose effect a person should read before it happens.
+    confirm: bool = False
+    # The action needs a fresh code (its Action is in STEP_UP): with `confirm`, a stale code
+    # is asked for first, so the person confirms once, after the code.
+    needs_code: bool = False
 
 
 @dataclass
@@ -79,9 +85,12 @@ def sensitive(gh: Gatehouse, principal: Principal, key: str, ask: Ask | None) ->
     clicked, else None), or show its code form, its confirmation or its result."""
     pending: dict[str, _Pending] = st.session_state.setdefault(_PENDING, {})
     if ask is not None:
-        pending[key] = _Pending(_page(), ask, gh.now())
-        _run(gh, principal, key, pending)
-        return
+        pending[key] = _Pending(_page(), ask, gh.now(), code_given=ask.confirm)
+        if not ask.confirm:
+            _run(gh, principal, key, pending)
+            return
+        if ask.needs_code and not principal.step_up_fresh(gh.now(), gh.config.mfa.step_up):
+            pending[key].code_given = False
     held = pending.get(key)
     if held is None or held.page != _page() or gh.now() - held.asked_at >= gh.config.mfa.step_up:
         pending.pop(key, None)

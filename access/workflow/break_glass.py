@@ -28,15 +28,17 @@ both pass a limit of one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from access.authz import Action
 from access.context import Gatehouse, event_for
-from access.errors import Conflict, Denied, GatehouseError, InvalidInput
+from access.errors import Conflict, Denied, GatehouseError, InvalidInput, StepUpRequired
 from access.principal import Principal
 from access.schema import AccessRequest, Grant
 from access.text import checked_reason
@@ -44,12 +46,15 @@ from access.workflow import locks, notify
 from access.workflow.create_request import RequestDraft, new_request, validate
 from access.workflow.events import request_event, words
 from access.workflow.grants import issue_grant
-from access.workflow.policy import Requirements
+from access.workflow.policy import Requirements, human_duration
+from access.workflow.queries import GrantView, views
 from access.workflow.states import RequestStatus
-from audit.events import AuditEvent
+from audit.events import AuditEvent, from_micros
+from audit.schema import events_table
 from audit.vocabulary import Outcome
 
-__all__ = ["DAY", "activate", "bypassed_rules", "review"]
+__all__ = ["DAY", "GrantUse", "ReviewCase", "activate", "bypassed_rules", "check",
+           "open_reviews", "review"]
 
 DAY = timedelta(hours=24)
 _LOCK_KEY = 0x6B7E_0015  # pg_advisory_xact_lock key: one break-glass decision at a time
@@ -71,8 +76,8 @@ def activate(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: s
     step-up and a reason; every approver is notified and an admin must review it afterwards.
     Returns the grant id. A limit refuses with the error naming its rule (see the module)."""
     gh.authorize(principal, Action.BREAKGLASS_ACTIVATE)
-    reason = checked_reason(reason)
-    ask = _Ask(principal, draft, validate(gh, principal, draft))
+    reason, needs = _fields(gh, principal, draft, reason)
+    ask = _Ask(principal, draft, needs)
     with gh.write() as db:
         _serialize(db)
         refused = _first_refusal(gh, db, ask)
@@ -83,6 +88,26 @@ def activate(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: s
     if refused is not None:
         raise refused[1]
     return grant_id
+
+
+def check(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: str) -> None:
+    """Check the form's fields as `activate` will, before the person is asked for a code:
+    `InvalidFields` naming every bad field, recorded like `activate`'s refusals. Needs the
+    right to break the glass, not a fresh code; the limits that count earlier break-glass
+    grants are `activate`'s, at the moment it opens one."""
+    with suppress(StepUpRequired):  # allowed once a fresh code is given; a check needs none
+        gh.authorize(principal, Action.BREAKGLASS_ACTIVATE)
+    _fields(gh, principal, draft, reason)
+
+
+def _fields(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: str
+            ) -> tuple[str, Requirements]:
+    """(the checked reason, what the draft needs), or InvalidFields naming every bad field."""
+    try:
+        reason, bad_reason = checked_reason(reason), []
+    except InvalidInput as exc:
+        bad_reason = [exc]
+    return reason, validate(gh, principal, draft, "breakglass.activated", also=bad_reason)
 
 
 def bypassed_rules(draft: RequestDraft, needs: Requirements) -> list[str]:
@@ -111,6 +136,59 @@ def review(gh: Gatehouse, admin: Principal, grant_id: int, note: str) -> None:
                                    grant=grant))
 
 
+@dataclass(frozen=True)
+class GrantUse:
+    """One use of a grant as the audit log recorded it: a read, reveal, export or refusal."""
+    at: datetime
+    action: str        # data.read, data.revealed, data.exported, data.denied
+    scope: str | None
+    outcome: str
+    row_count: int | None
+    columns: tuple[str, ...]  # names only (a reveal names the revealed ones); never values
+
+
+@dataclass(frozen=True)
+class ReviewCase:
+    """What a reviewer needs to judge one break-glass grant."""
+    grant: GrantView            # holder, customer, scopes, actions, times, bypassed rules
+    reason: str                 # the emergency reason given when the glass was broken
+    activated_at: datetime
+    uses: tuple[GrantUse, ...]  # every use of the grant, oldest first (at most `USES_SHOWN`)
+    uses_total: int
+
+
+USES_SHOWN = 500  # a break-glass lasts an hour or so; more uses than this is itself a finding
+
+
+def open_reviews(gh: Gatehouse, admin: Principal) -> list[ReviewCase]:
+    """Break-glass grants no admin has reviewed yet, newest first, each with its emergency
+    reason, ticket, times, the rules it bypassed and every use of it from the audit log."""
+    gh.authorize(admin, Action.BREAKGLASS_REVIEW)
+    with gh.read() as db:
+        open_grants = views(gh, db, Grant.breakglass & Grant.reviewed_at.is_(None))
+        cases = [_case(db, view) for view in open_grants]
+    return sorted(cases, key=lambda c: c.activated_at, reverse=True)
+
+
+def _case(db: Session, view: GrantView) -> ReviewCase:
+    request = db.get_one(AccessRequest, view.request_id)
+    e = events_table.c
+    mine = (e.grant_id == str(view.id)) & e.action.like("data.%")
+    rows = db.execute(select(e.ts_us, e.action, e.outcome, e.details).where(mine)
+                      .order_by(e.ts_us, e.id).limit(USES_SHOWN)).all()
+    total = db.execute(select(func.count()).select_from(events_table).where(mine)).scalar_one()
+    return ReviewCase(view, request.decision_comment or "", request.created_at,
+                      tuple(_use(*row) for row in rows), total)
+
+
+def _use(ts_us: int, action: str, outcome: str, details: dict[str, Any] | None) -> GrantUse:
+    details = details or {}
+    rows = details.get("row_count")
+    return GrantUse(from_micros(ts_us), action, details.get("scope"), outcome,
+                    rows if isinstance(rows, int) else None,
+                    tuple(str(c) for c in details.get("columns") or ()))
+
+
 # ------------------------------------------------------------------------------ the limits
 
 def _allowed(gh: Gatehouse, db: Session, ask: _Ask) -> Refusal | None:
@@ -134,7 +212,7 @@ def _duration(gh: Gatehouse, db: Session, ask: _Ask) -> Refusal | None:
     if ask.draft.duration <= ask.needs.breakglass_duration:
         return None
     return "breakglass_duration", InvalidInput(
-        "duration", f"break-glass lasts at most {ask.needs.breakglass_duration}")
+        "duration", f"break-glass lasts at most {human_duration(ask.needs.breakglass_duration)}")
 
 
 def _one_open(gh: Gatehouse, db: Session, ask: _Ask) -> Refusal | None:

@@ -8,30 +8,35 @@ approved at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from access.authz import Action
-from access.context import Gatehouse
+from access.context import Gatehouse, event_for
 from access.data.servable import check_customer_id, check_exists, refuse_unservable
-from access.errors import Denied, InvalidInput
+from access.errors import Denied, InvalidFields, InvalidInput
 from access.principal import Principal
 from access.schema import AccessRequest
-from access.text import UNSTORABLE_RULE, storable
+from access.text import UNSTORABLE_RULE, as_logged, storable
 from access.workflow import notify
 from access.workflow.events import request_event, words
-from access.workflow.policy import Requirements
+from access.workflow.policy import Requirements, human_duration
 from access.workflow.states import RequestStatus
+from audit.events import AuditEvent
+from audit.vocabulary import CUSTOMER_ID, Outcome
 
-__all__ = ["MAX_START_DELAY", "MAX_TICKET", "MIN_DURATION", "RequestDraft", "create", "new_request",
-           "validate"]
+__all__ = ["MAX_REFUSAL", "MAX_START_DELAY", "MAX_TICKET", "MIN_DURATION", "RequestDraft",
+           "create", "new_request", "validate"]
 
 MIN_DURATION = timedelta(minutes=15)
 MAX_START_DELAY = timedelta(days=7)
 MAX_TICKET = 64  # the audit log's ticket filter accepts no longer id
+_T = TypeVar("_T")
+MAX_REFUSAL = 2_000  # a refusal's reason in the log: every rule, never a crafted megabyte
 
 
 @dataclass(frozen=True)
@@ -46,33 +51,86 @@ class RequestDraft:
     starts_at: datetime | None = None  # None: as soon as it is approved
 
 
-def validate(gh: Gatehouse, principal: Principal, draft: RequestDraft) -> Requirements:
-    """Check `draft` field by field against the policy; return what it will need."""
-    check_customer_id(draft.customer_id)
-    policy = gh.policy
-    needs = policy.requirements(draft.environment, draft.scopes, draft.actions)
+def validate(gh: Gatehouse, principal: Principal, draft: RequestDraft,
+             refused_as: str = "request.created",
+             also: Sequence[InvalidInput] = ()) -> Requirements:
+    """Check `draft` field by field against the policy; return what it will need.
+
+    Every field is checked, so the person sees every error at once: `InvalidFields` holds one
+    `InvalidInput` per bad field, in form order, then `also` (the caller's own fields, such
+    as break-glass's reason). A refusal is evidence: before raising, one
+    `refused_as` event with outcome denied is recorded, its reason naming each field and rule
+    (bounded: a crafted value is cut and escaped, `as_logged`). A role that may not ask, and a
+    purged or restricted customer, are refused (`Denied`) the same way once the fields hold.
+    """
+    needs, problems = _problems(gh, draft)
+    problems += also
+    if problems:
+        gh.refuse(InvalidFields(problems), _refusal(gh, principal, draft, refused_as,
+                                                    "; ".join(map(str, problems))))
+    assert needs is not None  # no problem: the policy answered
+    try:
+        _check_role(principal, draft, needs)
+        with gh.read() as db:
+            refuse_unservable(db, draft.environment, draft.customer_id)
+    except Denied as exc:
+        gh.refuse(exc, _refusal(gh, principal, draft, refused_as, str(exc)))
+    return needs
+
+
+def _problems(gh: Gatehouse, draft: RequestDraft
+              ) -> tuple[Requirements | None, list[InvalidInput]]:
+    """Every field's rule, each checked even when another failed: (needs, problems)."""
+    problems: list[InvalidInput] = []
+    customer = _checked(problems, lambda: check_customer_id(draft.customer_id))
+    needs = _checked(problems, lambda: gh.policy.requirements(
+        draft.environment, draft.scopes, draft.actions))
+    _checked(problems, lambda: _check_duration(draft.duration, needs))
+    _checked(problems, lambda: _check_start(gh, draft.starts_at))
+    _checked(problems, lambda: _check_justification(gh, draft.justification))
+    if isinstance(draft.environment, str) and draft.environment in gh.policy.environments:
+        _checked(problems, lambda: _check_ticket(gh, draft))
+        if customer is not None:
+            _checked(problems, lambda: check_exists(gh, draft.environment, customer))
+    return needs, problems
+
+
+def _checked(problems: list[InvalidInput], check: Callable[[], _T]) -> _T | None:
+    """`check()`, or None with its `InvalidInput` added to `problems`."""
+    try:
+        return check()
+    except InvalidInput as exc:
+        problems.append(exc)
+        return None
+
+
+def _check_role(principal: Principal, draft: RequestDraft, needs: Requirements) -> None:
     if not principal.roles & needs.request_roles:
         raise Denied(f"your role may not request {draft.environment} access to "
                      f"{words(draft.scopes)}")
-    if not isinstance(draft.duration, timedelta) or \
-            not MIN_DURATION <= draft.duration <= needs.max_duration:
-        raise InvalidInput("duration", f"must be between {MIN_DURATION} and "
-                                       f"{needs.max_duration} for these scopes")
-    _check_start(gh, draft.starts_at)
-    justification = draft.justification if isinstance(draft.justification, str) else ""
-    if len(justification) > 2 * policy.justification_max:  # bounded before it is copied
-        justification = justification[:2 * policy.justification_max]
-    justification = justification.strip()
-    if not 10 <= len(justification) <= policy.justification_max:
-        raise InvalidInput("justification", f"is required: 10 to {policy.justification_max} "
-                                            "characters saying why the ticket needs this")
-    if not storable(justification):
+
+
+def _check_duration(duration: object, needs: Requirements | None) -> None:
+    """At least `MIN_DURATION`; at most what the scopes allow (when they are known)."""
+    longest = needs.max_duration if needs is not None else None
+    if isinstance(duration, timedelta) and duration >= MIN_DURATION and \
+            (longest is None or duration <= longest):
+        return
+    if longest is None:
+        raise InvalidInput("duration", f"must be at least {human_duration(MIN_DURATION)}")
+    raise InvalidInput("duration", f"must be between {human_duration(MIN_DURATION)} and "
+                                   f"{human_duration(longest)} for these scopes")
+
+
+def _check_justification(gh: Gatehouse, justification: object) -> None:
+    most = gh.policy.justification_max
+    text = justification if isinstance(justification, str) else ""
+    text = text[:2 * most].strip()  # bounded before it is copied
+    if not 10 <= len(text) <= most:
+        raise InvalidInput("justification", f"is required: 10 to {most} characters saying "
+                                            "why the ticket needs this")
+    if not storable(text):
         raise InvalidInput("justification", UNSTORABLE_RULE)
-    _check_ticket(gh, draft)
-    with gh.read() as db:
-        refuse_unservable(db, draft.environment, draft.customer_id)
-    check_exists(gh, draft.environment, draft.customer_id)
-    return needs
 
 
 def _check_start(gh: Gatehouse, starts_at: datetime | None) -> None:
@@ -81,7 +139,8 @@ def _check_start(gh: Gatehouse, starts_at: datetime | None) -> None:
     if not isinstance(starts_at, datetime) or starts_at.utcoffset() is None:
         raise InvalidInput("starts_at", "must be a date and time with a time zone")
     if not gh.now() - timedelta(minutes=1) <= starts_at <= gh.now() + MAX_START_DELAY:
-        raise InvalidInput("starts_at", "must be now or within the next 7 days")
+        raise InvalidInput("starts_at", "must be now or within the next "
+                                        f"{human_duration(MAX_START_DELAY)}")
 
 
 def _check_ticket(gh: Gatehouse, draft: RequestDraft) -> None:
@@ -97,6 +156,21 @@ def _check_ticket(gh: Gatehouse, draft: RequestDraft) -> None:
         return
     if not gh.policy.ticket_pattern.fullmatch(ticket):
         raise InvalidInput("ticket", f"must match {gh.policy.ticket_pattern.pattern}")
+
+
+def _refusal(gh: Gatehouse, principal: Principal, draft: RequestDraft, action: str,
+             why: str) -> AuditEvent:
+    """The denied `action` event of a refused draft: the reason names each rule; the ids are
+    recorded only when well-formed (a crafted value stays in the bounded reason)."""
+    customer = draft.customer_id if isinstance(draft.customer_id, str) and \
+        CUSTOMER_ID.fullmatch(draft.customer_id) else None
+    known = isinstance(draft.environment, str) and draft.environment in gh.policy.environments
+    ticket = draft.ticket.strip() if isinstance(draft.ticket, str) and \
+        gh.policy.ticket_pattern.fullmatch(draft.ticket.strip()) else None
+    return event_for(principal, action, Outcome.DENIED, target_type="customer",
+                     target_id=customer, customer_id=customer, ticket=ticket,
+                     policy_version=gh.policy.version, reason=as_logged(why, MAX_REFUSAL),
+                     details={"environment": draft.environment} if known else {})
 
 
 def new_request(gh: Gatehouse, db: Session, requester_id: int, draft: RequestDraft,

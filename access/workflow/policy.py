@@ -34,7 +34,8 @@ from access.text import as_logged
 from audit.settings import PROJECT_ROOT
 
 __all__ = ["DEFAULT_PATH", "DEFAULT_SCOPES", "DataAction", "Environment", "Policy",
-           "Requirements", "ScopeRule", "duration", "load_policy", "policy_path"]
+           "Requirements", "ScopeRule", "duration", "human_duration", "load_policy",
+           "policy_path"]
 
 DEFAULT_PATH = PROJECT_ROOT / "config" / "policy.toml"
 DEFAULT_SCOPES: tuple[str, ...] = (
@@ -146,6 +147,24 @@ def duration(text: str, field: str) -> timedelta:
     if found is None:
         raise InvalidInput(field, "must be a duration like 30m, 8h or 2d")
     return int(found[1]) * _UNIT[found[2]]
+
+
+_SPOKEN_UNITS = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
+
+
+def human_duration(span: timedelta, parts: int = 2) -> str:
+    """`span` in its `parts` largest non-zero units, rounded down to the smallest shown:
+    "1 h 30 min", "15 min", "45 s"; "0 s" for nothing; "-5 min" for a negative span."""
+    seconds = int(span.total_seconds())
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    shown: list[str] = []
+    for unit, size in _SPOKEN_UNITS:
+        if seconds >= size and len(shown) < parts:
+            shown.append(f"{seconds // size} {unit}")
+            seconds %= size
+        elif shown:  # a gap ends the phrase: "1 d 30 s" would read oddly
+            break
+    return sign + (" ".join(shown) or "0 s")
 
 
 def policy_path() -> Path:

@@ -1,4 +1,4 @@
-"""Approvals (admins): decide pending requests; review break-glass access."""
+"""Approvals (admins): review break-glass access; decide pending requests, newest first."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from access.authz import Action
-from access.errors import GatehouseError
 from access.principal import Principal
 from access.workflow import break_glass, decide_request, queries
-from console.errors import show_error
+from console.formatting import duration, when
 from console.gate import page
 from console.markup import literal
 from console.step_up import Act, Ask, results, sensitive, show_result
@@ -25,47 +24,107 @@ def decision(request_id: int, approve: bool, comment: str) -> Act:
     return act
 
 
+def reviewed(grant_id: int, note: str) -> Act:
+    def act(reviewer: Principal) -> str:
+        break_glass.review(gh, reviewer, grant_id, note)
+        return f"Break-glass grant {grant_id}: review recorded."
+    return act
 
-st.title("Approvals")
 
-for g in (g for g in queries.all_grants(gh, admin) if g.needs_review):
+def uses_table(case: break_glass.ReviewCase) -> None:
+    if not case.uses:
+        st.caption("Nothing was read under this grant.")
+        return
+    shown = "" if case.uses_total == len(case.uses) else f", the first {len(case.uses)} shown"
+    st.caption(f"Every use of the grant, from the audit log ({case.uses_total}{shown})")
+    st.dataframe(pd.DataFrame([{
+        "time (UTC)": u.at.strftime("%Y-%m-%d %H:%M:%S"), "action": u.action,
+        "scope": u.scope or "-", "outcome": u.outcome, "rows": u.row_count,
+        "columns": columns(u)} for u in case.uses]), hide_index=True, width="stretch")
+
+
+def columns(use: break_glass.GrantUse) -> str:
+    """A reveal's columns by name (what was unmasked matters); a read's by count (the scope
+    says which), so the table is never cut off on the right."""
+    if use.action == "data.revealed":
+        return ", ".join(use.columns)
+    return f"{len(use.columns)} columns" if use.columns else "-"
+
+
+def review_card(case: break_glass.ReviewCase) -> None:
+    g = case.grant
     with st.container(border=True):
-        st.error(f"Break-glass grant {g.id}: {literal(g.holder)} on customer `{g.customer_id}` "
-                 f"({', '.join(g.scopes)}), {g.state}. Review required.")
-        note = st.text_input("Review note", key=f"review_note_{g.id}")
-        if st.button("Record review", key=f"review_{g.id}"):
-            try:
-                break_glass.review(gh, admin, g.id, note)
-                st.rerun()
-            except GatehouseError as exc:
-                show_error(exc)
+        st.error(f"**Break-glass grant {g.id}** by {literal(g.holder)} · customer "
+                 f"`{g.customer_id}` · `{g.environment}` · ticket `{g.ticket or '-'}` · "
+                 "review required", icon=":material/emergency:")
+        st.write(f"Activated {when(case.activated_at)} · ends {when(g.ends_at)} "
+                 f"({duration(g.ends_at - g.starts_at)}) · now {g.state} · scopes "
+                 f"{', '.join(g.scopes)} · actions {', '.join(g.actions)}")
+        st.markdown("**Emergency reason**")
+        st.text(case.reason)  # typed by the holder: plain text, never markup
+        st.markdown("**Rules bypassed**")
+        st.text("\n".join(g.bypassed) or "-")
+        uses_table(case)
+        note, button = st.columns([4, 1], vertical_alignment="bottom")
+        text = note.text_input("Review note", key=f"review_note_{g.id}")
+        ask = Ask(f"Record the review of break-glass grant {g.id}", reviewed(g.id, text)) \
+            if button.button("Record review", key=f"review_{g.id}", width="stretch") else None
+        sensitive(gh, admin, f"review_{g.id}", ask)
 
-queue = queries.approval_queue(gh, admin)
-for key in results("decide_"):  # decided requests whose card has left the queue
-    if int(key.removeprefix("decide_")) not in {item.request.id for item in queue}:
-        show_result(key)
-if not queue:
-    st.info("Nothing waiting for you.")
-for item in queue:
+
+def request_card(item: queries.QueueItem) -> None:
     r = item.request
     with st.container(border=True):
-        st.markdown(f"**Request {r.id}** by {literal(r.requester)} · `{r.environment}` · customer "
-                    f"`{r.customer_id}` · ticket `{r.ticket or '-'}`")
-        st.write(f"Scopes: {', '.join(r.scopes)} · actions: {', '.join(r.actions)} · "
-                 f"{r.duration} · approvals {r.approvals}/{r.approvals_required} · "
-                 f"policy `{r.policy_version[:12]}`")
+        st.markdown(f"**Request {r.id}** by {literal(r.requester)} · `{r.environment}` · "
+                    f"customer `{r.customer_id}` · ticket `{r.ticket or '-'}`")
+        st.write(f"Scopes {', '.join(r.scopes)} · actions {', '.join(r.actions)} · "
+                 f"{duration(r.duration)} · approvals {r.approvals}/{r.approvals_required}")
+        st.caption(f"Filed {when(r.created_at)} · expires {when(r.expires_at)} unless decided"
+                   f"{' · starts ' + when(r.starts_at) if r.starts_at else ''} · policy "
+                   f"`{r.policy_version[:12]}`")
         st.text(r.justification)  # plain text: a justification is never rendered as markup
         if item.history:
-            st.caption(f"{literal(r.requester)}'s recent requests for this customer")
-            st.dataframe(pd.DataFrame([{"id": h.id, "status": h.status, "filed": h.created_at,
-                                        "scopes": ", ".join(h.scopes), "ticket": h.ticket}
-                                       for h in item.history]), hide_index=True)
-        comment = st.text_input("Comment", key=f"comment_{r.id}")
-        approve, deny = st.columns(2)
+            with st.expander(f"{len(item.history)} earlier request(s) for this customer"):
+                st.dataframe(pd.DataFrame([{
+                    "id": h.id, "status": h.status, "filed": when(h.created_at),
+                    "scopes": ", ".join(h.scopes), "ticket": h.ticket}
+                    for h in item.history]), hide_index=True, width="stretch")
+        comment, approve, deny = st.columns([4, 1, 1], vertical_alignment="bottom")
+        text = comment.text_input("Comment", key=f"comment_{r.id}")
         ask = None
         for column, verb, yes in ((approve, "Approve", True), (deny, "Deny", False)):
-            if column.button(verb, key=f"{verb.lower()}_{r.id}",
+            if column.button(verb, key=f"{verb.lower()}_{r.id}", width="stretch",
                              type="primary" if yes else "secondary"):
                 ask = Ask(f"{verb} request {r.id} for {r.requester}: {r.customer_id}, "
-                          f"{r.environment}, {r.duration}", decision(r.id, yes, comment))
+                          f"{r.environment}, {duration(r.duration)}", decision(r.id, yes, text))
         sensitive(gh, admin, f"decide_{r.id}", ask)
+
+
+def show_gone(prefix: str, present: set[int]) -> None:
+    """Results of actions whose card has left the page (decided, reviewed)."""
+    for key in results(prefix):
+        if int(key.removeprefix(prefix)) not in present:
+            show_result(key)
+
+
+st.title("Approvals")
+# Two fixed sections: when the review section empties, the requests below keep their place on
+# the page instead of shifting into it (no stale heading left behind for a moment).
+reviews, requests = st.container(), st.container()
+with reviews:
+    cases = break_glass.open_reviews(gh, admin)
+    show_gone("review_", {c.grant.id for c in cases})
+    if cases:
+        st.subheader("Break-glass to review")
+    for case in cases:
+        review_card(case)
+
+with requests:
+    st.subheader("Requests")
+    queue = sorted(queries.approval_queue(gh, admin), key=lambda i: i.request.created_at,
+                   reverse=True)  # newest first: the urgent one was probably just filed
+    show_gone("decide_", {item.request.id for item in queue})
+    if not queue:
+        st.info("Nothing waiting for you.")
+    for item in queue:
+        request_card(item)

@@ -1,4 +1,4 @@
-"""Grants (admins): who holds live access now; revoke with a reason."""
+"""Grants (admins): who holds live access now; revoke with a reason, after a confirmation."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import streamlit as st
 from access.authz import Action
 from access.principal import Principal
 from access.workflow import grants, queries
+from console.formatting import when
 from console.gate import page
 from console.markup import literal
 from console.step_up import Ask, sensitive, show_result
@@ -15,32 +16,48 @@ from console.step_up import Ask, sensitive, show_result
 gh, admin = page(Action.GRANTS_VIEW_ALL)
 st.title("Grants")
 live = queries.all_grants(gh, admin)
+# Widths in pixels that add up to less than the main column of a 1280 px screen, so nothing is
+# cut off on the right: related fields share a column.
+_WIDTHS = {"grant": 55, "holder": 120, "customer": 150, "access": 140, "state": 70,
+           "ends (UTC)": 100, "ticket": 85, "break-glass": 100}
 if not live:
     st.info("No live grant, and no break-glass grant waiting for review.")
 else:
     st.dataframe(pd.DataFrame([{
-    "grant": g.id, "holder": g.holder, "customer": g.customer_id, "environment": g.environment,
-    "scopes": ", ".join(g.scopes), "actions": ", ".join(g.actions), "state": g.state,
-    "ends": g.ends_at, "ticket": g.ticket, "break-glass": g.breakglass,
-    "needs review": g.needs_review} for g in live]), hide_index=True, width="stretch")
+        "grant": g.id, "holder": g.holder, "customer": f"{g.customer_id} ({g.environment})",
+        "access": f"{', '.join(g.scopes)}: {', '.join(g.actions)}", "state": str(g.state),
+        "ends (UTC)": f"{g.ends_at:%m-%d %H:%M}", "ticket": g.ticket or "-",
+        "break-glass": ("needs review" if g.needs_review else "yes") if g.breakglass else ""}
+        for g in live]), hide_index=True, width="stretch", column_config={
+            name: st.column_config.Column(width=px) for name, px in _WIDTHS.items()})
+
+
+def label(g: queries.GrantView) -> str:
+    return (f"Grant {g.id} · {g.holder} · {g.customer_id} ({g.environment}) · ticket "
+            f"{g.ticket or '-'} · ends {when(g.ends_at)}")
 
 
 def revoke(grant: queries.GrantView, reason: str) -> Ask:
     def act(who: Principal) -> str:
         grants.revoke(gh, who, grant.id, reason)
-        return f"Grant {grant.id} revoked; the next read under it is refused."
-    return Ask(f"Revoke grant {grant.id} of {literal(grant.holder)} on `{grant.customer_id}`",
-               act)
+        return (f"Grant {grant.id} revoked; {grant.holder}'s next read under it is refused.")
+    return Ask(f"Revoke grant {grant.id} of {literal(grant.holder)} on customer "
+               f"`{grant.customer_id}` ({grant.environment}, ticket `{grant.ticket or '-'}`) "
+               f"now: their access ends at once, the reason is recorded and shown to them",
+               act, confirm=True)
 
 
 revocable = {g.id: g for g in live if g.is_live}
 if revocable:
+    st.subheader("Revoke a grant")
     with st.form("revoke"):
-        grant_id = st.selectbox("Grant", list(revocable), format_func=lambda i: (
-            f"Grant {i} · {revocable[i].holder} · {revocable[i].customer_id} · ticket "
-            f"{revocable[i].ticket or '-'}"))
+        grant_id = st.selectbox("Grant", list(revocable), index=None,
+                                placeholder="Choose a grant",
+                                format_func=lambda i: label(revocable[i]))
         reason = st.text_input("Reason (required)")
-        asked = st.form_submit_button("Revoke", type="primary") and grant_id is not None
+        asked = st.form_submit_button("Revoke", type="primary")
+    if asked and grant_id is None:
+        st.error("Choose the grant to revoke.", icon=":material/edit_off:")
     sensitive(gh, admin, "revoke", revoke(revocable[grant_id], reason)
               if asked and grant_id is not None else None)
 else:

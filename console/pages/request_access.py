@@ -1,64 +1,140 @@
-"""Request access (support): the narrowest access a ticket needs, or break-glass."""
+"""Request access (support): the narrowest access a ticket needs; break-glass on its own tab.
+
+Every field error shows under its field, all at once (the services name each bad field).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import streamlit as st
 
 from access.authz import Action
-from access.errors import GatehouseError
+from access.errors import GatehouseError, InvalidFields
 from access.principal import Principal
+from access.text import MAX_REASON
 from access.workflow import break_glass, create_request
 from access.workflow.policy import DataAction
 from console.errors import show_error
+from console.formatting import duration
 from console.gate import page
+from console.request_fields import (
+    Slots,
+    breakglass_limits,
+    breakglass_options,
+    duration_options,
+    show_problems,
+    start_time,
+)
 from console.step_up import Ask, sensitive
 
 gh, me = page(Action.REQUEST_CREATE)
 policy = gh.policy
 st.title("Request access")
 
-with st.form("request"):
-    customer = st.text_input("Customer id", placeholder="cust-0042")
-    left, right = st.columns(2)
-    environment = left.selectbox("Environment", list(policy.environments))
-    ticket = right.text_input("Ticket", placeholder="SUP-1234")
-    scopes = st.multiselect("Data scopes", list(policy.scopes))
-    actions = st.multiselect("Actions", [a.value for a in DataAction],
-                             default=[DataAction.READ.value])
-    hours = left.number_input("Duration (hours)", min_value=0.25, max_value=720.0, value=2.0,
-                              step=0.25)
-    later = right.toggle("Start later")
-    start = right.datetime_input("Start (UTC)", value=datetime.now(UTC) + timedelta(hours=1))
-    justification = st.text_area("Justification", max_chars=policy.justification_max,
-                                 placeholder="What the ticket needs and why")
-    submitted = st.form_submit_button("Submit request", type="primary")
-    with st.expander("Break-glass: emergency access without waiting for an approver"):
-        st.warning("Only for an outage. It opens a short grant now, notifies every admin, and "
-                   "stays flagged until an admin reviews it.")
-        reason = st.text_input("Emergency reason")
-        broken = st.form_submit_button("Break the glass")
 
-draft = create_request.RequestDraft(
-    customer_id=customer.strip(), environment=environment or "", scopes=scopes,
-    actions=actions, duration=timedelta(hours=hours), justification=justification,
-    ticket=ticket, starts_at=(start.replace(tzinfo=UTC) if start.tzinfo is None else start)
-    if later and start else None)
-if submitted:
+def request_form() -> None:
+    slots: Slots = {}
+    customer = st.text_input("Customer id", placeholder="cust-0042", max_chars=64,
+                             key="rq_customer")
+    slots["customer"] = st.container()
+    left, right = st.columns(2)
+    environment = left.selectbox("Environment", list(policy.environments), key="rq_env")
+    slots["environment"] = left.container()
+    ticket = right.text_input("Ticket", placeholder="SUP-1234", key="rq_ticket",
+                             max_chars=create_request.MAX_TICKET)
+    slots["ticket"] = right.container()
+    scopes = st.multiselect("Data scopes", list(policy.scopes), key="rq_scopes")
+    slots["scopes"] = st.container()
+    actions = st.multiselect("Actions", [a.value for a in DataAction],
+                             default=[DataAction.READ.value], key="rq_actions")
+    slots["actions"] = st.container()
+    left, right = st.columns(2)
+    longest = max(policy.rule(environment, s).max_duration for s in policy.scopes) \
+        if environment else timedelta(hours=8)
+    options = duration_options(longest)
+    span = left.selectbox("Duration", options, format_func=duration, key="rq_duration",
+                          index=options.index(min(timedelta(hours=2), longest)))
+    slots["duration"] = left.container()
+    with right:
+        starts_at = start_time()
+        slots["starts_at"] = st.container()
+    justification = st.text_area("Justification", max_chars=policy.justification_max,
+                                 placeholder="What the ticket needs and why", key="rq_why")
+    slots["justification"] = st.container()
+    if not st.button("Submit request", type="primary"):
+        return
+    draft = create_request.RequestDraft(customer.strip(), environment or "", scopes, actions,
+                                        span, justification, ticket, starts_at)
     try:
         request_id = create_request.create(gh, me, draft)
         st.success(f"Request {request_id} filed. An admin will decide; see **My access**.")
+    except InvalidFields as exc:
+        show_problems(exc, slots)
     except GatehouseError as exc:
         show_error(exc)
 
 
-def break_the_glass(draft: create_request.RequestDraft, reason: str) -> Ask:
+def breakglass_form() -> None:
+    st.warning("Only for an outage. It opens a short grant now without an approver, notifies "
+               "every admin, and stays flagged until an admin reviews it.",
+               icon=":material/emergency:")
+    offer = breakglass_options(policy)
+    if not offer:
+        st.info("The access policy allows break-glass in no environment.")
+        return
+    slots: Slots = {}
+    customer = st.text_input("Customer id", placeholder="cust-0042", max_chars=64,
+                             key="bg_customer")
+    slots["customer"] = st.container()
+    left, right = st.columns(2)
+    environment = left.selectbox("Environment", list(offer), key="bg_env") or next(iter(offer))
+    slots["environment"] = left.container()
+    ticket = right.text_input("Incident ticket", placeholder="INC-1234", key="bg_ticket",
+                             max_chars=create_request.MAX_TICKET)
+    slots["ticket"] = right.container()
+    scopes = st.multiselect("Data scopes", offer[environment], key="bg_scopes")
+    slots["scopes"] = st.container()
+    limits = breakglass_limits(policy, environment, scopes)
+    actions = st.multiselect("Actions", limits.actions, default=limits.actions[:1],
+                             key="bg_actions")
+    slots["actions"] = st.container()
+    span = st.selectbox("Duration", duration_options(limits.longest), format_func=duration,
+                        index=len(duration_options(limits.longest)) - 1, key="bg_duration")
+    slots["duration"] = st.container()
+    reason = st.text_area("Emergency reason", placeholder="What is down, and why it cannot "
+                          "wait for an approver", key="bg_reason", max_chars=MAX_REASON)
+    slots["reason"] = slots["justification"] = st.container()
+    st.info(limits.summary, icon=":material/policy:")
+    asked = st.button("Break the glass", type="primary")
+    draft = create_request.RequestDraft(customer.strip(), environment, scopes, actions, span,
+                                        reason, ticket)
+    sensitive(gh, me, "breakglass", checked(draft, reason, slots) if asked else None)
+
+
+def checked(draft: create_request.RequestDraft, reason: str, slots: Slots) -> Ask | None:
+    """The break-glass to confirm, once its fields hold (else their errors, at the fields)."""
+    try:
+        break_glass.check(gh, me, draft, reason)
+    except InvalidFields as exc:
+        show_problems(exc, slots)
+        return None
+    except GatehouseError as exc:
+        show_error(exc)
+        return None
+
     def act(who: Principal) -> str:
         grant_id = break_glass.activate(gh, who, draft, reason)
-        return f"Break-glass grant {grant_id} is active; every admin was notified."
+        return (f"Break-glass grant {grant_id} is active for {duration(draft.duration)}; every "
+                "admin was notified and one must review it.")
     return Ask(f"Open break-glass access to customer `{draft.customer_id}` in "
-               f"{draft.environment} now ({', '.join(draft.scopes)})", act)
+               f"{draft.environment} now: {', '.join(draft.scopes)}; "
+               f"{', '.join(draft.actions)}; {duration(draft.duration)}", act,
+               confirm=True, needs_code=True)
 
 
-sensitive(gh, me, "breakglass", break_the_glass(draft, reason) if broken else None)
+normal, emergency = st.tabs(["Request", "Break-glass (emergency)"])
+with normal:
+    request_form()
+with emergency:
+    breakglass_form()

@@ -1,4 +1,8 @@
-"""Users (admins): disable or enable an account, reset an authenticator."""
+"""Users (admins): disable or enable an account, reset an authenticator.
+
+Nothing is chosen for the admin: no person, no action. Each action needs a fresh code and an
+explicit confirmation naming what will happen.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from access.authz import Action
 from access.identity import mfa, users
 from access.principal import Principal
 from access.text import MAX_REASON
+from console.formatting import when
 from console.gate import page
 from console.markup import literal
 from console.step_up import Ask, sensitive
@@ -17,14 +22,22 @@ gh, admin = page(Action.USERS_VIEW)
 st.title("Users")
 people = users.list_users(gh, admin)
 st.dataframe(pd.DataFrame([{
-    "name": u.name, "subject": u.sub, "issuer": u.iss, "email": u.email, "mfa": u.mfa,
-    "last sign-in": u.last_login_at, "disabled": u.disabled_at} for u in people]),
-    hide_index=True, width="stretch")
+    "name": u.name, "subject": u.sub, "email": u.email, "mfa": u.mfa,
+    "last sign-in": when(u.last_login_at), "disabled": when(u.disabled_at) if u.disabled_at
+    else "", "issuer": u.iss} for u in people]), hide_index=True, width="stretch")
 
+EFFECTS = {  # what each action does, as the confirmation says it
+    "Disable": "they are signed out everywhere at once and cannot sign in until enabled",
+    "Enable": "they can sign in again",
+    "Reset authenticator": "their authenticator stops working; they enroll a new one at "
+                           "their next sign-in",
+}
 labels = {u.id: f"{u.name} ({u.sub})" for u in people if u.id != admin.user_id}
+st.subheader("Change an account")
 with st.form("user_action"):
-    target = st.selectbox("User", list(labels), format_func=labels.__getitem__)
-    action = st.radio("Action", ["Disable", "Enable", "Reset authenticator"], horizontal=True)
+    target = st.selectbox("User", list(labels), format_func=labels.__getitem__, index=None,
+                          placeholder="Choose a person")
+    action = st.radio("Action", list(EFFECTS), horizontal=True, index=None)
     reason = st.text_input("Reason (required)", max_chars=MAX_REASON)
     submitted = st.form_submit_button("Apply", type="primary")
 
@@ -41,8 +54,11 @@ def user_action(target: int, action: str, reason: str) -> Ask:
             return f"Enabled {who}."
         mfa.reset(gh, me, target, reason)
         return f"Reset the authenticator of {who}; they enroll again at their next sign-in."
-    return Ask(f"{action} {who}", act)
+    return Ask(f"{action} {who}: {EFFECTS[action]}", act, confirm=True, needs_code=True)
 
 
-sensitive(gh, admin, "user_action",
-          user_action(target, action, reason) if submitted and target is not None else None)
+missing = [name for name, value in (("User", target), ("Action", action)) if value is None]
+if submitted and missing:
+    st.error(f"Choose {' and '.join(missing).lower()} first.", icon=":material/edit_off:")
+sensitive(gh, admin, "user_action", user_action(target, action, reason)
+          if submitted and target is not None and action is not None else None)

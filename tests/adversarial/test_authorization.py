@@ -144,6 +144,8 @@ SERVICES: dict[str, Service] = {
                               lambda a: a.grant()),
     "break_glass.activate": service({R}, lambda a, p, _: break_glass.activate(
               a.w.gh, p, _breakglass_draft(), "production outage, INC-1"), step_up=True),
+    "break_glass.check": service({R}, lambda a, p, _: break_glass.check(
+              a.w.gh, p, _breakglass_draft(), "production outage, INC-1")),
     "broker.read": service({R}, lambda a, p, t: broker.read(a.w.gh, p, t, "cust-0001",
                                                             "contacts"), lambda a: a.grant()),
     "broker.reveal": service({R}, lambda a, p, t: broker.reveal(
@@ -163,11 +165,13 @@ SERVICES: dict[str, Service] = {
         a.w.gh, p, t, "ticket closed early"), lambda a: a.grant()),
     "break_glass.review": service({A}, lambda a, p, t: break_glass.review(
 a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
+    "break_glass.open_reviews": service({A}, lambda a, p, _: break_glass.open_reviews(
+        a.w.gh, p)),
     "users.list_users": service({A}, lambda a, p, _: users.list_users(a.w.gh, p)),
     "users.disable": service({A}, lambda a, p, t: users.disable(
-        a.w.gh, p, t, "left the company"), lambda a: a.victim()),
+        a.w.gh, p, t, "left the company"), lambda a: a.victim(), step_up=True),
     "users.enable": service({A}, lambda a, p, t: users.enable(a.w.gh, p, t, "came back"),
-                            lambda a: a.victim(disabled=True)),
+                            lambda a: a.victim(disabled=True), step_up=True),
     "mfa.reset": service({A}, lambda a, p, t: mfa.reset(a.w.gh, p, t, "lost phone"),
                          lambda a: a.victim(), step_up=True),
     "restrictions.restrictions": service({A}, lambda a, p, _: restrictions.restrictions(

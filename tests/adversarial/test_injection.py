@@ -91,13 +91,19 @@ def outcome(call: Callable[..., Any]) -> tuple[str, Any]:  # (lambdas bind loop 
 
 
 def refused_cleanly(w: World, field: str, call: Callable[..., Any]) -> str | None:
-    """None if `call` is refused with InvalidInput(field) and changed nothing; else why not."""
+    """None if `call` is refused with InvalidInput(field), changed nothing and left one denied
+    event naming the field (a refusal is evidence, its reason bounded); else why not."""
     before, digest = last_event_id(w.gh.engine), state_digest(w.gh.engine)
     result = outcome(call)
     if result != ("InvalidInput", field):
         return f"expected InvalidInput({field}), got {result}"
-    if events_after(w.gh.engine, before) or state_digest(w.gh.engine) != digest:
+    if state_digest(w.gh.engine) != digest:
         return "refused, but something changed"
+    logged = events_after(w.gh.engine, before)
+    if [(e["outcome"], (e["reason"] or "").split(":")[0]) for e in logged] != [("denied", field)]:
+        return f"refused, but logged {[(e['action'], e['outcome']) for e in logged]}"
+    if len(logged[0]["reason"]) > create_request.MAX_REFUSAL:
+        return "refused, but the refusal's reason is unbounded"
     return None
 
 

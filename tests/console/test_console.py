@@ -112,6 +112,9 @@ def test_admin_disables_a_user_whose_session_then_ends(oidc: str, data_dir: Path
     admin.radio[0].set_value("Disable")
     admin.text_input[0].input("left the company")
     form_button(admin, "user_action").click().run()
+    assert "signed out everywhere" in admin.info[0].value  # a confirmation, nothing done yet
+    assert "user.disabled" not in audit_actions(data_dir)
+    next(b for b in admin.button if b.label == "Confirm").click().run()
     assert "1 session(s) ended" in admin.success[0].value
     sam.run()
     assert "user disabled" in sam.error[0].value

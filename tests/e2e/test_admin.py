@@ -48,11 +48,15 @@ def test_approve_and_revoke_leave_no_stale_screen(page: Page, console_url: str,
     assert stage.actions(after=start) == ["request.approved"]
 
     open_page(page, "Grants")
+    page.get_by_label("Grant", exact=True).click()
+    page.get_by_role("option", name=f"Grant {stage.grant_id} · Sam Support").click()
     page.get_by_label("Reason (required)").fill("Ticket SUP-3003 closed")
     page.get_by_role("button", name="Revoke", exact=True).click()
     wait_for_app(page)
-    expect(page.get_by_text(f"Grant {stage.grant_id} revoked; the next read under it is "
-                            "refused.")).to_be_visible()
+    page.get_by_role("button", name="Confirm", exact=True).click()  # revoking is confirmed
+    wait_for_app(page)
+    expect(page.get_by_text(f"Grant {stage.grant_id} revoked; Sam Support's next read "
+                            "under it is refused.")).to_be_visible()
     expect(page.get_by_text("No live grant")).to_be_visible()  # the table above, updated
     expect(page.get_by_role("button", name="Revoke", exact=True)).to_have_count(0)
     screenshot(page, "admin-2-revoked")

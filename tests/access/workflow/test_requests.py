@@ -205,7 +205,9 @@ def test_bad_input_names_the_field_and_changes_nothing(gh: Gatehouse, people: Te
     with pytest.raises(InvalidInput) as caught:
         create_request.create(gh, people.sam, draft(**changes))
     assert caught.value.field == field
-    assert len(events(gh)) == before
+    refusal, = events(gh)[before:]  # a refusal is evidence: one denied event naming the field
+    assert (refusal["action"], refusal["outcome"]) == ("request.created", "denied")
+    assert refusal["reason"].startswith(f"{field}: ")
     with gh.read() as db:
         assert db.execute(select(func.count()).select_from(AccessRequest)).scalar() == 0
 
