@@ -15,7 +15,7 @@ import streamlit as st
 
 from access.authz import Action
 from access.context import Gatehouse
-from access.errors import Denied, GatehouseError
+from access.errors import Denied, GatehouseError, InvalidIdToken
 from access.identity import sessions
 from access.identity.client_ip import (
     TRUSTED_PROXIES_ENV,
@@ -68,8 +68,7 @@ def signed_in() -> tuple[Gatehouse, Principal]:
     except (KeyError, GatehouseError) as exc:
         _refused(exc)
     if mfa_pending(principal):
-        mfa_step(gh, principal)
-        _signed_in_as(gh, principal)
+        mfa_step(gh, principal, lambda: _signed_in_as(gh, principal))
         _stop()
     return gh, principal
 
@@ -128,7 +127,11 @@ def _refused_at_callback() -> str | None:
 
 def _refused(exc: Exception) -> NoReturn:
     st.title("Gatehouse")
-    if isinstance(exc, GatehouseError):
+    if isinstance(exc, InvalidIdToken):
+        st.error(f"**Sign-in refused.** Gatehouse's own check of the sign-in failed: {exc}. "
+                 "The attempt was recorded. Sign out, then sign in again; if this repeats, "
+                 "tell your admin.", icon=":material/key_off:")
+    elif isinstance(exc, GatehouseError):
         show_error(exc)
     else:
         st.error("The identity provider did not pass an ID token: set `expose_tokens = "
@@ -139,10 +142,10 @@ def _refused(exc: Exception) -> NoReturn:
 
 def _signed_in_as(gh: Gatehouse, principal: Principal) -> None:
     """Who the code screen is for, and the way out for the wrong persona."""
-    st.divider()
-    st.caption(f"Signed in at the identity provider as **{literal(principal.name)}** "
-               f"({literal(principal.sub)}). Not you?")
-    st.button("Sign out", key="sign_out_mfa", on_click=sign_out, args=(gh, principal))
+    text, out = st.columns([5, 1], vertical_alignment="center")
+    text.write(f"Signing in as **{literal(principal.name)}** ({literal(principal.sub)}). "
+               "Not you? Sign out and sign in as yourself.")
+    out.button("Sign out", key="sign_out_mfa", on_click=sign_out, args=(gh, principal))
 
 
 def sign_out(gh: Gatehouse, principal: Principal) -> None:

@@ -72,7 +72,8 @@ def hermetic_env(**extra: str) -> dict[str, str]:
     """The caller's environment without GATEHOUSE_* settings, so a test never reaches a
     developer's database, keys or ports."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
-    return env | {"PYTHONPATH": str(ROOT)} | extra
+    # As `make run`: Gatehouse's own trusted-proxy rule, not uvicorn's (README, Configuration).
+    return env | {"PYTHONPATH": str(ROOT), "FORWARDED_ALLOW_IPS": ""} | extra
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -104,19 +105,20 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def start_console(idp: str, tmp_path: Path) -> Iterator[Callable[[Path], str]]:
+def start_console(idp: str, tmp_path: Path) -> Iterator[Callable[..., str]]:
     """`start_console(script)` runs a Streamlit script as the console would run, on a free port
-    with its own data dir (migrated, keys made) and its own secrets pointing at `idp`, and
-    returns `http://localhost:PORT` (localhost as in redirect_uri: the auth cookie is bound to
-    that origin). Everything it started stops at teardown."""
+    with its own data dir (migrated, keys made) and its own secrets pointing at `idp` (or at
+    `metadata_url=`), and returns `http://localhost:PORT` (localhost as in redirect_uri: the
+    auth cookie is bound to that origin). Everything it started stops at teardown."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(script: Path) -> str:
+    def start(script: Path, metadata_url: str | None = None) -> str:
         port = free_port()
         home = tmp_path / f"console-{port}"
         home.mkdir()
         secrets = home / "secrets.toml"
-        write_secrets(secrets, console_port=port, idp_port=int(idp.rsplit(":", 1)[1]))
+        write_secrets(secrets, console_port=port, idp_port=int(idp.rsplit(":", 1)[1]),
+                      metadata_url=metadata_url)
         env = hermetic_env(GATEHOUSE_DATA_DIR=str(home / "data"))
         for command in SETUP_COMMANDS:
             done = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env,
@@ -151,7 +153,7 @@ def console_script() -> Path:
 
 
 @pytest.fixture
-def console_url(start_console: Callable[[Path], str], console_script: Path) -> str:
+def console_url(start_console: Callable[..., str], console_script: Path) -> str:
     """`http://localhost:PORT` of a freshly started console (see `start_console`)."""
     return start_console(console_script)
 
