@@ -11,7 +11,7 @@ from access.context import Gatehouse
 from access.errors import Denied
 from access.principal import Principal
 from console.errors import database_failures
-from console.gate import sign_out, signed_in
+from console.gate import WANTED_PAGE, sign_out, signed_in
 from console.markup import literal
 from console.step_up import forget_other_pages
 
@@ -66,6 +66,12 @@ def _console() -> None:
         st.write(f"**{literal(principal.name)}**  \n{', '.join(sorted(principal.roles))}")
         st.button("Sign out", on_click=sign_out, args=(gh, principal))
     chosen = st.navigation([landing, *pages, *refused])
+    wanted = st.session_state.pop(WANTED_PAGE, None)
+    if chosen.url_path == landing.url_path and wanted is not None:
+        # Signed in from a deep link: its page (or Home with a message) instead of Home.
+        for target in [*pages, *refused]:
+            if target.url_path == wanted:
+                st.switch_page(target)
     forget_other_pages(chosen.url_path)  # a sensitive action waits only on its own page
     if (notice := st.session_state.pop("page_notice", None)) is not None:
         st.info(notice, icon=":material/info:")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -68,9 +69,22 @@ def signed_in() -> tuple[Gatehouse, Principal]:
     except (KeyError, GatehouseError) as exc:
         _refused(exc)
     if mfa_pending(principal):
+        # The code screen answers any URL, and its rerun after a good code loses the path;
+        # remember the page the person opened, for the navigation to go there next.
+        st.session_state.setdefault(WANTED_PAGE, _opened_page())
         mfa_step(gh, principal, lambda: _signed_in_as(gh, principal))
         _stop()
     return gh, principal
+
+
+WANTED_PAGE = "wanted_page"
+
+
+def _opened_page() -> str | None:
+    """The URL path segment the browser opened (a fresh session has registered no pages yet,
+    so `st.context.url` is the browser's URL as it is)."""
+    url = st.context.url
+    return urlsplit(url).path.strip("/").rsplit("/", 1)[-1] or None if url else None
 
 
 def _client() -> tuple[str | None, str | None]:

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
 from access.identity import totp
-from tests.e2e.conftest import screenshot, wait_for_app
+from audit.schema import events_table
+from tests.e2e.backstage import Backstage, backstage_for
+from tests.e2e.conftest import screenshot, sign_in_at_idp, wait_for_app
 from tests.e2e.flows import enter_code, sign_in
 
 
@@ -49,3 +54,94 @@ def test_persona_enrolls_signs_out_and_signs_in_again_with_a_fresh_code(
     enter_code(page, secret, enrolled_at + 1, "Verify")  # a later step, inside the window
     expect(page.get_by_role("heading", name="Welcome, Sam Support")).to_be_visible()
     screenshot(page, "sign-in-6-home-again")
+
+
+@pytest.fixture
+def stage(console_url: str, tmp_path: Path, idp: str,
+          monkeypatch: pytest.MonkeyPatch) -> Backstage:
+    return backstage_for(console_url, tmp_path, idp, monkeypatch)
+
+
+def test_the_code_screen_names_the_person_and_signs_the_wrong_persona_out(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    stage.enroll("sky.support")
+    stage.enroll("ada.admin")
+    sign_in(page, console_url, "sky.support")  # meant to be Ada
+    expect(page.get_by_text("Signing in as Sky Support (sky.support)")).to_be_visible()
+    expect(page.get_by_label("6-digit code")).to_be_visible()
+    screenshot(page, "sign-in-7-code-screen-names-the-person")
+    before = stage.last_event_id()
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    page.wait_for_url(re.compile(r"/oauth2/end_session"))
+    page.get_by_role("button", name=re.compile("End session")).click()
+    page.wait_for_url(f"{console_url}/**")
+    wait_for_app(page)
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    screenshot(page, "sign-in-8-signed-out-from-the-code-screen")
+    assert stage.actions(after=before) == ["auth.logout"]
+
+    stage.sign_in(page, console_url, "ada.admin")  # no cookie to clear by hand
+    expect(page.get_by_role("heading", name="Welcome, Ada Admin")).to_be_visible()
+
+
+def test_an_enrolled_persona_signs_in_with_a_code_and_no_enrollment(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    stage.enroll("audrey.auditor")
+    sign_in(page, console_url, "audrey.auditor")
+    expect(page.get_by_role("img")).to_have_count(0)  # no QR code: already enrolled
+    expect(page.get_by_label("6-digit code")).to_be_visible()
+    screenshot(page, "sign-in-9-code-only")
+    before = stage.last_event_id()
+    stage.enter_code(page, "audrey.auditor", "Verify")
+    expect(page.get_by_role("heading", name="Welcome, Audrey Auditor")).to_be_visible()
+    assert stage.actions(after=before) == ["auth.mfa.verified"]
+    e = events_table.c
+    with stage.gh.engine.connect() as conn:
+        ip = conn.execute(select(e.source_ip).where(e.id > before)).scalar_one()
+    assert ip == "127.0.0.1"  # the browser's real peer, from a browser action
+
+
+def test_page_urls_work_after_sign_in(page: Page, console_url: str, stage: Backstage) -> None:
+    stage.enroll("ada.admin")
+    stage.sign_in(page, console_url, "ada.admin")
+    assert page.url == f"{console_url}/home"
+    page.goto(f"{console_url}/approvals")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Approvals")).to_be_visible()
+    page.goto(f"{console_url}/home")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Welcome, Ada Admin")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    screenshot(page, "url-1-home-by-url")
+
+
+def sign_in_from(page: Page, stage: Backstage, url: str, sub: str) -> None:
+    """Open `url` signed out, sign in as `sub` and enter a code."""
+    page.goto(url)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in_at_idp(page, sub)
+    page.wait_for_url(url)  # back where the person started, not at "/"
+    expect(page.get_by_role("heading", name="Two-step verification")).to_be_visible()
+    stage.enter_code(page, sub, "Verify")
+    expect(page.get_by_role("heading", name="Two-step verification")).to_have_count(0)
+    wait_for_app(page)
+
+
+def test_a_deep_link_lands_on_its_page_after_sign_in(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    stage.enroll("alan.admin")
+    sign_in_from(page, stage, f"{console_url}/approvals", "alan.admin")
+    expect(page.get_by_role("heading", name="Approvals")).to_be_visible()
+    assert page.url == f"{console_url}/approvals"
+    screenshot(page, "url-2-deep-link-after-sign-in")
+
+
+def test_a_deep_link_the_role_does_not_allow_lands_on_home_with_a_message(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    stage.enroll("sam.support")
+    sign_in_from(page, stage, f"{console_url}/approvals", "sam.support")
+    expect(page.get_by_role("heading", name="Welcome, Sam Support")).to_be_visible()
+    expect(page.get_by_text("Your role does not include the page Approvals")).to_be_visible()
+    assert page.url == f"{console_url}/home"
+    assert stage.actions("auth.page.denied") == ["auth.page.denied"]
+    screenshot(page, "url-3-deep-link-not-allowed")
