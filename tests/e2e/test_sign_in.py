@@ -18,13 +18,13 @@ from tests.e2e.conftest import screenshot, sign_in_at_idp, wait_for_app
 from tests.e2e.flows import enter_code, sign_in
 
 
-def test_persona_enrolls_signs_out_and_signs_in_again_with_a_fresh_code(
+def test_the_newcomer_enrolls_reaches_home_signs_out_and_signs_in_again_with_a_fresh_code(
         page: Page, console_url: str) -> None:
     page.goto(console_url)
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     screenshot(page, "sign-in-1-signed-out")
 
-    sign_in(page, console_url, "sam.support")
+    sign_in(page, console_url, "nell.newcomer")
     expect(page.get_by_role("img")).to_have_count(1)  # the QR code
     secret = page.get_by_test_id("stCode").first.inner_text().strip()
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
@@ -34,7 +34,7 @@ def test_persona_enrolls_signs_out_and_signs_in_again_with_a_fresh_code(
     expect(page.get_by_text("Your authenticator is active.")).to_be_visible()
     screenshot(page, "sign-in-3-recovery-codes")
     page.get_by_role("button", name="Continue", exact=True).click()
-    expect(page.get_by_role("heading", name="Welcome, Sam Support")).to_be_visible()
+    expect(page.get_by_role("heading", name="Welcome, Nell Newcomer")).to_be_visible()
     screenshot(page, "sign-in-4-home")
 
     page.get_by_role("button", name="Sign out", exact=True).click()
@@ -47,12 +47,12 @@ def test_persona_enrolls_signs_out_and_signs_in_again_with_a_fresh_code(
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     screenshot(page, "sign-in-5-signed-out-again")
 
-    sign_in(page, console_url, "sam.support")
+    sign_in(page, console_url, "nell.newcomer")
     expect(page.get_by_label("6-digit code")).to_be_visible()
     enter_code(page, secret, enrolled_at, "Verify")  # the step used at enrollment: refused
     expect(page.get_by_text("not valid (or was already used)")).to_be_visible()
     enter_code(page, secret, enrolled_at + 1, "Verify")  # a later step, inside the window
-    expect(page.get_by_role("heading", name="Welcome, Sam Support")).to_be_visible()
+    expect(page.get_by_role("heading", name="Welcome, Nell Newcomer")).to_be_visible()
     screenshot(page, "sign-in-6-home-again")
 
 
