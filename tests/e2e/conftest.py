@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -104,17 +105,17 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop(proc)
 
 
-@pytest.fixture
-def start_console(idp: str, tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """`start_console(script)` runs a Streamlit script as the console would run, on a free port
-    with its own data dir (migrated, keys made) and its own secrets pointing at `idp` (or at
-    `metadata_url=`), and returns `http://localhost:PORT` (localhost as in redirect_uri: the
-    auth cookie is bound to that origin). Everything it started stops at teardown."""
+@contextmanager
+def consoles(idp: str, root: Path) -> Iterator[Callable[..., str]]:
+    """`start(script)` runs a Streamlit script as the console would run, on a free port with
+    its own data dir under `root` (migrated, keys made) and its own secrets pointing at `idp`
+    (or at `metadata_url=`), and returns `http://localhost:PORT` (localhost as in
+    redirect_uri: the auth cookie is bound to that origin). Everything started stops on exit."""
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(script: Path, metadata_url: str | None = None) -> str:
         port = free_port()
-        home = tmp_path / f"console-{port}"
+        home = root / f"console-{port}"
         home.mkdir()
         secrets = home / "secrets.toml"
         write_secrets(secrets, console_port=port, idp_port=int(idp.rsplit(":", 1)[1]),
@@ -143,6 +144,23 @@ def start_console(idp: str, tmp_path: Path) -> Iterator[Callable[..., str]]:
     finally:
         for proc in procs:
             stop(proc)
+
+
+@pytest.fixture
+def start_console(idp: str, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """`consoles` for one test: its data dirs under `tmp_path`."""
+    with consoles(idp, tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def module_consoles(idp: str, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[tuple[Callable[..., str], Path]]:
+    """`consoles` a whole module shares (tests then tell their events apart by id), and the
+    folder holding their data dirs."""
+    root = tmp_path_factory.mktemp("consoles")
+    with consoles(idp, root) as start:
+        yield start, root
 
 
 @pytest.fixture
