@@ -34,7 +34,7 @@ from console.signin_watch import PEER_HEADER
 # What the sign-in screen says after the provider callback refused a sign-in
 # (`?signin=<reason>`, set by console/signin_watch.py; the reasons are
 # access.identity.refusals.REASONS). Each says what happened and what to do; none quotes the
-# token. An unknown reason gets the last sentence only.
+# token. An unknown reason (a hand-made URL) shows nothing.
 REFUSED = {
     "audience": "The identity provider issued this sign-in for another application, not "
                 "Gatehouse.",
@@ -122,21 +122,20 @@ def page(action: Action) -> tuple[Gatehouse, Principal]:
 def _sign_in_screen() -> NoReturn:
     st.title("Gatehouse")
     st.write("Access to production customer data, granted per ticket and logged.")
-    if (refused := _refused_at_callback()) is not None:
-        st.error(f"**Sign-in refused.** {REFUSED.get(refused, '')} {_AGAIN}",
-                 icon=":material/key_off:")
+    if (refused := _refused_at_callback()) in REFUSED:
+        st.error(f"**Sign-in refused.** {REFUSED[refused]} {_AGAIN}", icon=":material/key_off:")
     st.button("Sign in", type="primary", on_click=st.login)
     _stop()
 
 
-def _refused_at_callback() -> str | None:
+def _refused_at_callback() -> str:
     """The reason of a sign-in the provider callback just refused, kept for this browser
     session (the query parameter is removed, so a reload or a shared URL shows nothing)."""
     if "signin" in st.query_params:
         st.session_state["signin_refused"] = st.query_params["signin"][:16]
         del st.query_params["signin"]
     refused = st.session_state.get("signin_refused")
-    return refused if isinstance(refused, str) else None
+    return refused if isinstance(refused, str) else ""
 
 
 def _refused(exc: Exception) -> NoReturn:
