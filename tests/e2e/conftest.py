@@ -109,18 +109,20 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def consoles(idp: str, root: Path) -> Iterator[Callable[..., str]]:
     """`start(script)` runs a Streamlit script as the console would run, on a free port with
     its own data dir under `root` (migrated, keys made) and its own secrets pointing at `idp`
-    (or at `metadata_url=`), and returns `http://localhost:PORT` (localhost as in
-    redirect_uri: the auth cookie is bound to that origin). Everything started stops on exit."""
+    (or at `metadata_url=`), with `env=` added to its environment, and returns
+    `http://localhost:PORT` (localhost as in redirect_uri: the auth cookie is bound to that
+    origin). Everything started stops on exit."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(script: Path, metadata_url: str | None = None) -> str:
+    def start(script: Path, metadata_url: str | None = None,
+              env: dict[str, str] | None = None) -> str:
         port = free_port()
         home = root / f"console-{port}"
         home.mkdir()
         secrets = home / "secrets.toml"
         write_secrets(secrets, console_port=port, idp_port=int(idp.rsplit(":", 1)[1]),
                       metadata_url=metadata_url)
-        env = hermetic_env(GATEHOUSE_DATA_DIR=str(home / "data"))
+        env = hermetic_env(GATEHOUSE_DATA_DIR=str(home / "data"), **(env or {}))
         for command in SETUP_COMMANDS:
             done = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env,
                                   capture_output=True, text=True)

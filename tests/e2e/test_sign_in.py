@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from access.identity import totp
@@ -167,3 +167,42 @@ def test_a_deep_link_the_role_does_not_allow_lands_on_home_with_a_message(
     assert page.url == f"{console_url}/home"
     assert stage.actions("auth.page.denied", after=before) == ["auth.page.denied"]
     screenshot(page, "url-3-deep-link-not-allowed")
+
+
+def verified_from(stage: Backstage, page: Page, url: str, sub: str) -> str | None:
+    """Sign `sub` in; the source IP of its `auth.mfa.verified` event."""
+    ready(stage, sub)
+    before = stage.last_event_id()
+    stage.sign_in(page, url, sub)
+    e = events_table.c
+    with stage.gh.engine.connect() as conn:
+        ip: str | None = conn.execute(select(e.source_ip).where(
+            e.id > before, e.action == "auth.mfa.verified")).scalar_one()
+    return ip
+
+
+FORGED = {"X-Forwarded-For": "198.51.100.23", "X-Gatehouse-Peer": "198.51.100.24"}
+
+
+def test_an_untrusted_peer_cannot_choose_its_logged_address(
+        browser: Browser, console_url: str, stage: Backstage) -> None:
+    context = browser.new_context(extra_http_headers=FORGED)
+    try:
+        assert verified_from(stage, context.new_page(), console_url, "sky.support") \
+            == "127.0.0.1"
+    finally:
+        context.close()
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_logged(
+        browser: Browser, start_console: Callable[..., str], idp: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The browser plays the proxy's client: loopback is trusted, so its header counts (and
+    # the forged peer stamp still does not).
+    url = start_console(ROOT / "streamlit_app.py", env={"GATEHOUSE_TRUSTED_PROXIES": "127.0.0.1"})
+    stage = backstage_for(url, tmp_path, idp, monkeypatch)
+    context = browser.new_context(extra_http_headers=FORGED)
+    try:
+        assert verified_from(stage, context.new_page(), url, "sky.support") == "198.51.100.23"
+    finally:
+        context.close()
