@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from access.authz import Action, allowed
+from access.context import Gatehouse
+from access.errors import Denied
+from access.principal import Principal
 from console.errors import database_failures
-from console.gate import sign_out, signed_in
+from console.gate import WANTED_PAGE, sign_out, signed_in
 from console.markup import literal
 from console.step_up import forget_other_pages
 
@@ -48,11 +53,40 @@ def main() -> None:
 
 def _console() -> None:
     gh, principal = signed_in()
-    pages = [st.Page(path, title=title, icon=icon, url_path=url, default=url == "home")
+    pages = [st.Page(path, title=title, icon=icon, url_path=url)
              for path, title, icon, url, action in PAGES if allowed(principal, action)]
+    # Every page's URL works (/home too: a default page answers only at "/"). "/" itself is a
+    # hidden page that goes to Home; a page the role does not allow answers with Home and a
+    # message instead of Streamlit's "Page not found", and its refusal is logged.
+    home = pages[0]  # every role has Home
+    refused = [st.Page(functools.partial(_not_allowed, gh, principal, title, action, home),
+                       title=title, url_path=url, visibility="hidden")
+               for _, title, _, url, action in PAGES if not allowed(principal, action)]
+    landing = st.Page(functools.partial(st.switch_page, home), title="Gatehouse",
+                      url_path="start", default=True, visibility="hidden")
     with st.sidebar:
         st.write(f"**{literal(principal.name)}**  \n{', '.join(sorted(principal.roles))}")
         st.button("Sign out", on_click=sign_out, args=(gh, principal))
-    chosen = st.navigation(pages)
+    chosen = st.navigation([landing, *pages, *refused])
+    wanted = st.session_state.pop(WANTED_PAGE, None)
+    if chosen.url_path == landing.url_path and wanted is not None:
+        # Signed in from a deep link: its page (or Home with a message) instead of Home.
+        for target in [*pages, *refused]:
+            if target.url_path == wanted:
+                st.switch_page(target)
     forget_other_pages(chosen.url_path)  # a sensitive action waits only on its own page
+    if (notice := st.session_state.pop("page_notice", None)) is not None:
+        st.info(notice, icon=":material/info:")
     chosen.run()
+
+
+def _not_allowed(gh: Gatehouse, principal: Principal, title: str, action: Action,
+                 home: st.Page) -> None:
+    """A typed or remembered URL of a page this role does not have: log the refusal (the
+    choke point does), then Home with a message saying so."""
+    try:
+        gh.authorize(principal, action)
+    except Denied:
+        st.session_state["page_notice"] = (f"Your role does not include the page {title}, "
+                                           "so you are on Home.")
+    st.switch_page(home)

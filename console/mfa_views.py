@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from access.context import Gatehouse
@@ -16,8 +18,10 @@ def mfa_pending(principal: Principal) -> bool:
     return not principal.mfa_verified or "recovery_codes" in st.session_state
 
 
-def mfa_step(gh: Gatehouse, principal: Principal) -> None:
+def mfa_step(gh: Gatehouse, principal: Principal, who: Callable[[], None]) -> None:
+    """The code screen; `who` draws, under the title, who is signing in and a way out."""
     st.title("Two-step verification")
+    who()
     if codes := st.session_state.get("recovery_codes"):
         _show_recovery_codes(codes)
     elif mfa.status(gh, principal.user_id) == "active":

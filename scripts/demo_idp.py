@@ -41,8 +41,16 @@ def register_personas(base_url: str) -> None:
 
 
 def describe_personas() -> str:
-    return "\n".join(f"  {sub:<15} {claims['name']!s:<15} groups={claims['groups']}"
+    return "\n".join(f"  {sub:<15} {claims['name']!s:<15} {_authenticator(sub, claims)}"
                      for sub, claims in PERSONAS.items())
+
+
+def _authenticator(sub: str, claims: dict[str, object]) -> str:
+    if sub in demo.NEWCOMERS:
+        return f"groups={claims['groups']}  not enrolled: enrolls at first sign-in"
+    if claims["groups"] == ["marketing"]:
+        return f"groups={claims['groups']}  no Gatehouse role"
+    return f"groups={claims['groups']}  enrolled: python -m access demo-code {sub}"
 
 
 def main() -> None:

@@ -69,6 +69,9 @@ def ensure_secrets() -> None:
 def main() -> int:
     os.environ.setdefault("PYTHONPATH", str(ROOT))
     os.environ["GATEHOUSE_IDP_PORT"] = str(IDP_PORT)
+    # The server under Streamlit (uvicorn) would take X-Forwarded-For from any loopback peer;
+    # Gatehouse applies its own rule (GATEHOUSE_TRUSTED_PROXIES) instead.
+    os.environ["FORWARDED_ALLOW_IPS"] = ""
     step("-m", "access", "migrate")
     step("-m", "audit", "keygen")
     step("-m", "access", "keygen")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections import OrderedDict
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -22,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from access.context import Gatehouse, event_for
-from access.errors import AuthenticationFailed, Denied
+from access.errors import AuthenticationFailed, Denied, GatehouseError
 from access.identity.oidc import InvalidIdToken
 from access.principal import Principal, Role
 from access.schema import ConsoleSession, User
@@ -117,12 +119,51 @@ def _ages(gh: Gatehouse, session: ConsoleSession, why: str) -> dict[str, object]
             "idle_s": int((now - session.last_seen_at).total_seconds()), "why": why}
 
 
+class _Refusals:
+    """Sign-ins already refused and recorded, by (database, login key), newest last.
+
+    Every rerun and reload of a page presents the same refused token again; this makes the
+    second and later sightings raise the same refusal without another event, so one attempt
+    leaves one event. Bounded (oldest forgotten first) and per process: a restart may record
+    a still-presented refused token once more. A provider outage is not remembered, because
+    the same token may pass once the provider answers.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._seen: OrderedDict[tuple[str, str], GatehouseError] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, gh: Gatehouse, key: str) -> GatehouseError | None:
+        with self._lock:
+            refusal = self._seen.get((_database(gh), key))
+        return None if refusal is None else type(refusal)(*refusal.args)
+
+    def remember(self, gh: Gatehouse, key: str, refusal: GatehouseError) -> GatehouseError:
+        if not str(refusal).startswith("provider "):
+            with self._lock:
+                self._seen[(_database(gh), key)] = refusal
+                while len(self._seen) > self._size:
+                    self._seen.popitem(last=False)
+        return refusal
+
+
+def _database(gh: Gatehouse) -> str:
+    return gh.engine.url.render_as_string(hide_password=True)
+
+
+_REFUSED = _Refusals()
+
+
 def _start(gh: Gatehouse, id_token: str, key: str, ip: str | None,
            agent: str | None) -> Principal:
     """Validate a token seen for the first time and open its session.
 
-    A refusal is recorded and committed before it is raised: failed sign-ins are evidence.
+    A refusal is recorded and committed before it is raised: failed sign-ins are evidence,
+    and one refused attempt is one event however often its token comes back (`_Refusals`).
     """
+    if (known := _REFUSED.get(gh, key)) is not None:
+        raise known
     try:
         claims = gh.verify_id_token(id_token, gh.now().timestamp())
     except InvalidIdToken as exc:
@@ -130,7 +171,7 @@ def _start(gh: Gatehouse, id_token: str, key: str, ip: str | None,
             gh.audit(db, AuditEvent("auth.login.failed", Actor("unverified", "unverified"),
                                     Outcome.DENIED, source_ip=ip, user_agent=agent,
                                     details={"why": str(exc)}))
-        raise
+        raise _REFUSED.remember(gh, key, exc) from None
     refusal: Denied | None = None
     with gh.write() as db:
         user = _user(gh, db, claims)
@@ -150,7 +191,7 @@ def _start(gh: Gatehouse, id_token: str, key: str, ip: str | None,
             gh.audit(db, event_for(principal, "auth.login",
                                    details={"groups": _groups(claims)}))
     if refusal is not None:
-        raise refusal
+        raise _REFUSED.remember(gh, key, refusal)
     return principal
 
 

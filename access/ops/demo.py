@@ -41,7 +41,10 @@ PEOPLE = [
     ("alan.admin", "Alan Admin", "admins"),
     ("audrey.auditor", "Audrey Auditor", "auditors"),
     ("nova.nogroup", "Nova Nogroup", "marketing"),
+    ("nell.newcomer", "Nell Newcomer", "support"),
 ]
+# Never signed in before the demo starts: her first sign-in shows enrollment (QR code and key).
+NEWCOMERS = frozenset({"nell.newcomer"})
 PERSONAS: dict[str, dict[str, object]] = {
     sub: {"email": f"{sub}@example.test", "name": name, "groups": [group]}
     for sub, name, group in PEOPLE
@@ -74,7 +77,7 @@ def seed_demo(gh: Gatehouse, issuer: str, seed: int = 7) -> str:
     clock = SimClock(end - timedelta(days=DAYS))
     sim = replace(gh, clock=clock)
     people = {sub: _enrolled(sim, issuer, sub) for sub, _, group in PEOPLE
-              if gh.config.roles_for([group])}
+              if gh.config.roles_for([group]) and sub not in NEWCOMERS}
     rng = random.Random(seed)
     story = _Story(sim, clock, people, rng)
     for _ in range(REQUESTS):

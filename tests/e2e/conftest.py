@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -72,7 +73,8 @@ def hermetic_env(**extra: str) -> dict[str, str]:
     """The caller's environment without GATEHOUSE_* settings, so a test never reaches a
     developer's database, keys or ports."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
-    return env | {"PYTHONPATH": str(ROOT)} | extra
+    # As `make run`: Gatehouse's own trusted-proxy rule, not uvicorn's (README, Configuration).
+    return env | {"PYTHONPATH": str(ROOT), "FORWARDED_ALLOW_IPS": ""} | extra
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -103,21 +105,24 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop(proc)
 
 
-@pytest.fixture
-def start_console(idp: str, tmp_path: Path) -> Iterator[Callable[[Path], str]]:
-    """`start_console(script)` runs a Streamlit script as the console would run, on a free port
-    with its own data dir (migrated, keys made) and its own secrets pointing at `idp`, and
-    returns `http://localhost:PORT` (localhost as in redirect_uri: the auth cookie is bound to
-    that origin). Everything it started stops at teardown."""
+@contextmanager
+def consoles(idp: str, root: Path) -> Iterator[Callable[..., str]]:
+    """`start(script)` runs a Streamlit script as the console would run, on a free port with
+    its own data dir under `root` (migrated, keys made) and its own secrets pointing at `idp`
+    (or at `metadata_url=`), with `env=` added to its environment, and returns
+    `http://localhost:PORT` (localhost as in redirect_uri: the auth cookie is bound to that
+    origin). Everything started stops on exit."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(script: Path) -> str:
+    def start(script: Path, metadata_url: str | None = None,
+              env: dict[str, str] | None = None) -> str:
         port = free_port()
-        home = tmp_path / f"console-{port}"
+        home = root / f"console-{port}"
         home.mkdir()
         secrets = home / "secrets.toml"
-        write_secrets(secrets, console_port=port, idp_port=int(idp.rsplit(":", 1)[1]))
-        env = hermetic_env(GATEHOUSE_DATA_DIR=str(home / "data"))
+        write_secrets(secrets, console_port=port, idp_port=int(idp.rsplit(":", 1)[1]),
+                      metadata_url=metadata_url)
+        env = hermetic_env(GATEHOUSE_DATA_DIR=str(home / "data"), **(env or {}))
         for command in SETUP_COMMANDS:
             done = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env,
                                   capture_output=True, text=True)
@@ -144,6 +149,23 @@ def start_console(idp: str, tmp_path: Path) -> Iterator[Callable[[Path], str]]:
 
 
 @pytest.fixture
+def start_console(idp: str, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """`consoles` for one test: its data dirs under `tmp_path`."""
+    with consoles(idp, tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def module_consoles(idp: str, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[tuple[Callable[..., str], Path]]:
+    """`consoles` a whole module shares (tests then tell their events apart by id), and the
+    folder holding their data dirs."""
+    root = tmp_path_factory.mktemp("consoles")
+    with consoles(idp, root) as start:
+        yield start, root
+
+
+@pytest.fixture
 def console_script() -> Path:
     """The script `console_url` runs: the real console. Override it (a fixture of the same name
     in a test module, or `@pytest.mark.parametrize("console_script", [path])`)."""
@@ -151,7 +173,7 @@ def console_script() -> Path:
 
 
 @pytest.fixture
-def console_url(start_console: Callable[[Path], str], console_script: Path) -> str:
+def console_url(start_console: Callable[..., str], console_script: Path) -> str:
     """`http://localhost:PORT` of a freshly started console (see `start_console`)."""
     return start_console(console_script)
 

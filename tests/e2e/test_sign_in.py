@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
-from playwright.sync_api import Page, expect
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
 
 from access.identity import totp
-from tests.e2e.conftest import screenshot, wait_for_app
+from audit.schema import events_table
+from tests.e2e.backstage import Backstage, backstage_for
+from tests.e2e.conftest import ROOT, screenshot, sign_in_at_idp, wait_for_app
 from tests.e2e.flows import enter_code, sign_in
 
 
-def test_persona_enrolls_signs_out_and_signs_in_again_with_a_fresh_code(
+def test_the_newcomer_enrolls_reaches_home_signs_out_and_signs_in_again_with_a_fresh_code(
         page: Page, console_url: str) -> None:
     page.goto(console_url)
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     screenshot(page, "sign-in-1-signed-out")
 
-    sign_in(page, console_url, "sam.support")
+    sign_in(page, console_url, "nell.newcomer")
     expect(page.get_by_role("img")).to_have_count(1)  # the QR code
     secret = page.get_by_test_id("stCode").first.inner_text().strip()
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
@@ -29,7 +35,7 @@ def test_persona_enrolls_signs_out_and_signs_in_again_with_a_fresh_code(
     expect(page.get_by_text("Your authenticator is active.")).to_be_visible()
     screenshot(page, "sign-in-3-recovery-codes")
     page.get_by_role("button", name="Continue", exact=True).click()
-    expect(page.get_by_role("heading", name="Welcome, Sam Support")).to_be_visible()
+    expect(page.get_by_role("heading", name="Welcome, Nell Newcomer")).to_be_visible()
     screenshot(page, "sign-in-4-home")
 
     page.get_by_role("button", name="Sign out", exact=True).click()
@@ -42,10 +48,161 @@ def test_persona_enrolls_signs_out_and_signs_in_again_with_a_fresh_code(
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     screenshot(page, "sign-in-5-signed-out-again")
 
-    sign_in(page, console_url, "sam.support")
+    sign_in(page, console_url, "nell.newcomer")
     expect(page.get_by_label("6-digit code")).to_be_visible()
     enter_code(page, secret, enrolled_at, "Verify")  # the step used at enrollment: refused
     expect(page.get_by_text("not valid (or was already used)")).to_be_visible()
     enter_code(page, secret, enrolled_at + 1, "Verify")  # a later step, inside the window
-    expect(page.get_by_role("heading", name="Welcome, Sam Support")).to_be_visible()
+    expect(page.get_by_role("heading", name="Welcome, Nell Newcomer")).to_be_visible()
     screenshot(page, "sign-in-6-home-again")
+
+
+@pytest.fixture(scope="module")
+def shared(module_consoles: tuple[Callable[..., str], Path],
+           idp: str) -> Iterator[tuple[str, Backstage]]:
+    """One console for the module; each test signs in its own personas in a fresh browser."""
+    start, root = module_consoles
+    url = start(ROOT / "streamlit_app.py")
+    with pytest.MonkeyPatch.context() as patch:
+        yield url, backstage_for(url, root, idp, patch)
+
+
+@pytest.fixture
+def console_url(shared: tuple[str, Backstage]) -> str:
+    return shared[0]
+
+
+@pytest.fixture
+def stage(shared: tuple[str, Backstage]) -> Backstage:
+    return shared[1]
+
+
+def ready(stage: Backstage, *subs: str) -> None:
+    """`subs` have an authenticator (tests of the module share one database)."""
+    for sub in subs:
+        if sub not in stage.people:
+            stage.enroll(sub)
+
+
+def test_the_code_screen_names_the_person_and_signs_the_wrong_persona_out(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    ready(stage, "sky.support", "sam.support")
+    sign_in(page, console_url, "sky.support")  # meant to be Sam
+    expect(page.get_by_text("Signing in as Sky Support (sky.support)")).to_be_visible()
+    expect(page.get_by_label("6-digit code")).to_be_visible()
+    screenshot(page, "sign-in-7-code-screen-names-the-person")
+    before = stage.last_event_id()
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    page.wait_for_url(re.compile(r"/oauth2/end_session"))
+    page.get_by_role("button", name=re.compile("End session")).click()
+    page.wait_for_url(f"{console_url}/**")
+    wait_for_app(page)
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    screenshot(page, "sign-in-8-signed-out-from-the-code-screen")
+    assert stage.actions(after=before) == ["auth.logout"]
+
+    stage.sign_in(page, console_url, "sam.support")  # no cookie to clear by hand
+    expect(page.get_by_role("heading", name="Welcome, Sam Support")).to_be_visible()
+
+
+def test_an_enrolled_persona_signs_in_with_a_code_and_no_enrollment(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    ready(stage, "audrey.auditor")
+    sign_in(page, console_url, "audrey.auditor")
+    expect(page.get_by_role("img")).to_have_count(0)  # no QR code: already enrolled
+    expect(page.get_by_label("6-digit code")).to_be_visible()
+    screenshot(page, "sign-in-9-code-only")
+    before = stage.last_event_id()
+    stage.enter_code(page, "audrey.auditor", "Verify")
+    expect(page.get_by_role("heading", name="Welcome, Audrey Auditor")).to_be_visible()
+    assert stage.actions(after=before) == ["auth.mfa.verified"]
+    e = events_table.c
+    with stage.gh.engine.connect() as conn:
+        ip = conn.execute(select(e.source_ip).where(e.id > before)).scalar_one()
+    assert ip == "127.0.0.1"  # the browser's real peer, from a browser action
+
+
+def test_page_urls_work_after_sign_in(page: Page, console_url: str, stage: Backstage) -> None:
+    ready(stage, "ada.admin")
+    stage.sign_in(page, console_url, "ada.admin")
+    assert page.url == f"{console_url}/home"
+    page.goto(f"{console_url}/approvals")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Approvals")).to_be_visible()
+    page.goto(f"{console_url}/home")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Welcome, Ada Admin")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    screenshot(page, "url-1-home-by-url")
+
+
+def sign_in_from(page: Page, stage: Backstage, url: str, sub: str) -> None:
+    """Open `url` signed out, sign in as `sub` and enter a code."""
+    page.goto(url)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in_at_idp(page, sub)
+    page.wait_for_url(url)  # back where the person started, not at "/"
+    expect(page.get_by_role("heading", name="Two-step verification")).to_be_visible()
+    stage.enter_code(page, sub, "Verify")
+    expect(page.get_by_role("heading", name="Two-step verification")).to_have_count(0)
+    wait_for_app(page)
+
+
+def test_a_deep_link_lands_on_its_page_after_sign_in(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    ready(stage, "alan.admin")
+    sign_in_from(page, stage, f"{console_url}/approvals", "alan.admin")
+    expect(page.get_by_role("heading", name="Approvals")).to_be_visible()
+    assert page.url == f"{console_url}/approvals"
+    screenshot(page, "url-2-deep-link-after-sign-in")
+
+
+def test_a_deep_link_the_role_does_not_allow_lands_on_home_with_a_message(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    ready(stage, "sam.support")
+    before = stage.last_event_id()
+    sign_in_from(page, stage, f"{console_url}/approvals", "sam.support")
+    expect(page.get_by_role("heading", name="Welcome, Sam Support")).to_be_visible()
+    expect(page.get_by_text("Your role does not include the page Approvals")).to_be_visible()
+    assert page.url == f"{console_url}/home"
+    assert stage.actions("auth.page.denied", after=before) == ["auth.page.denied"]
+    screenshot(page, "url-3-deep-link-not-allowed")
+
+
+def verified_from(stage: Backstage, page: Page, url: str, sub: str) -> str | None:
+    """Sign `sub` in; the source IP of its `auth.mfa.verified` event."""
+    ready(stage, sub)
+    before = stage.last_event_id()
+    stage.sign_in(page, url, sub)
+    e = events_table.c
+    with stage.gh.engine.connect() as conn:
+        ip: str | None = conn.execute(select(e.source_ip).where(
+            e.id > before, e.action == "auth.mfa.verified")).scalar_one()
+    return ip
+
+
+FORGED = {"X-Forwarded-For": "198.51.100.23", "X-Gatehouse-Peer": "198.51.100.24"}
+
+
+def test_an_untrusted_peer_cannot_choose_its_logged_address(
+        browser: Browser, console_url: str, stage: Backstage) -> None:
+    context = browser.new_context(extra_http_headers=FORGED)
+    try:
+        assert verified_from(stage, context.new_page(), console_url, "sky.support") \
+            == "127.0.0.1"
+    finally:
+        context.close()
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_logged(
+        browser: Browser, start_console: Callable[..., str], idp: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The browser plays the proxy's client: loopback is trusted, so its header counts (and
+    # the forged peer stamp still does not).
+    url = start_console(ROOT / "streamlit_app.py", env={"GATEHOUSE_TRUSTED_PROXIES": "127.0.0.1"})
+    stage = backstage_for(url, tmp_path, idp, monkeypatch)
+    context = browser.new_context(extra_http_headers=FORGED)
+    try:
+        assert verified_from(stage, context.new_page(), url, "sky.support") == "198.51.100.23"
+    finally:
+        context.close()

@@ -124,3 +124,18 @@ def test_only_admins_disable_and_never_themselves(gh: Gatehouse, idp: LocalIdP) 
         disable(gh, admin, admin.user_id, "oops")
     with gh.read() as db:
         assert db.execute(select(User.disabled_at)).scalars().all() == [None, None]
+
+
+def test_one_refused_token_is_one_event_however_often_it_returns(
+        gh_any: Gatehouse, idp: LocalIdP, clock: FakeClock) -> None:
+    """Every rerun and reload of the page presents the refused token again."""
+    gh = gh_any
+    expired = idp.token("sam", ["support"])
+    clock.advance(minutes=10)
+    nova = idp.token("nova", ["marketing"])
+    for _ in range(3):
+        with pytest.raises(InvalidIdToken, match="expired"):
+            resume(gh, expired)
+        with pytest.raises(NoRole):
+            resume(gh, nova)
+    assert actions(gh) == ["auth.login.failed", "auth.no_role"]

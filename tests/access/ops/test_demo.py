@@ -8,7 +8,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from access.context import Gatehouse
-from access.ops.demo import seed_demo
+from access.identity import mfa
+from access.ops.demo import NEWCOMERS, PERSONAS, seed_demo
 from access.schema import AccessRequest, Grant, User
 from access.workflow import queries, sweep
 from audit.database import verify_database
@@ -54,3 +55,15 @@ def test_seeding_twice_changes_nothing(gh: Gatehouse) -> None:
     before = len(events(gh))
     assert "not seeding" in seed_demo(gh, ISSUER)
     assert len(events(gh)) == before
+
+
+def test_every_persona_with_a_role_is_enrolled_except_the_newcomer(gh: Gatehouse) -> None:
+    """What the README promises a newcomer: codes from `demo-code` for the seeded personas,
+    an enrollment screen for nell.newcomer."""
+    seed_demo(gh, ISSUER)
+    with gh.read() as db:
+        subs = set(db.execute(select(User.sub)).scalars())
+    assert subs == {"sam.support", "sky.support", "ada.admin", "alan.admin", "audrey.auditor"}
+    for sub in sorted(subs):
+        assert len(mfa.demo_code(gh, ISSUER, sub)) == 6
+    assert "nell.newcomer" in PERSONAS and "nell.newcomer" in NEWCOMERS
