@@ -22,6 +22,7 @@ from console.markup import literal
 from console.step_up import Ask, keep, kept, sensitive
 
 WATCH_SECONDS = 5  # how soon an open page notices that its grant ended
+PLAIN_ROWS = 50  # a table of at most this many rows is shown whole, without a scroller
 
 gh, me = page(Action.DATA_READ)
 st.title("Customer data")
@@ -143,7 +144,9 @@ if view.masked:
                "is shown).")
 for table, frame in view.tables.items():
     st.subheader(table)
-    if view.revealed:  # a few rows in clear: a plain table, nothing hidden in a scroller
+    # Rows in clear, or few rows: a plain table, every value in view and nothing hidden in a
+    # scroller; a long page scrolls in a grid.
+    if view.revealed or len(frame) <= PLAIN_ROWS:
         st.table(frame.set_index(frame.columns[0]))
     else:
         st.dataframe(frame, hide_index=True, width="stretch")
@@ -182,7 +185,10 @@ def export_form() -> Ask | None:
 
 
 if grant.allows(DataAction.EXPORT):
-    sensitive(gh, me, "export", export_form())
+    asked_export = export_form()
+    if asked_export is not None:
+        keep("export", None)  # the file of an earlier export never stands for this one
+    sensitive(gh, me, "export", asked_export)
     done = kept("export")
     if isinstance(done, tuple) and done[0] == where:
         st.download_button("Download CSV", done[1], done[2], mime="text/csv",
