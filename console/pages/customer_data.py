@@ -133,7 +133,7 @@ def reveal(columns: list[str], reason: str) -> Ask:
 hidden = [c for c in view.masked if c in view.revealable]
 if grant.allows(DataAction.REVEAL) and hidden:
     with st.expander("Reveal masked columns (needs a reason and a fresh code)"), \
-            st.form("reveal_form"):
+            st.form("reveal_form", clear_on_submit=True):
         columns = st.multiselect("Columns", hidden)
         reason = st.text_input("Reason")
         asked = st.form_submit_button("Reveal")
@@ -147,7 +147,7 @@ for table, frame in view.tables.items():
     # Rows in clear, or few rows: a plain table, every value in view and nothing hidden in a
     # scroller; a long page scrolls in a grid.
     if view.revealed or len(frame) <= PLAIN_ROWS:
-        st.table(frame.set_index(frame.columns[0]))
+        st.table(frame, hide_index=True)
     else:
         st.dataframe(frame, hide_index=True, width="stretch")
 if view.revealed and view.truncated:
@@ -175,7 +175,7 @@ def export_form() -> Ask | None:
     if not (grant.allows(DataAction.REVEAL) and view.revealable):
         clicked = st.button("Export CSV", icon=":material/download:")
         return export([], "") if clicked else None
-    with st.form("export_form"):
+    with st.form("export_form", clear_on_submit=True):  # the choice is used once
         st.markdown("**Export this page as CSV** (watermarked with your name)")
         columns = st.multiselect("Columns in clear in the file (optional)",
                                  list(view.revealable))

@@ -260,6 +260,7 @@ def test_an_export_carries_masked_or_revealed_columns_as_chosen(page: Page, cons
              "in clear")
     expect(page.get_by_text(asked.replace("`", "") + ": this needs a fresh code")
            ).to_be_visible()
+    page.get_by_label("6-digit code").scroll_into_view_if_needed()
     screenshot(page, "customer-data-6-export-in-clear-asks-for-a-code")
     assert stage.actions(after=start) == []  # nothing exported before the code
     stage.enter_code(page, "sam.support", "Confirm with code")
@@ -271,6 +272,10 @@ def test_an_export_carries_masked_or_revealed_columns_as_chosen(page: Page, cons
     expect(page.get_by_text(re.compile(r"-revealed\.csv: rows 1–\d+ of \d+, with "
                                        "contacts.email in clear"))).to_be_visible()
     name, watermark, clear_rows = downloaded(page)
+    # the choice was used once: nothing stays selected for the next export
+    expect(page.get_by_role("button", name="Remove contacts.email")).to_have_count(0)
+    expect(page.get_by_label("Reason for the columns in clear")).to_have_value("")
+    page.get_by_text("-revealed.csv: rows").scroll_into_view_if_needed()
     screenshot(page, "customer-data-7-exported-in-clear")
     assert name.endswith("-revealed.csv")
     assert after_label(watermark, "revealed") == "contacts.email"
@@ -298,7 +303,8 @@ def test_without_reveal_an_export_offers_no_columns_in_clear(
     expect(page.get_by_label("Reason for the columns in clear")).to_have_count(0)
     page.get_by_role("button", name="Export CSV", exact=True).click()
     wait_for_app(page)
-    _, watermark, rows = downloaded(page)
+    name, watermark, rows = downloaded(page)
+    page.get_by_text(f"{name}: rows").scroll_into_view_if_needed()
     screenshot(page, "customer-data-8-export-without-reveal")
     assert after_label(watermark, "revealed") == "none"
     assert rows and all(r["email"].startswith("•••@") and r["phone"].startswith("••••")
