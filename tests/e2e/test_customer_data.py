@@ -63,6 +63,7 @@ def stage_without_reveal(console_url: str, tmp_path: Path, idp: str,
 def table_rows(page: Page, index: int = 0) -> list[dict[str, str]]:
     """What the person reads in the `index`th plain table: one dict per row, by header."""
     table = page.get_by_test_id("stTable").nth(index)
+    expect(table.locator("tbody tr").first).to_be_visible()  # rendered, not half-drawn
     headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
     return [dict(zip(headers, [c.strip() for c in row.locator("th, td").all_inner_texts()],
                      strict=True)) for row in table.locator("tbody tr").all()]
@@ -129,6 +130,7 @@ def test_support_reveals_a_masked_column_and_sees_it(page: Page, console_url: st
     wait_for_app(page)
     expect(page.get_by_text("Revealed contacts.email")).to_be_visible()
     expect(page.get_by_text("This app has encountered an error")).to_have_count(0)
+    expect(page.get_by_test_id("stTable").first).not_to_contain_text("•••@")  # redrawn
     emails = [row["email"] for row in table_rows(page)]
     assert emails and all("@" in e and "•" not in e for e in emails)  # in clear
     assert all(row["phone"].startswith("••••") for row in table_rows(page))  # still masked
