@@ -2,7 +2,10 @@
 
 Nothing is read by opening the page or by any other click: a read happens when the person
 picks a grant and a scope and clicks Read, is logged once, and stays on screen (kept for this
-page, never re-read) until they read again or leave.
+page, never re-read) until they read again or leave. A scope with more rows than one read
+serves says so, and each further page is again a click and one logged read. Columns show
+what their catalog mask rule allows; an export may carry columns in clear only where the
+grant allows reveal, chosen with a reason and a fresh code.
 """
 
 from __future__ import annotations
@@ -73,12 +76,12 @@ def read_page(number: int) -> bool:
     """Read page `number` of the scope (one logged read) and keep it on screen; whether it
     was served. What was exported from an earlier read is dropped with it."""
     try:
-        view = broker.read(gh, me, grant.id, grant.customer_id, scope, page=number)
+        served = broker.read(gh, me, grant.id, grant.customer_id, scope, page=number)
     except GatehouseError as exc:
         show_error(exc)
         return False
     keep("grant_ended", None)
-    keep("data_view", (where, view))
+    keep("data_view", (where, served))
     keep("export", None)
     return True
 
