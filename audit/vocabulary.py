@@ -28,7 +28,8 @@ _SESSION = frozenset({"session_age_s", "idle_s", "why"})
 _MFA = frozenset({"failures", "locked_until", "method", "remaining_recovery_codes"})
 _REQUEST = frozenset({"environment", "scopes", "actions", "duration_s", "starts_at", "approvals",
                       "approvals_required", "comment"})
-_DATA = frozenset({"environment", "scope", "action", "columns", "row_count", "why", "format"})
+_DATA = frozenset({"environment", "scope", "action", "columns", "row_count", "why", "format",
+                   "first_row", "revealed"})
 _AUDIT = frozenset({"filters", "row_count", "format", "tree_size", "intact", "event_id"})
 
 ALLOWED_DETAILS: dict[str, frozenset[str]] = {

@@ -6,6 +6,6 @@ processing (`restrictions`) and the 60-day purge (`retention`).
 """
 
 __all__ = [
-    "broker", "catalog", "customer_db", "envelope", "restrictions", "retention", "servable",
-    "sources",
+    "broker", "catalog", "customer_db", "envelope", "masks", "restrictions", "retention",
+    "servable", "sources",
 ]

@@ -3,14 +3,18 @@
 A read names the principal, the grant, the customer and the scope. It is served only if the
 grant is live for exactly that customer, environment, scope and action; the query is bound to
 that one customer by the catalog's customer column; values are decrypted with that customer's
-key only; pii, financial and secret columns are masked unless revealed; and the audit event is
-committed before any data is returned (fail closed: no event, no data).
+key only; every column is shown as its catalog mask rule says (`access.data.masks`: pii,
+financial and secret columns are masked, fully or in part) unless revealed; and the audit
+event is committed before any data is returned (fail closed: no event, no data).
 
 The grant is checked before the read and again, under the console database's write lock, in
 the short transaction that commits the event (see `_serve`): a revocation is ordered strictly
 before or after a read, never during it, and no write lock is held while rows are decrypted.
-A read serves at most `[broker] max_rows` rows of a scope (`DataView.truncated` says when
-there were more). Every denial is an audit event too, written after the refused transaction
+A read serves one page of at most `[broker] max_rows` rows of a scope, the scope's tables in
+catalog order and each table's rows by row id (`DataView.truncated` says when more rows follow;
+each further page is a read of its own, with its own event). An export may carry revealed
+columns under a grant that allows reveal, with a reason, and its one event names them. Every
+denial, and every refused input, is an audit event too, written after the refused transaction
 rolled back.
 """
 
@@ -18,33 +22,34 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from access.authz import Action
 from access.bounded import known_list
 from access.context import Gatehouse, event_for
-from access.data.catalog import Classification, Table
+from access.data.catalog import Table
 from access.data.customer_db.schema import CustomerBase
 from access.data.envelope import data_key, open_value
+from access.data.masks import MASK, masked
 from access.data.servable import refuse_unservable
 from access.errors import Denied, InvalidInput
 from access.principal import Principal
 from access.schema import AccessRequest, Grant
-from access.text import as_logged, checked_reason
+from access.text import MAX_REASON, as_logged, checked_reason
 from access.workflow.grants import usable_grant
 from audit.events import AuditEvent
 from audit.export_stream import neutralize
 from audit.vocabulary import Outcome
 
-MASK = "••••"
-MASKED = frozenset({Classification.PII, Classification.FINANCIAL, Classification.SECRET})
-REVEALABLE = frozenset({Classification.PII, Classification.FINANCIAL})
+__all__ = ["MASK", "MAX_PAGE", "DataView", "export_csv", "read", "reveal"]
+
+MAX_PAGE = 1_000_000  # pages of `max_rows` rows one may ask for: far past any customer's rows
 
 
 @dataclass(frozen=True)
@@ -54,36 +59,64 @@ class DataView:
     environment: str
     scope: str
     tables: dict[str, pd.DataFrame]
-    masked: tuple[str, ...]    # "table.column" shown as MASK
+    masked: tuple[str, ...]    # "table.column" shown by its mask rule (fully or in part)
     revealed: tuple[str, ...]  # "table.column" shown in clear for this read
-    truncated: bool = False    # the scope has more rows than `[broker] max_rows` served
+    truncated: bool = False    # more rows of the scope follow this page
+    page: int = 1              # which page of `page_size` rows this is, from 1
+    page_size: int = 0         # `[broker] max_rows` when read
+    total_rows: int = 0        # rows of the scope for this customer, over every page
+    revealable: tuple[str, ...] = ()  # "table.column" a reveal may show in clear
 
     @property
     def row_count(self) -> int:
         return sum(len(frame) for frame in self.tables.values())
 
+    @property
+    def first_row(self) -> int:
+        """The number (from 1) of this page's first row among the scope's rows."""
+        return (self.page - 1) * self.page_size + 1
+
+    @property
+    def last_row(self) -> int:
+        return self.first_row + self.row_count - 1
+
+    @property
+    def pages(self) -> int:
+        """How many pages the scope's rows fill (at least one)."""
+        return max(1, -(-self.total_rows // self.page_size)) if self.page_size else 1
+
 
 def read(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
-         scope: str) -> DataView:
-    """Masked rows of `scope` for `customer_id` under grant `grant_id`; one `data.read` event."""
-    return _serve(gh, principal, _Ask(grant_id, customer_id, scope, "read"))
+         scope: str, page: int = 1) -> DataView:
+    """Page `page` of `scope`'s rows for `customer_id` under grant `grant_id`, masked by the
+    catalog's rules; one `data.read` event."""
+    return _serve(gh, principal, _Ask(grant_id, customer_id, scope, "read", page=page))
 
 
 def reveal(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str, scope: str,
-           columns: Sequence[str], reason: str) -> DataView:
-    """Rows with `columns` ("table.column") in clear. Needs the reveal action, step-up and a
-    reason; the `data.revealed` event names the columns, never the values."""
-    reason = checked_reason(reason)
-    return _serve(gh, principal, _Ask(grant_id, customer_id, scope, "reveal",
-                                      _bounded_columns(gh, scope, columns), reason))
+           columns: Sequence[str], reason: str, page: int = 1) -> DataView:
+    """Page `page` with `columns` ("table.column") in clear. Needs the reveal action, step-up
+    and a reason; the `data.revealed` event names the columns, never the values."""
+    ask = _Ask(grant_id, customer_id, scope, "reveal", page=page)
+    return _serve(gh, principal, ask, lambda: replace(
+        ask, reveal=_bounded_columns(gh, scope, columns), reason=checked_reason(reason)))
 
 
 def export_csv(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
-               scope: str) -> bytes:
-    """The scope's rows (masked) as CSV with a watermark line, spreadsheet formulas
-    neutralised; needs the export action and step-up; one `data.exported` event."""
-    view = _serve(gh, principal, _Ask(grant_id, customer_id, scope, "export"))
-    return _csv(view, principal)
+               scope: str, page: int = 1, columns: Sequence[str] = (),
+               reason: str | None = None) -> bytes:
+    """Page `page` of the scope's rows as CSV with a watermark line, spreadsheet formulas
+    neutralised; needs the export action and step-up; one `data.exported` event.
+
+    Masked as a read is, except `columns` ("table.column"), which are written in clear: that
+    needs a grant that also allows reveal, and a reason, as a reveal does; the event names
+    those columns (`revealed`) and the reason, never a value, and so does the watermark."""
+    ask = _Ask(grant_id, customer_id, scope, "export", page=page)
+    if isinstance(columns, list | tuple) and not columns:
+        return _csv(_serve(gh, principal, ask), principal)
+    return _csv(_serve(gh, principal, ask, lambda: replace(
+        ask, reveal=_bounded_columns(gh, scope, columns), reason=checked_reason(reason))),
+        principal)
 
 
 @dataclass(frozen=True)
@@ -94,13 +127,15 @@ class _Ask:
     action: str  # read, reveal, export: the grant action it needs
     reveal: tuple[str, ...] = ()
     reason: str | None = None
+    page: int = 1
 
 
 _EVENT = {"read": "data.read", "reveal": "data.revealed", "export": "data.exported"}
 _AUTHZ = {"read": Action.DATA_READ, "reveal": Action.DATA_REVEAL, "export": Action.DATA_EXPORT}
 
 
-def _serve(gh: Gatehouse, principal: Principal, ask: _Ask) -> DataView:
+def _serve(gh: Gatehouse, principal: Principal, ask: _Ask,
+           complete: Callable[[], _Ask] | None = None) -> DataView:
     """Check, read, then record and check again; return the rows only once the event is
     committed.
 
@@ -119,8 +154,14 @@ def _serve(gh: Gatehouse, principal: Principal, ask: _Ask) -> DataView:
     it refuses the read (the decrypted rows are dropped, never returned, and the refusal is
     recorded), one committed after it comes after the read. No event, no data still holds:
     the rows leave this function only after their event is committed.
+
+    `complete` checks the person's input (columns, reason) once the role and step-up are
+    known to allow the action; refused input is recorded like any other refusal.
     """
     gh.authorize(principal, _AUTHZ[ask.action])
+    ask = _completed(gh, principal, ask, complete)
+    if ask.reveal and ask.action != "reveal":
+        gh.authorize(principal, Action.DATA_REVEAL)  # an export in clear is a reveal too
     try:
         with gh.read() as db:
             grant, _, tables = _authorize(gh, db, principal, ask, lock=False)
@@ -128,10 +169,23 @@ def _serve(gh: Gatehouse, principal: Principal, ask: _Ask) -> DataView:
         with gh.write() as db:
             grant, request, _ = _authorize(gh, db, principal, ask, lock=True)
             gh.audit(db, _event(principal, ask, grant, request, view))
-    except Denied as refusal:
+    except (Denied, InvalidInput) as refusal:
         _record_denial(gh, principal, ask, refusal)
         raise
     return view
+
+
+def _completed(gh: Gatehouse, principal: Principal, ask: _Ask,
+               complete: Callable[[], _Ask] | None) -> _Ask:
+    """`ask` with the person's input checked (the page first); a refusal is recorded."""
+    try:
+        if isinstance(ask.page, bool) or not isinstance(ask.page, int) \
+                or not 1 <= ask.page <= MAX_PAGE:
+            raise InvalidInput("page", f"must be a whole number from 1 to {MAX_PAGE}")
+        return ask if complete is None else complete()
+    except InvalidInput as refusal:
+        _record_denial(gh, principal, replace(ask, page=1), refusal)
+        raise
 
 
 def _authorize(gh: Gatehouse, db: Session, principal: Principal, ask: _Ask, lock: bool
@@ -145,14 +199,16 @@ def _authorize(gh: Gatehouse, db: Session, principal: Principal, ask: _Ask, lock
     environment = grant.environment if grant is not None else ""
     grant = usable_grant(gh, db, principal, ask.grant_id, ask.customer_id, environment,
                          ask.scope, ask.action)
+    if ask.reveal and ask.action != "reveal":  # an export in clear needs the reveal action too
+        usable_grant(gh, db, principal, ask.grant_id, ask.customer_id, environment, ask.scope,
+                     "reveal")
     refuse_unservable(db, grant.environment, grant.customer_id)
     _check_reveal(ask, tables)
     return grant, db.get_one(AccessRequest, grant.request_id), tables
 
 
 def _revealable(tables: list[Table]) -> set[str]:
-    return {f"{t.name}.{c.name}" for t in tables for c in t.columns
-            if c.classification in REVEALABLE}
+    return {f"{t.name}.{c.name}" for t in tables for c in t.columns if c.revealable}
 
 
 def _bounded_columns(gh: Gatehouse, scope: str, columns: object) -> tuple[str, ...]:
@@ -167,7 +223,7 @@ def _bounded_columns(gh: Gatehouse, scope: str, columns: object) -> tuple[str, .
 
 
 def _check_reveal(ask: _Ask, tables: list[Table]) -> None:
-    if ask.action != "reveal":
+    if ask.action != "reveal" and not ask.reveal:
         return
     allowed = _revealable(tables)
     if not ask.reveal or not set(ask.reveal) <= allowed:
@@ -176,33 +232,44 @@ def _check_reveal(ask: _Ask, tables: list[Table]) -> None:
 
 
 def _fetch(gh: Gatehouse, grant: Grant, ask: _Ask, tables: list[Table]) -> DataView:
-    """At most `max_rows` rows of the scope, over all its tables in catalog order; `truncated`
-    says whether there were more."""
-    frames, masked, budget, truncated = {}, [], gh.config.broker.max_rows, False
+    """Page `ask.page` of the scope: at most `max_rows` rows over all its tables in catalog
+    order, each table's rows by row id; `truncated` says whether more rows follow."""
+    size = gh.config.broker.max_rows
+    frames, hidden, budget, skip, total = {}, [], size, (ask.page - 1) * size, 0
     with gh.data.engine(grant.environment).connect() as conn:
         key = data_key(conn, gh.data.master, grant.customer_id)  # KeyDestroyed is a Denied
         for table in tables:
-            frame, hidden, more = _rows(conn, table, grant.customer_id, key, ask.reveal, budget)
+            count = _count(conn, table, grant.customer_id)
+            frame, masked_here = _rows(conn, table, grant.customer_id, key, ask.reveal,
+                                       (min(skip, count), budget))
             frames[table.name] = frame
-            masked += hidden
-            budget -= len(frame)
-            truncated = truncated or more
+            hidden += masked_here
+            skip, budget, total = max(skip - count, 0), budget - len(frame), total + count
+    served = sum(len(frame) for frame in frames.values())
     return DataView(grant.id, grant.customer_id, grant.environment, ask.scope, frames,
-                    tuple(masked), ask.reveal, truncated)
+                    tuple(hidden), ask.reveal, (ask.page - 1) * size + served < total,
+                    ask.page, size, total, tuple(sorted(_revealable(tables))))
+
+
+def _count(conn: Connection, table: Table, customer_id: str) -> int:
+    sql_table = CustomerBase.metadata.tables[table.name]
+    return int(conn.execute(select(func.count()).select_from(sql_table).where(
+        sql_table.c[table.customer_column] == customer_id)).scalar_one())
 
 
 def _rows(conn: Connection, table: Table, customer_id: str, key: bytes,
-          reveal: tuple[str, ...], most: int) -> tuple[pd.DataFrame, list[str], bool]:
-    """One customer's rows of `table`, at most `most` (and whether there were more): the
-    customer column binds the query (tenant isolation in the query itself, with a bound
-    parameter), then decrypt and mask column by column."""
+          reveal: tuple[str, ...], window: tuple[int, int]) -> tuple[pd.DataFrame, list[str]]:
+    """One customer's rows of `table`, `window` = (rows to skip, rows to serve at most), by
+    row id: the customer column binds the query (tenant isolation in the query itself, with a
+    bound parameter); then each column is decrypted and shown by its mask rule unless it is
+    revealed. Returns the rows and the columns shown masked."""
+    skip, most = window
     sql_table = CustomerBase.metadata.tables[table.name]
     names = [c.name for c in table.columns]
-    rows = conn.execute(select(*[sql_table.c[n] for n in names])
-                        .where(sql_table.c[table.customer_column] == customer_id)
-                        .order_by(sql_table.c[names[0]]).limit(max(most, 0) + 1)).all()
-    more = len(rows) > most
-    rows = rows[:max(most, 0)]
+    rows = [] if most <= 0 else conn.execute(
+        select(*[sql_table.c[n] for n in names])
+        .where(sql_table.c[table.customer_column] == customer_id)
+        .order_by(sql_table.c[table.row_id_column]).offset(skip).limit(most)).all()
     frame = pd.DataFrame([dict(zip(names, row, strict=True)) for row in rows], columns=names)
     hidden = []
     for column in table.columns:
@@ -213,10 +280,17 @@ def _rows(conn: Connection, table: Table, customer_id: str, key: bytes,
                                                       row_id, value)
                 for value, row_id in zip(frame[column.name], frame[table.row_id_column],
                                          strict=True)]
-        if column.classification in MASKED and qualified not in reveal:
-            frame[column.name] = [None if v is None else MASK for v in frame[column.name]]
+        if column.masked and qualified not in reveal:
+            shown: list[Any] = [None if _absent(v) else masked(column.mask, v)
+                                for v in frame[column.name]]
+            frame[column.name] = shown
             hidden.append(qualified)
-    return frame, hidden, more
+    return frame, hidden
+
+
+def _absent(value: object) -> bool:
+    """NULL in the database (pandas may have turned it into NaN or NaT)."""
+    return value is None or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
 def _event(principal: Principal, ask: _Ask, grant: Grant, request: AccessRequest,
@@ -227,9 +301,11 @@ def _event(principal: Principal, ask: _Ask, grant: Grant, request: AccessRequest
         [f"{name}.{c}" for name, frame in view.tables.items() for c in frame.columns]
     details: dict[str, Any] = {"environment": grant.environment, "scope": ask.scope,
                                "action": ask.action, "columns": columns,
-                               "row_count": view.row_count}
+                               "row_count": view.row_count, "first_row": view.first_row}
     if ask.action == "export":
         details["format"] = "csv"
+        if view.revealed:
+            details["revealed"] = list(view.revealed)
     return event_for(principal, _EVENT[ask.action], target_type="customer",
                      target_id=grant.customer_id,
                      customer_id=grant.customer_id, request_id=str(request.id),
@@ -237,7 +313,8 @@ def _event(principal: Principal, ask: _Ask, grant: Grant, request: AccessRequest
                      policy_version=request.policy_version, details=details)
 
 
-def _record_denial(gh: Gatehouse, principal: Principal, ask: _Ask, refusal: Denied) -> None:
+def _record_denial(gh: Gatehouse, principal: Principal, ask: _Ask,
+                   refusal: Denied | InvalidInput) -> None:
     """`data.denied` naming why; the asked-for customer and grant are recorded as asked."""
     with gh.write() as db:
         grant = db.get(Grant, ask.grant_id)
@@ -247,7 +324,8 @@ def _record_denial(gh: Gatehouse, principal: Principal, ask: _Ask, refusal: Deni
             target_id=as_logged(str(ask.customer_id), 64),
             customer_id=as_logged(str(ask.customer_id), 64),
             request_id=str(request.id) if request else None, grant_id=str(ask.grant_id),
-            ticket=request.ticket if request else None, reason=ask.reason,
+            ticket=request.ticket if request else None,
+            reason=None if ask.reason is None else as_logged(ask.reason, MAX_REASON),
             details={"scope": as_logged(str(ask.scope), 64), "action": ask.action,
                      "why": str(refusal)[:300],
                      "environment": grant.environment if grant else None}))
@@ -265,7 +343,9 @@ def _watermark(view: DataView, principal: Principal) -> list[object]:
     and, like every cell of this row, quoted: a subject of `,=cmd` is one inert cell."""
     fields = ["# Gatehouse export, confidential", "by", principal.sub, "issuer", principal.iss,
               "grant", str(view.grant_id), "customer", view.customer_id, "environment",
-              view.environment, "scope", view.scope]
+              view.environment, "scope", view.scope, "rows",
+              f"{view.first_row}-{view.last_row} of {view.total_rows}", "revealed",
+              " ".join(view.revealed) or "none"]
     return [neutralize(_one_line(value)) for value in fields]
 
 

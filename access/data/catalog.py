@@ -6,7 +6,12 @@ and the dotted key (`catalog.toml: tables.contacts.columns.email`) and whose rul
 wrong. Unknown keys are errors. Every policy scope is served by at least one table, and a table
 belongs to exactly one scope. `customer_keys` can never be catalogued, so no grant can read
 wrapped keys. pii and secret columns must be encrypted, and only pii, financial or secret
-columns may be. `version` is the SHA-256 of the file's bytes.
+columns may be. Each column's `mask` names how a read shows it when it is not revealed
+(`access.data.masks`): `none` only for public and internal columns, `full` or `last4` for
+financial ones, `full`, `last4`, `email_domain` or `initial` for pii, and `full` only for
+secrets; by default `full` for pii, financial and secret columns and `none` otherwise. A refused
+rule names the table, the column and the rule. `version` is the SHA-256 of the file's bytes, so
+it changes with every rule.
 
 `validate_against` checks a catalog against a live customer database: the broker refuses to
 start when they disagree (a table or column the database lacks, or a live column nobody
@@ -25,13 +30,14 @@ from pathlib import Path
 
 from sqlalchemy import Engine, LargeBinary, inspect
 
+from access.data.masks import MaskRule
 from access.errors import InvalidInput
 from access.settings import toml
 from access.workflow.policy import DEFAULT_SCOPES
 from audit.settings import PROJECT_ROOT
 
-__all__ = ["DEFAULT_PATH", "Catalog", "Classification", "Column", "Table", "catalog_path",
-           "load_catalog", "validate_against"]
+__all__ = ["ALLOWED_MASKS", "DEFAULT_PATH", "Catalog", "Classification", "Column", "Table",
+           "catalog_path", "default_mask", "load_catalog", "validate_against"]
 
 DEFAULT_PATH = PROJECT_ROOT / "config" / "catalog.toml"
 NEVER_CATALOGUED = frozenset({"customer_keys"})  # wrapped data keys: no grant may read them
@@ -48,12 +54,39 @@ class Classification(StrEnum):
 ENCRYPTABLE = frozenset({Classification.PII, Classification.FINANCIAL, Classification.SECRET})
 MUST_ENCRYPT = frozenset({Classification.PII, Classification.SECRET})
 
+_PARTIAL = frozenset({MaskRule.FULL, MaskRule.LAST4, MaskRule.EMAIL_DOMAIN, MaskRule.INITIAL})
+ALLOWED_MASKS: dict[Classification, frozenset[MaskRule]] = {
+    Classification.PUBLIC: frozenset(MaskRule),
+    Classification.INTERNAL: frozenset(MaskRule),
+    Classification.PII: _PARTIAL,
+    # an initial or a domain says nothing useful of a payment value
+    Classification.FINANCIAL: frozenset({MaskRule.FULL, MaskRule.LAST4}),
+    # a credential is never shown in part: any part of a key shortens the search for the rest
+    Classification.SECRET: frozenset({MaskRule.FULL}),
+}
+
+
+def default_mask(classification: Classification) -> MaskRule:
+    """`full` for pii, financial and secret columns; `none` for public and internal ones."""
+    return MaskRule.FULL if classification in ENCRYPTABLE else MaskRule.NONE
+
 
 @dataclass(frozen=True)
 class Column:
     name: str
     classification: Classification
     encrypted: bool  # stored sealed with the customer's data key (`access.data.envelope`)
+    mask: MaskRule = MaskRule.FULL  # how a read shows it unless revealed (`access.data.masks`)
+
+    @property
+    def masked(self) -> bool:
+        """Whether a read hides any of it (a rule other than `none`)."""
+        return self.mask != MaskRule.NONE
+
+    @property
+    def revealable(self) -> bool:
+        """Whether a reveal may show it in clear: a masked column that is not a secret."""
+        return self.masked and self.classification != Classification.SECRET
 
 
 @dataclass(frozen=True)
@@ -106,7 +139,7 @@ def load_catalog(path: Path | None = None,
 
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,62}")  # what the broker may name in a query
 _TABLE_KEYS = frozenset({"scope", "customer_column", "row_id_column", "columns"})
-_COLUMN_KEYS = frozenset({"class", "encrypted"})
+_COLUMN_KEYS = frozenset({"class", "encrypted", "mask"})
 
 
 def _table(tables: toml.Table, name: str, known_scopes: Sequence[str]) -> Table:
@@ -138,7 +171,7 @@ def _table(tables: toml.Table, name: str, known_scopes: Sequence[str]) -> Table:
 
 def _column(columns: toml.Table, name: str) -> Column:
     _identifier(columns, name)
-    spec = columns.table(name, _COLUMN_KEYS, required=_COLUMN_KEYS)
+    spec = columns.table(name, _COLUMN_KEYS, required=_COLUMN_KEYS - {"mask"})
     if spec.data["class"] not in Classification.__members__.values():
         raise spec.error("class", f"{spec.data['class']!r} is not one of "
                                   f"{', '.join(Classification)}")
@@ -150,7 +183,22 @@ def _column(columns: toml.Table, name: str) -> Column:
     if not encrypted and classification in MUST_ENCRYPT:
         raise spec.error("encrypted", f"must be true for a {classification} column: "
                                       "sensitive information is encrypted at rest")
-    return Column(name, classification, encrypted)
+    return Column(name, classification, encrypted, _mask(spec, name, classification))
+
+
+def _mask(spec: toml.Table, column: str, classification: Classification) -> MaskRule:
+    """The column's mask rule; InvalidInput naming table, column and rule when it is unknown
+    or not allowed for the column's classification."""
+    rule = spec.data.get("mask", default_mask(classification).value)
+    where = f"{spec.key.split('.')[1]}.{column}"  # tables.<table>.columns.<column>
+    if rule not in MaskRule.__members__.values():
+        raise spec.error("mask", f"{rule!r} on {where} is not a mask rule: one of "
+                                 f"{', '.join(MaskRule)}")
+    allowed = ALLOWED_MASKS[classification]
+    if MaskRule(rule) not in allowed:
+        raise spec.error("mask", f"{rule!r} on {where} is not allowed for a {classification} "
+                                 f"column: one of {', '.join(sorted(allowed))}")
+    return MaskRule(rule)
 
 
 def _identifier(table: toml.Table, name: str) -> None:

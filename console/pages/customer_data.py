@@ -2,7 +2,10 @@
 
 Nothing is read by opening the page or by any other click: a read happens when the person
 picks a grant and a scope and clicks Read, is logged once, and stays on screen (kept for this
-page, never re-read) until they read again or leave.
+page, never re-read) until they read again or leave. A scope with more rows than one read
+serves says so, and each further page is again a click and one logged read. Columns show
+what their catalog mask rule allows; an export may carry columns in clear only where the
+grant allows reveal, chosen with a reason and a fresh code.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from console.markup import literal
 from console.step_up import Ask, keep, kept, sensitive
 
 WATCH_SECONDS = 5  # how soon an open page notices that its grant ended
+PLAIN_ROWS = 50  # a table of at most this many rows is shown whole, without a scroller
 
 gh, me = page(Action.DATA_READ)
 st.title("Customer data")
@@ -66,55 +70,130 @@ def watch() -> None:
 watch()
 scope = st.radio("Scope", grant.scopes, horizontal=True)
 where = (grant.id, scope)
-if st.button("Read", type="primary", icon=":material/visibility:"):
-    keep("grant_ended", None)
+
+
+def read_page(number: int) -> bool:
+    """Read page `number` of the scope (one logged read) and keep it on screen; whether it
+    was served. What was exported from an earlier read is dropped with it."""
     try:
-        keep("data_view", (where, broker.read(gh, me, grant.id, grant.customer_id, scope)))
+        served = broker.read(gh, me, grant.id, grant.customer_id, scope, page=number)
     except GatehouseError as exc:
         show_error(exc)
+        return False
+    keep("grant_ended", None)
+    keep("data_view", (where, served))
+    keep("export", None)
+    return True
+
+
+if st.button("Read", type="primary", icon=":material/visibility:"):
+    read_page(1)
 held = kept("data_view")
-view = held[1] if isinstance(held, tuple) and held[0] == where else None
-if view is None:
+if not (isinstance(held, tuple) and held[0] == where and isinstance(held[1], broker.DataView)):
     st.info(f"Click **Read** to see `{grant.customer_id}`'s {scope} (the read is logged).")
     st.stop()
-assert isinstance(view, broker.DataView)
+view: broker.DataView = held[1]
+
+
+def rows_shown(shown: broker.DataView) -> str:
+    if not shown.row_count:
+        return f"no rows (the scope has {shown.total_rows:,})"
+    return f"rows {shown.first_row:,}–{shown.last_row:,} of {shown.total_rows:,}"
+
+
+def paging(shown: broker.DataView) -> None:
+    """Where this page sits among the scope's rows; a cut-off view says so and offers the
+    next page. Each page is a deliberate read: a click, one logged event."""
+    if shown.pages == 1:
+        st.caption(f"All {shown.total_rows:,} rows of {scope} are shown.")
+        return
+    st.warning(f"Truncated: showing {rows_shown(shown)} (page {shown.page} of "
+               f"{shown.pages}). One read serves at most {shown.page_size:,} rows; each "
+               "further page is a read of its own, and is logged.",
+               icon=":material/vertical_align_bottom:")
+    back, on, _ = st.columns([1, 1, 3])
+    if back.button("Previous page", icon=":material/chevron_left:", disabled=shown.page == 1,
+                   width="stretch") and read_page(shown.page - 1):
+        st.rerun()
+    if on.button("Next page", icon=":material/chevron_right:", disabled=not shown.truncated,
+                 width="stretch") and read_page(shown.page + 1):
+        st.rerun()
+
+
+paging(view)
 
 
 def reveal(columns: list[str], reason: str) -> Ask:
     def act(who: Principal) -> str:
-        shown = broker.reveal(gh, who, grant.id, grant.customer_id, scope, columns, reason)
+        shown = broker.reveal(gh, who, grant.id, grant.customer_id, scope, columns, reason,
+                              page=view.page)
         keep("data_view", (where, shown))
         return f"Revealed {', '.join(shown.revealed)}: this is logged."
     return Ask(f"Reveal {', '.join(columns) or 'no column'} of customer `{grant.customer_id}` "
-               f"under grant {grant.id}", act)
+               f"({rows_shown(view)}) under grant {grant.id}", act)
 
 
-if grant.allows(DataAction.REVEAL) and view.masked:
+hidden = [c for c in view.masked if c in view.revealable]
+if grant.allows(DataAction.REVEAL) and hidden:
     with st.expander("Reveal masked columns (needs a reason and a fresh code)"), \
-            st.form("reveal_form"):
-        columns = st.multiselect("Columns", list(view.masked))
+            st.form("reveal_form", clear_on_submit=True):
+        columns = st.multiselect("Columns", hidden)
         reason = st.text_input("Reason")
         asked = st.form_submit_button("Reveal")
     sensitive(gh, me, "reveal", reveal(columns, reason) if asked else None)
 
+if view.masked:
+    st.caption(f"Masked: {', '.join(view.masked)} (only the part each column's rule allows "
+               "is shown).")
 for table, frame in view.tables.items():
     st.subheader(table)
-    if view.revealed:  # a few rows in clear: a plain table, nothing hidden in a scroller
-        st.table(frame.set_index(frame.columns[0]))
+    # Rows in clear, or few rows: a plain table, every value in view and nothing hidden in a
+    # scroller; a long page scrolls in a grid.
+    if view.revealed or len(frame) <= PLAIN_ROWS:
+        st.table(frame, hide_index=True)
     else:
         st.dataframe(frame, hide_index=True, width="stretch")
+if view.revealed and view.truncated:
+    st.caption("The next page is read masked again: reveal there if you need to.")
 
 
-def export(who: Principal) -> str:
-    keep("export", (where, broker.export_csv(gh, who, grant.id, grant.customer_id, scope)))
-    return ""  # the download button below is the result
+def export(columns: list[str], reason: str) -> Ask:
+    """Export the page on screen, with `columns` in clear (none: masked as shown)."""
+    clear = f", with {', '.join(columns)} in clear" if columns else ", masked"
+
+    def act(who: Principal) -> str:
+        data = broker.export_csv(gh, who, grant.id, grant.customer_id, scope, page=view.page,
+                                 columns=columns, reason=reason if columns else None)
+        name = f"{grant.customer_id}-{scope}-grant-{grant.id}-{gh.now():%Y%m%dT%H%M%SZ}"
+        keep("export", (where, data, f"{name}{'-revealed' if columns else ''}.csv",
+                        f"{rows_shown(view)}{clear}"))
+        return ""  # the download button below is the result
+    return Ask(f"Export `{grant.customer_id}`'s {scope} ({rows_shown(view)}) as CSV under "
+               f"grant {grant.id}{clear}", act)
+
+
+def export_form() -> Ask | None:
+    """The export control: with a choice of columns in clear (and its reason) only where the
+    grant allows reveal."""
+    if not (grant.allows(DataAction.REVEAL) and view.revealable):
+        clicked = st.button("Export CSV", icon=":material/download:")
+        return export([], "") if clicked else None
+    with st.form("export_form", clear_on_submit=True):  # the choice is used once
+        st.markdown("**Export this page as CSV** (watermarked with your name)")
+        columns = st.multiselect("Columns in clear in the file (optional)",
+                                 list(view.revealable))
+        reason = st.text_input("Reason for the columns in clear")
+        asked = st.form_submit_button("Export CSV", icon=":material/download:")
+    return export(columns, reason) if asked else None
 
 
 if grant.allows(DataAction.EXPORT):
-    clicked = st.button("Export CSV", icon=":material/download:")
-    sensitive(gh, me, "export", Ask(f"Export `{grant.customer_id}`'s {scope} as CSV under "
-                                    f"grant {grant.id}", export) if clicked else None)
+    asked_export = export_form()
+    if asked_export is not None:
+        keep("export", None)  # the file of an earlier export never stands for this one
+    sensitive(gh, me, "export", asked_export)
     done = kept("export")
     if isinstance(done, tuple) and done[0] == where:
-        st.download_button("Download CSV", done[1], f"{grant.customer_id}-{scope}.csv",
-                           mime="text/csv", on_click="ignore")
+        st.download_button("Download CSV", done[1], done[2], mime="text/csv",
+                           on_click="ignore", icon=":material/file_download:")
+        st.caption(f"{done[2]}: {done[3]}, {len(done[1]):,} bytes.")

@@ -13,14 +13,17 @@ import pytest
 from sqlalchemy import Engine, LargeBinary
 
 from access.data.catalog import (
+    ALLOWED_MASKS,
     DEFAULT_PATH,
     Catalog,
     Classification,
+    default_mask,
     load_catalog,
     validate_against,
 )
 from access.data.customer_db.schema import CustomerBase, create_schema
 from access.data.envelope import LocalMasterKey
+from access.data.masks import MaskRule
 from access.errors import InvalidInput
 from access.ops.generate_customers import generate
 from access.workflow.policy import DEFAULT_SCOPES
@@ -167,12 +170,12 @@ BROKEN = {
                'job_title = { class = "internal", encrypted = true }'),
         "tables.contacts.columns.job_title.encrypted", "only for pii, financial or secret"),
     "pii column left in plaintext": (
-        edited('email = { class = "pii", encrypted = true }',
-               'email = { class = "pii", encrypted = false }'),
+        edited('email = { class = "pii", encrypted = true,',
+               'email = { class = "pii", encrypted = false,'),
         "tables.contacts.columns.email.encrypted", "must be true"),
     "encrypted flag that is not a boolean": (
-        edited('phone = { class = "pii", encrypted = true }',
-               'phone = { class = "pii", encrypted = "yes" }'),
+        edited('phone = { class = "pii", encrypted = true,',
+               'phone = { class = "pii", encrypted = "yes",'),
         "tables.contacts.columns.phone.encrypted", "true or false"),
     "customer column that is not a column": (
         edited('scope = "contacts"\ncustomer_column = "customer_id"',
@@ -207,6 +210,39 @@ BROKEN = {
         edited('scope = "contacts"\n', 'scope = "contacts"\nrow_id_column = "email"\n'),
         "tables.contacts.row_id_column", "not encrypted"),
     "no tables": ("[tables]\n", "tables", "non-empty table"),
+    # mask rules: unknown ones, and any that would show more than the class allows
+    "unknown mask rule": (
+        edited('phone = { class = "pii", encrypted = true, mask = "last4" }',
+               'phone = { class = "pii", encrypted = true, mask = "first4" }'),
+        "tables.contacts.columns.phone.mask", "'first4' on contacts.phone is not a mask rule"),
+    "mask rule that is not text": (
+        edited('mask = "initial"', 'mask = 4'),
+        "tables.contacts.columns.full_name.mask", "4 on contacts.full_name is not a mask rule"),
+    "pii shown in clear": (
+        edited('mask = "email_domain"', 'mask = "none"'),
+        "tables.contacts.columns.email.mask",
+        "'none' on contacts.email is not allowed for a pii column"),
+    "financial shown in clear": (
+        edited('amount_cents = { class = "financial", encrypted = false, mask = "full" }',
+               'amount_cents = { class = "financial", encrypted = false, mask = "none" }'),
+        "tables.invoices.columns.amount_cents.mask",
+        "'none' on invoices.amount_cents is not allowed for a financial column: one of full, "
+        "last4"),
+    "financial shown by its initial": (
+        edited('card_last4 = { class = "financial", encrypted = true, mask = "last4" }',
+               'card_last4 = { class = "financial", encrypted = true, mask = "initial" }'),
+        "tables.invoices.columns.card_last4.mask",
+        "'initial' on invoices.card_last4 is not allowed for a financial column"),
+    "secret shown in clear": (
+        edited('job_title = { class = "internal", encrypted = false }',
+               'job_title = { class = "secret", encrypted = true, mask = "none" }'),
+        "tables.contacts.columns.job_title.mask",
+        "'none' on contacts.job_title is not allowed for a secret column: one of full"),
+    "secret shown in part": (
+        edited('job_title = { class = "internal", encrypted = false }',
+               'job_title = { class = "secret", encrypted = true, mask = "last4" }'),
+        "tables.contacts.columns.job_title.mask",
+        "'last4' on contacts.job_title is not allowed for a secret column"),
 }
 
 
@@ -244,8 +280,8 @@ MISMATCHED = {
                   'customer_id = { class = "internal", encrypted = false }\n',
         "tables.refunds", "is not a table of the customer database"),
     "unknown column": (
-        edited('card_last4 = { class = "financial", encrypted = true }',
-               'card_last4 = { class = "financial", encrypted = true }\n'
+        edited('card_last4 = { class = "financial", encrypted = true, mask = "last4" }',
+               'card_last4 = { class = "financial", encrypted = true, mask = "last4" }\n'
                'coupon = { class = "internal", encrypted = false }'),
         "tables.invoices.columns.coupon", "is not a column of invoices"),
     "live column left unclassified": (
@@ -253,9 +289,9 @@ MISMATCHED = {
         "tables.devices.columns", "does not list live column 'locale'"),
     "encrypted column stored as plain data": (
         edited('issued_at = { class = "internal", encrypted = false }\n'
-               'amount_cents = { class = "financial", encrypted = false }',
+               'amount_cents = { class = "financial", encrypted = false,',
                'issued_at = { class = "internal", encrypted = false }\n'
-               'amount_cents = { class = "financial", encrypted = true }'),
+               'amount_cents = { class = "financial", encrypted = true,'),
         "tables.invoices.columns.amount_cents", "not binary"),
     "row id that is not the primary key": (
         edited('row_id_column = "customer_id"', 'row_id_column = "company_name"'),
@@ -272,3 +308,52 @@ def test_catalog_that_does_not_match_the_database_is_refused(
         validate_against(catalog, engine)
     assert caught.value.field == f"{path}: {key}"
     assert rule in caught.value.rule
+
+
+# Mask rules
+
+
+def test_shipped_rules_show_part_of_contacts_and_billing(shipped: Catalog) -> None:
+    rules = {f"{t.name}.{c.name}": c.mask for t in shipped.tables.values() for c in t.columns}
+    assert {k: rules[k] for k in ("contacts.full_name", "contacts.email", "contacts.phone",
+                                  "invoices.card_last4", "invoices.amount_cents")} == {
+        "contacts.full_name": MaskRule.INITIAL, "contacts.email": MaskRule.EMAIL_DOMAIN,
+        "contacts.phone": MaskRule.LAST4, "invoices.card_last4": MaskRule.LAST4,
+        "invoices.amount_cents": MaskRule.FULL}
+
+
+def test_every_sensitive_column_is_masked_by_default_and_every_other_is_not(
+        tmp_path: Path) -> None:
+    bare = SHIPPED
+    for rule in ('mask = "initial"', 'mask = "email_domain"', 'mask = "last4"', 'mask = "full"'):
+        bare = bare.replace(", " + rule, "")
+    assert "mask =" not in "\n".join(x for x in bare.splitlines() if not x.startswith("#"))
+    catalog = load_catalog(write(tmp_path, bare))
+    for table in catalog.tables.values():
+        for column in table.columns:
+            sensitive = column.classification in {Classification.PII, Classification.FINANCIAL,
+                                                  Classification.SECRET}
+            assert column.mask == (MaskRule.FULL if sensitive else MaskRule.NONE), column
+            assert column.mask == default_mask(column.classification)
+
+
+def test_the_version_changes_with_a_mask_rule(tmp_path: Path, shipped: Catalog) -> None:
+    changed = load_catalog(write(tmp_path, edited('mask = "initial"', 'mask = "full"')))
+    assert changed.version != shipped.version
+    assert changed.tables["contacts"].columns[2].mask == MaskRule.FULL
+
+
+def test_a_public_or_internal_column_may_be_masked_and_then_revealed(tmp_path: Path) -> None:
+    catalog = load_catalog(write(tmp_path, edited(
+        'job_title = { class = "internal", encrypted = false }',
+        'job_title = { class = "internal", encrypted = false, mask = "initial" }')))
+    job_title = next(c for c in catalog.tables["contacts"].columns if c.name == "job_title")
+    assert (job_title.masked, job_title.revealable) == (True, True)
+
+
+@pytest.mark.parametrize(("classification", "allowed"), [
+    ("public", set(MaskRule)), ("internal", set(MaskRule)),
+    ("pii", {"full", "last4", "email_domain", "initial"}),
+    ("financial", {"full", "last4"}), ("secret", {"full"})])
+def test_the_rules_each_class_allows(classification: str, allowed: set[str]) -> None:
+    assert ALLOWED_MASKS[Classification(classification)] == allowed
