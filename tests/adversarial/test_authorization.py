@@ -60,9 +60,9 @@ from tests.adversarial.support import (
     world,
 )
 from tests.support.identity_helpers import sign_in
-from tests.support.workflow_helpers import draft, lenient_breakglass
+from tests.support.workflow_helpers import draft, lenient_breakglass, with_privacy_officer
 
-R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
+R, A, U, P = Role.REQUESTER, Role.APPROVER, Role.AUDITOR, Role.PRIVACY_OFFICER
 
 
 _UNTOUCHED_CUSTOMERS = itertools.count(3)  # cust-0001 and -0002 serve the other services
@@ -321,6 +321,7 @@ def matrix_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     with pytest.MonkeyPatch.context() as patch, world(request, "sqlite", tmp) as w:
         key = audit_keys(tmp / "audit", patch)
         seal_pending(w.gh.engine, key, tmp / "audit" / "checkpoints")  # so event 1 is provable
+        with_privacy_officer(w.gh, w.idp, w.people)
         yield w
 
 
@@ -329,16 +330,18 @@ def arena(matrix_world: World, tmp_path: Path) -> Arena:
     return Arena(matrix_world, tmp_path)
 
 
-PRINCIPALS = ["requester", "approver", "auditor", "nobody"]
+PRINCIPALS = ["requester", "approver", "auditor", "privacy_officer", "nobody"]
 
 
 def principal_of(w: World, who: str) -> Principal:
     people = w.people
+    assert people.priya is not None
     return {"requester": people.sam, "approver": people.ada, "auditor": people.audrey,
+            "privacy_officer": people.priya,
             "nobody": replace(people.sam, roles=frozenset())}[who]
 
 
-ROLE_OF = {"requester": R, "approver": A, "auditor": U, "nobody": None}
+ROLE_OF = {"requester": R, "approver": A, "auditor": U, "privacy_officer": P, "nobody": None}
 
 
 @pytest.mark.parametrize("who", PRINCIPALS)
