@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from access.data.envelope import create_master_key_file, master_key_path
 from access.data.retention import purge, retention_from_env
 from access.data.sources import generate_demo_databases
+from access.data.subject_index import BLIND_INDEX_KEY, create_blind_index_key_file
 from access.errors import GatehouseError
 from access.identity.mfa import demo_code
 from access.ops.demo import seed_demo
@@ -48,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     roles.add_argument("--app", default="gatehouse_app")
     roles.add_argument("--sealer", default="gatehouse_sealer")
     roles.set_defaults(run=_db_roles)
-    sub.add_parser("keygen", help="create the MFA and master key files if absent"
+    sub.add_parser("keygen", help="create the MFA, master and blind-index key files if absent"
                    ).set_defaults(run=_keygen)
     purging = sub.add_parser("purge", help="purge customers past the retention period "
                                          "(GATEHOUSE_RETENTION_DAYS, default 60)")
@@ -87,6 +88,8 @@ def _keygen(_args: argparse.Namespace) -> None:
     print(f"created {created}" if created else f"MFA key exists: {mfa_key_path()}")
     master = create_master_key_file()
     print(f"created {master}" if master else f"master key exists: {master_key_path()}")
+    index = create_blind_index_key_file()
+    print(f"created {index}" if index else f"blind-index key exists: {BLIND_INDEX_KEY.path()}")
 
 
 def _demo_code(args: argparse.Namespace) -> None:
