@@ -76,7 +76,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DSR_FILE: frozenset({P}),
     Action.DSR_PROGRESS: frozenset({P}),
     Action.DSR_RELEASE: frozenset({P}),
-    Action.DSR_APPROVE: frozenset({P, A}),
+    Action.DSR_APPROVE: frozenset({A}),  # a second person, from another function
 }
 
 # Sensitive actions need a TOTP code entered within the step-up window, not just at sign-in.

@@ -300,7 +300,8 @@ class SubjectRestriction(AccessBase):
     environment: Mapped[str] = mapped_column(Text, primary_key=True)
     customer_id: Mapped[str] = mapped_column(Text, primary_key=True)
     contact_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dsr_id: Mapped[int] = mapped_column(ForeignKey("dsr_requests.id"))
+    # each request holds its own: lifting one leaves another request's hold in force
+    dsr_id: Mapped[int] = mapped_column(ForeignKey("dsr_requests.id"), primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
     restricted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     restricted_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -33,6 +33,7 @@ from access.data.catalog import Classification, Table
 from access.data.customer_db.schema import CustomerBase
 from access.data.envelope import data_key, open_value
 from access.data.servable import refuse_unservable
+from access.dsr.holds import hold_subjects
 from access.errors import Denied, InvalidInput
 from access.principal import Principal
 from access.schema import AccessRequest, Grant
@@ -187,6 +188,7 @@ def _fetch(gh: Gatehouse, grant: Grant, ask: _Ask, tables: list[Table]) -> DataV
             masked += hidden
             budget -= len(frame)
             truncated = truncated or more
+    hold_subjects(gh, grant.environment, grant.customer_id, ask.action, frames, MASK)
     return DataView(grant.id, grant.customer_id, grant.environment, ask.scope, frames,
                     tuple(masked), ask.reveal, truncated)
 

@@ -43,9 +43,25 @@ from access.text import as_logged, checked_reason
 from audit.events import AuditEvent
 from audit.vocabulary import Outcome
 
-__all__ = ["NO_SUCH_SUBJECT", "DsrView", "Kind", "Status", "StepRefuse", "close", "detail",
-           "dsr_event", "extend", "file", "refused", "require_kind", "require_verified",
-           "requests", "restrict_rows", "step", "verify_identity"]
+__all__ = [
+    "NO_SUCH_SUBJECT",
+    "DsrView",
+    "Kind",
+    "Status",
+    "StepRefuse",
+    "close",
+    "detail",
+    "dsr_event",
+    "extend",
+    "file",
+    "refused",
+    "requests",
+    "require_kind",
+    "require_verified",
+    "restrict_rows",
+    "step",
+    "verify_identity",
+]
 
 NO_SUCH_SUBJECT = "no such subject"
 
@@ -190,7 +206,7 @@ def restrict_rows(gh: Gatehouse, db: Session, principal: Principal, dsr: DataSub
                   rows: list[SubjectRow], reason: str) -> None:
     """Restrict each of the subject's rows not restricted yet; one `dsr.restricted` event."""
     for row in rows:
-        key = (dsr.environment, row.customer_id, row.contact_id)
+        key = (dsr.environment, row.customer_id, row.contact_id, dsr.id)
         if db.get(SubjectRestriction, key) is None:
             db.add(SubjectRestriction(environment=dsr.environment, customer_id=row.customer_id,
                                       contact_id=row.contact_id, dsr_id=dsr.id, reason=reason,

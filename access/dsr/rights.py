@@ -202,8 +202,9 @@ def lift_restriction(gh: Gatehouse, officer: Principal, dsr_id: int, reason: str
     gh.authorize(officer, Action.DSR_PROGRESS)
     with step(gh, officer, dsr_id) as (db, dsr, refuse):
         reason = _reason(reason, refuse)
-        lifted = db.execute(delete(SubjectRestriction)
-                            .where(SubjectRestriction.dsr_id == dsr.id)).rowcount
+        lifted = len(db.execute(delete(SubjectRestriction)
+                                .where(SubjectRestriction.dsr_id == dsr.id)
+                                .returning(SubjectRestriction.contact_id)).all())
         if not lifted:
             refuse(Conflict(f"request {dsr.id} holds no restriction"))
         gh.audit(db, dsr_event(officer, "dsr.restriction_lifted", dsr, reason=reason,

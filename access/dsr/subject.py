@@ -71,7 +71,8 @@ def _opened(gh: Gatehouse, key: bytes, row: SubjectRow, name: str, value: object
         return None
     column = next(c for c in _table(gh).columns if c.name == name)
     if column.encrypted:
-        return open_value(key, row.customer_id, CONTACTS, name, row.contact_id, bytes(value))
+        assert isinstance(value, bytes)  # the catalog says sealed; the schema says binary
+        return open_value(key, row.customer_id, CONTACTS, name, row.contact_id, value)
     return str(value)
 
 

@@ -82,7 +82,7 @@ def upgrade() -> None:
         sa.Column("dsr_id", sa.Integer(),
                   sa.ForeignKey("dsr_requests.id",
                                 name="fk_subject_restrictions_dsr_id_dsr_requests"),
-                  nullable=False),
+                  primary_key=True),
         sa.Column("reason", sa.Text(), nullable=False),
         _user("restricted_by", s, False), _when("restricted_at", False),
     )

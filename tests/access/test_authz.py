@@ -42,7 +42,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.DSR_FILE: {Role.PRIVACY_OFFICER},
     Action.DSR_PROGRESS: {Role.PRIVACY_OFFICER},
     Action.DSR_RELEASE: {Role.PRIVACY_OFFICER},
-    Action.DSR_APPROVE: {Role.PRIVACY_OFFICER, Role.APPROVER},
+    Action.DSR_APPROVE: {Role.APPROVER},
 }
 
 
