@@ -15,15 +15,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from access import oversight
 from access.data import broker
 from access.data.customer_db.schema import Contact
 from access.dsr import package, rights, subject
 from access.dsr import requests as dsr
 from access.dsr.clock import ClockState, add_months
 from access.dsr.holds import SubjectRestricted
+from access.dsr.reminders import announce_due_soon
 from access.errors import Conflict, Denied, InvalidInput, StepUpRequired
 from access.principal import Role
-from access.schema import DataSubjectRequest, SubjectRestriction
+from access.schema import DataSubjectRequest, Notification, SubjectRestriction
 from tests.access.dsr.support import admin, dsr_world, filed, officer, subject_of
 from tests.adversarial.support import World, events_after, fresh, granted, last_event_id
 
@@ -272,3 +274,32 @@ def test_releasing_data_wants_a_fresh_code(dsr_world: World) -> None:
     with pytest.raises(StepUpRequired):
         rights.portability(w.gh, stale, dsr_id)
     assert row(w, dsr_id).status == "open"
+
+
+def test_a_request_near_its_due_date_is_announced_once(dsr_world: World) -> None:
+    w = dsr_world
+    email = subject_of(w.gh, "cust-0015").email
+    near = dsr.file(w.gh, officer(w), "access", "gdpr", email,
+                    received_at=w.clock.now - timedelta(days=27))  # due in 3 or 4 days
+    far = dsr.file(w.gh, officer(w), "access", "ccpa", email)  # due in 45 days
+
+    def sent(dsr_id: int) -> list[str]:
+        with w.gh.read() as db:
+            return [n.payload for n in db.scalars(select(Notification))
+                    if f'"dsr": "{dsr_id}"' in n.payload]
+
+    announce_due_soon(w.gh)
+    assert len(sent(near)) == 1 and sent(far) == []
+    assert email not in sent(near)[0] and "Data-subject request due" in sent(near)[0]
+    announce_due_soon(w.gh)
+    assert len(sent(near)) == 1  # once per request
+
+
+def test_an_overdue_request_is_an_anomaly_on_the_activity_page(dsr_world: World) -> None:
+    w = dsr_world
+    overdue = dsr.file(w.gh, officer(w), "erasure", "gdpr", subject_of(w.gh, "cust-0016").email,
+                       received_at=w.clock.now - timedelta(days=40))
+    flags = oversight.anomalies(w.gh, w.people.audrey, w.clock.now - timedelta(days=1),
+                                w.clock.now + timedelta(minutes=1))
+    mine = [f for f in flags if f.subject == f"data-subject request {overdue}"]
+    assert [f.rule for f in mine] == ["dsr_overdue"] and "still open" in mine[0].detail
