@@ -16,6 +16,7 @@ from access.data.sources import generate_demo_databases
 from access.data.subject_index import BLIND_INDEX_KEY, create_blind_index_key_file
 from access.errors import GatehouseError
 from access.identity.mfa import demo_code
+from access.ops import dsr_cli
 from access.ops.demo import seed_demo
 from access.ops.migrate import upgrade
 from access.ops.pg_roles import RolePlan, create_all_roles
@@ -69,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
                    ).set_defaults(run=_seed_demo)
     sub.add_parser("sweep", help="one pass: expire stale requests, record grant expiries, "
                                  "deliver webhooks").set_defaults(run=_sweep)
+    dsr_cli.add_parser(sub)
+    sub.choices["dsr"].set_defaults(run=_dsr)
     work = sub.add_parser("worker", help="sweep continuously until interrupted")
     work.add_argument("--interval", type=float, default=10.0)
     work.set_defaults(run=_worker)
@@ -108,6 +111,10 @@ def _seed_demo(args: argparse.Namespace) -> None:
 
 def _sweep(_args: argparse.Namespace) -> None:
     print(sweep.sweep(build_for_cli(), notify.webhook_url_from_env()))
+
+
+def _dsr(args: argparse.Namespace) -> None:
+    print(dsr_cli.run(build_for_cli(), args))
 
 
 def _worker(args: argparse.Namespace) -> None:

@@ -5,11 +5,13 @@ the subject's rows in the broker, portability gives JSON and CSV with a schema."
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,11 +25,21 @@ from access.dsr import requests as dsr
 from access.dsr.clock import ClockState, add_months
 from access.dsr.holds import SubjectRestricted
 from access.dsr.reminders import announce_due_soon
-from access.errors import Conflict, Denied, InvalidInput, StepUpRequired
+from access.errors import (
+    AuthenticationFailed,
+    Conflict,
+    Denied,
+    InvalidInput,
+    StepUpRequired,
+)
+from access.identity import mfa
+from access.ops import dsr_cli
 from access.principal import Role
 from access.schema import DataSubjectRequest, Notification, SubjectRestriction
 from tests.access.dsr.support import admin, dsr_world, filed, officer, subject_of
 from tests.adversarial.support import World, events_after, fresh, granted, last_event_id
+from tests.support.identity_helpers import sign_in
+from tests.support.mfa_helpers import code_now
 
 __all__ = ["dsr_world"]  # the fixture, imported for pytest
 
@@ -303,3 +315,33 @@ def test_an_overdue_request_is_an_anomaly_on_the_activity_page(dsr_world: World)
                                 w.clock.now + timedelta(minutes=1))
     mine = [f for f in flags if f.subject == f"data-subject request {overdue}"]
     assert [f.rule for f in mine] == ["dsr_overdue"] and "still open" in mine[0].detail
+
+
+def test_the_cli_acts_as_the_signed_in_officer_with_a_fresh_code(dsr_world: World,
+                                                                  tmp_path: Path) -> None:
+    w = dsr_world
+    session = sign_in(w.gh, w.idp, "priya", "privacy_officer")  # a console sign-in ...
+    w.clock.advance(seconds=30)
+    mfa.verify_code(w.gh, session, code_now(w.gh, w.people.secrets["priya"], 1))  # ... done
+    parser = argparse.ArgumentParser()
+    dsr_cli.add_parser(parser.add_subparsers(dest="command"))
+
+    def cli(*argv: str, who: str = "priya") -> str:
+        w.clock.advance(seconds=30)
+        code = code_now(w.gh, w.people.secrets[who], 1)
+        return dsr_cli.run(w.gh, parser.parse_args(["dsr", "--as", who, "--code", code, *argv]))
+
+    email = subject_of(w.gh, "cust-0017").email
+    filed_line = cli("file", "--kind", "portability", "--jurisdiction", "ccpa", "--email", email)
+    dsr_id = int(filed_line.split()[2].rstrip(","))
+    assert email not in cli("list") and f"{dsr_id}\tportability\tccpa" in cli("list")
+    cli("verify", str(dsr_id), "--method", "account PIN confirmed by phone")
+    assert cli("export", str(dsr_id), "--out", str(tmp_path / "out")).startswith("wrote")
+    assert email in (tmp_path / "out" / f"dsr-{dsr_id}.csv").read_text()
+    assert (tmp_path / "out" / f"dsr-{dsr_id}.csv").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(AuthenticationFailed):
+        dsr_cli.run(w.gh, parser.parse_args(["dsr", "--as", "priya", "--code", "000000",
+                                             "list"]))
+    with pytest.raises(AuthenticationFailed, match="no live console session"):
+        dsr_cli.run(w.gh, parser.parse_args(["dsr", "--as", "nobody", "--code", "123456",
+                                             "list"]))
