@@ -35,6 +35,8 @@ PAGES = [  # (script, title, icon, url path, the action it needs)
      "audit-customer", Action.AUDIT_VIEW),
     ("console/pages/audit_verify.py", "Verify", ":material/verified:", "audit-verify",
      Action.AUDIT_VERIFY),
+    ("console/pages/dsr.py", "Data subjects", ":material/assignment_ind:", "dsr",
+     Action.DSR_VIEW),
 ]
 
 

@@ -1,0 +1,60 @@
+"""Data-subject requests (privacy officer; admins see them and approve rectifications and
+erasures): open requests by due date with their clock, filing a new one, and the steps of the
+chosen one (`console.dsr_steps`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from access.authz import Action, allowed
+from access.dsr import requests as dsr
+from access.errors import GatehouseError
+from access.text import MAX_REASON
+from console.dsr_steps import steps
+from console.errors import show_error
+from console.gate import page
+
+gh, principal = page(Action.DSR_VIEW)
+st.title("Data-subject requests")
+st.caption("GDPR: one month from receipt, one extension of up to two months while the first "
+           "runs. CCPA: 45 days, one extension of 45. The subject is stored as a keyed blind "
+           "index and a hint, never the email. Every step, and every refusal, is logged.")
+
+CLOCK_ICONS = {"met": "✅", "on track": "🟢", "due soon": "🟠", "overdue": "🔴",
+               "breached": "⛔"}
+open_requests = dsr.requests(gh, principal)
+if open_requests:
+    st.dataframe(pd.DataFrame([{
+        "id": v.id, "kind": v.kind, "jurisdiction": v.jurisdiction.upper(),
+        "subject": v.subject_hint, "received": v.received_at, "due": v.due_at,
+        "clock": f"{CLOCK_ICONS.get(v.clock, '')} {v.clock}", "identity": v.identity_state,
+        "status": v.status.replace("_", " "), "extended": v.extended}
+        for v in open_requests]), hide_index=True, width="stretch")
+else:
+    st.info("No open data-subject request.")
+
+if allowed(principal, Action.DSR_FILE):
+    with st.expander("File a request", expanded=not open_requests), st.form("dsr_file"):
+        kind = st.selectbox("Right", [str(k) for k in dsr.Kind])
+        jurisdiction = st.radio("Jurisdiction", ["gdpr", "ccpa"], horizontal=True)
+        email = st.text_input("The subject's email (used to find them; not stored)",
+                              max_chars=254)
+        grounds = st.text_input("Grounds (objections only)", max_chars=MAX_REASON)
+        if st.form_submit_button("File", type="primary"):
+            try:
+                filed = dsr.file(gh, principal, kind, jurisdiction, email,
+                                 grounds=grounds or None)
+                st.session_state["dsr_chosen"] = filed
+                st.rerun()
+            except GatehouseError as exc:
+                show_error(exc)
+
+ids = [v.id for v in open_requests]
+chosen = st.session_state.get("dsr_chosen")
+if ids or chosen is not None:
+    options = sorted(set(ids) | ({chosen} if isinstance(chosen, int) else set()))
+    picked = st.selectbox("Request", options, key="dsr_pick",
+                          index=options.index(chosen) if chosen in options else 0)
+    st.session_state["dsr_chosen"] = picked
+    steps(gh, principal, dsr.detail(gh, principal, picked))
