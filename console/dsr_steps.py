@@ -16,6 +16,7 @@ from access.dsr import package, rights
 from access.dsr import requests as dsr
 from access.principal import Principal
 from access.text import MAX_REASON
+from console.markup import literal
 from console.step_up import Ask, keep, kept, results, sensitive, show_result
 
 _DOWNLOAD = "dsr_download"
@@ -47,12 +48,14 @@ def _facts(view: dsr.DsrView) -> None:
     left.metric("Due", f"{view.due_at:%Y-%m-%d}", help=f"received {view.received_at:%Y-%m-%d}")
     middle.metric("Clock", str(view.clock))
     right.metric("Identity", view.identity_state)
-    st.caption(f"Subject {view.subject_hint} · status {view.status.replace('_', ' ')} · "
-               f"filed by {view.filed_by} · assignee {view.assignee}"
-               + (f" · extended: {view.extension_reason}" if view.extended else "")
-               + (f" · outcome: {view.outcome}" if view.outcome else ""))
+    st.caption(f"Subject {literal(view.subject_hint)} · status "
+               f"{view.status.replace('_', ' ')} · filed by {literal(view.filed_by)} · "
+               f"assignee {literal(view.assignee)}"
+               + (f" · extended: {literal(view.extension_reason)}" if view.extended else "")
+               + (f" · outcome: {literal(view.outcome)}" if view.outcome else ""))
     if view.evidence:
-        st.json(view.evidence, expanded=False)
+        st.markdown("**Evidence kept on the request**")
+        st.json(view.evidence, expanded=True)
 
 
 def _identity(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
@@ -108,7 +111,9 @@ def _review(gh: Gatehouse, principal: Principal, view: dsr.DsrView,
     st.dataframe(pd.DataFrame([{"customer": r["customer_id"], **r["fields"]}
                                for r in content["personal_data"]]), hide_index=True)
     st.markdown("**Staff consultations** (role and pseudonym, never the person)")
-    st.dataframe(pd.DataFrame(content["consultations"]), hide_index=True)
+    st.dataframe(pd.DataFrame(content["consultations"], columns=[
+        "date", "action", "scope", "ticket", "justification", "staff", "role", "customer_id",
+        "item"]), hide_index=True)
     if content["withheld"]:
         st.markdown("**Withheld**")
         st.dataframe(pd.DataFrame(content["withheld"]), hide_index=True)
@@ -119,19 +124,18 @@ def _review(gh: Gatehouse, principal: Principal, view: dsr.DsrView,
         reason = st.text_input("Reason for withholding it", max_chars=MAX_REASON)
         asked = st.form_submit_button("Withhold")
     sensitive(gh, principal, f"dsr_redact_{view.id}", Ask(
-        f"Withhold {item} from request {view.id}",
-        lambda who: _kept_package(view.id, _redacted(gh, who, view.id, str(item), reason)))
-        if asked else None)
+        f"Withhold {literal(str(item))} from request {view.id}",
+        lambda who: _withheld(gh, who, view.id, str(item), reason)) if asked else None)
     release = st.button("Release the package", type="primary", key=f"dsr_release_{view.id}")
     sensitive(gh, principal, f"dsr_release_{view.id}", Ask(
         f"Release the access package of request {view.id} to the verified requester",
         lambda who: _released(gh, who, view.id)) if release else None)
 
 
-def _redacted(gh: Gatehouse, who: Principal, dsr_id: int, item: str, reason: str
-              ) -> dict[str, Any]:
+def _withheld(gh: Gatehouse, who: Principal, dsr_id: int, item: str, reason: str) -> str:
     package.redact(gh, who, dsr_id, item, reason)
-    return package.prepare(gh, who, dsr_id)
+    keep(_PACKAGE, package.prepare(gh, who, dsr_id))
+    return f"Withheld {literal(item)}: the package below shows it withheld."
 
 
 def _released(gh: Gatehouse, who: Principal, dsr_id: int) -> str:
@@ -186,7 +190,7 @@ def _exported(gh: Gatehouse, who: Principal, dsr_id: int) -> str:
 
 
 def _objection(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
-    st.caption(f"Grounds: {view.grounds}")
+    st.caption(f"Grounds: {literal(view.grounds)}")
     with st.form(f"dsr_object_{view.id}"):
         decision = st.radio("Decision", ["upheld", "overridden"], horizontal=True)
         reason = st.text_input("Reason", max_chars=MAX_REASON)

@@ -45,16 +45,14 @@ if allowed(principal, Action.DSR_FILE):
             try:
                 filed = dsr.file(gh, principal, kind, jurisdiction, email,
                                  grounds=grounds or None)
-                st.session_state["dsr_chosen"] = filed
+                st.session_state["dsr_pick"] = filed  # the new request is the one shown
                 st.rerun()
             except GatehouseError as exc:
                 show_error(exc)
 
-ids = [v.id for v in open_requests]
-chosen = st.session_state.get("dsr_chosen")
-if ids or chosen is not None:
-    options = sorted(set(ids) | ({chosen} if isinstance(chosen, int) else set()))
-    picked = st.selectbox("Request", options, key="dsr_pick",
-                          index=options.index(chosen) if chosen in options else 0)
-    st.session_state["dsr_chosen"] = picked
+# the chosen request stays shown after its step closed it (its result and downloads below)
+chosen = st.session_state.get("dsr_pick")
+options = sorted({v.id for v in open_requests} | ({chosen} if isinstance(chosen, int) else set()))
+if options:
+    picked = st.selectbox("Request", options, key="dsr_pick")
     steps(gh, principal, dsr.detail(gh, principal, picked))
