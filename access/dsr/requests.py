@@ -284,12 +284,15 @@ def requests(gh: Gatehouse, principal: Principal, include_closed: bool = False
 
 
 def detail(gh: Gatehouse, principal: Principal, dsr_id: int) -> DsrView:
+    """One request with its clock; an unknown id is refused and recorded."""
     gh.authorize(principal, Action.DSR_VIEW)
     with gh.read() as db:
-        dsr = db.get(DataSubjectRequest, dsr_id)
-        if dsr is None:
-            raise InvalidInput("dsr", "there is no such data-subject request")
-        return _view(gh, db, dsr)
+        dsr = db.get(DataSubjectRequest, dsr_id) \
+            if isinstance(dsr_id, int) and not isinstance(dsr_id, bool) else None
+        if dsr is not None:
+            return _view(gh, db, dsr)
+    error = InvalidInput("dsr", "there is no such data-subject request")
+    gh.refuse(error, refused(principal, error, dsr_id))
 
 
 def _view(gh: Gatehouse, db: Session, dsr: DataSubjectRequest) -> DsrView:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from access.authz import Action
 from access.context import Gatehouse
 from access.data.envelope import data_key, open_value, seal_value
-from access.data.subject_index import SubjectRow, normalised_email
+from access.data.subject_index import SubjectRow, display_hint, normalised_email
 from access.dsr import subject
 from access.dsr.requests import (
     Kind,
@@ -161,6 +161,9 @@ def _apply_rectification(gh: Gatehouse, db: Session, approver: Principal,
         subject.rectify(gh, dsr.environment,
                         [r for r in rows if r.customer_id == customer_id], changes)
         fields |= set(changes)
+        if "email" in changes:  # the request now knows its subject by the corrected email
+            dsr.subject_index = gh.data.blind_index().of_email(changes["email"])
+            dsr.subject_hint = display_hint(changes["email"])
     close(gh, db, approver, dsr, "dsr.rectified", "rectified",
           evidence={"fields": sorted(fields), "rows": len(rows),
                     "approved_by": approver.sub, "approved_at": gh.now().isoformat()},

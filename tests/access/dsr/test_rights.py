@@ -167,6 +167,20 @@ def test_rectification_needs_a_second_person_and_moves_the_index(dsr_world: Worl
     assert [(r.customer_id, r.contact_id) for r in moved] == [("cust-0006", person.contact_id)]
     values = subject.read(w.gh, "production", moved)[0].values
     assert (values["email"], values["job_title"]) == (new_email, "Chief Pilot")
+    assert row(w, dsr_id).subject_index == index.of_email(new_email)  # follows the subject
+
+
+def test_an_unknown_request_is_refused_and_recorded(dsr_world: World) -> None:
+    w = dsr_world
+    before = last_event_id(w.gh.engine)
+    for call in (lambda: dsr.detail(w.gh, officer(w), 99_999),
+                 lambda: dsr.verify_identity(w.gh, officer(w), 99_999, "letter checked"),
+                 lambda: rights.approve(w.gh, admin(w), 99_999)):
+        with pytest.raises(InvalidInput) as caught:
+            call()
+        assert caught.value.field == "dsr"
+    refusals = new_events(w, before, "dsr.")
+    assert [e["action"] for e in refusals] == ["dsr.refused"] * 3
 
 
 def test_erasure_deletes_the_rows_and_keeps_the_evidence(dsr_world: World) -> None:
