@@ -11,6 +11,10 @@ Contracts:
   when, tables and row counts, the request's event ids); the request row itself outlives it.
 - Restriction and an open objection put the subject's rows under a hold the broker enforces
   (`access.dsr.holds`).
+- Two databases, one order: an approved step writes the customer database (its own
+  transaction) inside the console transaction that closes the request and records the events.
+  Should that console commit fail after the customer write, the request stays waiting; a second
+  approval then finds the rows already changed or gone and closes it with what it found.
 """
 
 from __future__ import annotations

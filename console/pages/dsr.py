@@ -21,21 +21,21 @@ st.caption("GDPR: one month from receipt, one extension of up to two months whil
            "runs. CCPA: 45 days, one extension of 45. The subject is stored as a keyed blind "
            "index and a hint, never the email. Every step, and every refusal, is logged.")
 
-CLOCK_ICONS = {"met": "✅", "on track": "🟢", "due soon": "🟠", "overdue": "🔴",
-               "breached": "⛔"}
 open_requests = dsr.requests(gh, principal)
 if open_requests:
     st.dataframe(pd.DataFrame([{
-        "id": v.id, "kind": v.kind, "jurisdiction": v.jurisdiction.upper(),
-        "subject": v.subject_hint, "received": v.received_at, "due": v.due_at,
-        "clock": f"{CLOCK_ICONS.get(v.clock, '')} {v.clock}", "identity": v.identity_state,
-        "status": v.status.replace("_", " "), "extended": v.extended}
+        "id": v.id, "right": v.kind, "law": v.jurisdiction.upper(),
+        "subject": v.subject_hint, "due": f"{v.due_at:%Y-%m-%d}", "clock": str(v.clock),
+        "identity": v.identity_state, "status": v.status.replace("_", " "),
+        "extended": "yes" if v.extended else ""}
         for v in open_requests]), hide_index=True, width="stretch")
 else:
     st.info("No open data-subject request.")
 
 if allowed(principal, Action.DSR_FILE):
-    with st.expander("File a request", expanded=not open_requests), st.form("dsr_file"):
+    # cleared on submit: the email never stays on the screen
+    with st.expander("File a request", expanded=not open_requests), \
+            st.form("dsr_file", clear_on_submit=True):
         kind = st.selectbox("Right", [str(k) for k in dsr.Kind])
         jurisdiction = st.radio("Jurisdiction", ["gdpr", "ccpa"], horizontal=True)
         email = st.text_input("The subject's email (used to find them; not stored)",
