@@ -9,6 +9,7 @@ sub-package per part of the architecture:
 - `workflow/`: the access policy and the request → approval → grant lifecycle, notifications;
 - `data/`: customer data under a grant: the broker, catalog, envelope encryption, restriction,
   retention;
+- `dsr`: data-subject requests (GDPR Art. 15-21, CCPA), worked by the privacy officer;
 - `oversight`: the auditors' use cases over the log (search, export, verify, prove);
 - `transparency`: staff consultations of a customer's data; `transparency_report` (with
   `transparency_html`): the customer's proved access-transparency report;
@@ -22,7 +23,7 @@ The console imports from here only; this package imports `audit`, never the cons
 """
 
 __all__ = [
-    "authz", "bounded", "context", "data", "errors", "identity", "keys", "ops", "oversight",
-    "principal", "runtime", "schema", "settings", "text", "transparency", "transparency_html",
-    "transparency_report", "workflow",
+    "authz", "bounded", "context", "data", "dsr", "errors", "identity", "keys", "ops",
+    "oversight", "principal", "runtime", "schema", "settings", "text", "transparency",
+    "transparency_html", "transparency_report", "workflow",
 ]

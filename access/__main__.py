@@ -13,8 +13,10 @@ from sqlalchemy.engine import make_url
 from access.data.envelope import create_master_key_file, master_key_path
 from access.data.retention import purge, retention_from_env
 from access.data.sources import generate_demo_databases
+from access.data.subject_index import BLIND_INDEX_KEY, create_blind_index_key_file
 from access.errors import GatehouseError
 from access.identity.mfa import demo_code
+from access.ops import dsr_cli
 from access.ops.demo import seed_demo
 from access.ops.migrate import upgrade
 from access.ops.pg_roles import RolePlan, create_all_roles
@@ -48,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     roles.add_argument("--app", default="gatehouse_app")
     roles.add_argument("--sealer", default="gatehouse_sealer")
     roles.set_defaults(run=_db_roles)
-    sub.add_parser("keygen", help="create the MFA and master key files if absent"
+    sub.add_parser("keygen", help="create the MFA, master and blind-index key files if absent"
                    ).set_defaults(run=_keygen)
     purging = sub.add_parser("purge", help="purge customers past the retention period "
                                          "(GATEHOUSE_RETENTION_DAYS, default 60)")
@@ -68,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
                    ).set_defaults(run=_seed_demo)
     sub.add_parser("sweep", help="one pass: expire stale requests, record grant expiries, "
                                  "deliver webhooks").set_defaults(run=_sweep)
+    dsr_cli.add_parser(sub)
+    sub.choices["dsr"].set_defaults(run=_dsr)
     work = sub.add_parser("worker", help="sweep continuously until interrupted")
     work.add_argument("--interval", type=float, default=10.0)
     work.set_defaults(run=_worker)
@@ -87,6 +91,8 @@ def _keygen(_args: argparse.Namespace) -> None:
     print(f"created {created}" if created else f"MFA key exists: {mfa_key_path()}")
     master = create_master_key_file()
     print(f"created {master}" if master else f"master key exists: {master_key_path()}")
+    index = create_blind_index_key_file()
+    print(f"created {index}" if index else f"blind-index key exists: {BLIND_INDEX_KEY.path()}")
 
 
 def _demo_code(args: argparse.Namespace) -> None:
@@ -105,6 +111,10 @@ def _seed_demo(args: argparse.Namespace) -> None:
 
 def _sweep(_args: argparse.Namespace) -> None:
     print(sweep.sweep(build_for_cli(), notify.webhook_url_from_env()))
+
+
+def _dsr(args: argparse.Namespace) -> None:
+    print(dsr_cli.run(build_for_cli(), args))
 
 
 def _worker(args: argparse.Namespace) -> None:

@@ -38,12 +38,20 @@ class Action(StrEnum):
     RESTRICTIONS_VIEW = "restrictions.view"
     CUSTOMER_RESTRICT = "customer.restrict"
     TRANSPARENCY_REPORT = "transparency.report"
+    # data-subject requests (GDPR Art. 15-21, CCPA): the privacy officer's work, and the second
+    # person who approves a rectification or an erasure (never the person who filed it)
+    DSR_VIEW = "dsr.view"
+    DSR_FILE = "dsr.file"
+    DSR_PROGRESS = "dsr.progress"
+    DSR_RELEASE = "dsr.release"
+    DSR_APPROVE = "dsr.approve"
 
 
 R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
+P = Role.PRIVACY_OFFICER  # no data.* and no request.*: it never reads customer data by grant
 
 PERMISSIONS: dict[Action, frozenset[Role]] = {
-    Action.VIEW_HOME: frozenset({R, A, U}),
+    Action.VIEW_HOME: frozenset({R, A, U, P}),
     Action.USERS_VIEW: frozenset({A}),
     Action.USERS_DISABLE: frozenset({A}),
     Action.USERS_ENABLE: frozenset({A}),
@@ -65,8 +73,13 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DATA_EXPORT: frozenset({R}),
     Action.RESTRICTIONS_VIEW: frozenset({A}),
     Action.CUSTOMER_RESTRICT: frozenset({A}),
-    # a customer's access-transparency report; the privacy officer joins on merge
-    Action.TRANSPARENCY_REPORT: frozenset({U}),
+    # a customer's access-transparency report: the auditor's and the privacy officer's
+    Action.TRANSPARENCY_REPORT: frozenset({U, P}),
+    Action.DSR_VIEW: frozenset({P, A}),
+    Action.DSR_FILE: frozenset({P}),
+    Action.DSR_PROGRESS: frozenset({P}),
+    Action.DSR_RELEASE: frozenset({P}),
+    Action.DSR_APPROVE: frozenset({A}),  # a second person, from another function
 }
 
 # Sensitive actions need a TOTP code entered within the step-up window, not just at sign-in.
@@ -74,7 +87,8 @@ STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.USERS_DISABLE,
                                         Action.USERS_ENABLE, Action.AUDIT_EXPORT,
                                         Action.REQUEST_DECIDE, Action.BREAKGLASS_ACTIVATE,
                                         Action.DATA_REVEAL, Action.DATA_EXPORT,
-                                        Action.CUSTOMER_RESTRICT})
+                                        Action.CUSTOMER_RESTRICT, Action.DSR_RELEASE,
+                                        Action.DSR_APPROVE})
 
 
 def allowed(principal: Principal, action: Action) -> bool:

@@ -13,6 +13,7 @@ class Role(StrEnum):
     REQUESTER = "requester"  # support staff
     APPROVER = "approver"    # admins
     AUDITOR = "auditor"
+    PRIVACY_OFFICER = "privacy_officer"  # data-subject requests; never customer data by grant
 
 
 @dataclass(frozen=True)

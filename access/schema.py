@@ -2,7 +2,8 @@
 
 - identity: `User`, `ConsoleSession`, `MfaCredential`, `RecoveryCode`;
 - workflow: `AccessRequest`, `Approval`, `Grant`, and the webhook outbox `Notification`;
-- customer data: `PurgedCustomer` (the retention record) and `CustomerRestriction`.
+- customer data: `PurgedCustomer` (the retention record) and `CustomerRestriction`;
+- data-subject requests: `DataSubjectRequest`, `DsrRedaction`, `SubjectRestriction`.
 
 Every time is stored in UTC (`UtcDateTime`); Alembic (`migrations/`) owns the schema.
 """
@@ -227,6 +228,80 @@ class CustomerRestriction(AccessBase):
 
     environment: Mapped[str] = mapped_column(Text, primary_key=True)
     customer_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    restricted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    restricted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DataSubjectRequest(AccessBase):
+    """A data-subject request (GDPR Art. 15-21, CCPA) and the evidence of how it was answered.
+
+    The subject is kept as the blind index of their email and a display hint, never the email
+    (`access.data.subject_index`). The row is never deleted: it outlives an erasure of the
+    subject's data as the record that the erasure happened. `status` is open →
+    (awaiting_approval →) closed; every change is an audit event (`access.dsr`)."""
+
+    __tablename__ = "dsr_requests"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)          # access, rectification, erasure, ...
+    jurisdiction: Mapped[str] = mapped_column(Text)  # gdpr | ccpa
+    environment: Mapped[str] = mapped_column(Text)
+    subject_index: Mapped[str] = mapped_column(Text, index=True)
+    subject_hint: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    extended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    extended_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    identity_state: Mapped[str] = mapped_column(Text)  # unverified | verified
+    identity_method: Mapped[str | None] = mapped_column(Text)
+    identity_verified_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    identity_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(Text, index=True)
+    assignee_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    filed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    filed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    grounds: Mapped[str | None] = mapped_column(Text)  # an objection's grounds
+    # a step waiting for a second person: rectify or erase, who proposed it, and (rectify) the
+    # corrected values sealed under each customer's data key, never in clear
+    pending_action: Mapped[str | None] = mapped_column(Text)
+    pending_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    pending_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    pending_sealed: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    outcome_reason: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[str | None] = mapped_column(Text, comment="JSON: tables, rows, event ids")
+    due_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DsrRedaction(AccessBase):
+    """One item of an access package withheld from the subject, with the recorded reason."""
+
+    __tablename__ = "dsr_redactions"
+    __table_args__ = (UniqueConstraint("dsr_id", "item"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    dsr_id: Mapped[int] = mapped_column(ForeignKey("dsr_requests.id"), index=True)
+    item: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    redacted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    redacted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SubjectRestriction(AccessBase):
+    """One contact row of one data subject under restriction of processing (GDPR Art. 18, or
+    an open objection, Art. 21): the broker masks it and refuses to reveal or export it.
+    Lifting deletes the row; the audit log keeps the history."""
+
+    __tablename__ = "subject_restrictions"
+
+    environment: Mapped[str] = mapped_column(Text, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # each request holds its own: lifting one leaves another request's hold in force
+    dsr_id: Mapped[int] = mapped_column(ForeignKey("dsr_requests.id"), primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
     restricted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     restricted_at: Mapped[datetime] = mapped_column(UtcDateTime)

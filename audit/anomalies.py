@@ -35,6 +35,7 @@ __all__ = [
     "activity_after_disable",
     "breakglass_unreviewed",
     "customers_per_ticket",
+    "dsr_overdue",
     "find_anomalies",
     "off_hours_access",
     "reads_per_grant",
@@ -345,9 +346,52 @@ def _hours(us: int) -> str:
     return f"{us / HOUR_US:.1f} h"
 
 
+def dsr_overdue(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
+    """A data-subject request filed in the window that was still open past its due date at
+    `window.present`, or was answered after it. The due date is the newest `due_at` of its
+    `dsr.filed` or `dsr.extended` events; it closed with the first event whose status is
+    closed (`access.dsr`)."""
+    filed = conn.execute(select(_e.id, _e.ts_us, _e.target_id)
+                         .where(_e.action == "dsr.filed", _e.outcome == Outcome.SUCCESS,
+                                *_in_window(window)).order_by(_e.ts_us, _e.id)).all()
+    steps: dict[str, list[Any]] = {}
+    for step in conn.execute(select(_e.id, _e.ts_us, _e.target_id, _e.action, _e.details)
+                             .where(_e.target_type == "dsr", _e.outcome == Outcome.SUCCESS,
+                                    _e.target_id.in_([f.target_id for f in filed]),
+                                    _e.ts_us <= to_micros(window.present))
+                             .order_by(_e.ts_us, _e.id)):
+        steps.setdefault(step.target_id, []).append(step)
+    flags = []
+    for event_id, ts_us, dsr_id in filed:
+        flag = _dsr_flag(dsr_id, ts_us, event_id, steps.get(dsr_id, []), window.present)
+        if flag is not None:
+            flags.append(flag)
+    return flags
+
+
+def _dsr_flag(dsr_id: str, ts_us: int, event_id: int, steps: list[Any], present: datetime
+              ) -> Flag | None:
+    due = [datetime.fromisoformat(s.details["due_at"]) for s in steps
+           if s.action in ("dsr.filed", "dsr.extended") and "due_at" in (s.details or {})]
+    if not due:
+        return None
+    closed = next((s for s in steps if (s.details or {}).get("status") == "closed"), None)
+    if closed is None and present > due[-1]:
+        detail = f"data-subject request {dsr_id} was due {due[-1]:%Y-%m-%d %H:%M} UTC and is " \
+                 f"still open ({(present - due[-1]).days} day(s) late)"
+        return Flag("dsr_overdue", f"data-subject request {dsr_id}", from_micros(ts_us),
+                    detail, (event_id,))
+    if closed is not None and from_micros(closed.ts_us) > due[-1]:
+        detail = f"data-subject request {dsr_id} was due {due[-1]:%Y-%m-%d %H:%M} UTC and " \
+                 f"was answered {from_micros(closed.ts_us):%Y-%m-%d %H:%M} UTC"
+        return Flag("dsr_overdue", f"data-subject request {dsr_id}", from_micros(ts_us),
+                    detail, (event_id, closed.id))
+    return None
+
+
 RULES: tuple[Rule, ...] = (reads_per_grant, customers_per_ticket, off_hours_access,
                            breakglass_unreviewed, repeated_denials, activity_after_disable,
-                           seal_lag)
+                           seal_lag, dsr_overdue)
 
 
 def find_anomalies(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:

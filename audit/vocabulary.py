@@ -31,6 +31,10 @@ _REQUEST = frozenset({"environment", "scopes", "actions", "duration_s", "starts_
 _DATA = frozenset({"environment", "scope", "action", "columns", "row_count", "why", "format",
                    "first_row", "revealed"})
 _AUDIT = frozenset({"filters", "row_count", "format", "tree_size", "intact", "event_id"})
+# data-subject requests: never the subject's email or a field's value, only what was done
+_DSR = frozenset({"kind", "jurisdiction", "environment", "due_at", "status", "outcome", "fields",
+                  "tables", "row_counts", "event_ids", "item", "method", "assignee", "why",
+                  "format", "rows", "sha256", "redactions", "consultations", "upheld"})
 
 ALLOWED_DETAILS: dict[str, frozenset[str]] = {
     # sign-in and sessions
@@ -72,6 +76,12 @@ ALLOWED_DETAILS: dict[str, frozenset[str]] = {
     "customer.restricted": frozenset({"environment"}),
     "customer.restriction_lifted": frozenset({"environment"}),
     "key.rotated": frozenset({"keys_rewrapped"}),
+    # data-subject requests (access.dsr); target_type "dsr", target_id the request's id
+    **{f"dsr.{step}": _DSR for step in (
+        "filed", "assigned", "identity_verified", "extended", "subject_read", "redacted",
+        "released", "rectification_proposed", "erasure_proposed", "approved", "rectified",
+        "erased", "restricted", "restriction_lifted", "exported", "objection_decided",
+        "refused", "due_soon")},
     # the audit log itself
     "audit.searched": _AUDIT,
     "audit.exported": _AUDIT,

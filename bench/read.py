@@ -24,6 +24,7 @@ from access.data import broker
 from access.data.catalog import load_catalog
 from access.data.envelope import LocalMasterKey
 from access.data.sources import CustomerData
+from access.data.subject_index import BlindIndex
 from access.ops.generate_customers import generate
 from access.workflow import create_request, decide_request
 from audit.engine import make_engine
@@ -56,7 +57,8 @@ def run(env: Env) -> None:
     master = LocalMasterKey(os.urandom(32))
     url = _customer_url(env)
     customer_engine = make_engine(url)
-    generate(customer_engine, master, customers=30, today=clock.now)
+    generate(customer_engine, master, customers=30, today=clock.now,
+             index=BlindIndex(os.urandom(32)))
     customer_engine.dispose()
     gh = replace(gh, data=CustomerData(load_catalog(), master,
                                        {"production": url, "staging": url}))

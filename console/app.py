@@ -42,6 +42,8 @@ PAGES = [  # (script, title, icon, url path, the action it needs)
      Action.AUDIT_VERIFY),
     ("console/pages/audit_transparency.py", "Transparency report", ":material/policy:",
      "audit-transparency", Action.TRANSPARENCY_REPORT),
+    ("console/pages/dsr.py", "Data subjects", ":material/assignment_ind:", "dsr",
+     Action.DSR_VIEW),
 ]
 
 

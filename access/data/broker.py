@@ -38,6 +38,7 @@ from access.data.customer_db.schema import CustomerBase
 from access.data.envelope import data_key, open_value
 from access.data.masks import MASK, masked
 from access.data.servable import refuse_unservable
+from access.dsr.holds import hold_subjects
 from access.errors import Denied, InvalidInput
 from access.principal import Principal
 from access.schema import AccessRequest, Grant
@@ -246,6 +247,7 @@ def _fetch(gh: Gatehouse, grant: Grant, ask: _Ask, tables: list[Table]) -> DataV
             hidden += masked_here
             skip, budget, total = max(skip - count, 0), budget - len(frame), total + count
     served = sum(len(frame) for frame in frames.values())
+    hold_subjects(gh, grant.environment, grant.customer_id, ask.action, frames, MASK)
     return DataView(grant.id, grant.customer_id, grant.environment, ask.scope, frames,
                     tuple(hidden), ask.reveal, (ask.page - 1) * size + served < total,
                     ask.page, size, total, tuple(sorted(_revealable(tables))))

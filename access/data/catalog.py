@@ -40,7 +40,8 @@ __all__ = ["ALLOWED_MASKS", "DEFAULT_PATH", "Catalog", "Classification", "Column
            "catalog_path", "default_mask", "load_catalog", "validate_against"]
 
 DEFAULT_PATH = PROJECT_ROOT / "config" / "catalog.toml"
-NEVER_CATALOGUED = frozenset({"customer_keys"})  # wrapped data keys: no grant may read them
+# wrapped data keys, and the blind index of emails: no grant may read them
+NEVER_CATALOGUED = frozenset({"customer_keys", "contact_email_index"})
 
 
 class Classification(StrEnum):
@@ -144,7 +145,8 @@ _COLUMN_KEYS = frozenset({"class", "encrypted", "mask"})
 
 def _table(tables: toml.Table, name: str, known_scopes: Sequence[str]) -> Table:
     if name in NEVER_CATALOGUED:
-        raise tables.error(name, "must never be in the catalog: it holds wrapped data keys")
+        raise tables.error(name, "must never be in the catalog: it holds wrapped data keys "
+                                 "or the blind index")
     _identifier(tables, name)
     spec = tables.table(name, _TABLE_KEYS, required=_TABLE_KEYS - {"row_id_column"})
     scope = spec.data["scope"]

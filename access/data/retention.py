@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, delete, func, select
 from access.context import Gatehouse, system_event
 from access.data.customer_db.schema import Customer, CustomerBase
 from access.data.envelope import destroy_data_key
+from access.data.subject_index import forget_customer
 from access.errors import InvalidInput
 from access.schema import PurgedCustomer
 from audit.engine import is_sqlite, write_engine
@@ -106,6 +107,7 @@ def _shred(gh: Gatehouse, candidate: PurgeCandidate) -> None:
             sql = CustomerBase.metadata.tables[table.name]
             conn.execute(delete(sql).where(sql.c[table.customer_column] ==
                                            candidate.customer_id))
+        forget_customer(conn, candidate.customer_id)  # the emails' blind index goes too
     if is_sqlite(engine):
         _checkpoint_wal(engine)
 

@@ -16,6 +16,11 @@ from sqlalchemy import Engine, inspect, select
 from access.data.catalog import Catalog, load_catalog, validate_against
 from access.data.customer_db.schema import Customer
 from access.data.envelope import MasterKey, master_key_from_env
+from access.data.subject_index import (
+    BlindIndex,
+    blind_index_from_env,
+    create_blind_index_key_file,
+)
 from access.errors import Denied
 from access.keys.files import private_sqlite
 from access.ops.generate_customers import generate
@@ -37,6 +42,8 @@ class CustomerData:
     catalog: Catalog
     master: MasterKey
     urls: dict[str, str]
+    # the key of the email blind index; None: loaded from the environment on first use
+    index: BlindIndex | None = None
     _engines: dict[str, Engine] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -46,6 +53,16 @@ class CustomerData:
 
     def serves(self, environment: str) -> bool:
         return environment in self.urls
+
+    def blind_index(self) -> BlindIndex:
+        """The blind-index key (`access.data.subject_index`); `Denied` without customer
+        data, InvalidInput naming the variable when it is configured nowhere."""
+        if not self.urls:
+            raise Denied("no customer database is configured")
+        with self._lock:
+            if self.index is None:
+                self.index = blind_index_from_env()
+            return self.index
 
     def engine(self, environment: str) -> Engine:
         """The environment's customer database (checked against the catalog on first use);
@@ -83,7 +100,10 @@ DEMO_SIZES = {"production": 60, "staging": 20}
 
 def generate_demo_databases(data: CustomerData, now: datetime) -> list[str]:
     """Fill every environment's customer database that has no customers yet; return what was
-    generated. Deterministic: the same sizes and seed give the same customers."""
+    generated. Deterministic: the same sizes and seed give the same customers. Creates the
+    blind-index key file first when no key is configured (the demo's own key)."""
+    if data.index is None:
+        create_blind_index_key_file()
     done = []
     for environment, url in data.urls.items():
         private_sqlite(url, check_existing=False)
@@ -94,7 +114,7 @@ def generate_demo_databases(data: CustomerData, now: datetime) -> list[str]:
                     select(Customer.customer_id).limit(1)).first()
             if empty:
                 report = generate(engine, data.master, DEMO_SIZES.get(environment, 20),
-                                  today=now)
+                                  today=now, index=data.blind_index())
                 done.append(f"{environment}: {report.customers} customers, "
                             f"{sum(report.rows.values())} rows")
         finally:

@@ -40,6 +40,7 @@ PEOPLE = [
     ("ada.admin", "Ada Admin", "admins"),
     ("alan.admin", "Alan Admin", "admins"),
     ("audrey.auditor", "Audrey Auditor", "auditors"),
+    ("pia.privacy", "Pia Privacy", "privacy"),
     ("nova.nogroup", "Nova Nogroup", "marketing"),
     ("nell.newcomer", "Nell Newcomer", "support"),
 ]

@@ -5,7 +5,9 @@ the product's seeds (accounts and contacts, subscriptions and their lifecycle ev
 invoices, app telemetry, device metadata, bot execution metadata). The same `seed`,
 `customers` and `today` always give the same plaintext rows and ids; only ciphertexts and data
 keys differ, as they must. Every customer gets its own data key, and every `LargeBinary` column
-of the schema is written sealed with it, as the production application would write it. It
+of the schema is written sealed with it, as the production application would write it; every
+contact's email gets its blind-index row (`access.data.subject_index`), as a production writer
+must. It
 refuses (InvalidInput) a database that already holds customer data, and writes everything in
 one transaction.
 
@@ -21,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, LargeBinary, func, select
+from sqlalchemy import Connection, Engine, LargeBinary, func, insert, select
 
-from access.data.customer_db.schema import CustomerBase, create_schema
+from access.data.customer_db.schema import ContactEmailIndex, CustomerBase, create_schema
 from access.data.envelope import MasterKey, create_data_key, seal_value
+from access.data.subject_index import BlindIndex, index_rows
 from access.errors import InvalidInput
 from audit.engine import write_engine
 
@@ -71,7 +74,7 @@ class GenerationReport:
 
 
 def generate(engine: Engine, master: MasterKey, customers: int = 60, seed: int = 7,
-             today: datetime | None = None) -> GenerationReport:
+             today: datetime | None = None, *, index: BlindIndex) -> GenerationReport:
     """Create the schema if needed and write the dataset described in the module contract.
 
     About 10% of customers are terminated, half 10–50 days ago (still retained) and half 70–200
@@ -92,10 +95,13 @@ def generate(engine: Engine, master: MasterKey, customers: int = 60, seed: int =
         keys = {customer["customer_id"]: create_data_key(conn, master, customer["customer_id"],
                                                          customer["created_at"])
                 for customer in rows.tables["customers"]}
+        emails = index_rows(index, rows.tables.get("contacts", []))  # before sealing
         _seal(rows.tables, keys)
         for name, table in CustomerBase.metadata.tables.items():
             if rows.tables.get(name):
                 conn.execute(table.insert(), rows.tables[name])
+        if emails:
+            conn.execute(insert(ContactEmailIndex), emails)
     counts = {name: len(rows.tables.get(name, [])) for name in CustomerBase.metadata.tables}
     return GenerationReport(customers, counts | {"customer_keys": customers})
 

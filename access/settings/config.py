@@ -41,12 +41,25 @@ class BrokerPolicy:
 
 
 @dataclass(frozen=True)
+class DsrPolicy:
+    """Deadlines of data-subject requests per jurisdiction, and when the clock warns."""
+
+    gdpr_months: int = 1             # GDPR Art. 12(3): one month of receipt
+    gdpr_extension_months: int = 2   # once, by up to two more months, while the first runs
+    ccpa_days: int = 45
+    ccpa_extension_days: int = 45
+    due_soon_days: int = 7
+    notify_days_before: int = 5
+
+
+@dataclass(frozen=True)
 class Config:
     group_roles: dict[str, Role]
     sessions: SessionPolicy = SessionPolicy()
     mfa: MfaPolicy = MfaPolicy()
     anomalies: AnomalyRules = field(default_factory=AnomalyRules)
     broker: BrokerPolicy = BrokerPolicy()
+    dsr: DsrPolicy = DsrPolicy()
 
     def roles_for(self, groups: object) -> frozenset[Role]:
         """Roles granted by the `groups` claim; anything but a list of strings grants none."""
@@ -77,7 +90,18 @@ def load_config(path: Path | None = None) -> Config:
             lockout=timedelta(minutes=mfa.whole("lockout_minutes", 1, 1440, 15))),
         anomalies=_anomalies(top.table("anomalies", _KNOWN["anomalies"])),
         broker=BrokerPolicy(max_rows=top.table("broker", _KNOWN["broker"]).whole(
-            "max_rows", 1, 1_000_000, 5000)))
+            "max_rows", 1, 1_000_000, 5000)),
+        dsr=_dsr(top.table("dsr", _KNOWN["dsr"])))
+
+
+def _dsr(table: Table) -> DsrPolicy:
+    whole = table.whole
+    return DsrPolicy(gdpr_months=whole("gdpr_months", 1, 3, 1),
+                     gdpr_extension_months=whole("gdpr_extension_months", 0, 2, 2),
+                     ccpa_days=whole("ccpa_days", 1, 90, 45),
+                     ccpa_extension_days=whole("ccpa_extension_days", 0, 45, 45),
+                     due_soon_days=whole("due_soon_days", 1, 60, 7),
+                     notify_days_before=whole("notify_days_before", 0, 60, 5))
 
 
 def _roles(table: Table) -> dict[str, Role]:
@@ -119,6 +143,8 @@ def _anomalies(table: Table) -> AnomalyRules:
 _KNOWN: dict[str, frozenset[str] | None] = {
     "roles": None,  # any group name may be mapped
     "broker": frozenset({"max_rows"}),
+    "dsr": frozenset({"gdpr_months", "gdpr_extension_months", "ccpa_days",
+                      "ccpa_extension_days", "due_soon_days", "notify_days_before"}),
     "sessions": frozenset({"absolute_hours", "idle_minutes"}),
     "mfa": frozenset({"issuer_label", "step_up_minutes", "max_failures", "lockout_minutes"}),
     "anomalies": frozenset({"reads_per_grant", "customers_per_ticket", "ticket_window_minutes",

@@ -62,12 +62,13 @@ class Kind(StrEnum):
     GRANT_EXPIRING = "grant.expiring"
     BREAKGLASS = "breakglass.activated"
     SEAL_LAG = "audit.seal_lag"
+    DSR_DUE = "dsr.due_soon"
 
 
 # Fixed words, the message's header: the one line of a message no user text reaches.
 _TITLES = {Kind.REQUEST_CREATED: "Access request", Kind.REQUEST_DECIDED: "Request decided",
           Kind.GRANT_EXPIRING: "Grant ending soon", Kind.BREAKGLASS: "Break-glass access",
-          Kind.SEAL_LAG: "Audit log not sealed"}
+          Kind.SEAL_LAG: "Audit log not sealed", Kind.DSR_DUE: "Data-subject request due"}
 
 
 class DeliveryDeadlineExceeded(Exception):

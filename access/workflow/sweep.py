@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access.context import Gatehouse
+from access.dsr.reminders import announce_due_soon
 from access.schema import AccessRequest, Grant, Notification
 from access.workflow import notify
 from access.workflow.events import request_event
@@ -35,12 +36,14 @@ class SweepReport:
     grants_expired: int
     seal_lag_announced: bool
     notifications: notify.DeliveryReport
+    dsr_reminders: int = 0  # data-subject requests announced as due soon
 
 
 def sweep(gh: Gatehouse, webhook_url: str | None) -> SweepReport:
+    reminders = announce_due_soon(gh)  # before delivering, so they go out in this pass
     return SweepReport(expire_pending(gh), record_expiries(gh),
                        announce_seal_lag(gh, load_settings().seal_lag_warning_us),
-                       notify.deliver_pending(gh, webhook_url))
+                       notify.deliver_pending(gh, webhook_url), reminders)
 
 
 def announce_seal_lag(gh: Gatehouse, threshold_us: int) -> bool:

@@ -16,7 +16,7 @@ WINDOW = timedelta(minutes=5)
 
 # The specification, written out by hand: adding an Action without a row here fails the suite.
 EXPECTED: dict[Action, set[Role]] = {
-    Action.VIEW_HOME: {Role.REQUESTER, Role.APPROVER, Role.AUDITOR},
+    Action.VIEW_HOME: {Role.REQUESTER, Role.APPROVER, Role.AUDITOR, Role.PRIVACY_OFFICER},
     Action.USERS_VIEW: {Role.APPROVER},
     Action.USERS_DISABLE: {Role.APPROVER},
     Action.USERS_ENABLE: {Role.APPROVER},
@@ -38,7 +38,12 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.DATA_EXPORT: {Role.REQUESTER},
     Action.RESTRICTIONS_VIEW: {Role.APPROVER},
     Action.CUSTOMER_RESTRICT: {Role.APPROVER},
-    Action.TRANSPARENCY_REPORT: {Role.AUDITOR},
+    Action.TRANSPARENCY_REPORT: {Role.AUDITOR, Role.PRIVACY_OFFICER},
+    Action.DSR_VIEW: {Role.PRIVACY_OFFICER, Role.APPROVER},
+    Action.DSR_FILE: {Role.PRIVACY_OFFICER},
+    Action.DSR_PROGRESS: {Role.PRIVACY_OFFICER},
+    Action.DSR_RELEASE: {Role.PRIVACY_OFFICER},
+    Action.DSR_APPROVE: {Role.APPROVER},
 }
 
 
@@ -87,3 +92,11 @@ def test_sensitive_actions_need_a_recent_code(action: Action) -> None:
 def test_no_role_means_nothing() -> None:
     nobody = replace(principal(), roles=frozenset())
     assert not any(allowed(nobody, a) for a in Action)
+
+
+def test_the_privacy_officer_can_never_request_or_read_customer_data_by_grant() -> None:
+    """Issue 16: the privacy officer works on data-subject requests; grants are not theirs."""
+    officer = principal(Role.PRIVACY_OFFICER, step_up_age=timedelta(seconds=1))
+    for action in (Action.REQUEST_CREATE, Action.BREAKGLASS_ACTIVATE, Action.DATA_READ,
+                   Action.DATA_REVEAL, Action.DATA_EXPORT, Action.REQUEST_DECIDE):
+        assert not allowed(officer, action)

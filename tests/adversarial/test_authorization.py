@@ -35,6 +35,8 @@ from sqlalchemy.orm import Session
 import access
 from access import oversight, transparency_report
 from access.data import broker, restrictions
+from access.dsr import package, rights
+from access.dsr import requests as dsr_requests
 from access.errors import Denied, StepUpRequired
 from access.identity import mfa, users
 from access.principal import Principal, Role
@@ -49,6 +51,7 @@ from access.workflow import (
 )
 from audit.export_stream import ExportFormat
 from audit.sealer import seal_pending
+from tests.access.dsr.support import subject_of
 from tests.adversarial.support import (
     ROOT,
     World,
@@ -60,12 +63,13 @@ from tests.adversarial.support import (
     world,
 )
 from tests.support.identity_helpers import sign_in
-from tests.support.workflow_helpers import draft, lenient_breakglass
+from tests.support.workflow_helpers import draft, lenient_breakglass, with_privacy_officer
 
-R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
+R, A, U, P = Role.REQUESTER, Role.APPROVER, Role.AUDITOR, Role.PRIVACY_OFFICER
 
 
 _UNTOUCHED_CUSTOMERS = itertools.count(3)  # cust-0001 and -0002 serve the other services
+DSR_CUSTOMER = "cust-0030"  # the data subject of the DSR services (never erased here)
 
 
 class Arena:
@@ -97,6 +101,25 @@ class Arena:
             admin = replace(self.w.people.alan, step_up_at=self.w.gh.now())
             restrictions.restrict(self.w.gh, admin, "production", customer_id, "matrix set-up")
         return customer_id
+
+    def email(self) -> str:
+        """The email of the data subject every DSR of the matrix is about."""
+        return subject_of(self.w.gh, DSR_CUSTOMER).email
+
+    def dsr(self, kind: str, verified: bool = True, pending: bool = False) -> int:
+        """A data-subject request filed (and verified, and with a rectification waiting for
+        approval) by priya, the privacy officer."""
+        gh, priya = self.w.gh, self.w.people.priya
+        assert priya is not None
+        priya = replace(priya, step_up_at=gh.now())
+        dsr_id = dsr_requests.file(gh, priya, kind, "gdpr", self.email(),
+                                   grounds="objects to profiling" if kind == "objection"
+                                   else None)
+        if verified:
+            dsr_requests.verify_identity(gh, priya, dsr_id, "reply from the address on file")
+        if pending:
+            rights.propose_rectification(gh, priya, dsr_id, {"job_title": "Head of Growth"})
+        return dsr_id
 
     def directory(self, make: bool = False) -> Path:
         path = self.tmp / f"export-{uuid.uuid4().hex[:8]}"
@@ -200,8 +223,38 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
     "oversight.verify": service({U}, lambda a, p, _: oversight.verify(a.w.gh, p)),
     "oversight.overview": service({U}, lambda a, p, _: oversight.overview(a.w.gh, p)),
     "oversight.prove": service({U}, lambda a, p, _: oversight.prove(a.w.gh, p, 1)),
-    "transparency_report.generate": service({U}, lambda a, p, _: transparency_report.generate(
+    "transparency_report.generate": service({U, P}, lambda a, p, _: transparency_report.generate(
         a.w.gh, p, "cust-0001", a.w.clock.now - timedelta(days=1), a.w.clock.now)),
+    # the privacy officer's (and the admin who approves a rectification or an erasure)
+    "requests.file": service({P}, lambda a, p, t: dsr_requests.file(
+        a.w.gh, p, "access", "gdpr", t), lambda a: a.email()),
+    "requests.verify_identity": service({P}, lambda a, p, t: dsr_requests.verify_identity(
+        a.w.gh, p, t, "reply from the address on file"), lambda a: a.dsr("access", False)),
+    "requests.extend": service({P}, lambda a, p, t: dsr_requests.extend(
+        a.w.gh, p, t, "complex request"), lambda a: a.dsr("access")),
+    "requests.requests": service({P, A}, lambda a, p, _: dsr_requests.requests(a.w.gh, p)),
+    "requests.detail": service({P, A}, lambda a, p, t: dsr_requests.detail(a.w.gh, p, t),
+                               lambda a: a.dsr("access")),
+    "package.prepare": service({P}, lambda a, p, t: package.prepare(a.w.gh, p, t),
+                               lambda a: a.dsr("access")),
+    "package.redact": service({P}, lambda a, p, t: package.redact(
+        a.w.gh, p, t, "consultation:1", "ongoing inquiry"), lambda a: a.dsr("access")),
+    "package.release": service({P}, lambda a, p, t: package.release(a.w.gh, p, t),
+                               lambda a: a.dsr("access"), step_up=True),
+    "rights.propose_rectification": service({P}, lambda a, p, t: rights.propose_rectification(
+        a.w.gh, p, t, {"job_title": "CTO"}), lambda a: a.dsr("rectification")),
+    "rights.propose_erasure": service({P}, lambda a, p, t: rights.propose_erasure(
+        a.w.gh, p, t), lambda a: a.dsr("erasure")),
+    "rights.approve": service({A}, lambda a, p, t: rights.approve(a.w.gh, p, t),
+                              lambda a: a.dsr("rectification", pending=True), step_up=True),
+    "rights.restrict": service({P}, lambda a, p, t: rights.restrict(
+        a.w.gh, p, t, "contests accuracy"), lambda a: a.dsr("restriction")),
+    "rights.lift_restriction": service({P}, lambda a, p, t: rights.lift_restriction(
+        a.w.gh, p, t, "objection withdrawn"), lambda a: a.dsr("objection")),
+    "rights.decide_objection": service({P}, lambda a, p, t: rights.decide_objection(
+        a.w.gh, p, t, True, "no compelling grounds"), lambda a: a.dsr("objection")),
+    "rights.portability": service({P}, lambda a, p, t: rights.portability(a.w.gh, p, t),
+                                  lambda a: a.dsr("portability"), step_up=True),
 }
 
 # What anyone signed in may do for themselves, before any role counts: finishing sign-in.
@@ -225,6 +278,11 @@ HELPERS: dict[str, str] = {
     "grants.issue_grant": "issues the grant inside decide() and break_glass.activate()",
     "grants.usable_grant": "the per-grant check inside the broker's transaction",
     "sessions.mark_mfa": "records a passed code inside the mfa services",
+    "requests.dsr_event": "builds an audit event of a DSR step",
+    "requests.refused": "builds the dsr.refused event of a refusal",
+    "requests.step": "the locked transaction a DSR service runs its step in, after authorize",
+    "requests.restrict_rows": "holds a subject's rows inside file() and rights.restrict()",
+    "requests.close": "closes a DSR inside the services that answer it",
 }
 CONSOLE_MAY_CALL_HELPERS = frozenset({"authz.allowed", "context.Gatehouse.authorize"})
 
@@ -327,6 +385,7 @@ def matrix_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     with pytest.MonkeyPatch.context() as patch, world(request, "sqlite", tmp) as w:
         key = audit_keys(tmp / "audit", patch)
         seal_pending(w.gh.engine, key, tmp / "audit" / "checkpoints")  # so event 1 is provable
+        with_privacy_officer(w.gh, w.idp, w.people)
         yield w
 
 
@@ -335,16 +394,18 @@ def arena(matrix_world: World, tmp_path: Path) -> Arena:
     return Arena(matrix_world, tmp_path)
 
 
-PRINCIPALS = ["requester", "approver", "auditor", "nobody"]
+PRINCIPALS = ["requester", "approver", "auditor", "privacy_officer", "nobody"]
 
 
 def principal_of(w: World, who: str) -> Principal:
     people = w.people
+    assert people.priya is not None
     return {"requester": people.sam, "approver": people.ada, "auditor": people.audrey,
+            "privacy_officer": people.priya,
             "nobody": replace(people.sam, roles=frozenset())}[who]
 
 
-ROLE_OF = {"requester": R, "approver": A, "auditor": U, "nobody": None}
+ROLE_OF = {"requester": R, "approver": A, "auditor": U, "privacy_officer": P, "nobody": None}
 
 
 @pytest.mark.parametrize("who", PRINCIPALS)

@@ -74,7 +74,8 @@ def gatehouse(db: Database, clock: FakeClock, idp: LocalIdP) -> Gatehouse:
                      load_policy(), clock)
 
 
-GROUPS = {"requester": ["support"], "approver": ["admins"], "auditor": ["auditors"]}
+GROUPS = {"requester": ["support"], "approver": ["admins"], "auditor": ["auditors"],
+          "privacy_officer": ["privacy"]}
 
 
 def sign_in(gh: Gatehouse, idp: LocalIdP, sub: str, role: str = "requester") -> Principal:

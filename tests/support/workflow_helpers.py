@@ -33,6 +33,9 @@ class Team:
     alan: Principal
     audrey: Principal
     secrets: dict[str, str]
+    # the privacy officer, enrolled only where a test needs one (`with_privacy_officer`):
+    # every enrollment costs scrypt time
+    priya: Principal | None = None
 
     def step_up(self, gh: Gatehouse, name: str) -> Principal:
         """`name` enters a fresh code (the clock may have moved past the step-up window)."""
@@ -50,6 +53,13 @@ def team(gh: Gatehouse, idp: LocalIdP) -> Team:
         members.append(principal)
     sam, sky, ada, alan, audrey = members
     return Team(sam, sky, ada, alan, audrey, secrets=secrets)
+
+
+def with_privacy_officer(gh: Gatehouse, idp: LocalIdP, people: Team) -> Team:
+    """`people` with priya, a privacy officer, signed in and enrolled."""
+    people.priya, people.secrets["priya"], _ = enroll(gh, sign_in(gh, idp, "priya",
+                                                                  "privacy_officer"))
+    return people
 
 
 def lenient_breakglass(gh: Gatehouse) -> Gatehouse:

@@ -12,6 +12,10 @@ Contract:
   order, and a customer's key row must outlive its data (its `destroyed_at` is the record that
   the data was crypto-shredded).
 - Timestamps are aware UTC datetimes on every engine.
+- `contact_email_index` (its own MetaData, `IndexBase`: it is Gatehouse's, not the product's
+  shape) holds the keyed blind index of each contact's email (`access.data.subject_index`):
+  finding a data subject by email reads this table, never decrypts every contact. Like
+  `customer_keys` it can never be catalogued.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from access.schema import UtcDateTime
 from audit.schema import NAMING
 
-__all__ = ["BotRun", "Contact", "Customer", "CustomerBase", "CustomerKey", "Device", "Invoice",
-           "Subscription", "SubscriptionEvent", "TelemetryEvent", "create_schema"]
+__all__ = ["BotRun", "Contact", "ContactEmailIndex", "Customer", "CustomerBase", "CustomerKey",
+           "Device", "IndexBase", "Invoice", "Subscription", "SubscriptionEvent",
+           "TelemetryEvent", "create_schema"]
 
 
 class CustomerBase(DeclarativeBase):
@@ -163,6 +168,24 @@ class CustomerKey(CustomerBase):
     destroyed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class IndexBase(DeclarativeBase):
+    """Gatehouse's own tables beside the product's: never catalogued, never read by a grant."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ContactEmailIndex(IndexBase):
+    """One row per contact: HMAC-SHA256 of its normalised email under the blind-index key
+    (hex). Written by whatever writes the contact (the generator, a rectification)."""
+
+    __tablename__ = "contact_email_index"
+
+    contact_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = _customer_id()
+    email_index: Mapped[str] = mapped_column(Text, index=True)
+
+
 def create_schema(engine: Engine) -> None:
     """Create every missing table (idempotent: existing tables are left as they are)."""
     CustomerBase.metadata.create_all(engine)
+    IndexBase.metadata.create_all(engine)

@@ -24,6 +24,7 @@ from access.data.catalog import (
 from access.data.customer_db.schema import CustomerBase, create_schema
 from access.data.envelope import LocalMasterKey
 from access.data.masks import MaskRule
+from access.data.subject_index import BlindIndex
 from access.errors import InvalidInput
 from access.ops.generate_customers import generate
 from access.workflow.policy import DEFAULT_SCOPES
@@ -72,7 +73,7 @@ def edited(old: str, new: str) -> str:
 def test_shipped_catalog_loads_and_matches_a_generated_database(engine: Engine,
                                                                 shipped: Catalog) -> None:
     generate(engine, LocalMasterKey(os.urandom(32)), customers=3,
-             today=datetime(2026, 5, 1, tzinfo=UTC))
+             today=datetime(2026, 5, 1, tzinfo=UTC), index=BlindIndex(os.urandom(32)))
     validate_against(shipped, engine)
 
 

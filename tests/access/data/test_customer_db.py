@@ -15,6 +15,7 @@ from sqlalchemy import LargeBinary, func, select
 
 from access.data.customer_db.schema import CustomerBase
 from access.data.envelope import LocalMasterKey, ValueUnreadable, data_key, open_value
+from access.data.subject_index import BlindIndex
 from access.errors import InvalidInput
 from access.ops.generate_customers import GenerationReport, generate
 from audit.engine import make_engine
@@ -32,7 +33,7 @@ class Generated:
         self.path, self.master = path, LocalMasterKey(os.urandom(32))
         self.engine = make_engine(f"sqlite:///{path}")
         self.report = generate(self.engine, self.master, customers=customers, seed=seed,
-                               today=TODAY)
+                               today=TODAY, index=BlindIndex(os.urandom(32)))
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of `table` by primary key, sealed columns opened with their customer's key."""
@@ -250,7 +251,8 @@ def test_each_customers_values_open_only_with_that_customers_key(demo: Generated
 def test_refuses_to_generate_into_a_database_that_has_customers(demo: Generated) -> None:
     before = demo.plaintext()
     with pytest.raises(InvalidInput) as caught:
-        generate(demo.engine, demo.master, customers=5, seed=99, today=TODAY)
+        generate(demo.engine, demo.master, customers=5, seed=99, today=TODAY,
+                 index=BlindIndex(os.urandom(32)))
     assert caught.value.field == "database"
     assert demo.plaintext() == before
 
@@ -265,7 +267,8 @@ def test_refuses_bad_arguments_and_writes_nothing(tmp_path: Path, kwargs: dict[s
                                                   field: str) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'bad.db'}")
     with pytest.raises(InvalidInput) as caught:
-        generate(engine, LocalMasterKey(os.urandom(32)), **kwargs)
+        generate(engine, LocalMasterKey(os.urandom(32)), **kwargs,
+                 index=BlindIndex(os.urandom(32)))
     assert caught.value.field == field
     engine.dispose()
     assert not (tmp_path / "bad.db").exists() or (tmp_path / "bad.db").stat().st_size == 0
@@ -273,7 +276,8 @@ def test_refuses_bad_arguments_and_writes_nothing(tmp_path: Path, kwargs: dict[s
 
 def test_default_today_is_now(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'now.db'}")
-    generate(engine, LocalMasterKey(os.urandom(32)), customers=2)  # too few to terminate any
+    generate(engine, LocalMasterKey(os.urandom(32)), customers=2,
+             index=BlindIndex(os.urandom(32)))  # too few to terminate any
     with engine.connect() as conn:
         newest = conn.execute(select(func.max(TABLES["devices"].c.last_seen_at))).scalar_one()
     engine.dispose()

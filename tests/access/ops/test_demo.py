@@ -22,7 +22,7 @@ ISSUER = "http://localhost:9400"
 
 def test_seeding_tells_a_story_through_the_real_services(
         gh: Gatehouse, signing_key: Ed25519PrivateKey, checkpoint_dir: Path) -> None:
-    assert seed_demo(gh, ISSUER).startswith("seeded 5 people")
+    assert seed_demo(gh, ISSUER).startswith("seeded 6 people")
     with gh.read() as db:
         statuses = dict(db.execute(select(AccessRequest.status, func.count())
                                    .group_by(AccessRequest.status)).all())

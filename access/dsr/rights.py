@@ -1,0 +1,285 @@
+"""Rectification (Art. 16), erasure (Art. 17), restriction (Art. 18), portability (Art. 20)
+and objection (Art. 21). The access package (Art. 15) is `access.dsr.package`.
+
+Contracts:
+- Rectification and erasure wait for a second person: proposed by the privacy officer,
+  applied only when someone else (another privacy officer or an admin, never whoever filed
+  the request or proposed the step) approves with a fresh code, for a verified requester.
+  Corrected values wait sealed under each customer's data key, never in clear; events name the
+  fields changed, never their values.
+- An erasure deletes the subject's rows and keeps the evidence on the request (who approved,
+  when, tables and row counts, the request's event ids); the request row itself outlives it.
+- Restriction and an open objection put the subject's rows under a hold the broker enforces
+  (`access.dsr.holds`).
+- Two databases, one order: an approved step writes the customer database (its own
+  transaction) inside the console transaction that closes the request and records the events.
+  Should that console commit fail after the customer write, the request stays waiting; a second
+  approval then finds the rows already changed or gone and closes it with what it found.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from access.authz import Action
+from access.context import Gatehouse
+from access.data.envelope import data_key, open_value, seal_value
+from access.data.subject_index import SubjectRow, display_hint, normalised_email
+from access.dsr import subject
+from access.dsr.requests import (
+    Kind,
+    Status,
+    StepRefuse,
+    close,
+    dsr_event,
+    require_kind,
+    require_verified,
+    restrict_rows,
+    step,
+)
+from access.errors import Conflict, Denied, GatehouseError, InvalidInput
+from access.principal import Principal
+from access.schema import DataSubjectRequest, SubjectRestriction
+from access.text import UNSTORABLE_RULE, checked_reason, storable
+from audit.schema import events_table
+
+__all__ = ["MAX_VALUE", "Portable", "approve", "decide_objection", "lift_restriction",
+           "portability", "propose_erasure", "propose_rectification", "restrict"]
+
+MAX_VALUE = 200
+_SEALED_AS = ("dsr_requests", "pending_values")  # (table, column) of the sealed values' AAD
+
+
+def _rows(gh: Gatehouse, dsr: DataSubjectRequest) -> list[SubjectRow]:
+    return subject.locate(gh, dsr.environment, dsr.subject_index)
+
+
+def propose_rectification(gh: Gatehouse, officer: Principal, dsr_id: int,
+                          changes: dict[str, str]) -> None:
+    """Propose corrected values for the subject's fields; they wait, sealed, for approval."""
+    gh.authorize(officer, Action.DSR_PROGRESS)
+    with step(gh, officer, dsr_id) as (db, dsr, refuse):
+        require_kind(dsr, Kind.RECTIFICATION, refuse)
+        try:
+            checked = _checked_changes(gh, changes)
+        except InvalidInput as error:
+            refuse(error)
+        rows = _rows(gh, dsr)
+        dsr.pending_sealed = json.dumps(_sealed(gh, dsr, rows, checked), sort_keys=True)
+        _pending(gh, dsr, officer, "rectify")
+        gh.audit(db, dsr_event(officer, "dsr.rectification_proposed", dsr,
+                               details={"fields": sorted(checked)}))
+
+
+def _checked_changes(gh: Gatehouse, changes: object) -> dict[str, str]:
+    allowed = subject.fields(gh)
+    if not isinstance(changes, dict) or not 1 <= len(changes) <= len(allowed):
+        raise InvalidInput("changes", f"must name 1 to {len(allowed)} fields")
+    checked = {}
+    for name, value in changes.items():
+        if name not in allowed:
+            raise InvalidInput("changes", f"fields are among {', '.join(allowed)}")
+        if not isinstance(value, str) or not 1 <= len(value.strip()) <= MAX_VALUE:
+            raise InvalidInput(name, f"must be 1 to {MAX_VALUE} characters")
+        if not storable(value):
+            raise InvalidInput(name, UNSTORABLE_RULE)
+        checked[name] = normalised_email(value) if name == "email" else value.strip()
+    return checked
+
+
+def _sealed(gh: Gatehouse, dsr: DataSubjectRequest, rows: list[SubjectRow],
+            changes: dict[str, str]) -> dict[str, str]:
+    """The changes sealed once per customer of the subject, under that customer's key."""
+    plain, sealed = json.dumps(changes, sort_keys=True), {}
+    with gh.data.engine(dsr.environment).connect() as conn:
+        for customer_id in sorted({row.customer_id for row in rows}):
+            key = data_key(conn, gh.data.master, customer_id)
+            sealed[customer_id] = base64.b64encode(seal_value(
+                key, customer_id, *_SEALED_AS, dsr.id, plain)).decode("ascii")
+    return sealed
+
+
+def _opened(gh: Gatehouse, dsr: DataSubjectRequest, customer_id: str) -> dict[str, str]:
+    sealed = json.loads(dsr.pending_sealed or "{}")[customer_id]
+    with gh.data.engine(dsr.environment).connect() as conn:
+        key = data_key(conn, gh.data.master, customer_id)
+    changes: dict[str, str] = json.loads(open_value(key, customer_id, *_SEALED_AS, dsr.id,
+                                                    base64.b64decode(sealed)))
+    return changes
+
+
+def _pending(gh: Gatehouse, dsr: DataSubjectRequest, officer: Principal, action: str) -> None:
+    dsr.status, dsr.pending_action = Status.AWAITING_APPROVAL, action
+    dsr.pending_by, dsr.pending_at = officer.user_id, gh.now()
+
+
+def propose_erasure(gh: Gatehouse, officer: Principal, dsr_id: int) -> None:
+    """Propose deleting the subject's rows; a second person approves."""
+    gh.authorize(officer, Action.DSR_PROGRESS)
+    with step(gh, officer, dsr_id) as (db, dsr, refuse):
+        require_kind(dsr, Kind.ERASURE, refuse)
+        _pending(gh, dsr, officer, "erase")
+        gh.audit(db, dsr_event(officer, "dsr.erasure_proposed", dsr,
+                               details={"rows": len(_rows(gh, dsr))}))
+
+
+def approve(gh: Gatehouse, approver: Principal, dsr_id: int) -> None:
+    """The second person applies the waiting rectification or erasure (fresh code)."""
+    gh.authorize(approver, Action.DSR_APPROVE)
+    with step(gh, approver, dsr_id) as (db, dsr, refuse):
+        _check_approval(dsr, approver, refuse)
+        gh.audit(db, dsr_event(approver, "dsr.approved", dsr,
+                               details={"outcome": str(dsr.pending_action)}))
+        try:
+            if dsr.pending_action == "rectify":
+                _apply_rectification(gh, db, approver, dsr)
+            else:
+                _apply_erasure(gh, db, approver, dsr)
+        except Denied as error:  # a purged customer's key: nothing more can be done here
+            refuse(error)
+
+
+def _check_approval(dsr: DataSubjectRequest, approver: Principal, refuse: StepRefuse) -> None:
+    if dsr.status != Status.AWAITING_APPROVAL:
+        refuse(Conflict(f"request {dsr.id} has nothing waiting for approval"))
+    if approver.user_id in (dsr.filed_by, dsr.pending_by):
+        refuse(Denied(f"request {dsr.id} needs a second person: whoever filed it or proposed "
+                      "this step cannot approve it"))
+    require_verified(dsr, refuse)
+
+
+def _apply_rectification(gh: Gatehouse, db: Session, approver: Principal,
+                         dsr: DataSubjectRequest) -> None:
+    rows, fields = _rows(gh, dsr), set()
+    for customer_id in sorted({row.customer_id for row in rows}):
+        changes = _opened(gh, dsr, customer_id)
+        subject.rectify(gh, dsr.environment,
+                        [r for r in rows if r.customer_id == customer_id], changes)
+        fields |= set(changes)
+        if "email" in changes:  # the request now knows its subject by the corrected email
+            dsr.subject_index = gh.data.blind_index().of_email(changes["email"])
+            dsr.subject_hint = display_hint(changes["email"])
+    close(gh, db, approver, dsr, "dsr.rectified", "rectified",
+          evidence={"fields": sorted(fields), "rows": len(rows),
+                    "approved_by": approver.sub, "approved_at": gh.now().isoformat()},
+          fields=sorted(fields), rows=len(rows))
+
+
+def _apply_erasure(gh: Gatehouse, db: Session, approver: Principal,
+                   dsr: DataSubjectRequest) -> None:
+    rows = _rows(gh, dsr)
+    counts = subject.erase(gh, dsr.environment, rows)
+    db.execute(delete(SubjectRestriction).where(SubjectRestriction.dsr_id == dsr.id))
+    close(gh, db, approver, dsr, "dsr.erased", "erased", evidence={
+        "approved_by": approver.sub, "approved_at": gh.now().isoformat(),
+        "tables": counts, "customers": sorted({r.customer_id for r in rows}),
+        "event_ids": _event_ids(db, dsr.id)},
+        tables=sorted(counts), row_counts=[counts[t] for t in sorted(counts)],
+        event_ids=_event_ids(db, dsr.id))
+
+
+def _event_ids(db: Session, dsr_id: int) -> list[int]:
+    """The ids of the request's audit events so far (this transaction's included)."""
+    return list(db.scalars(select(events_table.c.id).where(
+        events_table.c.target_type == "dsr", events_table.c.target_id == str(dsr_id))
+        .order_by(events_table.c.id)))
+
+
+def restrict(gh: Gatehouse, officer: Principal, dsr_id: int, reason: str) -> None:
+    """Art. 18: hold the subject's rows (masked, never revealed or exported) until lifted."""
+    gh.authorize(officer, Action.DSR_PROGRESS)
+    with step(gh, officer, dsr_id) as (db, dsr, refuse):
+        require_kind(dsr, Kind.RESTRICTION, refuse)
+        reason = _reason(reason, refuse)
+        restrict_rows(gh, db, officer, dsr, _rows(gh, dsr), reason)
+        close(gh, db, officer, dsr, "dsr.restricted", "restricted", reason)
+
+
+def lift_restriction(gh: Gatehouse, officer: Principal, dsr_id: int, reason: str) -> None:
+    """End the hold a restriction request (or an upheld objection) put on the subject."""
+    gh.authorize(officer, Action.DSR_PROGRESS)
+    with step(gh, officer, dsr_id) as (db, dsr, refuse):
+        reason = _reason(reason, refuse)
+        lifted = len(db.execute(delete(SubjectRestriction)
+                                .where(SubjectRestriction.dsr_id == dsr.id)
+                                .returning(SubjectRestriction.contact_id)).all())
+        if not lifted:
+            refuse(Conflict(f"request {dsr.id} holds no restriction"))
+        gh.audit(db, dsr_event(officer, "dsr.restriction_lifted", dsr, reason=reason,
+                               details={"rows": lifted}))
+
+
+def decide_objection(gh: Gatehouse, officer: Principal, dsr_id: int, upheld: bool,
+                     reason: str) -> None:
+    """Art. 21: upheld, the subject's rows stay held; overridden (compelling legitimate
+    grounds), the hold is lifted. Either way with a reason."""
+    gh.authorize(officer, Action.DSR_PROGRESS)
+    with step(gh, officer, dsr_id) as (db, dsr, refuse):
+        require_kind(dsr, Kind.OBJECTION, refuse)
+        reason = _reason(reason, refuse)
+        if not upheld:
+            db.execute(delete(SubjectRestriction).where(SubjectRestriction.dsr_id == dsr.id))
+        close(gh, db, officer, dsr, "dsr.objection_decided",
+              "upheld" if upheld else "overridden", reason, upheld=upheld)
+
+
+def _reason(reason: str, refuse: StepRefuse) -> str:
+    try:
+        return checked_reason(reason)
+    except InvalidInput as error:
+        refuse(error)
+
+
+@dataclass(frozen=True)
+class Portable:
+    """Art. 20: what the subject provided, machine-readable, with its schema."""
+
+    json: bytes
+    csv: bytes
+    schema: dict[str, Any]
+    sha256: str
+
+
+def portability(gh: Gatehouse, officer: Principal, dsr_id: int) -> Portable:
+    """The subject's provided data as JSON and CSV with a JSON Schema; for a verified
+    requester only, with a fresh code. Closes the request."""
+    gh.authorize(officer, Action.DSR_RELEASE)
+    with step(gh, officer, dsr_id) as (db, dsr, refuse):
+        require_kind(dsr, Kind.PORTABILITY, refuse)
+        require_verified(dsr, refuse)
+        try:
+            records = subject.read(gh, dsr.environment, _rows(gh, dsr))
+        except GatehouseError as error:
+            refuse(error)
+        portable = _portable(gh, records)
+        close(gh, db, officer, dsr, "dsr.exported", "exported", format="json csv",
+              rows=len(records), sha256=portable.sha256)
+        return portable
+
+
+def _portable(gh: Gatehouse, records: list[subject.SubjectRecord]) -> Portable:
+    names = list(subject.fields(gh))
+    items = [{"customer_id": r.customer_id, **r.values} for r in records]
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+              "title": "Personal data provided by the data subject", "type": "object",
+              "properties": {"records": {"type": "array", "items": {
+                  "type": "object", "additionalProperties": False,
+                  "required": ["customer_id", *names],
+                  "properties": {"customer_id": {"type": "string"},
+                                 **{n: {"type": ["string", "null"]} for n in names}}}}}}
+    document = json.dumps({"records": items}, indent=2, sort_keys=True).encode("utf-8")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ["customer_id", *names], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(items)
+    return Portable(document, out.getvalue().encode("utf-8"), schema,
+                    hashlib.sha256(document).hexdigest())

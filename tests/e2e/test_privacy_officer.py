@@ -1,0 +1,95 @@
+"""The privacy officer in a real browser (issue 16): file an access request for a data subject,
+verify the identity, prepare the package, withhold an item with a reason and release it; then
+an admin approves an erasure the officer proposed. Screenshots in test-artifacts/e2e/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from access.data import broker
+from access.dsr import requests as dsr
+from access.dsr import rights
+from tests.access.dsr.support import Subject, subject_of
+from tests.e2e.backstage import Backstage, backstage_for
+from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.flows import open_page
+
+
+@pytest.fixture
+def stage(console_url: str, tmp_path: Path, idp: str,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Backstage, Subject]]:
+    """Sam read cust-0042's contacts under a grant (a consultation to report); request 1, an
+    erasure for a contact of cust-0007, waits for an admin's approval."""
+    backstage = backstage_for(console_url, tmp_path, idp, monkeypatch)
+    for sub in ("sam.support", "ada.admin", "pia.privacy"):
+        backstage.enroll(sub)
+    grant_id = backstage.grant("sam.support", ["ada.admin"], customer_id="cust-0042",
+                               environment="production", scopes=["contacts"],
+                               actions=["read"], duration=timedelta(hours=1),
+                               ticket="SUP-4242", justification="SUP-4242: contact bounced")
+    broker.read(backstage.gh, backstage.principal("sam.support"), grant_id, "cust-0042",
+                "contacts")
+    pia = backstage.principal("pia.privacy")
+    erasure = dsr.file(backstage.gh, pia, "erasure", "gdpr",
+                       subject_of(backstage.gh, "cust-0007").email)
+    dsr.verify_identity(backstage.gh, pia, erasure, "signed letter checked against the contract")
+    rights.propose_erasure(backstage.gh, pia, erasure)
+    yield backstage, subject_of(backstage.gh, "cust-0042")
+    backstage.gh.engine.dispose()
+
+
+def test_the_privacy_officer_answers_an_access_request_and_an_admin_approves_an_erasure(
+        page: Page, browser: Browser, console_url: str,
+        stage: tuple[Backstage, Subject]) -> None:
+    backstage, person = stage
+    backstage.sign_in(page, console_url, "pia.privacy")
+    open_page(page, "Data subjects")
+    expect(page.get_by_role("heading", name="Data-subject requests")).to_be_visible()
+    page.get_by_text("File a request").click()
+    page.get_by_label("The subject's email (used to find them; not stored)").fill(person.email)
+    page.get_by_role("button", name="File", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Request 2: access (GDPR)")).to_be_visible()
+    screenshot(page, "privacy-1-filed")
+
+    page.get_by_label("How the requester's identity was verified").fill(
+        "replied from the address on file with the account PIN")
+    page.get_by_role("button", name="Record identity as verified", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("Identity recorded as verified.")).to_be_visible()
+
+    page.get_by_role("button", name="Prepare the access package for review").click()
+    wait_for_app(page)
+    expect(page.get_by_text("Package for request 2 prepared: review it below.")).to_be_visible()
+    expect(page.get_by_text("Staff consultations")).to_be_visible()
+    page.get_by_label("Reason for withholding it").fill(
+        "Art. 15(4): the name field also names a colleague")
+    page.get_by_role("button", name="Withhold", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("the package below shows it withheld")).to_be_visible()
+    screenshot(page, "privacy-2-reviewed")
+
+    page.get_by_role("button", name="Release the package", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("Released request 2")).to_be_visible()
+    expect(page.get_by_role("button", name="Download dsr-2.json")).to_be_visible()
+    screenshot(page, "privacy-3-released")
+    actions = backstage.actions("dsr.")
+    assert "dsr.redacted" in actions and actions[-2:] == ["dsr.subject_read", "dsr.released"]
+
+    admin = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    admin.set_default_timeout(20_000)
+    backstage.sign_in(admin, console_url, "ada.admin")
+    open_page(admin, "Data subjects")
+    expect(admin.get_by_role("heading", name="Request 1: erasure (GDPR)")).to_be_visible()
+    admin.get_by_role("button", name="Approve: erase the subject's data").click()
+    wait_for_app(admin)
+    expect(admin.get_by_text("Approved: request 1 is done.")).to_be_visible()
+    screenshot(admin, "privacy-4-erasure-approved")
+    admin.context.close()
+    assert backstage.actions("dsr.")[-2:] == ["dsr.approved", "dsr.erased"]
