@@ -37,6 +37,9 @@ class Action(StrEnum):
     DATA_EXPORT = "data.export"
     RESTRICTIONS_VIEW = "restrictions.view"
     CUSTOMER_RESTRICT = "customer.restrict"
+    REVIEWS_MANAGE = "reviews.manage"  # start and close access-review campaigns
+    REVIEWS_VIEW = "reviews.view"      # campaigns, their progress and evidence packs (read)
+    REVIEW_DECIDE = "review.decide"    # keep, revoke or reassign an item one reviews
 
 
 R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
@@ -64,13 +67,17 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DATA_EXPORT: frozenset({R}),
     Action.RESTRICTIONS_VIEW: frozenset({A}),
     Action.CUSTOMER_RESTRICT: frozenset({A}),
+    Action.REVIEWS_MANAGE: frozenset({A}),
+    Action.REVIEWS_VIEW: frozenset({A, U}),
+    # which items a person reviews is the campaign's list of reviewers, checked per item
+    Action.REVIEW_DECIDE: frozenset({R, A}),
 }
 
 # Sensitive actions need a TOTP code entered within the step-up window, not just at sign-in.
 STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.AUDIT_EXPORT,
                                         Action.REQUEST_DECIDE, Action.BREAKGLASS_ACTIVATE,
                                         Action.DATA_REVEAL, Action.DATA_EXPORT,
-                                        Action.CUSTOMER_RESTRICT})
+                                        Action.CUSTOMER_RESTRICT, Action.REVIEW_DECIDE})
 
 
 def allowed(principal: Principal, action: Action) -> bool:

@@ -62,12 +62,15 @@ class Kind(StrEnum):
     GRANT_EXPIRING = "grant.expiring"
     BREAKGLASS = "breakglass.activated"
     SEAL_LAG = "audit.seal_lag"
+    REVIEW = "review.campaign"          # an access review started, is due soon, or closed
+    ROLE_SUSPENDED = "review.role_suspended"  # a review revoked a role: the IdP change to make
 
 
 # Fixed words, the message's header: the one line of a message no user text reaches.
 _TITLES = {Kind.REQUEST_CREATED: "Access request", Kind.REQUEST_DECIDED: "Request decided",
           Kind.GRANT_EXPIRING: "Grant ending soon", Kind.BREAKGLASS: "Break-glass access",
-          Kind.SEAL_LAG: "Audit log not sealed"}
+          Kind.SEAL_LAG: "Audit log not sealed", Kind.REVIEW: "Access review",
+          Kind.ROLE_SUSPENDED: "Role revoked by a review"}
 
 
 class DeliveryDeadlineExceeded(Exception):

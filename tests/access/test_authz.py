@@ -38,6 +38,9 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.DATA_EXPORT: {Role.REQUESTER},
     Action.RESTRICTIONS_VIEW: {Role.APPROVER},
     Action.CUSTOMER_RESTRICT: {Role.APPROVER},
+    Action.REVIEWS_MANAGE: {Role.APPROVER},
+    Action.REVIEWS_VIEW: {Role.APPROVER, Role.AUDITOR},
+    Action.REVIEW_DECIDE: {Role.REQUESTER, Role.APPROVER},
 }
 
 

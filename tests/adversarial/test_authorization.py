@@ -38,7 +38,8 @@ from access.data import broker, restrictions
 from access.errors import Denied, StepUpRequired
 from access.identity import mfa, users
 from access.principal import Principal, Role
-from access.schema import ConsoleSession
+from access.reviews import campaigns, closing, decisions
+from access.schema import ConsoleSession, ReviewItem
 from access.workflow import (
     break_glass,
     cancel_request,
@@ -98,11 +99,28 @@ class Arena:
             restrictions.restrict(self.w.gh, admin, "production", customer_id, "matrix set-up")
         return customer_id
 
+    def review_item(self) -> int:
+        """A pending item (break-glass in production) that sam, sky, ada and alan review."""
+        admin = self.w.people.ada
+        campaign_id = campaigns.start(self.w.gh, admin, _review_draft(self, "breakglass"))
+        with self.w.gh.read() as db:
+            return db.execute(select(ReviewItem.id).where(
+                ReviewItem.campaign_id == campaign_id)).scalar_one()
+
+    def campaign(self) -> int:
+        return campaigns.start(self.w.gh, self.w.people.ada, _review_draft(self, "breakglass"))
+
     def directory(self, make: bool = False) -> Path:
         path = self.tmp / f"export-{uuid.uuid4().hex[:8]}"
         if make:
             path.mkdir(parents=True)
         return path
+
+
+def _review_draft(a: Arena, scope: str) -> campaigns.CampaignDraft:
+    return campaigns.CampaignDraft(
+        name="matrix review", scopes=[scope], due_at=a.w.clock.now + timedelta(days=7),
+        default_decision="keep", reviewers="sam sky ada alan")
 
 
 def _breakglass_draft() -> create_request.RequestDraft:
@@ -178,6 +196,21 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
     "restrictions.lift": service({A}, lambda a, p, t: restrictions.lift(
         a.w.gh, p, "production", t, "accuracy confirmed, DPO-7"),
         lambda a: a.customer(restricted=True), step_up=True),
+    # access reviews: admins run campaigns; reviewers are named per campaign (any R or A)
+    "campaigns.preview": service({A}, lambda a, p, _: campaigns.preview(
+        a.w.gh, p, _review_draft(a, "role:requester"))),
+    "campaigns.start": service({A}, lambda a, p, _: campaigns.start(
+        a.w.gh, p, _review_draft(a, "breakglass"))),
+    "closing.close_campaign": service({A}, lambda a, p, t: closing.close_campaign(
+        a.w.gh, p, t), Arena.campaign),
+    "decisions.keep": service({R, A}, lambda a, p, t: decisions.keep(a.w.gh, p, t, "in use"),
+                              Arena.review_item, step_up=True),
+    "decisions.revoke": service({R, A}, lambda a, p, t: decisions.revoke(
+        a.w.gh, p, t, "unused"), Arena.review_item, step_up=True),
+    "decisions.reassign": service({R, A}, lambda a, p, t: decisions.reassign(
+        a.w.gh, p, t, a.w.people.alan.user_id if p.sub != "alan" else
+        a.w.people.ada.user_id, "alan runs break-glass drills"), Arena.review_item,
+        step_up=True),
     # the auditor's
     "oversight.search": service({U}, lambda a, p, _: oversight.search(a.w.gh, p, _filter())),
     "oversight.activity": service({U}, lambda a, p, _: oversight.activity(a.w.gh, p,
@@ -219,6 +252,8 @@ HELPERS: dict[str, str] = {
     "grants.issue_grant": "issues the grant inside decide() and break_glass.activate()",
     "grants.usable_grant": "the per-grant check inside the broker's transaction",
     "sessions.mark_mfa": "records a passed code inside the mfa services",
+    "decisions.item_event": "builds the audit event of a review item step",
+    "campaigns.open_campaign": "stores a campaign inside start() and the sweep's recurrence",
 }
 CONSOLE_MAY_CALL_HELPERS = frozenset({"authz.allowed", "context.Gatehouse.authorize"})
 
