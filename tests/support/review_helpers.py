@@ -33,12 +33,18 @@ def seed(gh: Gatehouse, who: Principal, action: str, days_ago: float, n: int = 1
 
 
 def reads(gh: Gatehouse, who: Principal, customers: int, tickets: int,
-          days_ago: float = 3) -> None:
-    """Reads of `customers` distinct customers spread over `tickets` tickets."""
-    for c in range(customers):
-        seed(gh, who, "data.read", days_ago, customer_id=f"cust-{c:04d}",
-             ticket=f"SUP-{c % tickets + 1}", grant_id="1", target_type="customer",
-             target_id=f"cust-{c:04d}", details={"scope": "billing", "row_count": 1})
+          days_ago: float = 3, grant: str = "1", each: int = 1) -> None:
+    """`each` reads of each of `customers` distinct customers, spread over `tickets` tickets,
+    under `grant` (one transaction)."""
+    at: datetime = gh.now() - timedelta(days=days_ago)
+    with gh.write() as db:
+        for n in range(customers * each):
+            customer = f"cust-{n % customers:04d}"
+            append(db, AuditEvent(
+                "data.read", who.actor, ts=at + timedelta(seconds=n), customer_id=customer,
+                ticket=f"SUP-{n % customers % tickets + 1}", grant_id=grant,
+                target_type="customer", target_id=customer,
+                details={"scope": "billing", "row_count": 1}))
 
 
 def items(gh: Gatehouse, campaign_id: int) -> dict[str, ReviewItem]:
