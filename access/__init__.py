@@ -10,6 +10,8 @@ sub-package per part of the architecture:
 - `data/`: customer data under a grant: the broker, catalog, envelope encryption, restriction,
   retention;
 - `oversight`: the auditors' use cases over the log (search, export, verify, prove);
+- `transparency`: staff consultations of a customer's data; `transparency_report` (with
+  `transparency_html`): the customer's proved access-transparency report;
 - `text`: what text may be stored and logged, and the reason rule;
 - `bounded`: lists a person can send (scopes, actions, columns), checked against the known
   values before they are read;
@@ -22,5 +24,6 @@ The console imports from here only; this package imports `audit`, never the cons
 
 __all__ = [
     "authz", "bounded", "context", "data", "errors", "identity", "keys", "ops", "oversight",
-    "principal", "reviews", "runtime", "schema", "settings", "text", "workflow",
+    "principal", "reviews", "runtime", "schema", "settings", "text", "transparency",
+    "transparency_html", "transparency_report", "workflow",
 ]

@@ -40,6 +40,7 @@ class Action(StrEnum):
     REVIEWS_MANAGE = "reviews.manage"  # start and close access-review campaigns
     REVIEWS_VIEW = "reviews.view"      # campaigns, their progress and evidence packs (read)
     REVIEW_DECIDE = "review.decide"    # keep, revoke or reassign an item one reviews
+    TRANSPARENCY_REPORT = "transparency.report"
 
 
 R, A, U = Role.REQUESTER, Role.APPROVER, Role.AUDITOR
@@ -71,6 +72,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.REVIEWS_VIEW: frozenset({A, U}),
     # which items a person reviews is the campaign's list of reviewers, checked per item
     Action.REVIEW_DECIDE: frozenset({R, A}),
+    # a customer's access-transparency report; the privacy officer joins on merge
+    Action.TRANSPARENCY_REPORT: frozenset({U}),
 }
 
 # Sensitive actions need a TOTP code entered within the step-up window, not just at sign-in.

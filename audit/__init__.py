@@ -7,12 +7,13 @@ importing neither `access` nor the console.
 (the sealer's signed statements of what it saw committed, for the unsealed window),
 `verification/` (the verifier itself; `verify` keeps its old import paths), `database`,
 `event_hashing` and `bundle` (verification, live and offline), `proof` (inclusion
-proofs), and the auditors' reads: `query`, `timeline`, `anomalies`, `export_stream`, `status`.
+proofs), `proved` (reports whose rows cite events, with a proof of each, verified offline),
+and the auditors' reads: `query`, `timeline`, `anomalies`, `export_stream`, `status`.
 """
 
 __all__ = [
     "anomalies", "bundle", "canonical", "checkpoint", "database", "engine", "event_hashing",
-    "events", "export_stream", "log", "merkle", "proof", "query", "schema", "sealer",
+    "events", "export_stream", "log", "merkle", "proof", "proved", "query", "schema", "sealer",
     "settings", "statements", "status", "text", "timeline", "tree", "verification", "verify",
     "vocabulary",
 ]

@@ -13,13 +13,20 @@ import threading
 from pathlib import Path
 
 from audit.bundle import export_bundle, verify_bundle
-from audit.checkpoint import fingerprint, generate_keypair, load_private_key, load_public_key
+from audit.checkpoint import (
+    CheckpointInvalid,
+    fingerprint,
+    generate_keypair,
+    load_private_key,
+    load_public_key,
+)
 from audit.database import verify_database
 from audit.engine import make_engine
 from audit.proof import NotSealed, inclusion_proof, proof_holds
+from audit.proved import verify as verify_report
 from audit.sealer import SealerBusy, TreeDamaged, run_sealer, seal_pending, sealer_guard
 from audit.settings import AuditSettings, load_settings
-from audit.verify import Report, render
+from audit.verify import Report, printable, render
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     try:
         return int(args.run(args, settings))
-    except (SealerBusy, TreeDamaged, NotSealed, FileNotFoundError) as exc:
+    except (SealerBusy, TreeDamaged, NotSealed, FileNotFoundError, CheckpointInvalid) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -52,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     proof.add_argument("event_id", type=int)
     proof.add_argument("--tree-size", type=int, help="checkpoint to prove against")
     proof.set_defaults(run=_proof)
+    report = sub.add_parser("verify-report", help="verify a proved report (JSON) offline")
+    report.add_argument("file", type=Path)
+    report.add_argument("--public-key", type=Path, required=True,
+                        help="the log's public key (PEM), obtained independently of the report")
+    report.add_argument("--opening", type=Path,
+                        help="the opening: full records of the cited events (trusted parties)")
+    report.set_defaults(run=_verify_report)
     return parser
 
 
@@ -125,6 +139,22 @@ def _proof(args: argparse.Namespace, s: AuditSettings) -> int:
     holds = proof_holds(proof, public)
     print("proof verifies" if holds else "PROOF DOES NOT VERIFY", file=sys.stderr)
     return 0 if holds else 1
+
+
+def _verify_report(args: argparse.Namespace, _s: AuditSettings) -> int:
+    """Exit 0 when the report is intact, 1 naming each problem, 2 when a file is unreadable."""
+    public = load_public_key(args.public_key)
+    print(f"public key {fingerprint(public)} ({printable(str(args.public_key))})")
+    try:
+        document = json.loads(args.file.read_bytes())
+        opening = None if args.opening is None else json.loads(args.opening.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"error: not JSON: {exc}", file=sys.stderr)
+        return 1
+    verdict = verify_report(document, public, opening)
+    for line in verdict.summary():
+        print(printable(line))
+    return 0 if verdict.ok else 1
 
 
 if __name__ == "__main__":

@@ -81,6 +81,9 @@ ALLOWED_DETAILS: dict[str, frozenset[str]] = {
     "audit.exported": _AUDIT,
     "audit.verified": _AUDIT,
     "audit.proof": _AUDIT,
+    # a customer's access-transparency report was generated (customer_id: whose; the period
+    # as "since/until" in UTC; how many consultations it lists, and how many were too new)
+    "transparency.reported": frozenset({"period", "row_count", "tree_size", "unsealed"}),
     # the sealer found a checkpoint row or file that does not verify, and went on without it
     "audit.sealer.skipped": frozenset({"source", "tree_size", "why"}),
     # a sealing batch held events dated before their predecessor (or the last checkpoint) by

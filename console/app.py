@@ -35,6 +35,8 @@ PAGES = [  # (script, title, icon, url path, the action it needs)
      "audit-customer", Action.AUDIT_VIEW),
     ("console/pages/audit_verify.py", "Verify", ":material/verified:", "audit-verify",
      Action.AUDIT_VERIFY),
+    ("console/pages/audit_transparency.py", "Transparency report", ":material/policy:",
+     "audit-transparency", Action.TRANSPARENCY_REPORT),
 ]
 
 

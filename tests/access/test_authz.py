@@ -41,6 +41,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.REVIEWS_MANAGE: {Role.APPROVER},
     Action.REVIEWS_VIEW: {Role.APPROVER, Role.AUDITOR},
     Action.REVIEW_DECIDE: {Role.REQUESTER, Role.APPROVER},
+    Action.TRANSPARENCY_REPORT: {Role.AUDITOR},
 }
 
 

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import access
-from access import oversight
+from access import oversight, transparency_report
 from access.data import broker, restrictions
 from access.errors import Denied, StepUpRequired
 from access.identity import mfa, users
@@ -229,6 +229,8 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
     "oversight.verify": service({U}, lambda a, p, _: oversight.verify(a.w.gh, p)),
     "oversight.overview": service({U}, lambda a, p, _: oversight.overview(a.w.gh, p)),
     "oversight.prove": service({U}, lambda a, p, _: oversight.prove(a.w.gh, p, 1)),
+    "transparency_report.generate": service({U}, lambda a, p, _: transparency_report.generate(
+        a.w.gh, p, "cust-0001", a.w.clock.now - timedelta(days=1), a.w.clock.now)),
 }
 
 # What anyone signed in may do for themselves, before any role counts: finishing sign-in.
