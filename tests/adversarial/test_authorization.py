@@ -38,7 +38,7 @@ from access.data import broker, restrictions
 from access.errors import Denied, StepUpRequired
 from access.identity import mfa, users
 from access.principal import Principal, Role
-from access.reviews import campaigns, closing, decisions
+from access.reviews import campaigns, closing, decisions, pack
 from access.schema import ConsoleSession, ReviewItem
 from access.workflow import (
     break_glass,
@@ -48,8 +48,10 @@ from access.workflow import (
     grants,
     queries,
 )
+from audit.checkpoint import load_private_key
 from audit.export_stream import ExportFormat
 from audit.sealer import seal_pending
+from audit.settings import load_settings
 from tests.adversarial.support import (
     ROOT,
     World,
@@ -109,6 +111,15 @@ class Arena:
 
     def campaign(self) -> int:
         return campaigns.start(self.w.gh, self.w.people.ada, _review_draft(self, "breakglass"))
+
+    def closed_campaign(self) -> int:
+        """A closed campaign whose decisions are sealed under a checkpoint."""
+        campaign_id = self.campaign()
+        closing.close_campaign(self.w.gh, self.w.people.alan, campaign_id)
+        settings = load_settings()
+        seal_pending(self.w.gh.engine, load_private_key(settings.signing_key_path),
+                     settings.checkpoint_dir)
+        return campaign_id
 
     def directory(self, make: bool = False) -> Path:
         path = self.tmp / f"export-{uuid.uuid4().hex[:8]}"
@@ -211,6 +222,8 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
         a.w.gh, p, t, a.w.people.alan.user_id if p.sub != "alan" else
         a.w.people.ada.user_id, "alan runs break-glass drills"), Arena.review_item,
         step_up=True),
+    "pack.evidence_pack": service({A, U}, lambda a, p, t: pack.evidence_pack(a.w.gh, p, t),
+                                  Arena.closed_campaign),
     # the auditor's
     "oversight.search": service({U}, lambda a, p, _: oversight.search(a.w.gh, p, _filter())),
     "oversight.activity": service({U}, lambda a, p, _: oversight.activity(a.w.gh, p,
