@@ -16,19 +16,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access.authz import Action
-from access.context import Gatehouse, event_for, system_event
+from access.context import Gatehouse, system_event
 from access.errors import InvalidInput
 from access.principal import Principal
 from access.reviews.applying import apply_revoke
-from access.reviews.campaigns import draft_of, open_campaign
+from access.reviews.campaigns import by, draft_of, open_campaign
 from access.reviews.decisions import item_event
 from access.reviews.scope import plan
 from access.reviews.states import CampaignStatus, ItemStatus, close, decide
 from access.schema import ReviewCampaign, ReviewDecision, ReviewItem
 from access.workflow import notify
-from audit.vocabulary import Outcome
 
-__all__ = ["close_campaign", "close_due", "months_later", "remind_due"]
+__all__ = ["close_as_operator", "close_campaign", "close_due", "months_later", "remind_due"]
 
 
 def close_campaign(gh: Gatehouse, admin: Principal, campaign_id: int) -> dict[str, int]:
@@ -39,6 +38,15 @@ def close_campaign(gh: Gatehouse, admin: Principal, campaign_id: int) -> dict[st
         if campaign is None:
             raise InvalidInput("campaign", "no such campaign")
         return _close(gh, db, campaign, admin)
+
+
+def close_as_operator(gh: Gatehouse, campaign_id: int) -> dict[str, int]:
+    """`close_campaign` from the operator's command line, by Gatehouse."""
+    with gh.write() as db:
+        campaign = db.get(ReviewCampaign, campaign_id, with_for_update=True)
+        if campaign is None:
+            raise InvalidInput("campaign", "no such campaign")
+        return _close(gh, db, campaign, None)
 
 
 def close_due(gh: Gatehouse) -> int:
@@ -76,11 +84,8 @@ def _close(gh: Gatehouse, db: Session, campaign: ReviewCampaign,
     next_id = _recur(gh, db, campaign)
     details = {"campaign_id": campaign.id, **counts,
                **({"next_campaign_id": next_id} if next_id else {})}
-    target = str(campaign.id)
-    gh.audit(db, event_for(admin, "review.campaign.closed", Outcome.SUCCESS,
-                           target_type="review_campaign", target_id=target, details=details)
-             if admin else system_event("review.campaign.closed", target_type="review_campaign",
-                                        target_id=target, details=details))
+    gh.audit(db, by(admin, "review.campaign.closed", target_type="review_campaign",
+                    target_id=str(campaign.id), details=details))
     notify.enqueue(gh, db, notify.Kind.REVIEW, f"Access review {campaign.id} "
                    f"({campaign.name}) closed: {counts['kept']} kept, {counts['revoked']} "
                    f"revoked ({defaulted} by default)", {"campaign_id": str(campaign.id)})

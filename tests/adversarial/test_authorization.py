@@ -269,6 +269,7 @@ HELPERS: dict[str, str] = {
     "sessions.mark_mfa": "records a passed code inside the mfa services",
     "decisions.item_event": "builds the audit event of a review item step",
     "campaigns.open_campaign": "stores a campaign inside start() and the sweep's recurrence",
+    "campaigns.by": "builds an audit event by a principal or by Gatehouse",
 }
 CONSOLE_MAY_CALL_HELPERS = frozenset({"authz.allowed", "context.Gatehouse.authorize"})
 
