@@ -39,6 +39,7 @@ from access.errors import Denied, StepUpRequired
 from access.identity import mfa, users
 from access.principal import Principal, Role
 from access.reviews import campaigns, closing, decisions, pack
+from access.reviews import queries as review_queries
 from access.schema import ConsoleSession, ReviewItem
 from access.workflow import (
     break_glass,
@@ -222,6 +223,10 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
         a.w.gh, p, t, a.w.people.alan.user_id if p.sub != "alan" else
         a.w.people.ada.user_id, "alan runs break-glass drills"), Arena.review_item,
         step_up=True),
+    "queries.my_items": service({R, A, U}, lambda a, p, _: review_queries.my_items(a.w.gh, p)),
+    "queries.campaigns": service({A, U}, lambda a, p, _: review_queries.campaigns(a.w.gh, p)),
+    "queries.campaign_items": service({A, U}, lambda a, p, t: review_queries.campaign_items(
+        a.w.gh, p, t), Arena.campaign),
     "pack.evidence_pack": service({A, U}, lambda a, p, t: pack.evidence_pack(a.w.gh, p, t),
                                   Arena.closed_campaign),
     # the auditor's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -9,7 +10,7 @@ from sqlalchemy import func, select
 
 from access.context import Gatehouse
 from access.ops.demo import seed_demo
-from access.schema import AccessRequest, Grant, User
+from access.schema import AccessRequest, Grant, ReviewCampaign, User
 from access.workflow import queries, sweep
 from audit.database import verify_database
 from audit.events import to_micros
@@ -54,3 +55,13 @@ def test_seeding_twice_changes_nothing(gh: Gatehouse) -> None:
     before = len(events(gh))
     assert "not seeding" in seed_demo(gh, ISSUER)
     assert len(events(gh)) == before
+
+
+def test_the_demo_has_a_finished_quarterly_review_and_a_running_one(gh: Gatehouse) -> None:
+    seed_demo(gh, ISSUER)
+    with gh.read() as db:
+        found = db.execute(select(ReviewCampaign).order_by(ReviewCampaign.id)).scalars().all()
+    assert [(c.status, c.recur_months) for c in found] == [("closed", 3), ("open", 3)]
+    assert found[1].previous_id == found[0].id and found[1].due_at > gh.now()
+    counts = json.loads(found[0].summary or "{}")
+    assert counts["defaulted"] == 1 and counts["kept"] == counts["items"] > 4
