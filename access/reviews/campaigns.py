@@ -58,11 +58,13 @@ class Preview:
 
 
 def preview(gh: Gatehouse, admin: Principal, draft: CampaignDraft) -> Preview:
-    """How many items and people `draft` would review, for the confirmation."""
+    """How many items and people `draft` would review, for the confirmation; `InvalidInput`
+    naming the field for a draft `start` would refuse (not recorded: nothing was asked)."""
     gh.authorize(admin, Action.REVIEWS_MANAGE)
     _check(gh, draft)
     with gh.read() as db:
         planned = plan(db, gh.policy, draft.scopes)
+        _reviewers(db, draft.reviewers, planned)
     return _count(planned)
 
 

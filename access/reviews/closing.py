@@ -102,7 +102,7 @@ def _default(gh: Gatehouse, db: Session, campaign: ReviewCampaign, item: ReviewI
     decide(item, ItemStatus.KEPT if verb == "keep" else ItemStatus.REVOKED, gh.now(), None)
     item.comment = f"not reviewed by the due date: default {verb}"
     item.event_id = gh.audit(db, item_event(
-        None, "review.decided", item, reason=item.comment, decision=verb,
+        None, "review.decided", item, reason=item.comment, at=item.decided_at, decision=verb,
         recommendation=item.recommendation, rule=item.rule, default=True))
     db.add(ReviewDecision(item_id=item.id, decision=verb, by_user_id=None, at=gh.now(),
                           comment=item.comment, event_id=item.event_id))

@@ -8,6 +8,8 @@ decided, keeping against a revoke recommendation without a comment.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,9 +38,11 @@ def revoke(gh: Gatehouse, reviewer: Principal, item_id: int, comment: str = "") 
 
 def item_event(actor: Principal | None, action: str, item: ReviewItem,
                outcome: Outcome = Outcome.SUCCESS, reason: str | None = None,
-               **details: object) -> AuditEvent:
-    """The audit event of something done to `item` (by Gatehouse when `actor` is None)."""
-    fields = {"target_type": "review_item", "target_id": str(item.id), "reason": reason,
+               at: datetime | None = None, **details: object) -> AuditEvent:
+    """The audit event of something done to `item` (by Gatehouse when `actor` is None), at
+    `at` when given: a decision's event carries exactly the item's `decided_at`, so the
+    evidence pack's time is the logged one."""
+    fields = {"target_type": "review_item", "target_id": str(item.id), "reason": reason, "ts": at,
               "details": {"campaign_id": item.campaign_id, "item_id": item.id,
                           "subject": item.label, **details}}
     if actor is None:
@@ -61,7 +65,7 @@ def _decide(gh: Gatehouse, reviewer: Principal, item_id: int, to: ItemStatus,
         decide(item, to, gh.now(), reviewer.user_id)
         item.comment = note
         event_id = gh.audit(db, item_event(
-            reviewer, "review.decided", item, reason=note, decision=verb,
+            reviewer, "review.decided", item, reason=note, at=item.decided_at, decision=verb,
             recommendation=item.recommendation, rule=item.rule, default=False))
         item.event_id = event_id
         db.add(ReviewDecision(item_id=item.id, decision=verb, by_user_id=reviewer.user_id,
