@@ -24,7 +24,7 @@ from audit.query import DATA_ACCESS
 from audit.schema import events_table
 from audit.vocabulary import Outcome
 
-__all__ = ["DECISIONS", "Usage", "gather", "span"]
+__all__ = ["DECISIONS", "Usage", "gather", "span", "usage_by_actor"]
 
 _e = events_table.c
 DECISIONS = ("request.approved", "request.denied")
@@ -68,6 +68,13 @@ def gather(conn: Connection, until: datetime, days: int,
     base = Evidence(days)
     return Usage(days, {uid: replace(base, **v) for uid, v in counts.items()},
                  {env: replace(base, **v) for env, v in _environments(conn, until, days)})
+
+
+def usage_by_actor(conn: Connection, until: datetime,
+                   days: int) -> list[tuple[Actor, dict[str, Any]]]:
+    """The two audit-log aggregates of `gather` alone (data access; requests and approvals),
+    per (issuer, subject): what the benchmark measures against a scan of the window."""
+    return [*_data_access(conn, until, days), *_decisions(conn, until, days)]
 
 
 def _window(until: datetime, days: int) -> list[Any]:
