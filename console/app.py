@@ -22,7 +22,7 @@ PAGES = [  # (script, title, icon, url path, the action it needs)
      Action.APPROVALS_VIEW),
     ("console/pages/grants.py", "Grants", ":material/lock_open:", "grants",
      Action.GRANTS_VIEW_ALL),
-    ("console/pages/reviews.py", "Reviews", ":material/rule:", "reviews", Action.VIEW_HOME),
+    ("console/pages/reviews.py", "My reviews", ":material/rule:", "reviews", Action.VIEW_HOME),
     ("console/pages/review_campaigns.py", "Access reviews", ":material/checklist:",
      "review-campaigns", Action.REVIEWS_VIEW),
     ("console/pages/users.py", "Users", ":material/group:", "users", Action.USERS_VIEW),

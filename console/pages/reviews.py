@@ -1,4 +1,4 @@
-"""Reviews (reviewers): the access-review items waiting for you, with the evidence from the
+"""My reviews (reviewers): the access-review items waiting for you, with the evidence from the
 log in view; keep, revoke or hand over each in place (a fresh code for each)."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def evidence_line(item: ItemView) -> str:
     return " · ".join(f"{label} **{values[key]}**" for key, label in EVIDENCE)
 
 
-st.title("Reviews")
+st.title("My reviews")
 items = my_items(gh, reviewer)
 for key in results("review_"):  # decided items whose card has left the list
     if int(key.removeprefix("review_")) not in {i.id for i in items}:
