@@ -83,6 +83,12 @@ def _define() -> None:
         st.rerun()
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return (f"{counts.get('items', 0)} items: {counts.get('kept', 0)} kept, "
+            f"{counts.get('revoked', 0)} revoked ({counts.get('defaulted', 0)} by default), "
+            f"{counts.get('applied', 0)} applied")
+
+
 if allowed(viewer, Action.REVIEWS_MANAGE):
     with st.expander("New campaign", expanded=not all_campaigns(gh, viewer)):
         _define()
@@ -91,17 +97,20 @@ if allowed(viewer, Action.REVIEWS_MANAGE):
         st.success(f"Campaign {started} started.")
 
 for c in all_campaigns(gh, viewer):
-    with st.container(border=True):
+    # keyed: a card keeps its elements when a new campaign appears above it
+    with st.container(border=True, key=f"campaign_{c.id}"):
         st.markdown(f"**{c.id}. {literal(c.name)}** · {c.status} · due {c.due_at:%Y-%m-%d %H:%M} "
                     f"UTC · {', '.join(c.scopes)} · default {c.default_decision} · "
                     f"{campaigns.RECURRENCE.get(c.recur_months, '')}")
-        st.progress(c.decided / c.items if c.items else 1.0,
-                    text=f"{c.decided} of {c.items} items decided")
+        if c.items:
+            st.progress(c.decided / c.items, text=f"{c.decided} of {c.items} items decided")
+        else:
+            st.caption("No items: nothing in scope when it started")
         st.caption(f"Reviewers: {literal(', '.join(c.reviewers))}")
         if c.overdue_reviewers:
             st.warning(f"Overdue reviewers: {literal(', '.join(c.overdue_reviewers))}")
         if c.counts:
-            st.write(" · ".join(f"{k} {v}" for k, v in c.counts.items()))
+            st.write(_counts(c.counts))
         if c.status == "open" and allowed(viewer, Action.REVIEWS_MANAGE) and \
                 st.button("Close now (defaults apply)", key=f"close_{c.id}"):
             try:
@@ -111,8 +120,9 @@ for c in all_campaigns(gh, viewer):
             except GatehouseError as exc:
                 show_error(exc)
         closed = st.session_state.get("review_closed")
-        if closed and closed[0] == c.id:
-            st.success(f"Campaign {c.id} closed: {closed[1]}")
+        if closed and closed[0] == c.id:  # shown once, beside the campaign it closed
+            del st.session_state["review_closed"]
+            st.success(f"Campaign {c.id} closed: " + _counts(closed[1]))
         with st.expander("Items"):
             found, changes = campaign_items(gh, viewer, c.id)
             st.dataframe(pd.DataFrame([{

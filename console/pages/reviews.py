@@ -44,7 +44,7 @@ for key in results("review_"):  # decided items whose card has left the list
 if not items:
     st.info("No access-review items wait for you.")
 for item in items:
-    with st.container(border=True):
+    with st.container(border=True, key=f"review_item_{item.id}"):
         st.markdown(f"**{literal(item.label)}** · campaign {item.campaign_id} "
                     f"({literal(item.campaign)}) · due {item.due_at:%Y-%m-%d %H:%M} UTC")
         st.caption(f"Evidence over the last {item.evidence.get('days')} days")

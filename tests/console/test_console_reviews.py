@@ -74,7 +74,7 @@ def test_admin_starts_reviews_closes_and_the_auditor_cuts_a_verified_pack(
 
     ada.switch_page(CAMPAIGNS).run()
     labelled(ada.button, "Close now (defaults apply)").click().run()
-    assert "Campaign 1 closed" in ada.success[-1].value
+    assert "Campaign 1 closed: 1 items: 0 kept, 1 revoked" in ada.success[-1].value
     decided = actions(engine, "review.decided")
     assert [(e["actor_sub"], e["details"]["decision"]) for e in decided] == [
         ("ada.admin", "revoke")]

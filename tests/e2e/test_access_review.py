@@ -48,6 +48,7 @@ def test_a_campaign_from_start_to_a_verified_evidence_pack(
     expect(page.get_by_text("1 items, 1 people under review")).to_be_visible()
     click(page, "Start campaign")
     expect(page.get_by_text("Campaign 1 started.")).to_be_visible()
+    expect(page.get_by_text("0 of 1 items decided")).to_be_visible()
     screenshot(page, "review-1-campaign-started")
 
     open_page(page, "My reviews")
@@ -68,7 +69,9 @@ def test_a_campaign_from_start_to_a_verified_evidence_pack(
 
     open_page(page, "Access reviews")
     click(page, "Close now (defaults apply)")
-    expect(page.get_by_text("Campaign 1 closed")).to_be_visible()
+    expect(page.get_by_text("Campaign 1 closed: 1 items: 0 kept, 1 revoked (0 by default), "
+                            "1 applied")).to_be_visible()
+    wait_for_app(page)
     expect(page.get_by_text("1 of 1 items decided")).to_be_visible()
     screenshot(page, "review-4-closed")
     # quarterly (the form's default): closing opened next quarter's campaign
@@ -86,6 +89,9 @@ def test_a_campaign_from_start_to_a_verified_evidence_pack(
     open_page(auditor, "Review evidence")
     click(auditor, "Cut evidence pack")
     expect(auditor.get_by_text("Evidence pack of campaign 1: 1 items")).to_be_visible()
+    expect(auditor.get_by_role("button", name="Download items (CSV)")).to_be_visible()
+    expect(auditor.get_by_text("python -m audit verify-report access-review-1.json")) \
+        .to_be_visible()
     screenshot(auditor, "review-5-evidence-pack")
     with auditor.expect_download() as download:
         auditor.get_by_role("button", name="Download pack (JSON, proved)").click()
