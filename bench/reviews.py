@@ -99,14 +99,15 @@ def run(env: Env) -> None:
         best["ours"] = min(best.get("ours", seconds), seconds)
         seconds, people = _timed(lambda: _scan(env, until))
         best["scan"] = min(best.get("scan", seconds), seconds)
-    with env.engine.connect() as conn:
-        seconds, usage = _timed(lambda c=conn: gather(c, until, DAYS, AnomalyRules()))
     env.add("reviews", f"review evidence, {PEOPLE_COUNT:,} people, {DAYS}-day window "
             f"({in_window:,} events): one aggregate per rule",
-            f"{best['ours'] * 1000:,.0f} ms", "much less than a scan", best["ours"] < best["scan"],
-            seconds=best["ours"], rows=len(found), plan=_plan(env, until))
+            f"{best['ours'] * 1000:,.0f} ms", "less than a scan of the window",
+            best["ours"] < best["scan"], seconds=best["ours"], rows=len(found),
+            plan=_plan(env, until))
     env.add("reviews", "the same counts by a plain scan of the window, per person in Python",
             f"{best['scan'] * 1000:,.0f} ms", "-", None, seconds=best["scan"], people=people)
+    with env.engine.connect() as conn:
+        seconds, usage = _timed(lambda c=conn: gather(c, until, DAYS, AnomalyRules()))
     env.add("reviews", "whole evidence (aggregates, anomaly rules, grants, sign-ins) for "
             f"{len(usage.people):,} people", f"{seconds * 1000:,.0f} ms", "-", None,
             seconds=seconds)

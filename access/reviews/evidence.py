@@ -28,6 +28,7 @@ __all__ = ["DECISIONS", "Usage", "gather", "span", "usage_by_actor"]
 
 _e = events_table.c
 DECISIONS = ("request.approved", "request.denied")
+LOOKUP_BATCH = 5_000  # event ids per lookup of the anomaly flags' actors
 Actor = tuple[str, str]  # (issuer, subject), as the log names a person
 
 
@@ -118,11 +119,12 @@ def _anomaly_flags(conn: Connection, until: datetime, days: int,
     """The anomaly rules over the window (their own indexed queries), then one lookup of the
     actors their evidence events name: a flag counts once for each person it cites."""
     flags = find_anomalies(conn, Window(until - timedelta(days=days), until), rules)
-    ids = {i for flag in flags for i in flag.evidence}
-    if not ids:
-        return []
-    actor_of = {i: (iss, sub) for i, iss, sub in conn.execute(
-        select(_e.id, _e.actor_iss, _e.actor_sub).where(_e.id.in_(ids)))}
+    ids = sorted({i for flag in flags for i in flag.evidence})
+    actor_of: dict[int, Actor] = {}
+    for start in range(0, len(ids), LOOKUP_BATCH):  # a bound list: drivers cap parameters
+        actor_of |= {i: (iss, sub) for i, iss, sub in conn.execute(
+            select(_e.id, _e.actor_iss, _e.actor_sub)
+            .where(_e.id.in_(ids[start:start + LOOKUP_BATCH])))}
     per_actor: dict[Actor, int] = defaultdict(int)
     for flag in flags:
         for actor in {actor_of[i] for i in flag.evidence if i in actor_of}:
