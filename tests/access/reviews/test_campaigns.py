@@ -12,6 +12,7 @@ from access.context import Gatehouse
 from access.errors import Conflict, Denied, InvalidInput
 from access.identity.sessions import resume
 from access.reviews import campaigns, closing, decisions
+from access.reviews import queries as review_queries
 from access.reviews.applying import idp_changes
 from access.schema import ConsoleSession, ReviewCampaign, RoleSuspension
 from access.workflow import sweep
@@ -156,3 +157,26 @@ def test_revoking_a_policy_rule_writes_the_change_and_runs_the_policy_checks(
     staging = str(after["requester may request in staging"].applied)
     assert "remove \"requester\" from request_roles" in staging
     assert staging.endswith("policy check: passed")
+
+
+def test_an_item_handed_to_another_reviewer_is_theirs_alone(
+        gh_any: Gatehouse, people: Team) -> None:
+    gh = gh_any
+    campaign_id = campaigns.start(gh, people.ada, draft(gh, scopes=["role:requester"]))
+    sam = items(gh, campaign_id)["Sam: requester"]
+    ada = people.step_up(gh, "ada")
+    with pytest.raises(InvalidInput, match="comment"):
+        decisions.reassign(gh, ada, sam.id, people.alan.user_id, "")
+    with pytest.raises(InvalidInput, match="own access"):
+        decisions.reassign(gh, ada, sam.id, people.sam.user_id, "sam knows best")
+    with pytest.raises(InvalidInput, match="campaign's reviewers"):
+        decisions.reassign(gh, ada, sam.id, people.sky.user_id, "sky sits next to sam")
+    decisions.reassign(gh, ada, sam.id, people.alan.user_id, "alan leads sam's team")
+    with pytest.raises(Denied, match="not a reviewer of this item"):
+        decisions.keep(gh, ada, sam.id, "still needed")
+    assert [i.label for i in review_queries.my_items(gh, people.ada)] == ["Sky: requester"]
+    decisions.keep(gh, people.step_up(gh, "alan"), sam.id, "on the billing rota")
+    reassigned = events(gh, "review.reassigned")
+    assert [(e["outcome"], e["details"].get("reviewer")) for e in reassigned] == [
+        ("denied", people.alan.user_id), ("denied", people.sam.user_id),
+        ("denied", people.sky.user_id), ("success", people.alan.user_id)]
