@@ -37,6 +37,8 @@ class ItemView:
     decided_at: datetime | None
     comment: str | None
     applied: str | None
+    # whom the item may be handed to: the campaign's other reviewers, never its subject
+    reviewers: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,13 +64,16 @@ def _names(db: Session) -> dict[int, str]:
             db.execute(select(User.id, User.display_name, User.sub))}
 
 
-def _view(item: ReviewItem, campaign: ReviewCampaign, names: dict[int, str]) -> ItemView:
+def _view(item: ReviewItem, campaign: ReviewCampaign, names: dict[int, str],
+          viewer: int | None = None) -> ItemView:
     decided_by = names.get(item.decided_by) if item.decided_by else (
         "Gatehouse (default)" if item.decided_at else None)
     return ItemView(item.id, campaign.id, campaign.name, campaign.due_at, item.label,
                     item.kind, json.loads(item.evidence), item.recommendation, item.rule,
                     item.reason, item.status, decided_by, item.decided_at, item.comment,
-                    item.applied)
+                    item.applied, tuple((r, names.get(r, str(r))) for r in
+                                        map(int, campaign.reviewer_ids.split())
+                                        if r not in (item.user_id, viewer)))
 
 
 def my_items(gh: Gatehouse, reviewer: Principal) -> list[ItemView]:
@@ -84,7 +89,7 @@ def my_items(gh: Gatehouse, reviewer: Principal) -> list[ItemView]:
             .order_by(ReviewCampaign.due_at, ReviewItem.id)).all()
         names = _names(db)
     mine = str(reviewer.user_id)
-    return [_view(item, campaign, names) for item, campaign in rows
+    return [_view(item, campaign, names, reviewer.user_id) for item, campaign in rows
             if mine in campaign.reviewer_ids.split() and item.user_id != reviewer.user_id
             and item.reviewer_id in (None, reviewer.user_id)]
 

@@ -29,6 +29,26 @@ def decide(item_id: int, verb: str, comment: str) -> Act:
     return act
 
 
+def hand_over(item_id: int, to: int, reason: str) -> Act:
+    def act(who: Principal) -> str:
+        decisions.reassign(gh, who, item_id, to, reason)
+        return f"Item {item_id} handed over."
+    return act
+
+
+def handing(item: ItemView) -> Ask | None:
+    """The hand-over control: another reviewer and a reason."""
+    with st.expander("Hand over to another reviewer"):
+        names = dict(item.reviewers)
+        to = st.selectbox("Reviewer", list(names), format_func=lambda r: names[r],
+                          key=f"review_to_{item.id}")
+        reason = st.text_input("Reason", key=f"review_reason_{item.id}")
+        if to is not None and st.button("Hand over", key=f"review_hand_{item.id}"):
+            return Ask(f"Hand {item.label} (campaign {item.campaign_id}) to {names[to]}",
+                       hand_over(item.id, to, reason))
+    return None
+
+
 def evidence_line(item: ItemView) -> str:
     values = {key: item.evidence.get(key) for key, _ in EVIDENCE}
     last = values["last_sign_in"]
@@ -61,4 +81,6 @@ for item in items:
                              type="primary" if verb == item.recommendation else "secondary"):
                 ask = Ask(f"{verb.title()} {item.label} (campaign {item.campaign_id})",
                           decide(item.id, verb, comment))
+        if item.reviewers:
+            ask = handing(item) or ask
         sensitive(gh, reviewer, f"review_{item.id}", ask)

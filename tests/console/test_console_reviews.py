@@ -98,3 +98,21 @@ def test_a_campaign_without_reviewers_is_refused_naming_the_field(
     labelled(ada.radio, "Items nobody reviewed by the due date").set_value("keep")
     labelled(ada.button, "Check").click().run()
     assert "reviewers" in ada.error[0].value
+
+
+def test_a_reviewer_hands_an_item_to_another_admin(oidc: str, engine: Engine) -> None:
+    enrolled(oidc, "sam.support")
+    enrolled(oidc, "alan.admin")
+    ada = enrolled(oidc, "ada.admin", CAMPAIGNS)
+    labelled(ada.radio, "Items nobody reviewed by the due date").set_value("keep")
+    labelled(ada.button, "Check").click().run()
+    labelled(ada.button, "Start campaign").click().run()
+    ada.switch_page(REVIEWS).run()
+    assert labelled(ada.selectbox, "Reviewer").value is not None
+    labelled(ada.text_input, "Reason").input("Alan leads the billing team")
+    labelled(ada.button, "Hand over").click().run()
+    assert not ada.exception and "Item 1 handed over." in ada.success[0].value
+    assert "No access-review items wait for you." in ada.info[0].value
+    handed = actions(engine, "review.reassigned")
+    assert [(e["actor_sub"], e["reason"]) for e in handed] == [
+        ("ada.admin", "Alan leads the billing team")]
