@@ -37,7 +37,8 @@ from audit.proof import NotSealed
 from audit.proved import ProofFailed, build, dumps, iso_time, newest_checkpoint
 from audit.vocabulary import Outcome
 
-__all__ = ["CSV_COLUMNS", "KIND", "EvidencePack", "evidence_pack", "pack_as_operator"]
+__all__ = ["CSV_COLUMNS", "HOW_TO_VERIFY", "KIND", "EvidencePack", "evidence_pack",
+           "pack_as_operator"]
 
 KIND = "access-review-evidence"
 CSV_COLUMNS = ("item_id", "subject", "kind", "role", "environment", "recommendation", "rule",
