@@ -16,6 +16,7 @@ sub-package per part of the architecture:
 - `text`: what text may be stored and logged, and the reason rule;
 - `bounded`: lists a person can send (scopes, actions, columns), checked against the known
   values before they are read;
+- `reviews/`: access-review campaigns over standing access, with evidence from the log;
 - `keys/`, `settings/`: key files and configuration files;
 - `ops/`: operator commands: migrations, PostgreSQL roles, the demo.
 
@@ -24,6 +25,6 @@ The console imports from here only; this package imports `audit`, never the cons
 
 __all__ = [
     "authz", "bounded", "context", "data", "dsr", "errors", "identity", "keys", "ops",
-    "oversight", "principal", "runtime", "schema", "settings", "text", "transparency",
+    "oversight", "principal", "reviews", "runtime", "schema", "settings", "text", "transparency",
     "transparency_html", "transparency_report", "workflow",
 ]

@@ -20,6 +20,7 @@ from access.ops import dsr_cli
 from access.ops.demo import seed_demo
 from access.ops.migrate import upgrade
 from access.ops.pg_roles import RolePlan, create_all_roles
+from access.reviews import cli as review_cli
 from access.runtime import build_for_cli, create_mfa_key, mfa_key_path
 from access.workflow import notify, sweep
 from audit.settings import data_dir, database_url
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                                  "deliver webhooks").set_defaults(run=_sweep)
     dsr_cli.add_parser(sub)
     sub.choices["dsr"].set_defaults(run=_dsr)
+    review_cli.add_parser(sub)
     work = sub.add_parser("worker", help="sweep continuously until interrupted")
     work.add_argument("--interval", type=float, default=10.0)
     work.set_defaults(run=_worker)

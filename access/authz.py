@@ -37,6 +37,9 @@ class Action(StrEnum):
     DATA_EXPORT = "data.export"
     RESTRICTIONS_VIEW = "restrictions.view"
     CUSTOMER_RESTRICT = "customer.restrict"
+    REVIEWS_MANAGE = "reviews.manage"  # start and close access-review campaigns
+    REVIEWS_VIEW = "reviews.view"      # campaigns, their progress and evidence packs (read)
+    REVIEW_DECIDE = "review.decide"    # keep, revoke or reassign an item one reviews
     TRANSPARENCY_REPORT = "transparency.report"
     # data-subject requests (GDPR Art. 15-21, CCPA): the privacy officer's work, and the second
     # person who approves a rectification or an erasure (never the person who filed it)
@@ -80,6 +83,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DSR_PROGRESS: frozenset({P}),
     Action.DSR_RELEASE: frozenset({P}),
     Action.DSR_APPROVE: frozenset({A}),  # a second person, from another function
+    Action.REVIEWS_MANAGE: frozenset({A}),
+    Action.REVIEWS_VIEW: frozenset({A, U}),
+    # which items a person reviews is the campaign's list of reviewers, checked per item
+    Action.REVIEW_DECIDE: frozenset({R, A}),
 }
 
 # Sensitive actions need a TOTP code entered within the step-up window, not just at sign-in.
@@ -88,7 +95,7 @@ STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.USERS_DISABLE,
                                         Action.REQUEST_DECIDE, Action.BREAKGLASS_ACTIVATE,
                                         Action.DATA_REVEAL, Action.DATA_EXPORT,
                                         Action.CUSTOMER_RESTRICT, Action.DSR_RELEASE,
-                                        Action.DSR_APPROVE})
+                                        Action.DSR_APPROVE, Action.REVIEW_DECIDE})
 
 
 def allowed(principal: Principal, action: Action) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -20,6 +20,7 @@ from access.data.sources import CustomerData
 from access.errors import Denied, GatehouseError
 from access.keys.secretbox import SecretBox
 from access.principal import Principal
+from access.reviews.suspensions import withheld
 from access.settings.config import Config
 from access.workflow.policy import Policy
 from audit.engine import write_engine
@@ -67,8 +68,9 @@ class Gatehouse:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
-    def audit(self, db: Session, event: AuditEvent) -> None:
-        append(db, event, clock=self.clock)
+    def audit(self, db: Session, event: AuditEvent) -> int:
+        """Append `event` in `db`'s transaction; returns its id."""
+        return append(db, event, clock=self.clock)
 
     def refuse(self, error: GatehouseError, event: AuditEvent) -> NoReturn:
         """A refusal is evidence: record `event` (its own transaction), then raise `error`."""
@@ -96,12 +98,20 @@ class Gatehouse:
         refusal is written as an audit event, in its own transaction (the operation never
         ran); `StepUpRequired`, a prompt rather than a refusal, is not."""
         try:
-            require(principal, action, self.now(), self.config.mfa.step_up)
+            require(self._unsuspended(principal), action, self.now(),
+                    self.config.mfa.step_up)
         except Denied as exc:
             with self.write() as db:
                 self.audit(db, event_for(principal, "auth.page.denied", Outcome.DENIED,
                                          reason=str(exc), details={"page": str(action)}))
             raise
+
+    def _unsuspended(self, principal: Principal) -> Principal:
+        """`principal` without the roles an access review suspended since it signed in (its
+        sessions were ended then; this holds for a principal already in hand)."""
+        with self.read() as db:
+            suspended = withheld(db, principal.user_id)
+        return replace(principal, roles=principal.roles - suspended) if suspended else principal
 
 
 def event_for(principal: Principal, action: str, outcome: Outcome = Outcome.SUCCESS,

@@ -4,6 +4,8 @@
 - workflow: `AccessRequest`, `Approval`, `Grant`, and the webhook outbox `Notification`;
 - customer data: `PurgedCustomer` (the retention record) and `CustomerRestriction`;
 - data-subject requests: `DataSubjectRequest`, `DsrRedaction`, `SubjectRestriction`.
+- access reviews: `ReviewCampaign`, `ReviewItem`, `ReviewDecision`, and `RoleSuspension`
+  (a role Gatehouse withholds from one user whatever the IdP's group claim says).
 
 Every time is stored in UTC (`UtcDateTime`); Alembic (`migrations/`) owns the schema.
 """
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     ForeignKey,
     Identity,
@@ -305,3 +308,91 @@ class SubjectRestriction(AccessBase):
     reason: Mapped[str] = mapped_column(Text)
     restricted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     restricted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+class ReviewCampaign(AccessBase):
+    """One access-review campaign: what is reviewed (`scopes`), by whom (`reviewer_ids`,
+    resolved when it starts), until when, and what happens to items nobody reviewed.
+    `status` moves only through access.reviews.states."""
+
+    __tablename__ = "review_campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(Text, comment="space-separated scope names")
+    reviewers: Mapped[str] = mapped_column(Text, comment='"admins" or a named group')
+    reviewer_ids: Mapped[str] = mapped_column(Text, comment="space-separated user ids")
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    look_back_days: Mapped[int] = mapped_column(Integer)
+    remind_days: Mapped[str] = mapped_column(Text, comment="days before due, space-separated")
+    reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    default_decision: Mapped[str] = mapped_column(Text, comment="keep or revoke")
+    auto_apply: Mapped[bool] = mapped_column(Boolean)
+    recur_months: Mapped[int] = mapped_column(Integer, comment="0: does not recur")
+    status: Mapped[str] = mapped_column(Text, index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    summary: Mapped[str | None] = mapped_column(Text, comment="JSON counts at close")
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("review_campaigns.id"))
+
+
+class ReviewItem(AccessBase):
+    """One thing to recertify: a person's role, or a policy rule (break-glass in an
+    environment, a role's right to request there), with its evidence and recommendation."""
+
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("review_campaigns.id"), index=True)
+    kind: Mapped[str] = mapped_column(Text, comment="role, approver, breakglass, request_rule")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str | None] = mapped_column(Text)
+    environment: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(Text)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"),
+                                                    comment="null: any reviewer")
+    evidence: Mapped[str] = mapped_column(Text, comment="JSON")
+    recommendation: Mapped[str] = mapped_column(Text, comment="keep or revoke")
+    rule: Mapped[str] = mapped_column(Text, comment="the recommendation rule's name")
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    comment: Mapped[str | None] = mapped_column(Text)
+    applied: Mapped[str | None] = mapped_column(Text, comment="what the decision changed")
+    event_id: Mapped[int | None] = mapped_column(Integer, comment="the decision's audit event")
+
+
+class ReviewDecision(AccessBase):
+    """Every decision on an item, reassignments and defaults included (the item holds the
+    last)."""
+
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id"), index=True)
+    decision: Mapped[str] = mapped_column(Text, comment="keep, revoke, reassign")
+    by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"),
+                                                   comment="null: the campaign default")
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    comment: Mapped[str | None] = mapped_column(Text)
+    event_id: Mapped[int] = mapped_column(Integer)
+
+
+class RoleSuspension(AccessBase):
+    """A role withheld from one user by a review: sign-in and `authorize()` drop it even
+    while the IdP's group claim still carries it. `idp_cleared_at`: the first sign-in whose
+    claim no longer carried the role (until then the IdP change is still to make)."""
+
+    __tablename__ = "role_suspensions"
+    __table_args__ = (UniqueConstraint("user_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(Text)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("review_items.id"))
+    suspended_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    suspended_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    idp_cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -30,6 +30,11 @@ _REQUEST = frozenset({"environment", "scopes", "actions", "duration_s", "starts_
                       "approvals_required", "comment"})
 _DATA = frozenset({"environment", "scope", "action", "columns", "row_count", "why", "format",
                    "first_row", "revealed"})
+_REVIEW = frozenset({"campaign_id", "item_id", "field", "scopes", "items", "people",
+                     "default_decision", "due_at", "decision", "recommendation", "rule",
+                     "default", "role", "environment", "subject", "reviewer", "sessions_ended",
+                     "change", "invariant", "kept", "revoked", "defaulted", "applied",
+                     "next_campaign_id"})
 _AUDIT = frozenset({"filters", "row_count", "format", "tree_size", "intact", "event_id"})
 # data-subject requests: never the subject's email or a field's value, only what was done
 _DSR = frozenset({"kind", "jurisdiction", "environment", "due_at", "status", "outcome", "fields",
@@ -97,6 +102,13 @@ ALLOWED_DETAILS: dict[str, frozenset[str]] = {
     # first of them
     "audit.sealer.backdated": frozenset({"count", "event_ids", "behind_s", "against"}),
     "system.demo_seeded": frozenset({"customers", "events"}),
+    # access reviews (issue 17): target_type "review_campaign" or "review_item"
+    "review.campaign.started": _REVIEW,
+    "review.campaign.closed": _REVIEW,
+    "review.reminded": _REVIEW,
+    "review.decided": _REVIEW,
+    "review.reassigned": _REVIEW,
+    "review.applied": _REVIEW,
 }
 
 ACTIONS: frozenset[str] = frozenset(ALLOWED_DETAILS)

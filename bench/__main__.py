@@ -4,8 +4,8 @@ Runs the benchmarks on a fresh SQLite file (under a temp dir) and/or a fresh Pos
 database `gh_bench` (created and dropped here, with its own owner and app roles), prints every
 figure beside its target as it goes, and writes them all to data/bench/<mode>-<time>.json.
 
-NAME: append, read, query, proof, verify, export, sealer (query, proof, verify, export and
-sealer first build the generated log: 100k events in quick mode, 10M in full mode).
+NAME: append, read, query, proof, verify, export, sealer, reviews (all but append and read
+first build the generated log: 100k events in quick mode, 10M in full mode).
 
 `--verify-against REF` (a git ref): the verify benchmark runs full verification with the
 `audit` package of REF and of this tree, alternating, each in a fresh process, on the same log
@@ -35,7 +35,7 @@ from typing import Any
 import psycopg
 
 from audit.settings import PROJECT_ROOT
-from bench import append, dataset, export, queries, read, sealer, verification
+from bench import append, dataset, export, queries, read, reviews, sealer, verification
 from bench.common import FULL, PG_ADMIN_URL, QUICK, Env, Mode, Result, environment, write_results
 
 BENCHES: dict[str, Callable[[Env], None]] = {
@@ -46,8 +46,9 @@ BENCHES: dict[str, Callable[[Env], None]] = {
     "verify": verification.run_verify,
     "export": export.run,
     "sealer": sealer.run,
+    "reviews": reviews.run,
 }
-NEEDS_LOG = {"query", "proof", "verify", "export", "sealer"}
+NEEDS_LOG = {"query", "proof", "verify", "export", "sealer", "reviews"}
 
 
 def machine() -> dict[str, Any]:

@@ -27,6 +27,9 @@ PAGES = [  # (script, title, icon, url path, the action it needs)
      Action.APPROVALS_VIEW),
     ("console/pages/grants.py", "Grants", ":material/lock_open:", "grants",
      Action.GRANTS_VIEW_ALL),
+    ("console/pages/reviews.py", "My reviews", ":material/rule:", "reviews", Action.VIEW_HOME),
+    ("console/pages/review_campaigns.py", "Access reviews", ":material/checklist:",
+     "review-campaigns", Action.REVIEWS_VIEW),
     ("console/pages/users.py", "Users", ":material/group:", "users", Action.USERS_VIEW),
     ("console/pages/restrictions.py", "Restrictions", ":material/block:", "restrictions",
      Action.RESTRICTIONS_VIEW),
@@ -44,6 +47,8 @@ PAGES = [  # (script, title, icon, url path, the action it needs)
      "audit-transparency", Action.TRANSPARENCY_REPORT),
     ("console/pages/dsr.py", "Data subjects", ":material/assignment_ind:", "dsr",
      Action.DSR_VIEW),
+    ("console/pages/review_evidence.py", "Review evidence", ":material/inventory:",
+     "review-evidence", Action.REVIEWS_VIEW),
 ]
 
 

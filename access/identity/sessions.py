@@ -27,6 +27,7 @@ from access.context import Gatehouse, event_for
 from access.errors import AuthenticationFailed, Denied, GatehouseError
 from access.identity.oidc import InvalidIdToken
 from access.principal import Principal, Role
+from access.reviews.suspensions import at_sign_in
 from access.schema import ConsoleSession, User
 from access.text import as_logged
 from audit.events import Actor, AuditEvent
@@ -175,7 +176,8 @@ def _start(gh: Gatehouse, id_token: str, key: str, ip: str | None,
     refusal: Denied | None = None
     with gh.write() as db:
         user = _user(gh, db, claims)
-        roles = gh.config.roles_for(claims.get("groups"))
+        # a role an access review revoked stays withheld while the IdP still grants it
+        roles = at_sign_in(db, user.id, gh.config.roles_for(claims.get("groups")), gh.now())
         actor = Actor(user.iss, user.sub, user.display_name, tuple(sorted(roles)))
         if user.disabled_at is not None:
             refusal = UserDisabled("this account is disabled; ask an admin")

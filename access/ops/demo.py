@@ -3,7 +3,8 @@
 Three weeks of support work under a simulated clock that ends at the real present: personas
 enroll their authenticators, file requests, admins approve (two for billing), deny, let some
 expire; grants are used, released, revoked or run out; one break-glass was reviewed and one
-still waits. The audit log is then full of real events and the approval queue is alive.
+still waits; a quarterly access review ran to its due date and the next quarter's is open.
+The audit log is then full of real events and the approval queue is alive.
 Seeding is refused when the database already has users, so it is safe to run again.
 """
 
@@ -22,7 +23,8 @@ from access.data.sources import generate_demo_databases
 from access.identity import mfa, totp
 from access.identity.sessions import login_key
 from access.principal import Principal, Role
-from access.schema import AccessRequest, ConsoleSession, User
+from access.reviews import campaigns, closing, decisions
+from access.schema import AccessRequest, ConsoleSession, ReviewItem, User
 from access.workflow import (
     break_glass,
     cancel_request,
@@ -81,16 +83,65 @@ def seed_demo(gh: Gatehouse, issuer: str, seed: int = 7) -> str:
               if gh.config.roles_for([group]) and sub not in NEWCOMERS}
     rng = random.Random(seed)
     story = _Story(sim, clock, people, rng)
+    review = _Review(story, end)
     for _ in range(REQUESTS):
         clock.now += timedelta(minutes=rng.randint(200, 800))
         if clock.now > end - timedelta(hours=6):
             break
         story.one_request()
+        review.advance()
+    review.finish()
     story.breakglass(reviewed=True)
     clock.now = end - timedelta(hours=3)
     story.breakglass(reviewed=False)
     story.present(end)
     return f"seeded {len(people)} people and {story.count} requests"
+
+
+class _Review:
+    """A quarterly access review inside the story: started twelve days before the end, most
+    items decided three days later, closed by the sweep at its due date (the rest keep by
+    default), which opens the next quarter's campaign: one finished, one running."""
+
+    def __init__(self, story: _Story, end: datetime) -> None:
+        self.story, self.end = story, end
+        self.campaign_id: int | None = None
+        self.decided = self.closed = False
+        self.due = end
+
+    def advance(self) -> None:
+        now = self.story.clock.now
+        if self.campaign_id is None and now >= self.end - timedelta(days=12):
+            self.due = min(now + timedelta(days=6), self.end - timedelta(hours=5))
+            admin = self.story.admins[0].principal
+            self.campaign_id = campaigns.start(self.story.gh, admin, campaigns.CampaignDraft(
+                name="Quarterly access review", scopes=["role:requester", "role:approver",
+                                                         "breakglass"],
+                due_at=self.due, default_decision="keep", recur_months=3))
+        elif self.campaign_id is not None and not self.decided and \
+                now >= self.due - timedelta(days=3):
+            self._decide(self.campaign_id)
+            self.decided = True
+        elif self.decided and not self.closed and now >= self.due:
+            closing.close_due(self.story.gh)
+            self.closed = True
+
+    def finish(self) -> None:
+        """Run the review to its end if the requests ended first (the clock only moves on)."""
+        while not self.closed:
+            self.story.clock.now += timedelta(minutes=30)
+            self.advance()
+
+    def _decide(self, campaign_id: int) -> None:
+        """Each admin decides the items they may; the last one is left to the default."""
+        gh = self.story.gh
+        with gh.read() as db:
+            items = db.execute(select(ReviewItem).where(ReviewItem.campaign_id == campaign_id)
+                               .order_by(ReviewItem.id)).scalars().all()
+        for item in items[:-1]:
+            admin = next(a for a in self.story.admins if a.principal.user_id != item.user_id)
+            decisions.keep(gh, self.story._fresh(admin), item.id,
+                           "Still needed: on the support rota this quarter")
 
 
 def _enrolled(gh: Gatehouse, issuer: str, sub: str) -> Persona:

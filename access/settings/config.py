@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from access.principal import Role
+from access.reviews.rules import ReviewRules
 from access.settings.toml import Table, read_toml
 from audit.anomalies import DAY_NAMES, AnomalyRules
 from audit.settings import PROJECT_ROOT
@@ -60,6 +61,7 @@ class Config:
     anomalies: AnomalyRules = field(default_factory=AnomalyRules)
     broker: BrokerPolicy = BrokerPolicy()
     dsr: DsrPolicy = DsrPolicy()
+    reviews: ReviewRules = field(default_factory=ReviewRules)
 
     def roles_for(self, groups: object) -> frozenset[Role]:
         """Roles granted by the `groups` claim; anything but a list of strings grants none."""
@@ -91,7 +93,8 @@ def load_config(path: Path | None = None) -> Config:
         anomalies=_anomalies(top.table("anomalies", _KNOWN["anomalies"])),
         broker=BrokerPolicy(max_rows=top.table("broker", _KNOWN["broker"]).whole(
             "max_rows", 1, 1_000_000, 5000)),
-        dsr=_dsr(top.table("dsr", _KNOWN["dsr"])))
+        dsr=_dsr(top.table("dsr", _KNOWN["dsr"])),
+        reviews=_reviews(top.table("reviews", _KNOWN["reviews"])))
 
 
 def _dsr(table: Table) -> DsrPolicy:
@@ -102,6 +105,16 @@ def _dsr(table: Table) -> DsrPolicy:
                      ccpa_extension_days=whole("ccpa_extension_days", 0, 45, 45),
                      due_soon_days=whole("due_soon_days", 1, 60, 7),
                      notify_days_before=whole("notify_days_before", 0, 60, 5))
+
+
+def _reviews(table: Table) -> ReviewRules:
+    whole = table.whole
+    return ReviewRules(
+        look_back_days=whole("look_back_days", 1, 730, 90),
+        no_sign_in_days=whole("no_sign_in_days", 1, 730, 60),
+        wide_reading_customers=whole("wide_reading_customers", 1, 1_000_000, 300),
+        wide_reading_tickets=whole("wide_reading_tickets", 1, 10_000, 3),
+        anomaly_flags=whole("anomaly_flags", 1, 10_000, 3))
 
 
 def _roles(table: Table) -> dict[str, Role]:
@@ -147,6 +160,8 @@ _KNOWN: dict[str, frozenset[str] | None] = {
                       "ccpa_extension_days", "due_soon_days", "notify_days_before"}),
     "sessions": frozenset({"absolute_hours", "idle_minutes"}),
     "mfa": frozenset({"issuer_label", "step_up_minutes", "max_failures", "lockout_minutes"}),
+    "reviews": frozenset({"look_back_days", "no_sign_in_days", "wide_reading_customers",
+                          "wide_reading_tickets", "anomaly_flags"}),
     "anomalies": frozenset({"reads_per_grant", "customers_per_ticket", "ticket_window_minutes",
                             "work_start_hour", "work_end_hour", "work_days",
                             "breakglass_review_hours", "denials", "denial_window_minutes"}),

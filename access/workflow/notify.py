@@ -63,12 +63,16 @@ class Kind(StrEnum):
     BREAKGLASS = "breakglass.activated"
     SEAL_LAG = "audit.seal_lag"
     DSR_DUE = "dsr.due_soon"
+    REVIEW = "review.campaign"          # an access review started, is due soon, or closed
+    ROLE_SUSPENDED = "review.role_suspended"  # a review revoked a role: the IdP change to make
 
 
 # Fixed words, the message's header: the one line of a message no user text reaches.
 _TITLES = {Kind.REQUEST_CREATED: "Access request", Kind.REQUEST_DECIDED: "Request decided",
           Kind.GRANT_EXPIRING: "Grant ending soon", Kind.BREAKGLASS: "Break-glass access",
-          Kind.SEAL_LAG: "Audit log not sealed", Kind.DSR_DUE: "Data-subject request due"}
+          Kind.SEAL_LAG: "Audit log not sealed", Kind.DSR_DUE: "Data-subject request due",
+          Kind.REVIEW: "Access review",
+          Kind.ROLE_SUSPENDED: "Role revoked by a review"}
 
 
 class DeliveryDeadlineExceeded(Exception):

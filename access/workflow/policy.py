@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from access.bounded import known_list
 from access.errors import InvalidInput
@@ -34,7 +35,8 @@ from access.text import as_logged
 from audit.settings import PROJECT_ROOT
 
 __all__ = ["DEFAULT_PATH", "DEFAULT_SCOPES", "DataAction", "Environment", "Policy",
-           "Requirements", "ScopeRule", "duration", "human_duration", "load_policy",
+           "Requirements", "ScopeRule", "check_policy_data", "duration", "human_duration",
+           "load_policy",
            "policy_path"]
 
 DEFAULT_PATH = PROJECT_ROOT / "config" / "policy.toml"
@@ -188,12 +190,25 @@ def load_policy(path: Path | None = None, known_scopes: Sequence[str] = DEFAULT_
     """Read and check a policy file (default `policy_path()`); see the module contract."""
     path = policy_path() if path is None else path
     raw, data = read_toml(path)
+    return _policy(path, hashlib.sha256(raw).hexdigest(), data, known_scopes)
+
+
+def check_policy_data(path: Path, data: dict[str, Any],
+                      known_scopes: Sequence[str] = DEFAULT_SCOPES) -> Policy:
+    """Every check of `load_policy` (the approver invariant first) on a policy's parsed TOML
+    `data`, such as a proposed change to the file at `path`; raises `InvalidInput` the same
+    way. Its `version` is "proposed": only a file's bytes have a version."""
+    return _policy(path, "proposed", data, known_scopes)
+
+
+def _policy(path: Path, version: str, data: dict[str, Any],
+            known_scopes: Sequence[str]) -> Policy:
     top = Table(path, "", data, _TOP_KEYS, required=_TOP_KEYS)
     requests = top.table("requests", _REQUEST_KEYS, required=_REQUEST_KEYS)
     environments = _environments(top.table("environments"))
     scopes = tuple(known_scopes)
     return Policy(
-        version=hashlib.sha256(raw).hexdigest(),
+        version=version,
         source=str(path),
         environments=environments,
         scopes=scopes,

@@ -1,4 +1,5 @@
-"""The background sweep: expires stale requests, records grant expiries, delivers webhooks.
+"""The background sweep: expires stale requests, records grant expiries, reminds reviewers and
+closes access-review campaigns at their due date, delivers webhooks.
 
 Nothing here is needed for safety (grants are checked against the clock when used, and a
 decision expires a stale request itself, `expire_if_due`); it keeps the record complete and
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from access.context import Gatehouse
 from access.dsr.reminders import announce_due_soon
+from access.reviews import closing
 from access.schema import AccessRequest, Grant, Notification
 from access.workflow import notify
 from access.workflow.events import request_event
@@ -36,14 +38,19 @@ class SweepReport:
     grants_expired: int
     seal_lag_announced: bool
     notifications: notify.DeliveryReport
-    dsr_reminders: int = 0  # data-subject requests announced as due soon
+    dsr_reminders: int = 0     # data-subject requests announced as due soon
+    reviews_closed: int = 0    # access-review campaigns closed at their due date
+    reviews_reminded: int = 0  # campaigns whose reviewers got a reminder
 
 
 def sweep(gh: Gatehouse, webhook_url: str | None) -> SweepReport:
-    reminders = announce_due_soon(gh)  # before delivering, so they go out in this pass
-    return SweepReport(expire_pending(gh), record_expiries(gh),
-                       announce_seal_lag(gh, load_settings().seal_lag_warning_us),
-                       notify.deliver_pending(gh, webhook_url), reminders)
+    expired, ended = expire_pending(gh), record_expiries(gh)
+    lag = announce_seal_lag(gh, load_settings().seal_lag_warning_us)
+    # reminders and reviews first, so their notices go out in this same pass
+    dsr_due = announce_due_soon(gh)
+    reminded, closed = closing.remind_due(gh), closing.close_due(gh)
+    return SweepReport(expired, ended, lag, notify.deliver_pending(gh, webhook_url),
+                       dsr_reminders=dsr_due, reviews_closed=closed, reviews_reminded=reminded)
 
 
 def announce_seal_lag(gh: Gatehouse, threshold_us: int) -> bool:

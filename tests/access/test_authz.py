@@ -44,6 +44,9 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.DSR_PROGRESS: {Role.PRIVACY_OFFICER},
     Action.DSR_RELEASE: {Role.PRIVACY_OFFICER},
     Action.DSR_APPROVE: {Role.APPROVER},
+    Action.REVIEWS_MANAGE: {Role.APPROVER},
+    Action.REVIEWS_VIEW: {Role.APPROVER, Role.AUDITOR},
+    Action.REVIEW_DECIDE: {Role.REQUESTER, Role.APPROVER},
 }
 
 

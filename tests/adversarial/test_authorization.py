@@ -40,7 +40,9 @@ from access.dsr import requests as dsr_requests
 from access.errors import Denied, StepUpRequired
 from access.identity import mfa, users
 from access.principal import Principal, Role
-from access.schema import ConsoleSession
+from access.reviews import campaigns, closing, decisions, pack
+from access.reviews import queries as review_queries
+from access.schema import ConsoleSession, ReviewItem
 from access.workflow import (
     break_glass,
     cancel_request,
@@ -49,9 +51,11 @@ from access.workflow import (
     grants,
     queries,
 )
+from audit.checkpoint import load_private_key
 from audit.export_stream import ExportFormat
 from audit.sealer import seal_pending
 from tests.access.dsr.support import subject_of
+from audit.settings import load_settings
 from tests.adversarial.support import (
     ROOT,
     World,
@@ -120,12 +124,37 @@ class Arena:
         if pending:
             rights.propose_rectification(gh, priya, dsr_id, {"job_title": "Head of Growth"})
         return dsr_id
+    def review_item(self) -> int:
+        """A pending item (break-glass in production) that sam, sky, ada and alan review."""
+        admin = self.w.people.ada
+        campaign_id = campaigns.start(self.w.gh, admin, _review_draft(self, "breakglass"))
+        with self.w.gh.read() as db:
+            return db.execute(select(ReviewItem.id).where(
+                ReviewItem.campaign_id == campaign_id)).scalar_one()
+
+    def campaign(self) -> int:
+        return campaigns.start(self.w.gh, self.w.people.ada, _review_draft(self, "breakglass"))
+
+    def closed_campaign(self) -> int:
+        """A closed campaign whose decisions are sealed under a checkpoint."""
+        campaign_id = self.campaign()
+        closing.close_campaign(self.w.gh, self.w.people.alan, campaign_id)
+        settings = load_settings()
+        seal_pending(self.w.gh.engine, load_private_key(settings.signing_key_path),
+                     settings.checkpoint_dir)
+        return campaign_id
 
     def directory(self, make: bool = False) -> Path:
         path = self.tmp / f"export-{uuid.uuid4().hex[:8]}"
         if make:
             path.mkdir(parents=True)
         return path
+
+
+def _review_draft(a: Arena, scope: str) -> campaigns.CampaignDraft:
+    return campaigns.CampaignDraft(
+        name="matrix review", scopes=[scope], due_at=a.w.clock.now + timedelta(days=7),
+        default_decision="keep", reviewers="sam sky ada alan")
 
 
 def _breakglass_draft() -> create_request.RequestDraft:
@@ -205,6 +234,27 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
     "restrictions.lift": service({A}, lambda a, p, t: restrictions.lift(
         a.w.gh, p, "production", t, "accuracy confirmed, DPO-7"),
         lambda a: a.customer(restricted=True), step_up=True),
+    # access reviews: admins run campaigns; reviewers are named per campaign (any R or A)
+    "campaigns.preview": service({A}, lambda a, p, _: campaigns.preview(
+        a.w.gh, p, _review_draft(a, "role:requester"))),
+    "campaigns.start": service({A}, lambda a, p, _: campaigns.start(
+        a.w.gh, p, _review_draft(a, "breakglass"))),
+    "closing.close_campaign": service({A}, lambda a, p, t: closing.close_campaign(
+        a.w.gh, p, t), Arena.campaign),
+    "decisions.keep": service({R, A}, lambda a, p, t: decisions.keep(a.w.gh, p, t, "in use"),
+                              Arena.review_item, step_up=True),
+    "decisions.revoke": service({R, A}, lambda a, p, t: decisions.revoke(
+        a.w.gh, p, t, "unused"), Arena.review_item, step_up=True),
+    "decisions.reassign": service({R, A}, lambda a, p, t: decisions.reassign(
+        a.w.gh, p, t, a.w.people.alan.user_id if p.sub != "alan" else
+        a.w.people.ada.user_id, "alan runs break-glass drills"), Arena.review_item,
+        step_up=True),
+    "queries.my_items": service({R, A, U}, lambda a, p, _: review_queries.my_items(a.w.gh, p)),
+    "queries.campaigns": service({A, U}, lambda a, p, _: review_queries.campaigns(a.w.gh, p)),
+    "queries.campaign_items": service({A, U}, lambda a, p, t: review_queries.campaign_items(
+        a.w.gh, p, t), Arena.campaign),
+    "pack.evidence_pack": service({A, U}, lambda a, p, t: pack.evidence_pack(a.w.gh, p, t),
+                                  Arena.closed_campaign),
     # the auditor's
     "oversight.search": service({U}, lambda a, p, _: oversight.search(a.w.gh, p, _filter())),
     "oversight.activity": service({U}, lambda a, p, _: oversight.activity(a.w.gh, p,
@@ -283,6 +333,9 @@ HELPERS: dict[str, str] = {
     "requests.step": "the locked transaction a DSR service runs its step in, after authorize",
     "requests.restrict_rows": "holds a subject's rows inside file() and rights.restrict()",
     "requests.close": "closes a DSR inside the services that answer it",
+    "decisions.item_event": "builds the audit event of a review item step",
+    "campaigns.open_campaign": "stores a campaign inside start() and the sweep's recurrence",
+    "campaigns.by": "builds an audit event by a principal or by Gatehouse",
 }
 CONSOLE_MAY_CALL_HELPERS = frozenset({"authz.allowed", "context.Gatehouse.authorize"})
 

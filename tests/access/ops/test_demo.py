@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 from access.context import Gatehouse
 from access.identity import mfa
 from access.ops.demo import NEWCOMERS, PERSONAS, seed_demo
-from access.schema import AccessRequest, Grant, User
+from access.schema import AccessRequest, Grant, ReviewCampaign, User
 from access.workflow import queries, sweep
 from audit.database import verify_database
 from audit.events import to_micros
@@ -63,7 +64,16 @@ def test_every_persona_with_a_role_is_enrolled_except_the_newcomer(gh: Gatehouse
     seed_demo(gh, ISSUER)
     with gh.read() as db:
         subs = set(db.execute(select(User.sub)).scalars())
-    assert subs == {"sam.support", "sky.support", "ada.admin", "alan.admin", "audrey.auditor"}
+    assert subs == {"sam.support", "sky.support", "ada.admin", "alan.admin", "audrey.auditor",
+                    "pia.privacy"}
     for sub in sorted(subs):
         assert len(mfa.demo_code(gh, ISSUER, sub)) == 6
     assert "nell.newcomer" in PERSONAS and "nell.newcomer" in NEWCOMERS
+def test_the_demo_has_a_finished_quarterly_review_and_a_running_one(gh: Gatehouse) -> None:
+    seed_demo(gh, ISSUER)
+    with gh.read() as db:
+        found = db.execute(select(ReviewCampaign).order_by(ReviewCampaign.id)).scalars().all()
+    assert [(c.status, c.recur_months) for c in found] == [("closed", 3), ("open", 3)]
+    assert found[1].previous_id == found[0].id and found[1].due_at > gh.now()
+    counts = json.loads(found[0].summary or "{}")
+    assert counts["defaulted"] == 1 and counts["kept"] == counts["items"] > 4

@@ -458,7 +458,8 @@ def test_duration_refuses_anything_else_naming_the_field(text: str) -> None:
 def test_the_public_surface_is_pinned() -> None:
     assert sorted(access.workflow.policy.__all__) == sorted([
         "DEFAULT_PATH", "DEFAULT_SCOPES", "DataAction", "Environment", "Policy", "Requirements",
-        "ScopeRule", "duration", "human_duration", "load_policy", "policy_path"])
+        "ScopeRule", "check_policy_data", "duration", "human_duration", "load_policy",
+        "policy_path"])
     assert DEFAULT_SCOPES == ("account", "contacts", "subscriptions", "billing", "telemetry",
                               "devices", "bot_runs")
     assert [a.value for a in DataAction] == ["read", "reveal", "export"]

@@ -1,0 +1,161 @@
+"""The end of a campaign, by an admin or by the sweep at the due date.
+
+Closing gives every item nobody reviewed the campaign's default decision (an event each, by
+Gatehouse), applies every revoke if the campaign applies automatically (an event each), stores
+the counts, records `review.campaign.closed` and, for a recurring campaign, opens the next one
+with the same definition. Reminders before the due date go to the webhook.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from access.authz import Action
+from access.context import Gatehouse, system_event
+from access.errors import InvalidInput
+from access.principal import Principal
+from access.reviews.applying import apply_revoke
+from access.reviews.campaigns import by, draft_of, open_campaign
+from access.reviews.decisions import item_event
+from access.reviews.scope import plan
+from access.reviews.states import CampaignStatus, ItemStatus, close, decide
+from access.schema import ReviewCampaign, ReviewDecision, ReviewItem
+from access.workflow import notify
+
+__all__ = ["close_as_operator", "close_campaign", "close_due", "months_later", "remind_due"]
+
+
+def close_campaign(gh: Gatehouse, admin: Principal, campaign_id: int) -> dict[str, int]:
+    """Close an open campaign now (before or at its due date); returns its counts."""
+    gh.authorize(admin, Action.REVIEWS_MANAGE)
+    with gh.write() as db:
+        campaign = db.get(ReviewCampaign, campaign_id, with_for_update=True)
+        if campaign is None:
+            raise InvalidInput("campaign", "no such campaign")
+        return _close(gh, db, campaign, admin)
+
+
+def close_as_operator(gh: Gatehouse, campaign_id: int) -> dict[str, int]:
+    """`close_campaign` from the operator's command line, by Gatehouse."""
+    with gh.write() as db:
+        campaign = db.get(ReviewCampaign, campaign_id, with_for_update=True)
+        if campaign is None:
+            raise InvalidInput("campaign", "no such campaign")
+        return _close(gh, db, campaign, None)
+
+
+def close_due(gh: Gatehouse) -> int:
+    """The sweep's step: close every open campaign whose due date has passed; how many."""
+    with gh.read() as db:
+        due = db.execute(select(ReviewCampaign.id).where(
+            ReviewCampaign.status == CampaignStatus.OPEN,
+            ReviewCampaign.due_at <= gh.now())).scalars().all()
+    for campaign_id in due:
+        with gh.write() as db:
+            campaign = db.get_one(ReviewCampaign, campaign_id, with_for_update=True)
+            if campaign.status == CampaignStatus.OPEN:  # an admin may have closed it
+                _close(gh, db, campaign, None)
+    return len(due)
+
+
+def _close(gh: Gatehouse, db: Session, campaign: ReviewCampaign,
+           admin: Principal | None) -> dict[str, int]:
+    close(campaign, gh.now(), admin.user_id if admin else None)
+    items = db.execute(select(ReviewItem).where(ReviewItem.campaign_id == campaign.id)
+                       .order_by(ReviewItem.id)).scalars().all()
+    defaulted = sum(_default(gh, db, campaign, item) for item in items
+                    if item.status == ItemStatus.PENDING)
+    applied = 0
+    for item in items:
+        if item.status == ItemStatus.REVOKED and campaign.auto_apply:
+            apply_revoke(gh, db, item)
+            applied += 1
+        elif item.status == ItemStatus.REVOKED:
+            item.applied = "not applied: the campaign does not apply decisions automatically"
+    counts = {"items": len(items), "kept": _n(items, ItemStatus.KEPT),
+              "revoked": _n(items, ItemStatus.REVOKED), "defaulted": defaulted,
+              "applied": applied}
+    campaign.summary = json.dumps(counts, sort_keys=True)
+    next_id = _recur(gh, db, campaign)
+    details = {"campaign_id": campaign.id, **counts,
+               **({"next_campaign_id": next_id} if next_id else {})}
+    gh.audit(db, by(admin, "review.campaign.closed", target_type="review_campaign",
+                    target_id=str(campaign.id), details=details))
+    notify.enqueue(gh, db, notify.Kind.REVIEW, f"Access review {campaign.id} "
+                   f"({campaign.name}) closed: {counts['kept']} kept, {counts['revoked']} "
+                   f"revoked ({defaulted} by default)", {"campaign_id": str(campaign.id)})
+    return counts
+
+
+def _n(items: Sequence[ReviewItem], status: ItemStatus) -> int:
+    return sum(1 for item in items if item.status == status)
+
+
+def _default(gh: Gatehouse, db: Session, campaign: ReviewCampaign, item: ReviewItem) -> int:
+    """Give an unreviewed item the campaign's default decision (an event by Gatehouse)."""
+    verb = campaign.default_decision
+    decide(item, ItemStatus.KEPT if verb == "keep" else ItemStatus.REVOKED, gh.now(), None)
+    item.comment = f"not reviewed by the due date: default {verb}"
+    item.event_id = gh.audit(db, item_event(
+        None, "review.decided", item, reason=item.comment, at=item.decided_at, decision=verb,
+        recommendation=item.recommendation, rule=item.rule, default=True))
+    db.add(ReviewDecision(item_id=item.id, decision=verb, by_user_id=None, at=gh.now(),
+                          comment=item.comment, event_id=item.event_id))
+    return 1
+
+
+def months_later(at: datetime, months: int) -> datetime:
+    """`at` moved by whole calendar months (the day clamped to 28 so it always exists)."""
+    month = at.month - 1 + months
+    return at.replace(year=at.year + month // 12, month=month % 12 + 1, day=min(at.day, 28))
+
+
+def _recur(gh: Gatehouse, db: Session, campaign: ReviewCampaign) -> int | None:
+    if not campaign.recur_months:
+        return None
+    due = months_later(campaign.due_at, campaign.recur_months)
+    while due <= gh.now():  # closed late: the next one is still due in the future
+        due = months_later(due, campaign.recur_months)
+    draft = draft_of(campaign, due)
+    reviewer_ids = [int(i) for i in campaign.reviewer_ids.split()]
+    planned = plan(db, gh.policy, draft.scopes)
+    return open_campaign(gh, db, draft, reviewer_ids, planned, None, campaign.id).id
+
+
+def remind_due(gh: Gatehouse) -> int:
+    """The sweep's step: a webhook reminder for each open campaign that has reached one of its
+    reminder days before the due date and still has pending items (once per reminder day)."""
+    reminded = 0
+    with gh.write() as db:
+        campaigns = db.execute(select(ReviewCampaign).where(
+            ReviewCampaign.status == CampaignStatus.OPEN)).scalars().all()
+        for campaign in campaigns:
+            if _remind(gh, db, campaign):
+                reminded += 1
+    return reminded
+
+
+def _remind(gh: Gatehouse, db: Session, campaign: ReviewCampaign) -> bool:
+    now = gh.now()
+    marks = [campaign.due_at - timedelta(days=int(d)) for d in campaign.remind_days.split()]
+    reached = [m for m in marks if m <= now < campaign.due_at]
+    if not reached or (campaign.reminded_at is not None and campaign.reminded_at >= max(reached)):
+        return False
+    pending = db.execute(select(ReviewItem.id).where(
+        ReviewItem.campaign_id == campaign.id,
+        ReviewItem.status == ItemStatus.PENDING)).scalars().all()
+    if not pending:
+        return False
+    campaign.reminded_at = now
+    notify.enqueue(gh, db, notify.Kind.REVIEW, f"Access review {campaign.id} "
+                   f"({campaign.name}): {len(pending)} items still to review, due "
+                   f"{campaign.due_at:%Y-%m-%d %H:%M} UTC", {"campaign_id": str(campaign.id)})
+    gh.audit(db, system_event("review.reminded", target_type="review_campaign",
+                              target_id=str(campaign.id),
+                              details={"campaign_id": campaign.id, "items": len(pending)}))
+    return True

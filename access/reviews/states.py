@@ -1,0 +1,69 @@
+"""The lifecycle of a review campaign and of its items, and the one rule that moves them.
+
+A campaign:
+
+    open ──close (an admin, or the sweep at the due date)──▶ closed
+
+An item:
+
+    pending ──keep──▶ kept
+       └─────revoke──▶ revoked
+
+Reassigning changes who reviews a pending item, not its state. Every move not drawn here is
+refused with `Conflict` ("campaign 3 is already closed", "item 9 is already kept"): nothing is
+decided twice and nothing is decided after its campaign closed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from access.errors import Conflict
+from access.schema import ReviewCampaign, ReviewItem
+
+__all__ = ["CampaignStatus", "ItemStatus", "close", "decide", "unless_open", "unless_pending"]
+
+
+class CampaignStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ItemStatus(StrEnum):
+    PENDING = "pending"
+    KEPT = "kept"
+    REVOKED = "revoked"
+
+
+_CAMPAIGN_MOVES = {CampaignStatus.OPEN: frozenset({CampaignStatus.CLOSED}),
+                   CampaignStatus.CLOSED: frozenset[CampaignStatus]()}
+_ITEM_MOVES = {ItemStatus.PENDING: frozenset({ItemStatus.KEPT, ItemStatus.REVOKED}),
+               ItemStatus.KEPT: frozenset[ItemStatus](),
+               ItemStatus.REVOKED: frozenset[ItemStatus]()}
+
+
+def unless_open(campaign: ReviewCampaign) -> None:
+    """Raise `Conflict` unless `campaign` still takes decisions."""
+    if campaign.status != CampaignStatus.OPEN:
+        raise Conflict(f"campaign {campaign.id} is already {campaign.status}")
+
+
+def unless_pending(item: ReviewItem) -> None:
+    """Raise `Conflict` unless `item` is still waiting for a decision."""
+    if item.status != ItemStatus.PENDING:
+        raise Conflict(f"item {item.id} is already {item.status}")
+
+
+def close(campaign: ReviewCampaign, at: datetime, by: int | None) -> None:
+    """Move `campaign` to closed at `at` (by a person, or None: the sweep)."""
+    if CampaignStatus.CLOSED not in _CAMPAIGN_MOVES[CampaignStatus(campaign.status)]:
+        raise Conflict(f"campaign {campaign.id} is already {campaign.status}")
+    campaign.status, campaign.closed_at, campaign.closed_by = CampaignStatus.CLOSED, at, by
+
+
+def decide(item: ReviewItem, to: ItemStatus, at: datetime, by: int | None) -> None:
+    """Move `item` to kept or revoked at `at`; the only place an item's status changes."""
+    if to not in _ITEM_MOVES[ItemStatus(item.status)]:
+        raise Conflict(f"item {item.id} is already {item.status}")
+    item.status, item.decided_at, item.decided_by = to, at, by

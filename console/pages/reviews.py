@@ -1,0 +1,86 @@
+"""My reviews (reviewers): the access-review items waiting for you, with the evidence from the
+log in view; keep, revoke or hand over each in place (a fresh code for each)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from access.authz import Action
+from access.principal import Principal
+from access.reviews import decisions
+from access.reviews.queries import ItemView, my_items
+from console.gate import page
+from console.markup import literal
+from console.step_up import Act, Ask, results, sensitive, show_result
+
+gh, reviewer = page(Action.VIEW_HOME)  # which items: the campaigns that name the reviewer
+
+EVIDENCE = [("last_sign_in", "last sign-in"), ("requests", "requests"), ("grants", "grants"),
+            ("reads", "reads"), ("reveals", "reveals"), ("exports", "exports"),
+            ("customers", "customers"), ("tickets", "tickets"),
+            ("approvals_decided", "approvals decided"), ("breakglass", "break-glass"),
+            ("breakglass_reviewed", "break-glass reviewed"), ("anomaly_flags", "anomaly flags")]
+
+
+def decide(item_id: int, verb: str, comment: str) -> Act:
+    def act(who: Principal) -> str:
+        (decisions.keep if verb == "keep" else decisions.revoke)(gh, who, item_id, comment)
+        return f"Item {item_id}: {verb} recorded."
+    return act
+
+
+def hand_over(item_id: int, to: int, reason: str) -> Act:
+    def act(who: Principal) -> str:
+        decisions.reassign(gh, who, item_id, to, reason)
+        return f"Item {item_id} handed over."
+    return act
+
+
+def handing(item: ItemView) -> Ask | None:
+    """The hand-over control: another reviewer and a reason."""
+    with st.expander("Hand over to another reviewer"):
+        names = dict(item.reviewers)
+        to = st.selectbox("Reviewer", list(names), format_func=lambda r: names[r],
+                          key=f"review_to_{item.id}")
+        reason = st.text_input("Reason", key=f"review_reason_{item.id}")
+        if to is not None and st.button("Hand over", key=f"review_hand_{item.id}"):
+            return Ask(f"Hand {item.label} (campaign {item.campaign_id}) to {names[to]}",
+                       hand_over(item.id, to, reason))
+    return None
+
+
+def evidence_line(item: ItemView) -> str:
+    values = {key: item.evidence.get(key) for key, _ in EVIDENCE}
+    last = values["last_sign_in"]
+    values["last_sign_in"] = str(last)[:16].replace("T", " ") if last else "never"
+    return " · ".join(f"{label} **{values[key]}**" for key, label in EVIDENCE)
+
+
+st.title("My reviews")
+items = my_items(gh, reviewer)
+for key in results("review_"):  # decided items whose card has left the list
+    if int(key.removeprefix("review_")) not in {i.id for i in items}:
+        show_result(key)
+if not items:
+    st.info("No access-review items wait for you.")
+for item in items:
+    with st.container(border=True, key=f"review_item_{item.id}"):
+        st.markdown(f"**{literal(item.label)}** · campaign {item.campaign_id} "
+                    f"({literal(item.campaign)}) · due {item.due_at:%Y-%m-%d %H:%M} UTC")
+        st.caption(f"Evidence over the last {item.evidence.get('days')} days")
+        st.markdown(evidence_line(item))
+        advice = st.error if item.recommendation == "revoke" else st.success
+        advice(f"Recommendation: **{item.recommendation}** — {literal(item.reason)} "
+               f"(rule `{item.rule}`)")
+        comment = st.text_input("Comment", key=f"review_comment_{item.id}",
+                                help="Required to keep against a revoke recommendation")
+        keep, revoke = st.columns(2)
+        ask = None
+        for column, verb in ((keep, "keep"), (revoke, "revoke")):
+            if column.button(verb.title(), key=f"review_{verb}_{item.id}",
+                             type="primary" if verb == item.recommendation else "secondary"):
+                ask = Ask(f"{verb.title()} {item.label} (campaign {item.campaign_id})",
+                          decide(item.id, verb, comment))
+        if item.reviewers:
+            ask = handing(item) or ask
+        sensitive(gh, reviewer, f"review_{item.id}", ask)

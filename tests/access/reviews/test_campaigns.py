@@ -1,0 +1,182 @@
+"""Access-review campaigns through the real services on both engines, with a hand-moved clock:
+lifecycle, refusals, default decisions at the due date, suspension, recurrence."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from access.context import Gatehouse
+from access.errors import Conflict, Denied, InvalidInput
+from access.identity.sessions import resume
+from access.reviews import campaigns, closing, decisions
+from access.reviews import queries as review_queries
+from access.reviews.applying import idp_changes
+from access.schema import ConsoleSession, ReviewCampaign, RoleSuspension
+from access.workflow import sweep
+from access.workflow.queries import my_requests
+from tests.support.identity_helpers import GROUPS, FakeClock, LocalIdP
+from tests.support.review_helpers import draft, items, reads, seed
+from tests.support.workflow_helpers import Team, events, team
+
+
+@pytest.fixture
+def people(gh_any: Gatehouse, idp: LocalIdP) -> Team:
+    return team(gh_any, idp)
+
+
+def test_a_campaign_runs_from_start_to_close_with_every_decision_an_event(
+        gh_any: Gatehouse, people: Team) -> None:
+    gh = gh_any
+    reads(gh, people.sam, customers=4, tickets=2)
+    seed(gh, people.alan, "request.approved", 10, request_id="1")
+    campaign_id = campaigns.start(gh, people.ada, draft(gh))
+    found = items(gh, campaign_id)
+    assert sorted(found) == ["Ada: approver", "Alan: approver", "Sam: requester",
+                             "Sky: requester"]
+    sam, sky = found["Sam: requester"], found["Sky: requester"]
+    assert (sam.recommendation, sam.rule) == ("keep", "in_use")
+    assert (sky.recommendation, sky.rule, sky.reason) == (
+        "revoke", "unused_data_access", "no customer-data access in 90 days")
+    assert found["Ada: approver"].reason == "approved 0 requests in 90 days"
+
+    ada = people.step_up(gh, "ada")
+    with pytest.raises(Denied, match="own access"):
+        decisions.keep(gh, ada, found["Ada: approver"].id, "I still approve")
+    with pytest.raises(InvalidInput, match="comment"):
+        decisions.keep(gh, ada, sky.id)  # against a revoke recommendation: say why
+    decisions.keep(gh, ada, sky.id, "starts on the billing queue next week")
+    decisions.revoke(gh, ada, sam.id, "moved to engineering")
+    alan = people.step_up(gh, "alan")
+    decisions.revoke(gh, alan, found["Ada: approver"].id, "no approvals this quarter")
+    with pytest.raises(Conflict, match="already revoked"):
+        decisions.keep(gh, alan, sam.id, "second thoughts")
+
+    counts = closing.close_campaign(gh, ada, campaign_id)
+    assert counts == {"items": 4, "kept": 2, "revoked": 2, "defaulted": 1, "applied": 2}
+    with pytest.raises(Conflict, match="already closed"):
+        decisions.keep(gh, alan, found["Ada: approver"].id, "late")
+    decided = events(gh, "review.decided")
+    assert [(e["outcome"], e["details"]["decision"]) for e in decided] == [
+        ("denied", "keep"), ("denied", "keep"), ("success", "keep"), ("success", "revoke"),
+        ("success", "revoke"), ("denied", "keep"), ("success", "keep"), ("denied", "keep")]
+    assert decided[-2]["actor_sub"] == "system" and decided[-2]["details"]["default"]
+    assert len(events(gh, "review.applied")) == 2
+    assert events(gh, "review.campaign.closed")[0]["details"]["defaulted"] == 1
+
+
+def test_bad_campaigns_are_refused_naming_the_field_and_leave_an_event(
+        gh_any: Gatehouse, people: Team) -> None:
+    gh = gh_any
+    cases = [(draft(gh, due_at=gh.now() - timedelta(days=1)), "due_at"),
+             (draft(gh, reviewers="  "), "reviewers"),
+             (draft(gh, reviewers="sam"), "reviewers"),  # Sam is under review, alone
+             (draft(gh, default_decision="maybe"), "default_decision"),
+             (draft(gh, scopes=[]), "scopes"),
+             (draft(gh, default_decision="revoke"), "confirm_people")]
+    for bad, field in cases:
+        with pytest.raises(InvalidInput) as refused:
+            campaigns.start(gh, people.ada, bad)
+        assert refused.value.field == field
+    denied = events(gh, "review.campaign.started")
+    assert [e["details"]["field"] for e in denied] == [f for _, f in cases]
+    assert "4 people" in str(denied[-1]["reason"])
+    with gh.read() as db:
+        assert db.execute(select(ReviewCampaign)).first() is None
+    with pytest.raises(Denied):
+        campaigns.start(gh, people.sam, draft(gh))
+
+
+def test_default_revoke_at_the_due_date_suspends_the_role_everywhere(
+        gh_any: Gatehouse, people: Team, clock: FakeClock, idp: LocalIdP) -> None:
+    gh = gh_any
+    reads(gh, people.sam, customers=2, tickets=1)
+    plan = draft(gh, scopes=["role:requester"], default_decision="revoke", remind_days=[1])
+    assert campaigns.preview(gh, people.ada, plan) == campaigns.Preview(items=2, people=2)
+    campaign_id = campaigns.start(gh, people.ada, plan, confirm_people=2)
+    sam = items(gh, campaign_id)["Sam: requester"]
+    decisions.keep(gh, people.step_up(gh, "ada"), sam.id)  # recommended keep: no comment
+    clock.advance(days=13, hours=1)
+    assert sweep.sweep(gh, None).reviews_reminded == 1
+    clock.advance(days=1)
+    report = sweep.sweep(gh, None)
+    assert report.reviews_closed == 1
+    assert [e["details"]["default"] for e in events(gh, "review.decided")] == [False, True]
+
+    # Sky's sessions ended; the IdP still sends the group, Gatehouse withholds the role
+    with gh.read() as db:
+        ended = db.get_one(ConsoleSession, people.sky.session_id)
+    assert ended.end_reason == "role requester revoked by access review"
+    with pytest.raises(Denied, match="role"):
+        my_requests(gh, people.sky)  # a principal already in hand: authorize() drops it
+    with pytest.raises(Denied, match="none of your groups"):
+        resume(gh, idp.token("sky", GROUPS["requester"]))
+    with gh.read() as db:
+        assert idp_changes(gh, db) == ["remove sky from IdP group(s) support"]
+    assert my_requests(gh, people.sam) == []  # kept: untouched
+    resume(gh, idp.token("sky", GROUPS["auditor"]))  # the IdP change has been made
+    with gh.read() as db:
+        assert idp_changes(gh, db) == []
+        assert db.execute(select(RoleSuspension.role)).scalars().all() == ["requester"]
+
+
+def test_a_quarterly_campaign_opens_the_next_one_when_it_closes(
+        gh_any: Gatehouse, people: Team, clock: FakeClock) -> None:
+    gh = gh_any
+    campaign_id = campaigns.start(gh, people.ada, draft(gh, recur_months=3))
+    clock.advance(days=15)
+    assert closing.close_due(gh) == 1
+    with gh.read() as db:
+        rows = db.execute(select(ReviewCampaign).order_by(ReviewCampaign.id)).scalars().all()
+    assert [(c.status, c.previous_id) for c in rows] == [("closed", None),
+                                                         ("open", campaign_id)]
+    assert rows[1].due_at == closing.months_later(rows[0].due_at, 3)
+    assert len(items(gh, rows[1].id)) == 4
+
+
+def test_revoking_a_policy_rule_writes_the_change_and_runs_the_policy_checks(
+        gh_any: Gatehouse, people: Team) -> None:
+    gh = gh_any
+    campaign_id = campaigns.start(gh, people.ada, draft(
+        gh, scopes=["breakglass", "request_rules"]))
+    found = items(gh, campaign_id)
+    assert sorted(found) == ["break-glass in production", "requester may request in "
+                             "production", "requester may request in staging"]
+    ada = people.step_up(gh, "ada")
+    glass = found["break-glass in production"]
+    assert glass.reason == "no break-glass use in production in 90 days"
+    decisions.revoke(gh, ada, glass.id, "no emergency in a quarter")
+    decisions.revoke(gh, ada, found["requester may request in staging"].id, "unused")
+    closing.close_campaign(gh, ada, campaign_id)
+    after = items(gh, campaign_id)
+    assert after["break-glass in production"].applied == (
+        "policy change to make: set breakglass = false under [rules.production] and its "
+        "scopes; policy check: passed")
+    staging = str(after["requester may request in staging"].applied)
+    assert "remove \"requester\" from request_roles" in staging
+    assert staging.endswith("policy check: passed")
+
+
+def test_an_item_handed_to_another_reviewer_is_theirs_alone(
+        gh_any: Gatehouse, people: Team) -> None:
+    gh = gh_any
+    campaign_id = campaigns.start(gh, people.ada, draft(gh, scopes=["role:requester"]))
+    sam = items(gh, campaign_id)["Sam: requester"]
+    ada = people.step_up(gh, "ada")
+    with pytest.raises(InvalidInput, match="comment"):
+        decisions.reassign(gh, ada, sam.id, people.alan.user_id, "")
+    with pytest.raises(InvalidInput, match="own access"):
+        decisions.reassign(gh, ada, sam.id, people.sam.user_id, "sam knows best")
+    with pytest.raises(InvalidInput, match="campaign's reviewers"):
+        decisions.reassign(gh, ada, sam.id, people.sky.user_id, "sky sits next to sam")
+    decisions.reassign(gh, ada, sam.id, people.alan.user_id, "alan leads sam's team")
+    with pytest.raises(Denied, match="not a reviewer of this item"):
+        decisions.keep(gh, ada, sam.id, "still needed")
+    assert [i.label for i in review_queries.my_items(gh, people.ada)] == ["Sky: requester"]
+    decisions.keep(gh, people.step_up(gh, "alan"), sam.id, "on the billing rota")
+    reassigned = events(gh, "review.reassigned")
+    assert [(e["outcome"], e["details"].get("reviewer")) for e in reassigned] == [
+        ("denied", people.alan.user_id), ("denied", people.sam.user_id),
+        ("denied", people.sky.user_id), ("success", people.alan.user_id)]

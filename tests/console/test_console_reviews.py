@@ -1,0 +1,118 @@
+"""The access-review pages through Streamlit's AppTest, signed in at a real local OpenID
+provider: an admin defines and starts a campaign, decides an item on the Reviews page with the
+evidence in view, closes the campaign; the auditor cuts the evidence pack, which verifies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from streamlit.testing.v1 import AppTest
+
+from audit.checkpoint import generate_keypair, load_private_key
+from audit.engine import make_engine
+from audit.proved import verify
+from audit.schema import events_table
+from audit.sealer import seal_pending
+from audit.settings import load_settings
+from tests.support.console_helpers import console, signed_in, submit_code
+
+CAMPAIGNS = "console/pages/review_campaigns.py"
+REVIEWS = "console/pages/reviews.py"
+EVIDENCE = "console/pages/review_evidence.py"
+
+
+@pytest.fixture
+def engine(data_dir: Path) -> Engine:
+    settings = load_settings()
+    generate_keypair(settings.signing_key_path, settings.public_key_path)
+    return make_engine(f"sqlite:///{data_dir / 'gatehouse.db'}")
+
+
+def enrolled(oidc: str, sub: str, page: str | None = None) -> AppTest:
+    at = signed_in(console(oidc), oidc, sub).run()
+    submit_code(at, "enroll_code", at.code[0].value)
+    next(b for b in at.button if b.label == "Continue").click().run()
+    return at.switch_page(page).run() if page else at
+
+
+def labelled(widgets: Any, label: str) -> Any:
+    return next(w for w in widgets if w.label == label)
+
+
+def actions(engine: Engine, prefix: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(events_table).order_by(events_table.c.id)).mappings().all()
+    return [dict(r) for r in rows if r["action"].startswith(prefix)]
+
+
+def test_admin_starts_reviews_closes_and_the_auditor_cuts_a_verified_pack(
+        oidc: str, engine: Engine) -> None:
+    enrolled(oidc, "sam.support")  # a requester Gatehouse has seen: a role holder
+    ada = enrolled(oidc, "ada.admin", CAMPAIGNS)
+    assert not ada.exception
+    labelled(ada.radio, "Items nobody reviewed by the due date").set_value("revoke")
+    labelled(ada.button, "Check").click().run()
+    assert "1 items, 1 people under review" in ada.info[0].value
+    assert "up to **1 people** lose their access" in ada.warning[0].value
+    assert not [b for b in ada.button if b.label == "Start campaign"]  # confirm first
+    labelled(ada.checkbox, "I understand: up to 1 people could lose access").check().run()
+    labelled(ada.button, "Start campaign").click().run()
+    assert "Campaign 1 started." in ada.success[0].value
+
+    ada.switch_page(REVIEWS).run()
+    assert "Sam Support\\: requester" in ada.markdown[0].value  # literal(): escaped markup
+    assert "reads **0**" in ada.markdown[1].value  # the evidence, in view
+    assert "no customer\\-data access in 90 days" in ada.error[0].value
+    labelled(ada.text_input, "Comment").input("moved to the engineering team")
+    labelled(ada.button, "Revoke").click().run()
+    assert "Item 1: revoke recorded." in ada.success[0].value
+    assert "No access-review items wait for you." in ada.info[0].value
+
+    ada.switch_page(CAMPAIGNS).run()
+    labelled(ada.button, "Close now (defaults apply)").click().run()
+    assert "Campaign 1 closed: 1 items: 0 kept, 1 revoked" in ada.success[-1].value
+    decided = actions(engine, "review.decided")
+    assert [(e["actor_sub"], e["details"]["decision"]) for e in decided] == [
+        ("ada.admin", "revoke")]
+
+    settings = load_settings()
+    seal_pending(engine, load_private_key(settings.signing_key_path), settings.checkpoint_dir)
+    audrey = enrolled(oidc, "audrey.auditor", EVIDENCE)
+    labelled(audrey.button, "Cut evidence pack").click().run()
+    assert not audrey.exception and "1 items" in audrey.success[0].value
+    assert [getattr(b, "label", None) for b in audrey.get("download_button")] == [
+        "Download pack (JSON, proved)", "Download items (CSV)"]
+    cut = audrey.session_state["review_pack"]
+    public = load_private_key(settings.signing_key_path).public_key()
+    assert verify(json.loads(cut.document), public).ok
+
+
+def test_a_campaign_without_reviewers_is_refused_naming_the_field(
+        oidc: str, engine: Engine) -> None:
+    ada = enrolled(oidc, "ada.admin", CAMPAIGNS)
+    labelled(ada.text_input, "Reviewers").input(" ")
+    labelled(ada.radio, "Items nobody reviewed by the due date").set_value("keep")
+    labelled(ada.button, "Check").click().run()
+    assert "reviewers" in ada.error[0].value
+
+
+def test_a_reviewer_hands_an_item_to_another_admin(oidc: str, engine: Engine) -> None:
+    enrolled(oidc, "sam.support")
+    enrolled(oidc, "alan.admin")
+    ada = enrolled(oidc, "ada.admin", CAMPAIGNS)
+    labelled(ada.radio, "Items nobody reviewed by the due date").set_value("keep")
+    labelled(ada.button, "Check").click().run()
+    labelled(ada.button, "Start campaign").click().run()
+    ada.switch_page(REVIEWS).run()
+    assert labelled(ada.selectbox, "Reviewer").value is not None
+    labelled(ada.text_input, "Reason").input("Alan leads the billing team")
+    labelled(ada.button, "Hand over").click().run()
+    assert not ada.exception and "Item 1 handed over." in ada.success[0].value
+    assert "No access-review items wait for you." in ada.info[0].value
+    handed = actions(engine, "review.reassigned")
+    assert [(e["actor_sub"], e["reason"]) for e in handed] == [
+        ("ada.admin", "Alan leads the billing team")]
