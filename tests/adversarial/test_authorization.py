@@ -54,8 +54,8 @@ from access.workflow import (
 from audit.checkpoint import load_private_key
 from audit.export_stream import ExportFormat
 from audit.sealer import seal_pending
-from tests.access.dsr.support import subject_of
 from audit.settings import load_settings
+from tests.access.dsr.support import subject_of
 from tests.adversarial.support import (
     ROOT,
     World,
