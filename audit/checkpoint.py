@@ -27,6 +27,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from audit.private_files import open_private
+
 ORIGIN = "gatehouse/audit"
 KEY_NAME = "gatehouse-audit"
 _SIG_PREFIX = "\u2014 "
@@ -162,13 +164,18 @@ def fingerprint(public: Ed25519PublicKey) -> str:
 # --- publication outside the database ---------------------------------------------------
 
 def publish(directory: Path, checkpoint: Checkpoint) -> Path:
-    """Write the note to `directory` atomically (temp file, fsync, rename); idempotent."""
+    """Write the note to `directory` atomically (a new private temp file, fsync, rename);
+    idempotent."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{checkpoint.size:016d}.note"
     if target.exists():
         return target
     temp = target.with_suffix(".tmp")
-    with open(temp, "w", encoding="utf-8") as out:
+    # A stale temp file (a crash) or anything planted at its name goes first: unlink never
+    # follows a symlink, and the temp is then created new (`open_private`), never written
+    # through a link to some other file.
+    temp.unlink(missing_ok=True)
+    with open_private(temp, "w", encoding="utf-8") as out:
         out.write(checkpoint.note)
         out.flush()
         os.fsync(out.fileno())

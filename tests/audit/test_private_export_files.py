@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit.bundle import export_bundle, verify_bundle
+from audit.checkpoint import publish, sign_checkpoint
 from audit.export_stream import ExportFormat, split_file, write_export, zip_directory
 from audit.private_files import PathTaken, create_private, open_private, place, read_private
 from audit.query import EventFilter, stream
@@ -181,3 +182,17 @@ def test_a_symlink_swapped_in_after_the_export_is_not_followed_on_download(
     regular = tmp_path / "real.csv"
     regular.write_bytes(b"a,b\n")
     assert read_private(regular) == b"a,b\n"
+
+
+def test_publishing_a_checkpoint_never_writes_through_a_planted_temp_symlink(
+        tmp_path: Path) -> None:
+    """Whoever can write the checkpoint folder plants a symlink at the note's temp name: the
+    sealer publishes all the same and the link's target is untouched."""
+    key = Ed25519PrivateKey.generate()
+    checkpoint = sign_checkpoint(key, 3, bytes(32), 1_000_000, None)
+    victim = tmp_path / "victim"
+    plant_link(tmp_path / f"{3:016d}.tmp", victim)
+    published = publish(tmp_path, checkpoint)
+    assert published.read_text() == checkpoint.note
+    assert victim.read_bytes() == VICTIM
+    assert mode(published) == 0o600
