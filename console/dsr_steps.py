@@ -5,6 +5,7 @@ result shows by its control after the page reruns)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -16,6 +17,7 @@ from access.dsr import package, rights
 from access.dsr import requests as dsr
 from access.principal import Principal
 from access.text import MAX_REASON
+from console.formatting import when
 from console.markup import literal
 from console.step_up import Ask, keep, kept, results, sensitive, show_result
 
@@ -100,6 +102,16 @@ def _access(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
         _review(gh, principal, view, content)
 
 
+def _consultations(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The consultations as the officer reads them: UTC minutes, the long justification last
+    so the short columns fit beside the sidebar (the item names are in the Withhold picker)."""
+    return pd.DataFrame([{"date (UTC)": when(datetime.fromisoformat(r["date"]))[:-4],
+                          **{k: r.get(k) for k in ("action", "scope", "ticket", "staff", "role",
+                                                "justification")}} for r in rows],
+                        columns=["date (UTC)", "action", "scope", "ticket", "staff", "role",
+                                 "justification"])
+
+
 def _kept_package(dsr_id: int, content: dict[str, Any]) -> str:
     keep(_PACKAGE, content)
     return f"Package for request {dsr_id} prepared: review it below."
@@ -111,9 +123,7 @@ def _review(gh: Gatehouse, principal: Principal, view: dsr.DsrView,
     st.dataframe(pd.DataFrame([{"customer": r["customer_id"], **r["fields"]}
                                for r in content["personal_data"]]), hide_index=True)
     st.markdown("**Staff consultations** (role and pseudonym, never the person)")
-    st.dataframe(pd.DataFrame(content["consultations"], columns=[
-        "date", "action", "scope", "ticket", "justification", "staff", "role", "customer_id",
-        "item"]), hide_index=True)
+    st.dataframe(_consultations(content["consultations"]), hide_index=True)
     if content["withheld"]:
         st.markdown("**Withheld**")
         st.dataframe(pd.DataFrame(content["withheld"]), hide_index=True)
