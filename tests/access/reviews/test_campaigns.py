@@ -226,6 +226,20 @@ def test_a_start_already_past_opens_the_campaign_now(gh_any: Gatehouse, people: 
     assert [e["actor_sub"] for e in events(gh, "review.campaign.")] == ["ada"]
 
 
+def test_a_sweep_after_both_start_and_due_date_opens_then_closes_the_campaign(
+        gh_any: Gatehouse, people: Team, clock: FakeClock) -> None:
+    gh = gh_any  # the worker was down from before the start until after the due date
+    campaign_id = campaigns.start(gh, people.ada, draft(gh, starts_at=gh.now() +
+                                                        timedelta(days=1)))
+    clock.advance(days=15)
+    report = sweep.sweep(gh, None)
+    assert (report.reviews_opened, report.reviews_closed) == (1, 1)
+    assert _status(gh, campaign_id)[0] == "closed"
+    assert [e["action"] for e in events(gh, "review.campaign.")] == [
+        "review.campaign.scheduled", "review.campaign.started", "review.campaign.closed"]
+    assert events(gh, "review.campaign.closed")[0]["details"]["defaulted"] == 4
+
+
 def _status(gh: Gatehouse, campaign_id: int) -> tuple[str, object]:
     with gh.read() as db:
         campaign = db.get_one(ReviewCampaign, campaign_id)
