@@ -34,7 +34,7 @@ _REVIEW = frozenset({"campaign_id", "item_id", "field", "scopes", "items", "peop
                      "default_decision", "due_at", "decision", "recommendation", "rule",
                      "default", "role", "environment", "subject", "reviewer", "sessions_ended",
                      "change", "invariant", "kept", "revoked", "defaulted", "applied",
-                     "next_campaign_id"})
+                     "next_campaign_id", "starts_at"})
 _AUDIT = frozenset({"filters", "row_count", "format", "tree_size", "intact", "event_id"})
 # data-subject requests: never the subject's email or a field's value, only what was done
 _DSR = frozenset({"kind", "jurisdiction", "environment", "due_at", "status", "outcome", "fields",
@@ -103,6 +103,7 @@ ALLOWED_DETAILS: dict[str, frozenset[str]] = {
     "audit.sealer.backdated": frozenset({"count", "event_ids", "behind_s", "against"}),
     "system.demo_seeded": frozenset({"customers", "events"}),
     # access reviews (issue 17): target_type "review_campaign" or "review_item"
+    "review.campaign.scheduled": _REVIEW,
     "review.campaign.started": _REVIEW,
     "review.campaign.closed": _REVIEW,
     "review.reminded": _REVIEW,

@@ -1,6 +1,12 @@
 """Defining and starting a campaign (admins). A bad draft is refused naming its field, with a
 denied `review.campaign.started` event, and nothing is stored.
 
+A campaign starts now, or at a start in the future (before its due date; a start already
+past means now). A future one is stored as scheduled with a `review.campaign.scheduled`
+event and no items; the sweep opens it at its start (`open_due`), computing its items and
+evidence then, with the same `review.campaign.started` event and webhook notice as a campaign
+started at once. Its reviewers are resolved when it is defined.
+
 A default decision of revoke takes access from everyone nobody reviewed, so `start` needs the
 admin to confirm how many people that could be (`Preview.people`): `confirm_people` must
 equal it, and the refusal says the number.
@@ -23,7 +29,7 @@ from access.errors import InvalidInput
 from access.principal import Principal, Role
 from access.reviews.evidence import gather
 from access.reviews.scope import SCOPES, Planned, holders, item_row, plan
-from access.reviews.states import CampaignStatus
+from access.reviews.states import CampaignStatus, open_scheduled
 from access.schema import ReviewCampaign, User
 from access.text import as_logged, storable
 from access.workflow import notify
@@ -31,7 +37,7 @@ from audit.events import AuditEvent
 from audit.vocabulary import Outcome
 
 __all__ = ["RECURRENCE", "CampaignDraft", "Preview", "by", "draft_of", "open_campaign",
-           "preview", "start", "start_as_operator", "summary"]
+           "open_due", "preview", "start", "start_as_operator", "summary"]
 
 RECURRENCE = {0: "does not recur", 1: "monthly", 3: "quarterly", 6: "half-yearly",
               12: "yearly"}
@@ -49,6 +55,7 @@ class CampaignDraft:
     look_back_days: int | None = None   # None: `[reviews] look_back_days`
     remind_days: Sequence[int] = field(default=(7, 1))  # days before the due date
     recur_months: int = 0
+    starts_at: datetime | None = None   # None, or a time already past: now
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,8 @@ def _count(planned: list[Planned]) -> Preview:
 
 def start(gh: Gatehouse, admin: Principal, draft: CampaignDraft,
           confirm_people: int | None = None) -> int:
-    """Open a campaign now; returns its id. See the module contract for refusals."""
+    """Open a campaign now, or schedule it for its start; returns its id. See the module
+    contract for refusals."""
     gh.authorize(admin, Action.REVIEWS_MANAGE)
     return _start(gh, admin, draft, confirm_people)
 
@@ -126,6 +134,7 @@ def _check(gh: Gatehouse, draft: CampaignDraft) -> None:
         raise InvalidInput("scopes", f"must name one or more of {', '.join(SCOPES)}")
     if draft.due_at <= gh.now():
         raise InvalidInput("due_at", "must be in the future")
+    _check_start(draft)
     if draft.default_decision not in ("keep", "revoke"):
         raise InvalidInput("default_decision", "choose keep or revoke explicitly")
     if draft.look_back_days is not None and not 1 <= draft.look_back_days <= 730:
@@ -134,6 +143,15 @@ def _check(gh: Gatehouse, draft: CampaignDraft) -> None:
         raise InvalidInput("remind_days", "must be 0 to 90 days before the due date")
     if draft.recur_months not in RECURRENCE:
         raise InvalidInput("recur_months", f"must be one of {sorted(RECURRENCE)}")
+
+
+def _check_start(draft: CampaignDraft) -> None:
+    if draft.starts_at is None:
+        return
+    if not isinstance(draft.starts_at, datetime) or draft.starts_at.utcoffset() is None:
+        raise InvalidInput("starts_at", "must be a date and time with a time zone")
+    if draft.starts_at >= draft.due_at:
+        raise InvalidInput("starts_at", "must be before the due date")
 
 
 def _confirmed(draft: CampaignDraft, seen: Preview, confirm_people: int | None) -> None:
@@ -173,31 +191,65 @@ def _named(db: Session, subjects: list[str]) -> list[int]:
 def open_campaign(gh: Gatehouse, db: Session, draft: CampaignDraft, reviewer_ids: list[int],
                   planned: list[Planned], admin: Principal | None,
                   previous_id: int | None) -> ReviewCampaign:
-    """Store the campaign and its items with their evidence (one aggregate per source over
-    the window), record the start and announce it."""
-    days = draft.look_back_days or gh.config.reviews.look_back_days
+    """Store the campaign. If its start has come, open it now (`_begin`); otherwise record
+    that it is scheduled and leave it to the sweep."""
     now = gh.now()
+    starts = max(draft.starts_at or now, now)
     campaign = ReviewCampaign(
         name=draft.name.strip(), scopes=" ".join(draft.scopes), reviewers=draft.reviewers,
-        reviewer_ids=" ".join(map(str, reviewer_ids)), starts_at=now, due_at=draft.due_at,
-        look_back_days=days, remind_days=" ".join(map(str, draft.remind_days)),
+        reviewer_ids=" ".join(map(str, reviewer_ids)), starts_at=starts, due_at=draft.due_at,
+        look_back_days=draft.look_back_days or gh.config.reviews.look_back_days,
+        remind_days=" ".join(map(str, draft.remind_days)),
         default_decision=draft.default_decision, auto_apply=draft.auto_apply,
-        recur_months=draft.recur_months, status=CampaignStatus.OPEN,
+        recur_months=draft.recur_months, status=CampaignStatus.SCHEDULED,
         created_by=admin.user_id if admin else None, created_at=now, previous_id=previous_id)
     db.add(campaign)
     db.flush()
-    usage = gather(db.connection(), now, days, gh.config.anomalies)
+    if starts > now:
+        gh.audit(db, by(admin, "review.campaign.scheduled", target_type="review_campaign",
+                        target_id=str(campaign.id),
+                        details={**_described(campaign, planned),
+                                 "starts_at": starts.isoformat()}))
+    else:
+        _begin(gh, db, campaign, planned, admin)
+    return campaign
+
+
+def _described(campaign: ReviewCampaign, planned: list[Planned]) -> dict[str, Any]:
+    return {"campaign_id": campaign.id, "scopes": campaign.scopes.split(),
+            "items": len(planned), "people": _count(planned).people,
+            "default_decision": campaign.default_decision,
+            "due_at": campaign.due_at.isoformat()}
+
+
+def _begin(gh: Gatehouse, db: Session, campaign: ReviewCampaign, planned: list[Planned],
+           admin: Principal | None) -> None:
+    """Open `campaign`: its items with their evidence (one aggregate per source over the
+    window ending now), the start recorded and announced."""
+    open_scheduled(campaign)
+    now = gh.now()
+    usage = gather(db.connection(), now, campaign.look_back_days, gh.config.anomalies)
     db.add_all([item_row(p, campaign.id, usage, gh.config.reviews, now) for p in planned])
-    details = {"campaign_id": campaign.id, "scopes": list(draft.scopes),
-               "items": len(planned), "people": _count(planned).people,
-               "default_decision": draft.default_decision,
-               "due_at": draft.due_at.isoformat()}
     gh.audit(db, by(admin, "review.campaign.started", target_type="review_campaign",
-                    target_id=str(campaign.id), details=details))
+                    target_id=str(campaign.id), details=_described(campaign, planned)))
     notify.enqueue(gh, db, notify.Kind.REVIEW, f"Access review {campaign.id} "
                    f"({campaign.name}) started: {len(planned)} items, due "
-                   f"{draft.due_at:%Y-%m-%d}", {"campaign_id": str(campaign.id)})
-    return campaign
+                   f"{campaign.due_at:%Y-%m-%d}", {"campaign_id": str(campaign.id)})
+
+
+def open_due(gh: Gatehouse) -> int:
+    """The sweep's step: open every scheduled campaign whose start has come (by Gatehouse,
+    with the scope as it stands now); how many."""
+    with gh.read() as db:
+        due = db.execute(select(ReviewCampaign.id).where(
+            ReviewCampaign.status == CampaignStatus.SCHEDULED,
+            ReviewCampaign.starts_at <= gh.now()).order_by(ReviewCampaign.id)).scalars().all()
+    for campaign_id in due:
+        with gh.write() as db:
+            campaign = db.get_one(ReviewCampaign, campaign_id, with_for_update=True)
+            if campaign.status == CampaignStatus.SCHEDULED:  # another sweeper may have
+                _begin(gh, db, campaign, plan(db, gh.policy, campaign.scopes.split()), None)
+    return len(due)
 
 
 def draft_of(campaign: ReviewCampaign, due_at: datetime) -> CampaignDraft:
@@ -207,7 +259,7 @@ def draft_of(campaign: ReviewCampaign, due_at: datetime) -> CampaignDraft:
         default_decision=campaign.default_decision, auto_apply=campaign.auto_apply,
         reviewers=campaign.reviewers, look_back_days=campaign.look_back_days,
         remind_days=[int(d) for d in campaign.remind_days.split()],
-        recur_months=campaign.recur_months)
+        recur_months=campaign.recur_months)  # no start: the next one opens at once
 
 
 def summary(campaign: ReviewCampaign) -> dict[str, int]:

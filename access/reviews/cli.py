@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from access.reviews import campaigns, closing, pack
 from access.reviews.scope import SCOPES
+from access.reviews.states import CampaignStatus
 from access.runtime import build_for_cli
 from access.schema import ReviewCampaign
 
@@ -21,10 +22,12 @@ __all__ = ["add_parser"]
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     review = sub.add_parser("review", help="access-review campaigns: start, list, close, pack")
     verbs = review.add_subparsers(dest="verb", required=True)
-    start = verbs.add_parser("start", help="open a campaign now")
+    start = verbs.add_parser("start", help="open a campaign now, or schedule it (--start)")
     start.add_argument("--name", required=True)
     start.add_argument("--scope", action="append", required=True, choices=sorted(SCOPES))
     start.add_argument("--due", required=True, help="due date, ISO 8601 (UTC if no zone)")
+    start.add_argument("--start", help="start, ISO 8601 (UTC if no zone), before the due "
+                                      "date; the worker's sweep opens it then (default: now)")
     start.add_argument("--default", required=True, choices=["keep", "revoke"],
                        help="the decision for items nobody reviewed")
     start.add_argument("--confirm-people", type=int,
@@ -45,25 +48,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     cut.set_defaults(run=_pack)
 
 
-def _due(text: str) -> datetime:
-    due = datetime.fromisoformat(text)
-    return due if due.tzinfo else due.replace(tzinfo=UTC)
+def _when(text: str) -> datetime:
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _start(args: argparse.Namespace) -> None:
     draft = campaigns.CampaignDraft(
-        name=args.name, scopes=args.scope, due_at=_due(args.due),
+        name=args.name, scopes=args.scope, due_at=_when(args.due),
+        starts_at=_when(args.start) if args.start else None,
         default_decision=args.default, auto_apply=not args.no_auto_apply,
         reviewers=args.reviewers, look_back_days=args.look_back_days,
         recur_months=args.recur_months)
-    print(f"campaign {campaigns.start_as_operator(build_for_cli(), draft, args.confirm_people)}"
-          " started")
+    gh = build_for_cli()
+    campaign_id = campaigns.start_as_operator(gh, draft, args.confirm_people)
+    with gh.read() as db:
+        campaign = db.get_one(ReviewCampaign, campaign_id)
+        starts, status = campaign.starts_at, campaign.status
+    print(f"campaign {campaign_id} " + (f"scheduled to start {starts:%Y-%m-%d %H:%M} UTC"
+                                        if status == CampaignStatus.SCHEDULED else "started"))
 
 
 def _list(_args: argparse.Namespace) -> None:
     with build_for_cli().read() as db:
         for c in db.execute(select(ReviewCampaign).order_by(ReviewCampaign.id)).scalars():
-            print(f"{c.id}\t{c.status}\tdue {c.due_at:%Y-%m-%d}\t{c.name}\t{c.summary or ''}")
+            print(f"{c.id}\t{c.status}\tstarts {c.starts_at:%Y-%m-%d}\tdue {c.due_at:%Y-%m-%d}"
+                  f"\t{c.name}\t{c.summary or ''}")
 
 
 def _close(args: argparse.Namespace) -> None:

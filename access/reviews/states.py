@@ -2,7 +2,11 @@
 
 A campaign:
 
-    open ──close (an admin, or the sweep at the due date)──▶ closed
+    scheduled ──open (the sweep at its start)──▶ open ──close (an admin, or the sweep at
+                                                            the due date)──▶ closed
+
+A campaign defined with a start in the future waits as scheduled, without items: its items
+and their evidence are computed when it opens. One starting now is open at once.
 
 An item:
 
@@ -22,10 +26,12 @@ from enum import StrEnum
 from access.errors import Conflict
 from access.schema import ReviewCampaign, ReviewItem
 
-__all__ = ["CampaignStatus", "ItemStatus", "close", "decide", "unless_open", "unless_pending"]
+__all__ = ["CampaignStatus", "ItemStatus", "close", "decide", "open_scheduled", "unless_open",
+           "unless_pending"]
 
 
 class CampaignStatus(StrEnum):
+    SCHEDULED = "scheduled"
     OPEN = "open"
     CLOSED = "closed"
 
@@ -36,17 +42,24 @@ class ItemStatus(StrEnum):
     REVOKED = "revoked"
 
 
-_CAMPAIGN_MOVES = {CampaignStatus.OPEN: frozenset({CampaignStatus.CLOSED}),
+_CAMPAIGN_MOVES = {CampaignStatus.SCHEDULED: frozenset({CampaignStatus.OPEN}),
+                   CampaignStatus.OPEN: frozenset({CampaignStatus.CLOSED}),
                    CampaignStatus.CLOSED: frozenset[CampaignStatus]()}
 _ITEM_MOVES = {ItemStatus.PENDING: frozenset({ItemStatus.KEPT, ItemStatus.REVOKED}),
                ItemStatus.KEPT: frozenset[ItemStatus](),
                ItemStatus.REVOKED: frozenset[ItemStatus]()}
 
 
+def _refused(campaign: ReviewCampaign) -> Conflict:
+    if campaign.status == CampaignStatus.SCHEDULED:
+        return Conflict(f"campaign {campaign.id} is scheduled: it has not started yet")
+    return Conflict(f"campaign {campaign.id} is already {campaign.status}")
+
+
 def unless_open(campaign: ReviewCampaign) -> None:
-    """Raise `Conflict` unless `campaign` still takes decisions."""
+    """Raise `Conflict` unless `campaign` takes decisions now."""
     if campaign.status != CampaignStatus.OPEN:
-        raise Conflict(f"campaign {campaign.id} is already {campaign.status}")
+        raise _refused(campaign)
 
 
 def unless_pending(item: ReviewItem) -> None:
@@ -55,10 +68,17 @@ def unless_pending(item: ReviewItem) -> None:
         raise Conflict(f"item {item.id} is already {item.status}")
 
 
+def open_scheduled(campaign: ReviewCampaign) -> None:
+    """Move a scheduled `campaign` to open (the sweep, once its start has come)."""
+    if CampaignStatus.OPEN not in _CAMPAIGN_MOVES[CampaignStatus(campaign.status)]:
+        raise _refused(campaign)
+    campaign.status = CampaignStatus.OPEN
+
+
 def close(campaign: ReviewCampaign, at: datetime, by: int | None) -> None:
     """Move `campaign` to closed at `at` (by a person, or None: the sweep)."""
     if CampaignStatus.CLOSED not in _CAMPAIGN_MOVES[CampaignStatus(campaign.status)]:
-        raise Conflict(f"campaign {campaign.id} is already {campaign.status}")
+        raise _refused(campaign)
     campaign.status, campaign.closed_at, campaign.closed_by = CampaignStatus.CLOSED, at, by
 
 

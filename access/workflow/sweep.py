@@ -1,5 +1,6 @@
-"""The background sweep: expires stale requests, records grant expiries, reminds reviewers and
-closes access-review campaigns at their due date, delivers webhooks.
+"""The background sweep: expires stale requests, records grant expiries, opens scheduled
+access-review campaigns at their start, reminds reviewers and closes campaigns at their due
+date, delivers webhooks.
 
 Nothing here is needed for safety (grants are checked against the clock when used, and a
 decision expires a stale request itself, `expire_if_due`); it keeps the record complete and
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from access.context import Gatehouse
 from access.dsr.reminders import announce_due_soon
-from access.reviews import closing
+from access.reviews import campaigns, closing
 from access.schema import AccessRequest, Grant, Notification
 from access.workflow import notify
 from access.workflow.events import request_event
@@ -41,6 +42,7 @@ class SweepReport:
     dsr_reminders: int = 0     # data-subject requests announced as due soon
     reviews_closed: int = 0    # access-review campaigns closed at their due date
     reviews_reminded: int = 0  # campaigns whose reviewers got a reminder
+    reviews_opened: int = 0    # scheduled campaigns opened at their start
 
 
 def sweep(gh: Gatehouse, webhook_url: str | None) -> SweepReport:
@@ -48,9 +50,11 @@ def sweep(gh: Gatehouse, webhook_url: str | None) -> SweepReport:
     lag = announce_seal_lag(gh, load_settings().seal_lag_warning_us)
     # reminders and reviews first, so their notices go out in this same pass
     dsr_due = announce_due_soon(gh)
-    reminded, closed = closing.remind_due(gh), closing.close_due(gh)
+    opened = campaigns.open_due(gh)  # before closing: one whose start and due date both
+    reminded, closed = closing.remind_due(gh), closing.close_due(gh)  # passed still runs
     return SweepReport(expired, ended, lag, notify.deliver_pending(gh, webhook_url),
-                       dsr_reminders=dsr_due, reviews_closed=closed, reviews_reminded=reminded)
+                       dsr_reminders=dsr_due, reviews_closed=closed, reviews_reminded=reminded,
+                       reviews_opened=opened)
 
 
 def announce_seal_lag(gh: Gatehouse, threshold_us: int) -> bool:

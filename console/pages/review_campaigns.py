@@ -1,5 +1,6 @@
-"""Access reviews (admins; auditors read): define a campaign, follow its progress and overdue
-reviewers, close it. A default of revoke asks to confirm how many people could lose access."""
+"""Access reviews (admins; auditors read): define a campaign (starting now, or scheduled for a
+later start), follow its progress and overdue reviewers, close it. A default of revoke asks to
+confirm how many people could lose access."""
 
 from __future__ import annotations
 
@@ -29,14 +30,15 @@ def _draft() -> campaigns.CampaignDraft | None:
         name = st.text_input("Name", value=f"Access review {gh.now():%Y} Q{quarter}")
         scopes = st.multiselect("What is reviewed", list(SCOPES), default=["role:requester"])
         left, right = st.columns(2)
-        due = left.date_input("Due date (UTC, end of day)",
-                              value=gh.now().date() + timedelta(days=14))
-        reviewers = right.text_input("Reviewers", value="admins",
+        start = left.date_input("Start date (UTC; today starts now)", value=gh.now().date())
+        due = right.date_input("Due date (UTC, end of day)",
+                               value=gh.now().date() + timedelta(days=14))
+        reviewers = left.text_input("Reviewers", value="admins",
                                      help='"admins", or the reviewers\' subjects, comma-separated')
-        default = left.radio("Items nobody reviewed by the due date", ["keep", "revoke"],
+        default = right.radio("Items nobody reviewed by the due date", ["keep", "revoke"],
                              index=None, help="Revoke takes access from everyone nobody "
                                               "reviewed")
-        recur = right.selectbox("Recurrence", list(campaigns.RECURRENCE),
+        recur = left.selectbox("Recurrence", list(campaigns.RECURRENCE),
                                 format_func=lambda m: campaigns.RECURRENCE[m], index=2)
         look_back = left.number_input("Evidence window (days)", 1, 730,
                                       gh.config.reviews.look_back_days)
@@ -47,7 +49,18 @@ def _draft() -> campaigns.CampaignDraft | None:
     return campaigns.CampaignDraft(name=name, scopes=scopes, due_at=end,
                                    default_decision=default or "", auto_apply=auto_apply,
                                    reviewers=reviewers, look_back_days=int(look_back),
-                                   recur_months=int(recur))
+                                   recur_months=int(recur), starts_at=_start_of(start))
+
+
+def _start_of(day: object) -> datetime | None:
+    """Midnight UTC of a later day; None (now) for today or a day already past."""
+    if not isinstance(day, date) or day <= gh.now().date():
+        return None
+    return datetime.combine(day, time(0, 0), UTC)
+
+
+def _when(starts_at: datetime | None) -> str:
+    return "starts now" if starts_at is None else f"starts {starts_at:%Y-%m-%d %H:%M} UTC"
 
 
 def _define() -> None:
@@ -62,7 +75,8 @@ def _define() -> None:
     if held is None:
         return
     draft, seen = held
-    st.info(f"{seen.items} items, {seen.people} people under review; due "
+    st.info(f"{seen.items} items, {seen.people} people under review; "
+            f"{_when(draft.starts_at)}; due "
             f"{draft.due_at:%Y-%m-%d %H:%M} UTC; unreviewed items: **{draft.default_decision}**.")
     confirm = None
     if draft.default_decision == "revoke":
@@ -79,7 +93,7 @@ def _define() -> None:
             show_error(exc)
             return
         st.session_state.pop("review_draft", None)
-        st.session_state["review_started"] = campaign_id
+        st.session_state["review_started"] = (campaign_id, draft.starts_at)
         st.rerun()
 
 
@@ -94,15 +108,20 @@ if allowed(viewer, Action.REVIEWS_MANAGE):
         _define()
     started = st.session_state.pop("review_started", None)
     if started:
-        st.success(f"Campaign {started} started.")
+        st.success(f"Campaign {started[0]} " + ("started." if started[1] is None else
+                                                 f"scheduled: {_when(started[1])}."))
 
 for c in all_campaigns(gh, viewer):
     # keyed: a card keeps its elements when a new campaign appears above it
     with st.container(border=True, key=f"campaign_{c.id}"):
-        st.markdown(f"**{c.id}. {literal(c.name)}** · {c.status} · due {c.due_at:%Y-%m-%d %H:%M} "
-                    f"UTC · {', '.join(c.scopes)} · default {c.default_decision} · "
+        st.markdown(f"**{c.id}. {literal(c.name)}** · {c.status} · starts "
+                    f"{c.starts_at:%Y-%m-%d %H:%M} · due {c.due_at:%Y-%m-%d %H:%M} UTC · "
+                    f"{', '.join(c.scopes)} · default {c.default_decision} · "
                     f"{campaigns.RECURRENCE.get(c.recur_months, '')}")
-        if c.items:
+        if c.status == "scheduled":
+            st.caption("Scheduled: it opens at its start, when its items and their evidence "
+                       "are computed and the reviewers are notified")
+        elif c.items:
             st.progress(c.decided / c.items, text=f"{c.decided} of {c.items} items decided")
         else:
             st.caption("No items: nothing in scope when it started")

@@ -249,7 +249,9 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
         a.w.gh, p, t, a.w.people.alan.user_id if p.sub != "alan" else
         a.w.people.ada.user_id, "alan runs break-glass drills"), Arena.review_item,
         step_up=True),
-    "queries.my_items": service({R, A, U}, lambda a, p, _: review_queries.my_items(a.w.gh, p)),
+    # everyone with a home page (VIEW_HOME, the privacy officer's too since the DSR merge)
+    "queries.my_items": service({R, A, U, P}, lambda a, p, _: review_queries.my_items(
+        a.w.gh, p)),
     "queries.campaigns": service({A, U}, lambda a, p, _: review_queries.campaigns(a.w.gh, p)),
     "queries.campaign_items": service({A, U}, lambda a, p, t: review_queries.campaign_items(
         a.w.gh, p, t), Arena.campaign),

@@ -5,6 +5,7 @@ evidence in view, closes the campaign; the auditor cuts the evidence pack, which
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,28 @@ def test_a_reviewer_hands_an_item_to_another_admin(oidc: str, engine: Engine) ->
     handed = actions(engine, "review.reassigned")
     assert [(e["actor_sub"], e["reason"]) for e in handed] == [
         ("ada.admin", "Alan leads the billing team")]
+
+
+def test_a_campaign_with_a_later_start_shows_as_scheduled(oidc: str, engine: Engine) -> None:
+    enrolled(oidc, "sam.support")
+    ada = enrolled(oidc, "ada.admin", CAMPAIGNS)
+    start = labelled(ada.date_input, "Start date (UTC; today starts now)")
+    due = labelled(ada.date_input, "Due date (UTC, end of day)")
+    labelled(ada.radio, "Items nobody reviewed by the due date").set_value("keep")
+    start.set_value(due.value + timedelta(days=1))
+    labelled(ada.button, "Check").click().run()
+    assert "**starts_at**: must be before the due date" in ada.error[0].value
+    later = datetime.now(UTC).date() + timedelta(days=3)
+    labelled(ada.date_input, "Start date (UTC; today starts now)").set_value(later)
+    labelled(ada.button, "Check").click().run()
+    assert f"starts {later:%Y-%m-%d} 00:00 UTC" in ada.info[0].value
+    labelled(ada.button, "Start campaign").click().run()
+    assert not ada.exception
+    assert f"Campaign 1 scheduled: starts {later:%Y-%m-%d} 00:00 UTC." in ada.success[0].value
+    card = next(m.value for m in ada.markdown if m.value.startswith("**1."))
+    assert f"· scheduled · starts {later:%Y-%m-%d} 00:00 ·" in card
+    assert any(c.value.startswith("Scheduled: it opens at its start") for c in ada.caption)
+    assert [e["action"] for e in actions(engine, "review.campaign.")] == [
+        "review.campaign.scheduled"]
+    ada.switch_page(REVIEWS).run()
+    assert "No access-review items wait for you." in ada.info[0].value

@@ -45,7 +45,8 @@ def test_a_campaign_from_start_to_a_verified_evidence_pack(
     open_page(page, "Access reviews")
     page.get_by_text("keep", exact=True).click()  # the default decision, chosen explicitly
     click(page, "Check")
-    expect(page.get_by_text("1 items, 1 people under review")).to_be_visible()
+    expect(page.get_by_text("1 items, 1 people under review; starts now")).to_be_visible()
+    screenshot(page, "review-0-campaign-defined")
     click(page, "Start campaign")
     expect(page.get_by_text("Campaign 1 started.")).to_be_visible()
     expect(page.get_by_text("0 of 1 items decided")).to_be_visible()

@@ -3,6 +3,7 @@ lifecycle, refusals, default decisions at the due date, suspension, recurrence."
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -14,8 +15,8 @@ from access.identity.sessions import resume
 from access.reviews import campaigns, closing, decisions
 from access.reviews import queries as review_queries
 from access.reviews.applying import idp_changes
-from access.schema import ConsoleSession, ReviewCampaign, RoleSuspension
-from access.workflow import sweep
+from access.schema import ConsoleSession, Notification, ReviewCampaign, RoleSuspension
+from access.workflow import notify, sweep
 from access.workflow.queries import my_requests
 from tests.support.identity_helpers import GROUPS, FakeClock, LocalIdP
 from tests.support.review_helpers import draft, items, reads, seed
@@ -75,6 +76,7 @@ def test_bad_campaigns_are_refused_naming_the_field_and_leave_an_event(
              (draft(gh, reviewers="sam"), "reviewers"),  # Sam is under review, alone
              (draft(gh, default_decision="maybe"), "default_decision"),
              (draft(gh, scopes=[]), "scopes"),
+             (draft(gh, starts_at=gh.now() + timedelta(days=15)), "starts_at"),  # after due
              (draft(gh, default_decision="revoke"), "confirm_people")]
     for bad, field in cases:
         with pytest.raises(InvalidInput) as refused:
@@ -180,3 +182,72 @@ def test_an_item_handed_to_another_reviewer_is_theirs_alone(
     assert [(e["outcome"], e["details"].get("reviewer")) for e in reassigned] == [
         ("denied", people.alan.user_id), ("denied", people.sam.user_id),
         ("denied", people.sky.user_id), ("success", people.alan.user_id)]
+
+
+def test_a_campaign_with_a_future_start_waits_until_the_sweep_opens_it_at_its_start(
+        gh_any: Gatehouse, people: Team, clock: FakeClock) -> None:
+    gh = gh_any
+    defined_at = gh.now()
+    campaign_id = campaigns.start(gh, people.ada, draft(gh, starts_at=gh.now() +
+                                                        timedelta(days=5)))
+    assert _status(gh, campaign_id) == ("scheduled", defined_at + timedelta(days=5))
+    assert items(gh, campaign_id) == {}  # nothing computed before its start
+    scheduled = events(gh, "review.campaign.")
+    assert [(e["action"], e["actor_sub"]) for e in scheduled] == [
+        ("review.campaign.scheduled", "ada")]
+    assert scheduled[0]["details"]["starts_at"] == (defined_at + timedelta(days=5)).isoformat()
+    assert review_queries.my_items(gh, people.ada) == []
+    with pytest.raises(Conflict, match="has not started"):
+        closing.close_campaign(gh, people.ada, campaign_id)
+
+    clock.advance(days=4)
+    reads(gh, people.sky, customers=3, tickets=1, days_ago=0.5)  # after it was defined
+    assert sweep.sweep(gh, None).reviews_opened == 0
+    clock.advance(days=1)
+    assert sweep.sweep(gh, None).reviews_opened == 1
+    assert sweep.sweep(gh, None).reviews_opened == 0  # opened once
+    assert _status(gh, campaign_id)[0] == "open"
+    sky = items(gh, campaign_id)["Sky: requester"]
+    assert (sky.recommendation, sky.rule) == ("keep", "in_use")  # evidence as of the start
+    started = events(gh, "review.campaign.started")
+    assert [(e["actor_sub"], e["details"]["items"]) for e in started] == [("system", 4)]
+    assert _notices(gh) == [f"Access review {campaign_id} (Q4 access review) started: 4 "
+                            f"items, due {gh.now() + timedelta(days=9):%Y-%m-%d}"]
+    assert sorted(i.label for i in review_queries.my_items(gh, people.alan)) == [
+        "Ada: approver", "Sam: requester", "Sky: requester"]
+
+
+def test_a_start_already_past_opens_the_campaign_now(gh_any: Gatehouse, people: Team) -> None:
+    gh = gh_any
+    campaign_id = campaigns.start(gh, people.ada, draft(gh, starts_at=gh.now() -
+                                                        timedelta(days=2)))
+    assert _status(gh, campaign_id) == ("open", gh.now())
+    assert len(items(gh, campaign_id)) == 4
+    assert [e["actor_sub"] for e in events(gh, "review.campaign.")] == ["ada"]
+
+
+def test_a_sweep_after_both_start_and_due_date_opens_then_closes_the_campaign(
+        gh_any: Gatehouse, people: Team, clock: FakeClock) -> None:
+    gh = gh_any  # the worker was down from before the start until after the due date
+    campaign_id = campaigns.start(gh, people.ada, draft(gh, starts_at=gh.now() +
+                                                        timedelta(days=1)))
+    clock.advance(days=15)
+    report = sweep.sweep(gh, None)
+    assert (report.reviews_opened, report.reviews_closed) == (1, 1)
+    assert _status(gh, campaign_id)[0] == "closed"
+    assert [e["action"] for e in events(gh, "review.campaign.")] == [
+        "review.campaign.scheduled", "review.campaign.started", "review.campaign.closed"]
+    assert events(gh, "review.campaign.closed")[0]["details"]["defaulted"] == 4
+
+
+def _status(gh: Gatehouse, campaign_id: int) -> tuple[str, object]:
+    with gh.read() as db:
+        campaign = db.get_one(ReviewCampaign, campaign_id)
+        return campaign.status, campaign.starts_at
+
+
+def _notices(gh: Gatehouse) -> list[str]:
+    with gh.read() as db:
+        payloads = db.execute(select(Notification.payload).where(
+            Notification.kind == notify.Kind.REVIEW).order_by(Notification.id)).scalars().all()
+    return [json.loads(p)["text"] for p in payloads]

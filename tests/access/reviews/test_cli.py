@@ -32,8 +32,17 @@ def test_the_operator_runs_a_campaign_from_the_shell(
     assert "confirm 1" in capsys.readouterr().err  # default revoke: say how many people
     assert main(["review", "start", "--name", "Shell review", "--scope", "role:requester",
                  "--due", "2099-01-01", "--default", "revoke", "--confirm-people", "1"]) == 0
+    assert "campaign 1 started" in capsys.readouterr().out
+    assert main(["review", "start", "--name", "Later review", "--scope", "role:requester",
+                 "--start", "2099-02-01", "--due", "2099-01-01", "--default", "keep"]) == 2
+    assert "starts_at: must be before the due date" in capsys.readouterr().err
+    assert main(["review", "start", "--name", "Later review", "--scope", "role:requester",
+                 "--start", "2098-12-01T08:00", "--due", "2099-01-01", "--default", "keep"]) == 0
+    assert "campaign 2 scheduled to start 2098-12-01 08:00 UTC" in capsys.readouterr().out
     assert main(["review", "list"]) == 0
-    assert "\topen\tdue 2099-01-01\tShell review" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "1\topen\tstarts " in listed and "\tdue 2099-01-01\tShell review" in listed
+    assert "2\tscheduled\tstarts 2098-12-01\tdue 2099-01-01\tLater review" in listed
     assert main(["review", "close", "1"]) == 0
     assert "'defaulted': 1" in capsys.readouterr().out
     seal_pending(gh.engine, load_private_key(settings.signing_key_path),
