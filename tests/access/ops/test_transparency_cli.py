@@ -1,7 +1,7 @@
 """`python -m access transparency-report` in a subprocess on SQLite, as a signed-in privacy
 officer: the three files land privately, the report verifies with `python -m audit
-verify-report`, and the generation is recorded as the console page's is; a requester is
-refused, and the refusal is recorded too."""
+verify-report`, and the generation is recorded as the console page's is; a requester and a
+bad customer id are refused, and each refusal is recorded too."""
 
 from __future__ import annotations
 
@@ -64,9 +64,14 @@ def test_the_privacy_officer_writes_a_report_that_verifies(data_dir: Path,
                          str(tmp_path / "sam"))
     assert refused.returncode == 2 and "error:" in refused.stderr
     assert not (tmp_path / "sam").exists()
+    bad = access_cli(data_dir, pia, "transparency-report", "--customer", "cust 7",
+                     *period[2:-1], str(tmp_path / "bad"))
+    assert bad.returncode == 2 and bad.stderr.startswith("error: customer"), bad.stderr
+    assert not (tmp_path / "bad").exists()
     assert [(e["actor_sub"], e["outcome"], e["user_agent"], e["customer_id"],
              e["details"].get("row_count")) for e in reported(data_dir)] == [
-        ("pia.privacy", "success", "python -m access transparency-report", "cust-7", 2)]
+        ("pia.privacy", "success", "python -m access transparency-report", "cust-7", 2),
+        ("pia.privacy", "denied", "python -m access transparency-report", "cust 7", None)]
     assert denied_by(gh, "sam.support") == [
         ("auth.page.denied", "transparency.report", "python -m access transparency-report")]
 
