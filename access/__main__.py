@@ -16,7 +16,7 @@ from access.data.sources import generate_demo_databases
 from access.data.subject_index import BLIND_INDEX_KEY, create_blind_index_key_file
 from access.errors import GatehouseError
 from access.identity.mfa import demo_code
-from access.ops import dsr_cli
+from access.ops import dsr_cli, transparency_cli
 from access.ops.demo import seed_demo
 from access.ops.migrate import upgrade
 from access.ops.pg_roles import RolePlan, create_all_roles
@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     dsr_cli.add_parser(sub)
     sub.choices["dsr"].set_defaults(run=_dsr)
     review_cli.add_parser(sub)
+    transparency_cli.add_parser(sub)
+    sub.choices["transparency-report"].set_defaults(run=_transparency_report)
     work = sub.add_parser("worker", help="sweep continuously until interrupted")
     work.add_argument("--interval", type=float, default=10.0)
     work.set_defaults(run=_worker)
@@ -117,6 +119,10 @@ def _sweep(_args: argparse.Namespace) -> None:
 
 def _dsr(args: argparse.Namespace) -> None:
     print(dsr_cli.run(build_for_cli(), args))
+
+
+def _transparency_report(args: argparse.Namespace) -> None:
+    print(transparency_cli.run(build_for_cli(), args))
 
 
 def _worker(args: argparse.Namespace) -> None:

@@ -3,10 +3,10 @@ a period (`access.transparency`), staff pseudonymised, as a proved report (`audi
 customer verifies offline against the log's public key, with a readable HTML rendering of the
 same document and the opening (full records, naming staff) for a trusted third party.
 
-Auditors (and, once merged, the privacy officer) generate it; generating is one
-`transparency.reported` audit event naming the customer and the period, written after the
-report is built and before it is handed back (no event, no report). A refusal (bad input, no
-checkpoint yet) is an event too.
+Auditors and the privacy officer generate it (the console page, or `python -m access
+transparency-report`); generating is one `transparency.reported` audit event naming the
+customer and the period, written after the report is built and before it is handed back (no
+event, no report). A refusal (bad input, no checkpoint yet) is an event too.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Operator commands behind `python -m access`: schema migrations (`migrate`),
 PostgreSQL roles (`pg_roles`), the demo history (`demo`), demo customer databases
-(`generate_customers`) and data-subject requests from a terminal (`dsr_cli`).
+(`generate_customers`), and commands acting as a signed-in person (`as_person`):
+data-subject requests (`dsr_cli`) and transparency reports (`transparency_cli`).
 """
 
-__all__ = ["demo", "dsr_cli", "generate_customers", "migrate", "pg_roles"]
+__all__ = ["as_person", "demo", "dsr_cli", "generate_customers", "migrate", "pg_roles",
+           "transparency_cli"]

@@ -1,10 +1,8 @@
 """`python -m access dsr ...`: data-subject requests from a terminal, as a signed-in person.
 
-The command acts as the person named by `--as` (their subject), through their newest live
-console session (so the roles are what their identity provider last asserted at sign-in) and a
-fresh authenticator code (`--code`, else asked for without echo), which is also the step-up
-for release, export and approval. No session, a wrong code or a missing role is refused by
-the same services and recorded the same way as in the console.
+The command acts as the person named by `--as` (their subject) the way `access.ops.as_person`
+says: through their newest live console session and a fresh authenticator code (`--code`,
+else asked for without echo), which is also the step-up for release, export and approval.
 """
 
 from __future__ import annotations
@@ -16,42 +14,16 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
-
 from access.context import Gatehouse
 from access.dsr import package, rights
 from access.dsr import requests as dsr
-from access.errors import AuthenticationFailed, InvalidInput
-from access.identity import mfa
-from access.keys.files import create_private, private_dir
-from access.principal import Principal, Role
-from access.schema import ConsoleSession, User
+from access.errors import InvalidInput
+from access.ops.as_person import person, write_private
+from access.principal import Principal
 
-__all__ = ["add_parser", "person", "run"]
+__all__ = ["add_parser", "run"]
 
 AGENT = "python -m access dsr"
-
-
-def person(gh: Gatehouse, sub: str, code: str) -> Principal:
-    """`sub` acting through their newest live console session, with `code` just verified."""
-    now = gh.now()
-    with gh.read() as db:
-        found = db.execute(select(ConsoleSession, User).join(User)
-                           .where(User.sub == sub, User.disabled_at.is_(None),
-                                  ConsoleSession.ended_at.is_(None),
-                                  ConsoleSession.expires_at > now,
-                                  ConsoleSession.last_seen_at > now - gh.config.sessions.idle,
-                                  ConsoleSession.mfa_verified_at.is_not(None))
-                           .order_by(ConsoleSession.created_at.desc())).first()
-    if found is None:
-        raise AuthenticationFailed(f"{sub[:64]} has no live console session: sign in to the "
-                                   "console first")
-    session, user = found
-    principal = Principal(user.id, user.iss, user.sub, user.display_name,
-                          frozenset(Role(r) for r in session.roles.split()), session.id,
-                          session.expires_at, session.mfa_verified_at, session.step_up_at,
-                          None, AGENT)
-    return mfa.verify_code(gh, principal, code)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(gh: Gatehouse, args: argparse.Namespace) -> str:
     """Carry out one step; what to print."""
-    who = person(gh, args.who, args.code or getpass.getpass("authenticator code: "))
+    who = person(gh, args.who, args.code or getpass.getpass("authenticator code: "), AGENT)
     return _STEPS[args.step](gh, who, args)
 
 
@@ -131,23 +103,15 @@ def _changes(pairs: list[str]) -> dict[str, str]:
     return dict(p.split("=", 1) for p in pairs)
 
 
-def _write(out: Path, files: dict[str, bytes]) -> str:
-    private_dir(out)
-    for name, data in files.items():
-        with open(create_private(out / name), "wb") as handle:
-            handle.write(data)
-    return f"wrote {', '.join(str(out / n) for n in files)}"
-
-
 def _release(gh: Gatehouse, who: Principal, args: argparse.Namespace) -> str:
     released = package.release(gh, who, args.id)
-    return _write(args.out, {f"dsr-{args.id}.json": released.json,
+    return write_private(args.out, {f"dsr-{args.id}.json": released.json,
                              f"dsr-{args.id}.html": released.html})
 
 
 def _export(gh: Gatehouse, who: Principal, args: argparse.Namespace) -> str:
     portable = rights.portability(gh, who, args.id)
-    return _write(args.out, {f"dsr-{args.id}.json": portable.json,
+    return write_private(args.out, {f"dsr-{args.id}.json": portable.json,
                              f"dsr-{args.id}.csv": portable.csv,
                              f"dsr-{args.id}.schema.json": json.dumps(portable.schema,
                                                                       indent=2).encode()})

@@ -1,6 +1,7 @@
-"""Transparency report (auditors): a customer's access-transparency report for a period, to
-download as JSON (for the customer, verifiable offline), HTML (the same, readable) and the
-opening (full records, naming staff: for the customer's auditor or a regulator only)."""
+"""Transparency report (auditors and the privacy officer): a customer's access-transparency
+report for a period, to download as JSON (for the customer, verifiable offline), HTML (the
+same, readable) and the opening (full records, naming staff: for the customer's auditor or a
+regulator only)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from console.markup import literal
 
 _ACTION = {"data.read": "read", "data.revealed": "reveal", "data.exported": "export"}
 
-gh, auditor = page(Action.TRANSPARENCY_REPORT)
+gh, viewer = page(Action.TRANSPARENCY_REPORT)
 st.title("Transparency report")
 st.caption("Every consultation of one customer's data in a period, staff shown as role and "
            "pseudonym, with the signed checkpoint and an inclusion proof per event: the "
@@ -45,7 +46,7 @@ if generate:
     until = datetime.combine(last + timedelta(days=1), time(), UTC)
     try:
         st.session_state["transparency_report"] = transparency_report.generate(
-            gh, auditor, customer, since, until)
+            gh, viewer, customer, since, until)
     except GatehouseError as exc:
         st.session_state.pop("transparency_report", None)
         show_error(exc)

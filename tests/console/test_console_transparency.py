@@ -1,6 +1,7 @@
 """The Transparency report page through Streamlit's AppTest, signed in at a real local OpenID
 provider: the auditor generates a customer's report, its three downloads are offered, a rerun
-writes no second event, and nobody else can open the page."""
+writes no second event; the privacy officer does the same without any other auditor page;
+and nobody else can open the page."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import pytest
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
+from access.authz import allowed
+from access.principal import Principal, Role
 from audit.checkpoint import generate_keypair, load_private_key
 from audit.engine import make_engine
 from audit.proved import verify
 from audit.schema import events_table
 from audit.sealer import seal_pending
 from audit.settings import load_settings
+from console.app import PAGES
 from tests.support.audit_history import History
 from tests.support.console_helpers import console, signed_in, submit_code
 
@@ -105,3 +109,36 @@ def test_others_cannot_open_the_page(oidc: str, engine: Engine, sub: str) -> Non
     direct.run()
     assert "Not allowed" in direct.error[0].value
     assert not direct.get("download_button") and not recorded(engine, "transparency.reported")
+
+
+def _only_auditors(page: tuple[Any, ...]) -> bool:
+    def holding(role: Role) -> Principal:
+        return Principal(1, "iss", "sub", "name", frozenset({role}), "s", PAST, PAST, None)
+    return allowed(holding(Role.AUDITOR), page[-1]) and \
+        not allowed(holding(Role.PRIVACY_OFFICER), page[-1])
+
+
+def test_the_privacy_officer_generates_and_downloads_without_other_auditor_pages(
+        oidc: str, engine: Engine) -> None:
+    h = History(engine, PAST)
+    wanted = h.read("sam", timedelta(minutes=1), grant="7", customer="cust-7")
+    seal(engine)
+    at = enrolled(oidc, "pia.privacy", PAGE)
+    assert not at.exception and at.title[0].value == "Transparency report"
+    labelled(at.text_input, "Customer").input("cust-7")
+    labelled(at.button, "Generate").click().run()
+    assert not at.exception and not at.error, at.error
+    assert "1 consultation(s)" in at.success[0].value
+    assert len(at.get("download_button")) == 3
+    assert list(at.dataframe[0].value["event"]) == [wanted]
+    state = at.session_state["transparency_report"]
+    public = load_private_key(load_settings().signing_key_path).public_key()
+    assert verify(json.loads(state.document), public, json.loads(state.opening)).ok
+    assert [(e["actor_sub"], e["actor_roles"], e["outcome"])
+            for e in recorded(engine, "transparency.reported")] == [
+        ("pia.privacy", "privacy_officer", "success")]
+    auditors_only = [p[0] for p in PAGES if _only_auditors(p)]
+    assert "console/pages/audit_log.py" in auditors_only
+    for other in auditors_only:
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(other).run()

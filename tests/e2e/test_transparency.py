@@ -1,6 +1,7 @@
-"""The auditor generates a customer's access-transparency report in a real browser over the
-seeded demo, downloads it, and the downloaded file verifies with the CLI and only the public
-key; the log holds exactly one report event."""
+"""The auditor, and the privacy officer, generate a customer's access-transparency report in
+a real browser over the seeded demo, download it, and the downloaded file verifies with the
+CLI and only the public key; the log holds exactly one report event. The privacy officer's
+navigation holds no other audit page."""
 
 from __future__ import annotations
 
@@ -63,15 +64,21 @@ def reports_logged(data: Path) -> int:
         e.action == "transparency.reported"))))
 
 
-def test_the_auditor_downloads_a_report_that_verifies_offline(
-        page: Page, demo: tuple[str, Path], idp: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sub", ["audrey.auditor", "pia.privacy"])
+def test_a_report_is_downloaded_that_verifies_offline(
+        page: Page, demo: tuple[str, Path], idp: str, tmp_path: Path, sub: str) -> None:
     url, data = demo
     customer = busiest_customer(data)
-    sign_in(page, url, "audrey.auditor")
-    code = ok(cli(data, "access", "--issuer", idp, "demo-code", "audrey.auditor")).strip()
+    sign_in(page, url, sub)
+    code = ok(cli(data, "access", "--issuer", idp, "demo-code", sub)).strip()
     page.get_by_label("6-digit code").fill(code)
     page.get_by_role("button", name="Verify", exact=True).click()
     wait_for_app(page)
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav).to_contain_text("Transparency report")
+    if sub == "pia.privacy":
+        for other in ("Audit log", "Activity", "Verify", "Customer access", "Review evidence"):
+            expect(nav).not_to_contain_text(other)
     open_page(page, "Transparency report")
     page.get_by_label("Customer").fill(customer)
     page.get_by_role("button", name="Generate", exact=True).click()
@@ -79,7 +86,7 @@ def test_the_auditor_downloads_a_report_that_verifies_offline(
     expect(verdict).to_contain_text("consultation(s), cut against the signed checkpoint")
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     page.wait_for_timeout(500)  # the table draws just after its element appears
-    screenshot(page, "transparency-report")
+    screenshot(page, f"transparency-report-{sub}")
 
     with page.expect_download() as download:
         page.get_by_role("button", name="Download report (JSON)").click()
@@ -103,4 +110,4 @@ def test_the_auditor_downloads_a_report_that_verifies_offline(
     assert reports_logged(data) == 1  # two downloads, one report, one event
     page.goto(readable.as_uri())  # the readable document, as the customer opens it
     expect(page.get_by_role("heading", name="Access-transparency report")).to_be_visible()
-    screenshot(page, "transparency-report-html")
+    screenshot(page, f"transparency-report-html-{sub}")
