@@ -40,9 +40,14 @@ def check_exists(gh: Gatehouse, environment: str, customer_id: str) -> None:
         raise InvalidInput("customer", f"there is no customer {customer_id} in {environment}")
 
 
+def was_purged(db: Session, environment: str, customer_id: str) -> bool:
+    """Whether the customer's data was purged (its rows are gone, its id is remembered)."""
+    return db.get(PurgedCustomer, (environment, customer_id)) is not None
+
+
 def refuse_unservable(db: Session, environment: str, customer_id: str) -> None:
     """Raise CustomerPurged or CustomerRestricted if nothing may be done for the customer."""
-    if db.get(PurgedCustomer, (environment, customer_id)) is not None:
+    if was_purged(db, environment, customer_id):
         raise CustomerPurged(f"customer {customer_id} was purged after its retention period")
     if db.get(CustomerRestriction, (environment, customer_id)) is not None:
         raise CustomerRestricted(f"customer {customer_id} is restricted: processing of their "

@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 
 from access.authz import Action
 from access.context import Gatehouse, event_for
-from access.data.servable import check_customer_id, check_exists, refuse_unservable
+from access.data.servable import (
+    check_customer_id,
+    check_exists,
+    refuse_unservable,
+    was_purged,
+)
 from access.errors import Denied, InvalidFields, InvalidInput
 from access.principal import Principal
 from access.schema import AccessRequest
@@ -90,9 +95,16 @@ def _problems(gh: Gatehouse, draft: RequestDraft
     _checked(problems, lambda: _check_justification(gh, draft.justification))
     if isinstance(draft.environment, str) and draft.environment in gh.policy.environments:
         _checked(problems, lambda: _check_ticket(gh, draft))
-        if customer is not None:
+        if customer is not None and not _purged(gh, draft.environment, customer):
             _checked(problems, lambda: check_exists(gh, draft.environment, customer))
     return needs, problems
+
+
+def _purged(gh: Gatehouse, environment: str, customer_id: str) -> bool:
+    """A purged customer has no rows left: it is refused as purged (`Denied`, once the other
+    fields hold), never as an unknown customer."""
+    with gh.read() as db:
+        return was_purged(db, environment, customer_id)
 
 
 def _checked(problems: list[InvalidInput], check: Callable[[], _T]) -> _T | None:
