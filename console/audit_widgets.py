@@ -22,6 +22,7 @@ from access import oversight
 from access.errors import GatehouseError
 from access.oversight import ACTIONS, EventFilter, Outcome, ProofCheck, StoredEvent
 from console.errors import show_error
+from console.markup import literal
 
 ANY = "any"
 T = TypeVar("T")
@@ -238,7 +239,8 @@ def downloads(export: ExportFiles, key: str) -> None:
     files = tuple(export.sizes)
     for i, (path, size) in enumerate(export.sizes.items()):
         if path.name in served or not path.exists():
-            st.caption(f"Downloaded {path.name} ({human_size(size)}); removed from the server.")
+            st.caption(f"Downloaded {literal(path.name)} ({human_size(size)}); removed from "
+                       "the server.")
             continue
         # The callable holds paths only, never `export`: dropping that removes the files.
         st.download_button(f"Download {path.name} ({human_size(size)})",
