@@ -71,37 +71,20 @@ def _console() -> None:
                for _, title, _, url, action in PAGES if not allowed(principal, action)]
     landing = st.Page(functools.partial(st.switch_page, home), title="Gatehouse",
                       url_path="start", default=True, visibility="hidden")
-    every = [landing, *pages, *refused]
-    if _ARRIVED not in st.session_state:
-        _arrive(every, landing, home)
     with st.sidebar:
         st.write(f"**{literal(principal.name)}**  \n{', '.join(sorted(principal.roles))}")
         st.button("Sign out", on_click=sign_out, args=(gh, principal))
-    chosen = st.navigation(every)
+    chosen = st.navigation([landing, *pages, *refused])
+    wanted = st.session_state.pop(WANTED_PAGE, None)
+    if chosen.url_path == landing.url_path and wanted is not None:
+        # Signed in from a deep link: its page (or Home with a message) instead of Home.
+        for target in [*pages, *refused]:
+            if target.url_path == wanted:
+                st.switch_page(target)
     forget_other_pages(chosen.url_path)  # a sensitive action waits only on its own page
     if (notice := st.session_state.pop("page_notice", None)) is not None:
         st.info(notice, icon=":material/info:")
     chosen.run()
-
-
-_ARRIVED = "arrived"
-
-
-def _arrive(every: list[st.Page], landing: st.Page, home: st.Page) -> None:
-    """The first run after sign-in: go on from "/" (to the remembered deep link, or Home)
-    before any page link is on screen.
-
-    `st.switch_page` asks for a rerun, and Streamlit folds a click that arrives meanwhile into
-    that request with the newer page winning: a sidebar link the person clicked while this run
-    was still switching would be lost. So this run's navigation is hidden, and the links appear
-    only with the page the person lands on."""
-    chosen = st.navigation(every, position="hidden")
-    st.session_state[_ARRIVED] = True
-    wanted = st.session_state.pop(WANTED_PAGE, None)
-    if chosen.url_path == landing.url_path:
-        # Signed in from a deep link: its page (or Home with a message) instead of Home.
-        targets = [page for page in every if page is not landing and page.url_path == wanted]
-        st.switch_page(targets[0] if targets else home)
 
 
 def _not_allowed(gh: Gatehouse, principal: Principal, title: str, action: Action,
