@@ -63,14 +63,15 @@ def _console() -> None:
     pages = [st.Page(path, title=title, icon=icon, url_path=url)
              for path, title, icon, url, action in PAGES if allowed(principal, action)]
     # Every page's URL works (/home too: a default page answers only at "/"). "/" itself is a
-    # hidden page that goes to Home; a page the role does not allow answers with Home and a
-    # message instead of Streamlit's "Page not found", and its refusal is logged.
+    # hidden page that shows Home's script in place (switching to Home there raced a person's
+    # first click: the late switch could win); a page the role does not allow answers with
+    # Home and a message instead of Streamlit's "Page not found", and its refusal is logged.
     home = pages[0]  # every role has Home
     refused = [st.Page(functools.partial(_not_allowed, gh, principal, title, action, home),
                        title=title, url_path=url, visibility="hidden")
                for _, title, _, url, action in PAGES if not allowed(principal, action)]
-    landing = st.Page(functools.partial(st.switch_page, home), title="Gatehouse",
-                      url_path="start", default=True, visibility="hidden")
+    landing = st.Page(PAGES[0][0], title=PAGES[0][1], url_path="start", default=True,
+                      visibility="hidden")
     with st.sidebar:
         st.write(f"**{literal(principal.name)}**  \n{', '.join(sorted(principal.roles))}")
         st.button("Sign out", on_click=sign_out, args=(gh, principal))

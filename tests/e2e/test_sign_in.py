@@ -52,7 +52,8 @@ def test_the_newcomer_enrolls_reaches_home_signs_out_and_signs_in_again_with_a_f
     expect(page.get_by_label("6-digit code")).to_be_visible()
     enter_code(page, secret, enrolled_at, "Verify")  # the step used at enrollment: refused
     expect(page.get_by_text("not valid (or was already used)")).to_be_visible()
-    enter_code(page, secret, enrolled_at + 1, "Verify")  # a later step, inside the window
+    # a later step, inside the window however long the run took (a loaded machine)
+    enter_code(page, secret, max(totp.time_step(time.time()), enrolled_at + 1), "Verify")
     expect(page.get_by_role("heading", name="Welcome, Nell Newcomer")).to_be_visible()
     screenshot(page, "sign-in-6-home-again")
 
@@ -125,7 +126,8 @@ def test_an_enrolled_persona_signs_in_with_a_code_and_no_enrollment(
 def test_page_urls_work_after_sign_in(page: Page, console_url: str, stage: Backstage) -> None:
     ready(stage, "ada.admin")
     stage.sign_in(page, console_url, "ada.admin")
-    assert page.url == f"{console_url}/home"
+    assert page.url.rstrip("/") == console_url  # "/" shows Home in place
+    expect(page.get_by_role("heading", name="Welcome, Ada Admin")).to_be_visible()
     page.goto(f"{console_url}/approvals")
     wait_for_app(page)
     expect(page.get_by_role("heading", name="Approvals")).to_be_visible()
