@@ -105,7 +105,8 @@ def paging(shown: broker.DataView) -> None:
     """Where this page sits among the scope's rows; a cut-off view says so and offers the
     next page. Each page is a deliberate read: a click, one logged event."""
     if shown.pages == 1:
-        st.caption(f"All {shown.total_rows:,} rows of {scope} are shown.")
+        st.caption(f"The one row of {scope} is shown." if shown.total_rows == 1 else
+                   f"All {shown.total_rows:,} rows of {scope} are shown.")
         return
     st.warning(f"Truncated: showing {rows_shown(shown)} (page {shown.page} of "
                f"{shown.pages}). One read serves at most {shown.page_size:,} rows; each "
