@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from scripts.demo_idp import issuer_url, register_personas
 from scripts.demo_secrets import write_secrets
@@ -27,6 +27,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 CHROMIUM = Path("/usr/bin/chromium")
+# Assertions wait up to 15 s, as actions wait 20 s (`page`): with two test workers on two
+# cores, one script run of a page can take longer than Playwright's 5 s default.
+expect.set_options(timeout=15_000)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-dev-shm-usage"]
 # What `make run` does before starting the console (scripts/run_demo.py), minus the demo seed.

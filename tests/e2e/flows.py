@@ -6,6 +6,7 @@ import re
 import time
 
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from access.identity import totp
 from tests.e2e.conftest import sign_in_at_idp, wait_for_app
@@ -49,7 +50,15 @@ def open_page(page: Page, title: str) -> None:
     href = link.get_attribute("href") or ""
     for _ in range(2):
         link.click()
+        try:  # the URL changes when the new page's run starts; then wait for it to finish
+            page.wait_for_url(lambda url: _same_page(url, href), timeout=10_000)
+        except PlaywrightTimeout:
+            continue
         wait_for_app(page)
-        if page.url.split("?")[0].rstrip("/") == href.split("?")[0].rstrip("/"):
+        if _same_page(page.url, href):
             return
     raise AssertionError(f"the sidebar link {title!r} did not open {href} (at {page.url})")
+
+
+def _same_page(url: str, href: str) -> bool:
+    return url.split("?")[0].rstrip("/") == href.split("?")[0].rstrip("/")
