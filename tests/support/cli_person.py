@@ -31,8 +31,10 @@ class Person:
         self.used = totp.time_step(then.timestamp())
 
     def code(self) -> str:
-        # A code is accepted for the steps now-1 .. now+1, each once, in increasing order.
-        step = max(self.used + 1, totp.time_step(time.time()) - 1)
+        # A code is accepted for the steps now-1 .. now+1, each once, in increasing order. The
+        # current step, not now-1: a subprocess slow to start on a loaded machine must still
+        # find it inside the window after the step rolls over.
+        step = max(self.used + 1, totp.time_step(time.time()))
         while totp.time_step(time.time()) + 1 < step:
             time.sleep(0.5)
         self.used = step
