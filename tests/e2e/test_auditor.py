@@ -130,7 +130,9 @@ def download(page: Page, label: str, into: Path) -> tuple[str, Path]:
     button = page.get_by_role("button", name=re.compile("^" + re.escape(label)))
     expect(button).to_have_count(1)
     text = button.inner_text().strip()
-    with page.expect_download() as done:
+    # The button reads its file on the click (a deferred download): on a loaded machine that
+    # run can exceed the 20 s action timeout, as it did once in a clean-clone CI run.
+    with page.expect_download(timeout=60_000) as done:
         button.click()
     saved = into / done.value.suggested_filename
     done.value.save_as(saved)
