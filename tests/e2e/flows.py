@@ -38,6 +38,21 @@ def enroll(page: Page) -> tuple[str, int]:
     return secret, step
 
 
+def sign_out(page: Page) -> None:
+    """Press the one Sign out button and end the session at the provider too.
+
+    Waits for exactly one button first: while a rerun replaces a screen, Streamlit keeps the
+    last screen's elements until the new run reaches them, so the code screen's Sign out can
+    stand beside the sidebar's for a moment (a clean-clone CI run clicked into that moment)."""
+    button = page.get_by_role("button", name="Sign out", exact=True)
+    expect(button).to_have_count(1)
+    button.click()
+    # Streamlit clears its cookie, then sends the browser to the provider's end_session
+    # endpoint, which asks before ending its own session.
+    page.wait_for_url(re.compile(r"/oauth2/end_session"))
+    page.get_by_role("button", name=re.compile("End session")).click()
+
+
 def open_page(page: Page, title: str) -> None:
     """Click the sidebar link `title` and wait until the app has settled on that page.
 

@@ -16,7 +16,7 @@ from access.identity import totp
 from audit.schema import events_table
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import ROOT, screenshot, sign_in_at_idp, wait_for_app
-from tests.e2e.flows import enter_code, sign_in
+from tests.e2e.flows import enter_code, sign_in, sign_out
 
 
 def test_the_newcomer_enrolls_reaches_home_signs_out_and_signs_in_again_with_a_fresh_code(
@@ -38,11 +38,7 @@ def test_the_newcomer_enrolls_reaches_home_signs_out_and_signs_in_again_with_a_f
     expect(page.get_by_role("heading", name="Welcome, Nell Newcomer")).to_be_visible()
     screenshot(page, "sign-in-4-home")
 
-    page.get_by_role("button", name="Sign out", exact=True).click()
-    # Streamlit clears its cookie, then sends the browser to the provider's end_session
-    # endpoint, which asks before ending its own session.
-    page.wait_for_url(re.compile(r"/oauth2/end_session"))
-    page.get_by_role("button", name=re.compile("End session")).click()
+    sign_out(page)
     page.goto(console_url)
     wait_for_app(page)
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
@@ -93,9 +89,7 @@ def test_the_code_screen_names_the_person_and_signs_the_wrong_persona_out(
     expect(page.get_by_label("6-digit code")).to_be_visible()
     screenshot(page, "sign-in-7-code-screen-names-the-person")
     before = stage.last_event_id()
-    page.get_by_role("button", name="Sign out", exact=True).click()
-    page.wait_for_url(re.compile(r"/oauth2/end_session"))
-    page.get_by_role("button", name=re.compile("End session")).click()
+    sign_out(page)
     page.wait_for_url(f"{console_url}/**")
     wait_for_app(page)
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
