@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from audit.private_files import open_private
+from audit.private_files import open_private, replace_atomically
 
 ORIGIN = "gatehouse/audit"
 KEY_NAME = "gatehouse-audit"
@@ -131,8 +130,7 @@ def generate_keypair(private_path: Path, public_path: Path) -> None:
     private_path.parent.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
+    with open_private(private_path) as out:  # never over a file, never through a symlink
         out.write(pem)
     public_path.write_bytes(public_pem(key.public_key()))
 
@@ -164,23 +162,12 @@ def fingerprint(public: Ed25519PublicKey) -> str:
 # --- publication outside the database ---------------------------------------------------
 
 def publish(directory: Path, checkpoint: Checkpoint) -> Path:
-    """Write the note to `directory` atomically (a new private temp file, fsync, rename);
-    idempotent."""
+    """Write the note to `directory` atomically (`replace_atomically`); idempotent."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{checkpoint.size:016d}.note"
     if target.exists():
         return target
-    temp = target.with_suffix(".tmp")
-    # A stale temp file (a crash) or anything planted at its name goes first: unlink never
-    # follows a symlink, and the temp is then created new (`open_private`), never written
-    # through a link to some other file.
-    temp.unlink(missing_ok=True)
-    with open_private(temp, "w", encoding="utf-8") as out:
-        out.write(checkpoint.note)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, target)
-    return target
+    return replace_atomically(target, checkpoint.note)
 
 
 def published_notes(directory: Path) -> list[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = ["PathTaken", "create_private", "open_private", "place", "private_folder",
-           "read_private"]
+           "read_private", "replace_atomically"]
 
 _CREATE_NEW = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                | getattr(os, "O_CLOEXEC", 0))
@@ -80,6 +80,25 @@ def place(source: Path, target: Path) -> Path:
     except FileExistsError:
         raise PathTaken(target, _what(target)) from None
     source.unlink()
+    return target
+
+
+def replace_atomically(target: Path, text: str) -> Path:
+    """Put `text` at `target` whole or not at all: a new private temp file beside it, fsync,
+    then `os.replace` (a reader sees the old file or the new one, never half of one; a crash
+    leaves the old one). A stale temp file (a crash) or anything planted at the temp name goes
+    first: unlink never follows a symlink, and the temp is then created new, never written
+    through a link to some other file. Returns `target`.
+
+    For notes the sealer republishes under the same name (checkpoints, statements), where
+    replacing is the point; `place` is for files that must never replace one."""
+    temp = target.with_suffix(".tmp")
+    temp.unlink(missing_ok=True)
+    with open_private(temp, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, target)
     return target
 
 

@@ -30,7 +30,6 @@ ones verification still needs (see the compaction module for the rule).
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, func, select
 
 from audit.checkpoint import CheckpointInvalid, note_hash, sign_note, signed_body
-from audit.private_files import open_private
+from audit.private_files import replace_atomically
 from audit.schema import events_table
 from audit.verification.report import DamageKind, Report, printable
 
@@ -152,19 +151,12 @@ def newest_statement(directory: Path, public: Ed25519PublicKey) -> Statement | N
 
 
 def publish_statement(directory: Path, statement: Statement) -> Path:
-    """Write the note atomically (temp file, fsync, rename), named by its number. The temp
-    file is created new (`audit.private_files`): a symlink planted at its name by whoever can
-    write the directory is removed, never written through."""
+    """Write the note atomically (`audit.private_files.replace_atomically`: a symlink planted
+    at the temp name by whoever can write the directory is removed, never written through),
+    named by its number."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{statement.number:016d}{SUFFIX}"
-    temp = target.with_suffix(".tmp")
-    temp.unlink(missing_ok=True)  # a leftover of a crashed pass, or a plant: never followed
-    with open_private(temp, "w", encoding="utf-8") as out:
-        out.write(statement.note)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, target)
-    return target
+    return replace_atomically(target, statement.note)
 
 
 def state_seen(key: Ed25519PrivateKey, directory: Path, sealed: int, ids: Sequence[int],

@@ -22,7 +22,7 @@ from access.context import Gatehouse, event_for
 from access.errors import AuthenticationFailed, Conflict, Denied, InvalidInput
 from access.identity import totp
 from access.identity.sessions import end_user_sessions, mark_mfa
-from access.identity.users import user_ref
+from access.identity.users import existing_user, refuse_own, user_ref
 from access.principal import Principal
 from access.schema import MfaCredential, RecoveryCode, User
 from access.text import checked_reason
@@ -195,17 +195,11 @@ def reset(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> None:
     """Remove a user's authenticator and recovery codes and end their sessions; they enroll
     again at their next sign-in. Needs step-up; nobody resets their own."""
     gh.authorize(admin, Action.MFA_RESET)
-    if user_id == admin.user_id:
-        refusal = "you cannot reset your own authenticator; ask another admin"
-        gh.refuse(Denied(refusal), event_for(admin, "auth.mfa.reset", Outcome.DENIED,
-                                             target_type="user",
-                                             target_id=f"{admin.iss}|{admin.sub}",
-                                             reason=refusal))
+    refuse_own(gh, admin, "auth.mfa.reset", user_id,
+               "you cannot reset your own authenticator; ask another admin")
     reason = checked_reason(reason)
     with gh.write() as db:
-        user = db.get(User, user_id)
-        if user is None:
-            raise InvalidInput("user", "no such user")
+        user = existing_user(db, user_id)
         db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
         removed = db.execute(delete(MfaCredential).where(MfaCredential.user_id == user_id))
         end_user_sessions(gh, db, user_id, "mfa reset")

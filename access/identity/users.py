@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from access.authz import Action
 from access.context import Gatehouse, event_for
@@ -34,6 +35,25 @@ def user_ref(user: User) -> str:
     return f"{user.iss}|{user.sub}"
 
 
+def existing_user(db: Session, user_id: int) -> User:
+    """The user `user_id`; `InvalidInput` naming the field if there is none."""
+    user = db.get(User, user_id)
+    if user is None:
+        raise InvalidInput("user", "no such user")
+    return user
+
+
+def refuse_own(gh: Gatehouse, admin: Principal, action: str, user_id: int,
+               refusal: str) -> None:
+    """An admin's `action` on their own account is refused (`Denied`, with an audit event
+    naming them); on anyone else's, nothing happens. One home for the rule that nobody
+    disables, or resets the authenticator of, themselves."""
+    if user_id == admin.user_id:
+        gh.refuse(Denied(refusal), event_for(admin, action, Outcome.DENIED, target_type="user",
+                                             target_id=f"{admin.iss}|{admin.sub}",
+                                             reason=refusal))
+
+
 def list_users(gh: Gatehouse, admin: Principal) -> list[UserView]:
     gh.authorize(admin, Action.USERS_VIEW)
     with gh.read() as db:
@@ -48,17 +68,10 @@ def list_users(gh: Gatehouse, admin: Principal) -> list[UserView]:
 def disable(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> int:
     """Disable a user and end all their sessions at once; return how many were ended."""
     gh.authorize(admin, Action.USERS_DISABLE)
-    if user_id == admin.user_id:
-        refusal = "you cannot disable your own account"
-        gh.refuse(Denied(refusal), event_for(admin, "user.disabled", Outcome.DENIED,
-                                             target_type="user",
-                                             target_id=f"{admin.iss}|{admin.sub}",
-                                             reason=refusal))
+    refuse_own(gh, admin, "user.disabled", user_id, "you cannot disable your own account")
     reason = checked_reason(reason)
     with gh.write() as db:
-        user = db.get(User, user_id)
-        if user is None:
-            raise InvalidInput("user", "no such user")
+        user = existing_user(db, user_id)
         if user.disabled_at is not None:
             raise Conflict("this user is already disabled")
         user.disabled_at, user.disabled_by, user.disabled_reason = gh.now(), admin.user_id, reason
@@ -73,9 +86,7 @@ def enable(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> None:
     gh.authorize(admin, Action.USERS_ENABLE)
     reason = checked_reason(reason)
     with gh.write() as db:
-        user = db.get(User, user_id)
-        if user is None:
-            raise InvalidInput("user", "no such user")
+        user = existing_user(db, user_id)
         if user.disabled_at is None:
             raise Conflict("this user is not disabled")
         user.disabled_at = user.disabled_by = user.disabled_reason = None
