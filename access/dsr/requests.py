@@ -36,7 +36,6 @@ from access.dsr.clock import (
     first_due,
 )
 from access.errors import Conflict, Denied, GatehouseError, InvalidInput
-from access.identity.users import user_ref
 from access.principal import Principal
 from access.schema import DataSubjectRequest, SubjectRestriction, User
 from access.text import as_logged, checked_reason
@@ -54,6 +53,7 @@ __all__ = [
     "dsr_event",
     "extend",
     "file",
+    "name_of",
     "refused",
     "requests",
     "require_kind",
@@ -94,7 +94,8 @@ class DsrView:
     extension_reason: str | None
     identity_state: str
     status: str
-    assignee: str
+    assignee: str  # the person working it: display name, else subject
+    assignee_id: int
     filed_by: str
     clock: ClockState
     pending_action: str | None
@@ -295,15 +296,21 @@ def detail(gh: Gatehouse, principal: Principal, dsr_id: int) -> DsrView:
     gh.refuse(error, refused(principal, error, dsr_id))
 
 
+def name_of(user: User) -> str:
+    """How the page and the command name a person: display name, else subject (events name
+    them as `access.identity.users.user_ref`)."""
+    return user.display_name or user.sub
+
+
 def _view(gh: Gatehouse, db: Session, dsr: DataSubjectRequest) -> DsrView:
     def who(user_id: int) -> str:
         user = db.get(User, user_id)
-        return user_ref(user) if user is not None else str(user_id)
+        return name_of(user) if user is not None else str(user_id)
 
     return DsrView(dsr.id, dsr.kind, dsr.jurisdiction, dsr.environment, dsr.subject_hint,
                    dsr.received_at, dsr.due_at, dsr.extended_at is not None,
                    dsr.extension_reason, dsr.identity_state, dsr.status, who(dsr.assignee_id),
-                   who(dsr.filed_by),
+                   dsr.assignee_id, who(dsr.filed_by),
                    clock_state(dsr.due_at, dsr.closed_at, gh.now(), gh.config.dsr),
                    dsr.pending_action, dsr.grounds, dsr.outcome, dsr.outcome_reason,
                    dsr.closed_at, json.loads(dsr.evidence) if dsr.evidence else None)

@@ -248,6 +248,12 @@ class Portable:
     schema: dict[str, Any]
     sha256: str
 
+    def files(self, dsr_id: int) -> dict[str, bytes]:
+        """The export as the files handed to the requester, by name: the data as JSON and
+        CSV, and the JSON Schema both follow."""
+        return {f"dsr-{dsr_id}.json": self.json, f"dsr-{dsr_id}.csv": self.csv,
+                f"dsr-{dsr_id}.schema.json": json.dumps(self.schema, indent=2).encode()}
+
 
 def portability(gh: Gatehouse, officer: Principal, dsr_id: int) -> Portable:
     """The subject's provided data as JSON and CSV with a JSON Schema; for a verified

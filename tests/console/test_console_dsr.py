@@ -40,7 +40,7 @@ def test_the_privacy_officer_files_verifies_prepares_and_releases(oidc: str,
     assert email not in str(at.dataframe[0].value.to_dict())
     method = next(t for t in at.text_input if "identity" in t.label)
     method.input("replied from the address on file")
-    form_button(at, "dsr_verify_1").click().run()
+    form_button(at, "dsr_1_verify").click().run()
     assert "Identity recorded as verified." in at.success[0].value
     next(b for b in at.button if b.label.startswith("Prepare")).click().run()
     assert email in str(at.dataframe[1].value.to_dict())
