@@ -180,7 +180,10 @@ def file(gh: Gatehouse, officer: Principal, kind: object, jurisdiction: object, 
         gh.audit(db, dsr_event(officer, "dsr.filed", dsr, reason=grounds_text,
                                details={"due_at": dsr.due_at.isoformat(), "rows": len(rows)}))
         if dsr.kind == Kind.OBJECTION:  # Art. 21(1): no processing while it is decided
-            restrict_rows(gh, db, officer, dsr, rows, "objection under consideration")
+            why = "objection under consideration"
+            restrict_rows(gh, db, officer, dsr, rows, why)
+            gh.audit(db, dsr_event(officer, "dsr.restricted", dsr, reason=why,
+                                   details={"rows": len(rows)}))
         return dsr.id
 
 
@@ -205,7 +208,8 @@ def _checked_filing(gh: Gatehouse, kind: object, jurisdiction: object, environme
 
 def restrict_rows(gh: Gatehouse, db: Session, principal: Principal, dsr: DataSubjectRequest,
                   rows: list[SubjectRow], reason: str) -> None:
-    """Restrict each of the subject's rows not restricted yet; one `dsr.restricted` event."""
+    """Restrict each of the subject's rows not restricted yet, in the caller's transaction;
+    the caller records the one `dsr.restricted` event of the step."""
     for row in rows:
         key = (dsr.environment, row.customer_id, row.contact_id, dsr.id)
         if db.get(SubjectRestriction, key) is None:
@@ -213,8 +217,6 @@ def restrict_rows(gh: Gatehouse, db: Session, principal: Principal, dsr: DataSub
                                       contact_id=row.contact_id, dsr_id=dsr.id, reason=reason,
                                       restricted_by=principal.user_id,
                                       restricted_at=gh.now()))
-    gh.audit(db, dsr_event(principal, "dsr.restricted", dsr, reason=reason,
-                           details={"rows": len(rows)}))
 
 
 def verify_identity(gh: Gatehouse, officer: Principal, dsr_id: int, method: str) -> None:

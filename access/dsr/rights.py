@@ -200,8 +200,9 @@ def restrict(gh: Gatehouse, officer: Principal, dsr_id: int, reason: str) -> Non
     with step(gh, officer, dsr_id) as (db, dsr, refuse):
         require_kind(dsr, Kind.RESTRICTION, refuse)
         reason = _reason(reason, refuse)
-        restrict_rows(gh, db, officer, dsr, _rows(gh, dsr), reason)
-        close(gh, db, officer, dsr, "dsr.restricted", "restricted", reason)
+        rows = _rows(gh, dsr)
+        restrict_rows(gh, db, officer, dsr, rows, reason)
+        close(gh, db, officer, dsr, "dsr.restricted", "restricted", reason, rows=len(rows))
 
 
 def lift_restriction(gh: Gatehouse, officer: Principal, dsr_id: int, reason: str) -> None:

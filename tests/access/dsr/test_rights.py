@@ -359,3 +359,27 @@ def test_the_cli_acts_as_the_signed_in_officer_with_a_fresh_code(dsr_world: Worl
     with pytest.raises(AuthenticationFailed, match="no live console session"):
         dsr_cli.run(w.gh, parser.parse_args(["dsr", "--as", "nobody", "--code", "123456",
                                              "list"]))
+
+
+def test_a_hold_is_one_event_and_an_upheld_objection_keeps_it(dsr_world: World) -> None:
+    w = dsr_world
+    before = last_event_id(w.gh.engine)
+    restriction, _ = filed(w, "restriction", "cust-0018", verified=False)
+    rights.restrict(w.gh, officer(w), restriction, "subject contests accuracy")
+    objection, person = filed(w, "objection", "cust-0019", verified=False,
+                              grounds="objects to direct marketing")
+    steps = [(e["action"], e["target_id"], e["details"].get("outcome"))
+             for e in new_events(w, before, "dsr.")]
+    assert steps == [("dsr.filed", str(restriction), None),
+                     ("dsr.restricted", str(restriction), "restricted"),
+                     ("dsr.filed", str(objection), None),
+                     ("dsr.restricted", str(objection), None)]
+    rights.decide_objection(w.gh, officer(w), objection, upheld=True,
+                            reason="no compelling grounds against direct marketing")
+    with w.gh.read() as db:
+        held = db.scalars(select(SubjectRestriction.contact_id).where(
+            SubjectRestriction.dsr_id == objection)).all()
+    assert held == [person.contact_id]
+    decided = dsr.detail(w.gh, officer(w), objection)
+    assert (decided.outcome, decided.outcome_reason) == (
+        "upheld", "no compelling grounds against direct marketing")
