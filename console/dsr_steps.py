@@ -29,6 +29,7 @@ _PACKAGE = "dsr_package"
 def steps(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
     """The chosen request's facts and the controls for its next steps."""
     _facts(view)
+    _hold(view)
     gone = st.container()  # results of steps whose control their own success took away
     _evidence(view)
     officer = allowed(principal, Action.DSR_PROGRESS)
@@ -40,8 +41,7 @@ def steps(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
         _BY_KIND[view.kind](gh, principal, view)
     if view.status == "awaiting_approval" and allowed(principal, Action.DSR_APPROVE):
         _approve(gh, principal, view)
-    if officer and view.kind in ("restriction", "objection") and view.outcome in (
-            "restricted", "upheld"):
+    if officer and view.held and view.outcome in ("restricted", "upheld"):
         _lift(gh, principal, view)
     with gone:
         for key in results(_key(view, "")):
@@ -57,7 +57,7 @@ def _key(view: dsr.DsrView, step: str) -> str:
 def _facts(view: dsr.DsrView) -> None:
     st.subheader(f"Request {view.id}: {view.kind} ({view.jurisdiction.upper()})")
     left, middle, right = st.columns(3)
-    left.metric("Due", f"{view.due_at:%Y-%m-%d}", help=f"received {view.received_at:%Y-%m-%d}")
+    left.metric("Due", f"{view.due_at:%Y-%m-%d}")
     middle.metric("Clock", str(view.clock))
     right.metric("Identity", view.identity_state)
     st.caption(" · ".join([
@@ -69,6 +69,12 @@ def _facts(view: dsr.DsrView) -> None:
         *([f"outcome: **{literal(view.outcome)}**"
            + (f" ({literal(view.outcome_reason)})" if view.outcome_reason else "")]
           if view.outcome else [])]))
+
+
+def _hold(view: dsr.DsrView) -> None:
+    if view.held:
+        st.info("The subject's rows are held under this request (GDPR Art. 18/21): support "
+                "sees them masked and cannot reveal or export them.", icon=":material/block:")
 
 
 def _evidence(view: dsr.DsrView) -> None:
@@ -105,7 +111,8 @@ def _assign(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
              if o.user_id != view.assignee_id}
     if not names:
         return
-    with st.expander("Assign to another privacy officer"), st.form(_key(view, "assign")):
+    with st.expander("Assign to another privacy officer"), \
+            st.form(_key(view, "assign"), clear_on_submit=True):  # no stale reason after it
         to = st.selectbox("Privacy officer", list(names), format_func=names.__getitem__)
         reason = st.text_input("Reason (optional)", max_chars=MAX_REASON)
         asked = st.form_submit_button("Assign")
@@ -170,9 +177,10 @@ def _review(gh: Gatehouse, principal: Principal, view: dsr.DsrView,
     if content["withheld"]:
         st.markdown("**Withheld**")
         st.dataframe(pd.DataFrame(content["withheld"]), hide_index=True)
-    items = [i for r in content["personal_data"] for i in r["items"]] + \
-        [c["item"] for c in content["consultations"]]
-    with st.form(_key(view, "redact")):
+    withheld = {w["item"] for w in content["withheld"]}  # not offered twice
+    items = [i for r in content["personal_data"] for i in r["items"] if i not in withheld] + \
+        [c["item"] for c in content["consultations"] if c["item"] not in withheld]
+    with st.form(_key(view, "redact"), clear_on_submit=True):  # no stale reason after it
         item = st.selectbox("Withhold", items)
         reason = st.text_input("Reason for withholding it", max_chars=MAX_REASON)
         asked = st.form_submit_button("Withhold")
@@ -188,7 +196,7 @@ def _review(gh: Gatehouse, principal: Principal, view: dsr.DsrView,
 def _withheld(gh: Gatehouse, who: Principal, dsr_id: int, item: str, reason: str) -> str:
     package.redact(gh, who, dsr_id, item, reason)
     keep(_PACKAGE, package.prepare(gh, who, dsr_id))
-    return f"Withheld {literal(item)}: the package below shows it withheld."
+    return f"Withheld {literal(item)}: the package above shows it withheld."
 
 
 def _released(gh: Gatehouse, who: Principal, dsr_id: int) -> str:
@@ -247,13 +255,15 @@ def _objection(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
         asked = st.form_submit_button("Decide")
     _ask(gh, principal, view, "object", asked,
          f"Decide the objection of request {view.id}: {decision}",
-         lambda who: _then(f"Objection {decision}.", rights.decide_objection, gh, who,
+         lambda who: _then(_DECIDED[str(decision)], rights.decide_objection, gh, who,
                            view.id, decision == "upheld", reason))
 
 
 def _approve(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
     what = "erase the subject's data" if view.pending_action == "erase" else \
-        "apply the correction"
+        f"correct {', '.join(view.pending_fields)}"
+    st.caption(f"Proposed by {literal(view.pending_by)}: {what}. You approve as the second "
+               "person; the corrected values stay sealed until applied.")
     asked = st.button(f"Approve: {what}", type="primary", key=_key(view, "approve"))
     _ask(gh, principal, view, "approve", asked, f"Approve request {view.id}: {what}",
          lambda who: _then(f"Approved: request {view.id} is done.", rights.approve, gh, who,
@@ -276,6 +286,8 @@ def _downloads(view: dsr.DsrView) -> None:
                            on_click="ignore")
 
 
+_DECIDED = {"upheld": "Objection upheld: the subject's rows stay held.",
+            "overridden": "Objection overridden: the hold on the subject's rows is lifted."}
 _BY_KIND = {"access": _access, "rectification": _rectification, "erasure": _erasure,
             "restriction": _restriction, "portability": _portability,
             "objection": _objection}

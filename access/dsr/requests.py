@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NoReturn, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from access.authz import Action
@@ -98,8 +98,11 @@ class DsrView:
     assignee_id: int
     filed_by: str
     clock: ClockState
-    pending_action: str | None
+    pending_action: str | None  # rectify | erase, waiting for a second person
+    pending_fields: tuple[str, ...]  # what a waiting rectification corrects
+    pending_by: str | None  # who proposed it
     grounds: str | None
+    held: bool  # the subject's rows are restricted under this request (Art. 18, 21)
     outcome: str | None
     outcome_reason: str | None
     closed_at: datetime | None
@@ -267,7 +270,7 @@ def close(gh: Gatehouse, db: Session, principal: Principal, dsr: DataSubjectRequ
     """Close `dsr` with `outcome`, in the caller's transaction, as the event `action`."""
     dsr.status, dsr.closed_at, dsr.outcome, dsr.outcome_reason = \
         Status.CLOSED, gh.now(), outcome, reason
-    dsr.pending_action = dsr.pending_sealed = None
+    dsr.pending_action = dsr.pending_sealed = dsr.pending_fields = None
     if evidence is not None:
         dsr.evidence = json.dumps(evidence, sort_keys=True)
     gh.audit(db, dsr_event(principal, action, dsr, reason=reason,
@@ -309,13 +312,23 @@ def _view(gh: Gatehouse, db: Session, dsr: DataSubjectRequest) -> DsrView:
         user = db.get(User, user_id)
         return name_of(user) if user is not None else str(user_id)
 
-    return DsrView(dsr.id, dsr.kind, dsr.jurisdiction, dsr.environment, dsr.subject_hint,
-                   dsr.received_at, dsr.due_at, dsr.extended_at is not None,
-                   dsr.extension_reason, dsr.identity_state, dsr.status, who(dsr.assignee_id),
-                   dsr.assignee_id, who(dsr.filed_by),
-                   clock_state(dsr.due_at, dsr.closed_at, gh.now(), gh.config.dsr),
-                   dsr.pending_action, dsr.grounds, dsr.outcome, dsr.outcome_reason,
-                   dsr.closed_at, json.loads(dsr.evidence) if dsr.evidence else None)
+    return DsrView(
+        id=dsr.id, kind=dsr.kind, jurisdiction=dsr.jurisdiction, environment=dsr.environment,
+        subject_hint=dsr.subject_hint, received_at=dsr.received_at, due_at=dsr.due_at,
+        extended=dsr.extended_at is not None, extension_reason=dsr.extension_reason,
+        identity_state=dsr.identity_state, status=dsr.status,
+        assignee=who(dsr.assignee_id), assignee_id=dsr.assignee_id, filed_by=who(dsr.filed_by),
+        clock=clock_state(dsr.due_at, dsr.closed_at, gh.now(), gh.config.dsr),
+        pending_action=dsr.pending_action,
+        pending_fields=tuple((dsr.pending_fields or "").split()),
+        pending_by=None if dsr.pending_by is None else who(dsr.pending_by),
+        grounds=dsr.grounds, held=_holds(db, dsr.id), outcome=dsr.outcome,
+        outcome_reason=dsr.outcome_reason, closed_at=dsr.closed_at,
+        evidence=json.loads(dsr.evidence) if dsr.evidence else None)
+
+
+def _holds(db: Session, dsr_id: int) -> bool:
+    return bool(db.scalar(select(exists().where(SubjectRestriction.dsr_id == dsr_id))))
 
 
 def require_kind(dsr: DataSubjectRequest, kind: Kind, refuse: StepRefuse) -> None:

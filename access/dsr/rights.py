@@ -75,6 +75,7 @@ def propose_rectification(gh: Gatehouse, officer: Principal, dsr_id: int,
             refuse(error)
         rows = _rows(gh, dsr)
         dsr.pending_sealed = json.dumps(_sealed(gh, dsr, rows, checked), sort_keys=True)
+        dsr.pending_fields = " ".join(sorted(checked))  # for the approver to read
         _pending(gh, dsr, officer, "rectify")
         gh.audit(db, dsr_event(officer, "dsr.rectification_proposed", dsr,
                                details={"fields": sorted(checked)}))

@@ -26,12 +26,13 @@ st.caption("GDPR: one month from receipt, one extension of up to two months whil
 
 open_requests = dsr.requests(gh, principal)
 if open_requests:
-    # as many columns as fit beside the sidebar uncut; an extension is in the request's facts
-    st.dataframe(pd.DataFrame([{
+    # a plain table: its cells wrap rather than cut the subject or the status short beside
+    # the sidebar (a grid's columns are cut); an extension is in the request's facts
+    st.table(pd.DataFrame([{
         "id": v.id, "right": v.kind, "law": v.jurisdiction.upper(),
         "subject": v.subject_hint, "due": f"{v.due_at:%Y-%m-%d}", "clock": str(v.clock),
         "identity": v.identity_state, "status": v.status.replace("_", " "),
-        "assignee": v.assignee} for v in open_requests]), hide_index=True, width="stretch")
+        "assignee": v.assignee} for v in open_requests]), hide_index=True)
 else:
     st.info("No open data-subject request.")
 

@@ -153,6 +153,8 @@ def test_rectification_needs_a_second_person_and_moves_the_index(dsr_world: Worl
                                  {"email": new_email, "job_title": "Chief Pilot"})
     stored = row(w, dsr_id)
     assert stored.status == "awaiting_approval" and new_email not in str(stored.pending_sealed)
+    waiting = dsr.detail(w.gh, admin(w), dsr_id)  # what the approver reads: names, no values
+    assert (waiting.pending_fields, waiting.pending_by) == (("email", "job_title"), "Priya")
     with pytest.raises(Denied, match="role"):  # the privacy officer does not approve
         rights.approve(w.gh, officer(w), dsr_id)
     before = last_event_id(w.gh.engine)
@@ -168,6 +170,7 @@ def test_rectification_needs_a_second_person_and_moves_the_index(dsr_world: Worl
     values = subject.read(w.gh, "production", moved)[0].values
     assert (values["email"], values["job_title"]) == (new_email, "Chief Pilot")
     assert row(w, dsr_id).subject_index == index.of_email(new_email)  # follows the subject
+    assert dsr.detail(w.gh, admin(w), dsr_id).pending_fields == ()  # nothing waits now
 
 
 def test_an_unknown_request_is_refused_and_recorded(dsr_world: World) -> None:
@@ -231,7 +234,9 @@ def test_restriction_masks_the_subject_and_refuses_reveal_and_export(dsr_world: 
         broker.export_csv(w.gh, sam, grant_id, "cust-0009", "contacts")
     denials = new_events(w, before, "data.denied")
     assert len(denials) == 2 and "Art. 18" in denials[0]["details"]["why"]
+    assert dsr.detail(w.gh, officer(w), dsr_id).held
     rights.lift_restriction(w.gh, officer(w), dsr_id, "accuracy confirmed")
+    assert not dsr.detail(w.gh, officer(w), dsr_id).held  # the page offers no second lift
     shown = broker.reveal(w.gh, sam, grant_id, "cust-0009", "contacts", ["contacts.email"],
                           "customer asked to confirm")
     assert person.email in list(shown.tables["contacts"]["email"])
