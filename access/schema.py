@@ -272,6 +272,7 @@ class DataSubjectRequest(AccessBase):
     pending_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     pending_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     pending_sealed: Mapped[str | None] = mapped_column(Text)
+    pending_fields: Mapped[str | None] = mapped_column(Text)  # their names, space-separated
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     outcome: Mapped[str | None] = mapped_column(Text)
     outcome_reason: Mapped[str | None] = mapped_column(Text)
@@ -304,7 +305,8 @@ class SubjectRestriction(AccessBase):
     customer_id: Mapped[str] = mapped_column(Text, primary_key=True)
     contact_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # each request holds its own: lifting one leaves another request's hold in force
-    dsr_id: Mapped[int] = mapped_column(ForeignKey("dsr_requests.id"), primary_key=True)
+    dsr_id: Mapped[int] = mapped_column(ForeignKey("dsr_requests.id"), primary_key=True,
+                                        index=True)
     reason: Mapped[str] = mapped_column(Text)
     restricted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     restricted_at: Mapped[datetime] = mapped_column(UtcDateTime)

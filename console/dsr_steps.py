@@ -1,6 +1,7 @@
 """The steps of one data-subject request on the DSR page: what its kind and state allow, each
 through `console.step_up.sensitive` (so a step that needs a fresh code asks for one, and every
-result shows by its control after the page reruns)."""
+result shows by its control after the page reruns; a step whose success took its control
+away shows its result under the request's facts, where the changed state is)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ import streamlit as st
 
 from access.authz import Action, allowed
 from access.context import Gatehouse
-from access.dsr import package, rights
+from access.dsr import assignment, package, rights, subject
 from access.dsr import requests as dsr
 from access.principal import Principal
 from access.text import MAX_REASON
 from console.formatting import when
 from console.markup import literal
-from console.step_up import Ask, keep, kept, results, sensitive, show_result
+from console.step_up import Act, Ask, keep, kept, results, sensitive, show_result
 
 _DOWNLOAD = "dsr_download"
 _PACKAGE = "dsr_package"
@@ -28,61 +29,75 @@ _PACKAGE = "dsr_package"
 def steps(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
     """The chosen request's facts and the controls for its next steps."""
     _facts(view)
+    _hold(view)
+    gone = st.container()  # results of steps whose control their own success took away
+    _evidence(view)
     officer = allowed(principal, Action.DSR_PROGRESS)
+    if officer and view.status != "closed":
+        _assign(gh, principal, view)
     if officer and view.status == "open":
         _identity(gh, principal, view)
         _extend(gh, principal, view)
-    if officer and view.status == "open":
         _BY_KIND[view.kind](gh, principal, view)
     if view.status == "awaiting_approval" and allowed(principal, Action.DSR_APPROVE):
         _approve(gh, principal, view)
-    if officer and view.kind in ("restriction", "objection") and view.outcome in (
-            "restricted", "upheld"):
+    if officer and view.held and view.outcome in ("restricted", "upheld"):
         _lift(gh, principal, view)
-    for key in results("dsr_"):  # a step whose control its own success took away
-        show_result(key)
+    with gone:
+        for key in results(_key(view, "")):
+            show_result(key)
     _downloads(view)
+
+
+def _key(view: dsr.DsrView, step: str) -> str:
+    """The step's key (its form's and its pending action's): one per request and step."""
+    return f"dsr_{view.id}_{step}"
 
 
 def _facts(view: dsr.DsrView) -> None:
     st.subheader(f"Request {view.id}: {view.kind} ({view.jurisdiction.upper()})")
     left, middle, right = st.columns(3)
-    left.metric("Due", f"{view.due_at:%Y-%m-%d}", help=f"received {view.received_at:%Y-%m-%d}")
+    left.metric("Due", f"{view.due_at:%Y-%m-%d}")
     middle.metric("Clock", str(view.clock))
     right.metric("Identity", view.identity_state)
-    st.caption(f"Subject {literal(view.subject_hint)} · status "
-               f"{view.status.replace('_', ' ')} · filed by {literal(view.filed_by)} · "
-               f"assignee {literal(view.assignee)}"
-               + (f" · extended: {literal(view.extension_reason)}" if view.extended else "")
-               + (f" · outcome: {literal(view.outcome)}" if view.outcome else ""))
+    st.caption(" · ".join([
+        f"Subject {literal(view.subject_hint)}", f"status {view.status.replace('_', ' ')}",
+        f"received {view.received_at:%Y-%m-%d}", f"filed by {literal(view.filed_by)}",
+        f"assigned to **{literal(view.assignee)}**",
+        *([f"extended: {literal(view.extension_reason)}"] if view.extended else []),
+        *([f"grounds: {literal(view.grounds)}"] if view.grounds else []),
+        *([f"outcome: **{literal(view.outcome)}**"
+           + (f" ({literal(view.outcome_reason)})" if view.outcome_reason else "")]
+          if view.outcome else [])]))
+
+
+def _hold(view: dsr.DsrView) -> None:
+    if view.held:
+        st.info("The subject's rows are held under this request (GDPR Art. 18/21): support "
+                "sees them masked and cannot reveal or export them.", icon=":material/block:")
+
+
+def _evidence(view: dsr.DsrView) -> None:
     if view.evidence:
-        st.markdown("**Evidence kept on the request**")
-        st.json(view.evidence, expanded=True)
+        with st.expander("Evidence kept on the request"):
+            st.json(view.evidence, expanded=True)
 
 
-def _identity(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
-    if view.identity_state == "verified":
-        return
-    with st.form(f"dsr_verify_{view.id}"):
-        method = st.text_input("How the requester's identity was verified", max_chars=MAX_REASON)
-        asked = st.form_submit_button("Record identity as verified")
-    sensitive(gh, principal, f"dsr_verify_{view.id}", Ask(
-        f"Record the identity of request {view.id} as verified",
-        lambda who: _then("Identity recorded as verified.", dsr.verify_identity, gh, who,
-                          view.id, method)) if asked else None)
+def _text_form(view: dsr.DsrView, step: str, submit: str, *labels: str,
+               expander: str | None = None, limit: int = MAX_REASON
+               ) -> tuple[bool, list[str]]:
+    """A form of one-line texts (a reason, a method, corrected values) and its button, in an
+    expander when one is named: whether it was submitted, and what was typed."""
+    with st.expander(expander) if expander else st.container(), st.form(_key(view, step)):
+        typed = [st.text_input(label, max_chars=limit) for label in labels]
+        return st.form_submit_button(submit), typed
 
 
-def _extend(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
-    if view.extended:
-        return
-    with st.expander("Extend (once, while the first period runs)"), \
-            st.form(f"dsr_extend_{view.id}"):
-        reason = st.text_input("Reason for the extension", max_chars=MAX_REASON)
-        asked = st.form_submit_button("Extend")
-    sensitive(gh, principal, f"dsr_extend_{view.id}", Ask(
-        f"Extend request {view.id}",
-        lambda who: f"Now due {dsr.extend(gh, who, view.id, reason):%Y-%m-%d}.")
-        if asked else None)
+def _ask(gh: Gatehouse, principal: Principal, view: dsr.DsrView, step: str, asked: bool,
+         summary: str, act: Act) -> None:
+    """The step's action: run `act` on the click that `asked` (a fresh code first where the
+    service wants one), else show its code form, confirmation or result."""
+    sensitive(gh, principal, _key(view, step), Ask(summary, act) if asked else None)
 
 
 def _then(message: str, call: Callable[..., None], *args: Any) -> str:
@@ -91,12 +106,47 @@ def _then(message: str, call: Callable[..., None], *args: Any) -> str:
     return message
 
 
+def _assign(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
+    names = {o.user_id: o.name for o in assignment.officers(gh, principal)
+             if o.user_id != view.assignee_id}
+    if not names:
+        return
+    with st.expander("Assign to another privacy officer"), \
+            st.form(_key(view, "assign"), clear_on_submit=True):  # no stale reason after it
+        to = st.selectbox("Privacy officer", list(names), format_func=names.__getitem__)
+        reason = st.text_input("Reason (optional)", max_chars=MAX_REASON)
+        asked = st.form_submit_button("Assign")
+    _ask(gh, principal, view, "assign", asked,
+         f"Assign request {view.id} to {literal(names.get(to, '?'))}",
+         lambda who: f"Request {view.id} assigned to "
+                     f"{literal(assignment.assign(gh, who, view.id, to, reason))}.")
+
+
+def _identity(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
+    if view.identity_state == "verified":
+        return
+    asked, (method,) = _text_form(view, "verify", "Record identity as verified",
+                                  "How the requester's identity was verified")
+    _ask(gh, principal, view, "verify", asked,
+         f"Record the identity of request {view.id} as verified",
+         lambda who: _then("Identity recorded as verified.", dsr.verify_identity, gh, who,
+                           view.id, method))
+
+
+def _extend(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
+    if view.extended:
+        return
+    asked, (reason,) = _text_form(view, "extend", "Extend", "Reason for the extension",
+                                  expander="Extend (once, while the first period runs)")
+    _ask(gh, principal, view, "extend", asked, f"Extend request {view.id}",
+         lambda who: f"Now due {dsr.extend(gh, who, view.id, reason):%Y-%m-%d}.")
+
+
 def _access(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
-    prepare = st.button("Prepare the access package for review", key=f"dsr_prepare_{view.id}")
-    sensitive(gh, principal, f"dsr_prepare_{view.id}", Ask(
-        f"Read the subject's data for request {view.id}",
-        lambda who: _kept_package(view.id, package.prepare(gh, who, view.id))
-    ) if prepare else None)
+    prepare = st.button("Prepare the access package for review", key=_key(view, "prepare"))
+    _ask(gh, principal, view, "prepare", prepare,
+         f"Read the subject's data for request {view.id}",
+         lambda who: _kept_package(view.id, package.prepare(gh, who, view.id)))
     content = kept(_PACKAGE)
     if isinstance(content, dict) and content.get("request", {}).get("id") == view.id:
         _review(gh, principal, view, content)
@@ -127,109 +177,104 @@ def _review(gh: Gatehouse, principal: Principal, view: dsr.DsrView,
     if content["withheld"]:
         st.markdown("**Withheld**")
         st.dataframe(pd.DataFrame(content["withheld"]), hide_index=True)
-    items = [i for r in content["personal_data"] for i in r["items"]] + \
-        [c["item"] for c in content["consultations"]]
-    with st.form(f"dsr_redact_{view.id}"):
+    withheld = {w["item"] for w in content["withheld"]}  # not offered twice
+    items = [i for r in content["personal_data"] for i in r["items"] if i not in withheld] + \
+        [c["item"] for c in content["consultations"] if c["item"] not in withheld]
+    with st.form(_key(view, "redact"), clear_on_submit=True):  # no stale reason after it
         item = st.selectbox("Withhold", items)
         reason = st.text_input("Reason for withholding it", max_chars=MAX_REASON)
         asked = st.form_submit_button("Withhold")
-    sensitive(gh, principal, f"dsr_redact_{view.id}", Ask(
-        f"Withhold {literal(str(item))} from request {view.id}",
-        lambda who: _withheld(gh, who, view.id, str(item), reason)) if asked else None)
-    release = st.button("Release the package", type="primary", key=f"dsr_release_{view.id}")
-    sensitive(gh, principal, f"dsr_release_{view.id}", Ask(
-        f"Release the access package of request {view.id} to the verified requester",
-        lambda who: _released(gh, who, view.id)) if release else None)
+    _ask(gh, principal, view, "redact", asked,
+         f"Withhold {literal(str(item))} from request {view.id}",
+         lambda who: _withheld(gh, who, view.id, str(item), reason))
+    release = st.button("Release the package", type="primary", key=_key(view, "release"))
+    _ask(gh, principal, view, "release", release,
+         f"Release the access package of request {view.id} to the verified requester",
+         lambda who: _released(gh, who, view.id))
 
 
 def _withheld(gh: Gatehouse, who: Principal, dsr_id: int, item: str, reason: str) -> str:
     package.redact(gh, who, dsr_id, item, reason)
     keep(_PACKAGE, package.prepare(gh, who, dsr_id))
-    return f"Withheld {literal(item)}: the package below shows it withheld."
+    return f"Withheld {literal(item)}: the package above shows it withheld."
 
 
 def _released(gh: Gatehouse, who: Principal, dsr_id: int) -> str:
     released = package.release(gh, who, dsr_id)
-    keep(_DOWNLOAD, (dsr_id, {f"dsr-{dsr_id}.json": released.json,
-                              f"dsr-{dsr_id}.html": released.html}))
+    keep(_DOWNLOAD, (dsr_id, released.files(dsr_id)))
     return f"Released request {dsr_id} (SHA-256 {released.sha256[:16]}…)."
 
 
 def _rectification(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
-    with st.form(f"dsr_rectify_{view.id}"):
-        field = st.selectbox("Field", ["full_name", "email", "phone", "job_title"])
-        value = st.text_input("Corrected value", max_chars=rights.MAX_VALUE)
-        asked = st.form_submit_button("Propose the correction")
-    sensitive(gh, principal, f"dsr_rectify_{view.id}", Ask(
-        f"Propose correcting {field} for request {view.id}",
-        lambda who: _then("Proposed: a second person approves it.",
-                          rights.propose_rectification, gh, who, view.id,
-                          {str(field): value})) if asked else None)
+    fields = list(subject.fields(gh))
+    st.markdown("**Corrected values** (leave a field blank to keep it)")
+    asked, typed = _text_form(view, "rectify", "Propose the correction", *fields,
+                              limit=rights.MAX_VALUE)
+    changes = {name: value for name, value in zip(fields, typed, strict=True) if value.strip()}
+    _ask(gh, principal, view, "rectify", asked,
+         f"Propose correcting {', '.join(changes) or 'no field'} for request {view.id}",
+         lambda who: _then("Proposed: a second person approves it.",
+                           rights.propose_rectification, gh, who, view.id, changes))
 
 
 def _erasure(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
-    asked = st.button("Propose erasure", key=f"dsr_erase_{view.id}")
-    sensitive(gh, principal, f"dsr_erase_{view.id}", Ask(
-        f"Propose erasing the subject's data for request {view.id}",
-        lambda who: _then("Proposed: an admin approves it.", rights.propose_erasure, gh,
-                          who, view.id)) if asked else None)
+    asked = st.button("Propose erasure", key=_key(view, "erase"))
+    _ask(gh, principal, view, "erase", asked,
+         f"Propose erasing the subject's data for request {view.id}",
+         lambda who: _then("Proposed: an admin approves it.", rights.propose_erasure, gh,
+                           who, view.id))
 
 
 def _restriction(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
-    with st.form(f"dsr_restrict_{view.id}"):
-        reason = st.text_input("Reason for restricting", max_chars=MAX_REASON)
-        asked = st.form_submit_button("Restrict the subject's data")
-    sensitive(gh, principal, f"dsr_restrict_{view.id}", Ask(
-        f"Restrict the subject of request {view.id}",
-        lambda who: _then("Restricted.", rights.restrict, gh, who, view.id, reason))
-        if asked else None)
+    asked, (reason,) = _text_form(view, "restrict", "Restrict the subject's data",
+                                  "Reason for restricting")
+    _ask(gh, principal, view, "restrict", asked, f"Restrict the subject of request {view.id}",
+         lambda who: _then("Restricted: support sees the subject's rows masked and cannot "
+                           "reveal or export them.", rights.restrict, gh, who, view.id,
+                           reason))
 
 
 def _portability(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
-    asked = st.button("Export the subject's data", type="primary", key=f"dsr_export_{view.id}")
-    sensitive(gh, principal, f"dsr_export_{view.id}", Ask(
-        f"Export the data of request {view.id} for the verified requester",
-        lambda who: _exported(gh, who, view.id)) if asked else None)
+    asked = st.button("Export the subject's data", type="primary", key=_key(view, "export"))
+    _ask(gh, principal, view, "export", asked,
+         f"Export the data of request {view.id} for the verified requester",
+         lambda who: _exported(gh, who, view.id))
 
 
 def _exported(gh: Gatehouse, who: Principal, dsr_id: int) -> str:
-    portable = rights.portability(gh, who, dsr_id)
-    keep(_DOWNLOAD, (dsr_id, {f"dsr-{dsr_id}.json": portable.json,
-                              f"dsr-{dsr_id}.csv": portable.csv}))
-    return f"Exported request {dsr_id}."
+    keep(_DOWNLOAD, (dsr_id, rights.portability(gh, who, dsr_id).files(dsr_id)))
+    return f"Exported request {dsr_id}: the data as JSON and CSV, and their schema, below."
 
 
 def _objection(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
-    st.caption(f"Grounds: {literal(view.grounds)}")
-    with st.form(f"dsr_object_{view.id}"):
-        decision = st.radio("Decision", ["upheld", "overridden"], horizontal=True)
+    with st.form(_key(view, "object")):
+        decision = st.radio("Decision", ["upheld", "overridden"], horizontal=True,
+                            help="Overridden: compelling legitimate grounds outweigh the "
+                                 "subject's (Art. 21(1)); the hold on their data is lifted")
         reason = st.text_input("Reason", max_chars=MAX_REASON)
         asked = st.form_submit_button("Decide")
-    sensitive(gh, principal, f"dsr_object_{view.id}", Ask(
-        f"Decide the objection of request {view.id}: {decision}",
-        lambda who: _then(f"Objection {decision}.", rights.decide_objection, gh, who,
-                          view.id, decision == "upheld", reason))
-        if asked else None)
+    _ask(gh, principal, view, "object", asked,
+         f"Decide the objection of request {view.id}: {decision}",
+         lambda who: _then(_DECIDED[str(decision)], rights.decide_objection, gh, who,
+                           view.id, decision == "upheld", reason))
 
 
 def _approve(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
     what = "erase the subject's data" if view.pending_action == "erase" else \
-        "apply the correction"
-    asked = st.button(f"Approve: {what}", type="primary", key=f"dsr_approve_{view.id}")
-    sensitive(gh, principal, f"dsr_approve_{view.id}", Ask(
-        f"Approve request {view.id}: {what}",
-        lambda who: _then(f"Approved: request {view.id} is done.", rights.approve, gh, who,
-                          view.id)) if asked else None)
+        f"correct {', '.join(view.pending_fields)}"
+    st.caption(f"Proposed by {literal(view.pending_by)}: {what}. You approve as the second "
+               "person; the corrected values stay sealed until applied.")
+    asked = st.button(f"Approve: {what}", type="primary", key=_key(view, "approve"))
+    _ask(gh, principal, view, "approve", asked, f"Approve request {view.id}: {what}",
+         lambda who: _then(f"Approved: request {view.id} is done.", rights.approve, gh, who,
+                           view.id))
 
 
 def _lift(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
-    with st.expander("Lift the restriction"), st.form(f"dsr_lift_{view.id}"):
-        reason = st.text_input("Reason for lifting", max_chars=MAX_REASON)
-        asked = st.form_submit_button("Lift")
-    sensitive(gh, principal, f"dsr_lift_{view.id}", Ask(
-        f"Lift the restriction of request {view.id}",
-        lambda who: _then("Lifted.", rights.lift_restriction, gh, who, view.id, reason))
-        if asked else None)
+    asked, (reason,) = _text_form(view, "lift", "Lift", "Reason for lifting",
+                                  expander="Lift the restriction")
+    _ask(gh, principal, view, "lift", asked, f"Lift the restriction of request {view.id}",
+         lambda who: _then("Lifted.", rights.lift_restriction, gh, who, view.id, reason))
 
 
 def _downloads(view: dsr.DsrView) -> None:
@@ -237,9 +282,12 @@ def _downloads(view: dsr.DsrView) -> None:
     if not isinstance(held, tuple) or held[0] != view.id:
         return
     for name, data in held[1].items():
-        st.download_button(f"Download {name}", data, file_name=name, key=f"dl_{name}")
+        st.download_button(f"Download {name}", data, file_name=name, key=f"dl_{name}",
+                           on_click="ignore")
 
 
+_DECIDED = {"upheld": "Objection upheld: the subject's rows stay held.",
+            "overridden": "Objection overridden: the hold on the subject's rows is lifted."}
 _BY_KIND = {"access": _access, "rectification": _rectification, "erasure": _erasure,
             "restriction": _restriction, "portability": _portability,
             "objection": _objection}

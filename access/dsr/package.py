@@ -69,6 +69,10 @@ class Released:
     html: bytes
     sha256: str
 
+    def files(self, dsr_id: int) -> dict[str, bytes]:
+        """The package as the files handed to the requester, by name."""
+        return {f"dsr-{dsr_id}.json": self.json, f"dsr-{dsr_id}.html": self.html}
+
 
 def prepare(gh: Gatehouse, officer: Principal, dsr_id: int) -> dict[str, Any]:
     """The package as it stands, with the redactions so far applied and listed; for review."""

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NoReturn, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from access.authz import Action
@@ -36,7 +36,6 @@ from access.dsr.clock import (
     first_due,
 )
 from access.errors import Conflict, Denied, GatehouseError, InvalidInput
-from access.identity.users import user_ref
 from access.principal import Principal
 from access.schema import DataSubjectRequest, SubjectRestriction, User
 from access.text import as_logged, checked_reason
@@ -54,6 +53,7 @@ __all__ = [
     "dsr_event",
     "extend",
     "file",
+    "name_of",
     "refused",
     "requests",
     "require_kind",
@@ -94,11 +94,15 @@ class DsrView:
     extension_reason: str | None
     identity_state: str
     status: str
-    assignee: str
+    assignee: str  # the person working it: display name, else subject
+    assignee_id: int
     filed_by: str
     clock: ClockState
-    pending_action: str | None
+    pending_action: str | None  # rectify | erase, waiting for a second person
+    pending_fields: tuple[str, ...]  # what a waiting rectification corrects
+    pending_by: str | None  # who proposed it
     grounds: str | None
+    held: bool  # the subject's rows are restricted under this request (Art. 18, 21)
     outcome: str | None
     outcome_reason: str | None
     closed_at: datetime | None
@@ -179,7 +183,10 @@ def file(gh: Gatehouse, officer: Principal, kind: object, jurisdiction: object, 
         gh.audit(db, dsr_event(officer, "dsr.filed", dsr, reason=grounds_text,
                                details={"due_at": dsr.due_at.isoformat(), "rows": len(rows)}))
         if dsr.kind == Kind.OBJECTION:  # Art. 21(1): no processing while it is decided
-            restrict_rows(gh, db, officer, dsr, rows, "objection under consideration")
+            why = "objection under consideration"
+            restrict_rows(gh, db, officer, dsr, rows, why)
+            gh.audit(db, dsr_event(officer, "dsr.restricted", dsr, reason=why,
+                                   details={"rows": len(rows)}))
         return dsr.id
 
 
@@ -204,7 +211,8 @@ def _checked_filing(gh: Gatehouse, kind: object, jurisdiction: object, environme
 
 def restrict_rows(gh: Gatehouse, db: Session, principal: Principal, dsr: DataSubjectRequest,
                   rows: list[SubjectRow], reason: str) -> None:
-    """Restrict each of the subject's rows not restricted yet; one `dsr.restricted` event."""
+    """Restrict each of the subject's rows not restricted yet, in the caller's transaction;
+    the caller records the one `dsr.restricted` event of the step."""
     for row in rows:
         key = (dsr.environment, row.customer_id, row.contact_id, dsr.id)
         if db.get(SubjectRestriction, key) is None:
@@ -212,8 +220,6 @@ def restrict_rows(gh: Gatehouse, db: Session, principal: Principal, dsr: DataSub
                                       contact_id=row.contact_id, dsr_id=dsr.id, reason=reason,
                                       restricted_by=principal.user_id,
                                       restricted_at=gh.now()))
-    gh.audit(db, dsr_event(principal, "dsr.restricted", dsr, reason=reason,
-                           details={"rows": len(rows)}))
 
 
 def verify_identity(gh: Gatehouse, officer: Principal, dsr_id: int, method: str) -> None:
@@ -264,7 +270,7 @@ def close(gh: Gatehouse, db: Session, principal: Principal, dsr: DataSubjectRequ
     """Close `dsr` with `outcome`, in the caller's transaction, as the event `action`."""
     dsr.status, dsr.closed_at, dsr.outcome, dsr.outcome_reason = \
         Status.CLOSED, gh.now(), outcome, reason
-    dsr.pending_action = dsr.pending_sealed = None
+    dsr.pending_action = dsr.pending_sealed = dsr.pending_fields = None
     if evidence is not None:
         dsr.evidence = json.dumps(evidence, sort_keys=True)
     gh.audit(db, dsr_event(principal, action, dsr, reason=reason,
@@ -295,18 +301,34 @@ def detail(gh: Gatehouse, principal: Principal, dsr_id: int) -> DsrView:
     gh.refuse(error, refused(principal, error, dsr_id))
 
 
+def name_of(user: User) -> str:
+    """How the page and the command name a person: display name, else subject (events name
+    them as `access.identity.users.user_ref`)."""
+    return user.display_name or user.sub
+
+
 def _view(gh: Gatehouse, db: Session, dsr: DataSubjectRequest) -> DsrView:
     def who(user_id: int) -> str:
         user = db.get(User, user_id)
-        return user_ref(user) if user is not None else str(user_id)
+        return name_of(user) if user is not None else str(user_id)
 
-    return DsrView(dsr.id, dsr.kind, dsr.jurisdiction, dsr.environment, dsr.subject_hint,
-                   dsr.received_at, dsr.due_at, dsr.extended_at is not None,
-                   dsr.extension_reason, dsr.identity_state, dsr.status, who(dsr.assignee_id),
-                   who(dsr.filed_by),
-                   clock_state(dsr.due_at, dsr.closed_at, gh.now(), gh.config.dsr),
-                   dsr.pending_action, dsr.grounds, dsr.outcome, dsr.outcome_reason,
-                   dsr.closed_at, json.loads(dsr.evidence) if dsr.evidence else None)
+    return DsrView(
+        id=dsr.id, kind=dsr.kind, jurisdiction=dsr.jurisdiction, environment=dsr.environment,
+        subject_hint=dsr.subject_hint, received_at=dsr.received_at, due_at=dsr.due_at,
+        extended=dsr.extended_at is not None, extension_reason=dsr.extension_reason,
+        identity_state=dsr.identity_state, status=dsr.status,
+        assignee=who(dsr.assignee_id), assignee_id=dsr.assignee_id, filed_by=who(dsr.filed_by),
+        clock=clock_state(dsr.due_at, dsr.closed_at, gh.now(), gh.config.dsr),
+        pending_action=dsr.pending_action,
+        pending_fields=tuple((dsr.pending_fields or "").split()),
+        pending_by=None if dsr.pending_by is None else who(dsr.pending_by),
+        grounds=dsr.grounds, held=_holds(db, dsr.id), outcome=dsr.outcome,
+        outcome_reason=dsr.outcome_reason, closed_at=dsr.closed_at,
+        evidence=json.loads(dsr.evidence) if dsr.evidence else None)
+
+
+def _holds(db: Session, dsr_id: int) -> bool:
+    return bool(db.scalar(select(exists().where(SubjectRestriction.dsr_id == dsr_id))))
 
 
 def require_kind(dsr: DataSubjectRequest, kind: Kind, refuse: StepRefuse) -> None:

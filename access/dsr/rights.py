@@ -75,6 +75,7 @@ def propose_rectification(gh: Gatehouse, officer: Principal, dsr_id: int,
             refuse(error)
         rows = _rows(gh, dsr)
         dsr.pending_sealed = json.dumps(_sealed(gh, dsr, rows, checked), sort_keys=True)
+        dsr.pending_fields = " ".join(sorted(checked))  # for the approver to read
         _pending(gh, dsr, officer, "rectify")
         gh.audit(db, dsr_event(officer, "dsr.rectification_proposed", dsr,
                                details={"fields": sorted(checked)}))
@@ -200,8 +201,9 @@ def restrict(gh: Gatehouse, officer: Principal, dsr_id: int, reason: str) -> Non
     with step(gh, officer, dsr_id) as (db, dsr, refuse):
         require_kind(dsr, Kind.RESTRICTION, refuse)
         reason = _reason(reason, refuse)
-        restrict_rows(gh, db, officer, dsr, _rows(gh, dsr), reason)
-        close(gh, db, officer, dsr, "dsr.restricted", "restricted", reason)
+        rows = _rows(gh, dsr)
+        restrict_rows(gh, db, officer, dsr, rows, reason)
+        close(gh, db, officer, dsr, "dsr.restricted", "restricted", reason, rows=len(rows))
 
 
 def lift_restriction(gh: Gatehouse, officer: Principal, dsr_id: int, reason: str) -> None:
@@ -247,6 +249,12 @@ class Portable:
     csv: bytes
     schema: dict[str, Any]
     sha256: str
+
+    def files(self, dsr_id: int) -> dict[str, bytes]:
+        """The export as the files handed to the requester, by name: the data as JSON and
+        CSV, and the JSON Schema both follow."""
+        return {f"dsr-{dsr_id}.json": self.json, f"dsr-{dsr_id}.csv": self.csv,
+                f"dsr-{dsr_id}.schema.json": json.dumps(self.schema, indent=2).encode()}
 
 
 def portability(gh: Gatehouse, officer: Principal, dsr_id: int) -> Portable:

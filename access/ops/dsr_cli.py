@@ -14,12 +14,15 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 from access.context import Gatehouse
-from access.dsr import package, rights
+from access.dsr import assignment, package, rights
 from access.dsr import requests as dsr
 from access.errors import InvalidInput
 from access.ops.as_person import person, write_private
 from access.principal import Principal
+from access.schema import User
 
 __all__ = ["add_parser", "run"]
 
@@ -54,6 +57,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rectify = steps.add_parser("propose-rectification")
     rectify.add_argument("id", type=int)
     rectify.add_argument("--set", action="append", required=True, metavar="FIELD=VALUE")
+    assign = steps.add_parser("assign", help="hand a request to another privacy officer")
+    assign.add_argument("id", type=int)
+    assign.add_argument("--to", required=True, help="their subject at the IdP")
+    assign.add_argument("--reason", help="why (optional)")
     objection = steps.add_parser("decide-objection")
     objection.add_argument("id", type=int)
     objection.add_argument("--decision", required=True, choices=["upheld", "overridden"])
@@ -73,7 +80,8 @@ def run(gh: Gatehouse, args: argparse.Namespace) -> str:
 
 def _list(gh: Gatehouse, who: Principal, _args: argparse.Namespace) -> str:
     return "\n".join(f"{v.id}\t{v.kind}\t{v.jurisdiction}\t{v.subject_hint}\t"
-                     f"due {v.due_at:%Y-%m-%d}\t{v.clock}\t{v.status}\t{v.identity_state}"
+                     f"due {v.due_at:%Y-%m-%d}\t{v.clock}\t{v.status}\t{v.identity_state}\t"
+                     f"{v.assignee}"
                      for v in dsr.requests(gh, who)) or "no open requests"
 
 
@@ -104,17 +112,11 @@ def _changes(pairs: list[str]) -> dict[str, str]:
 
 
 def _release(gh: Gatehouse, who: Principal, args: argparse.Namespace) -> str:
-    released = package.release(gh, who, args.id)
-    return write_private(args.out, {f"dsr-{args.id}.json": released.json,
-                             f"dsr-{args.id}.html": released.html})
+    return write_private(args.out, package.release(gh, who, args.id).files(args.id))
 
 
 def _export(gh: Gatehouse, who: Principal, args: argparse.Namespace) -> str:
-    portable = rights.portability(gh, who, args.id)
-    return write_private(args.out, {f"dsr-{args.id}.json": portable.json,
-                             f"dsr-{args.id}.csv": portable.csv,
-                             f"dsr-{args.id}.schema.json": json.dumps(portable.schema,
-                                                                      indent=2).encode()})
+    return write_private(args.out, rights.portability(gh, who, args.id).files(args.id))
 
 
 def _verify(gh: Gatehouse, who: Principal, a: argparse.Namespace) -> str:
@@ -160,6 +162,15 @@ def _lift(gh: Gatehouse, who: Principal, a: argparse.Namespace) -> str:
     return f"restriction of request {a.id} lifted"
 
 
+def _assign(gh: Gatehouse, who: Principal, a: argparse.Namespace) -> str:
+    # whoever `--to` names, the service decides (and records a refusal): not an officer,
+    # disabled, or nobody at all (None)
+    with gh.read() as db:
+        ids = db.scalars(select(User.id).where(User.sub == a.to).limit(2)).all()
+    name = assignment.assign(gh, who, a.id, ids[0] if len(ids) == 1 else None, a.reason)
+    return f"request {a.id} assigned to {name}"
+
+
 def _objection(gh: Gatehouse, who: Principal, a: argparse.Namespace) -> str:
     rights.decide_objection(gh, who, a.id, a.decision == "upheld", a.reason)
     return f"objection {a.decision}"
@@ -170,5 +181,5 @@ _STEPS: dict[str, Step] = {
     "list": _list, "file": _file, "show": _show, "release": _release, "export": _export,
     "verify": _verify, "extend": _extend, "prepare": _prepare, "redact": _redact,
     "propose-rectification": _rectify, "propose-erasure": _erase, "approve": _approve,
-    "restrict": _restrict, "lift": _lift, "decide-objection": _objection,
+    "restrict": _restrict, "lift": _lift, "decide-objection": _objection, "assign": _assign,
 }

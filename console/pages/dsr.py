@@ -1,6 +1,6 @@
 """Data-subject requests (privacy officer; admins see them and approve rectifications and
-erasures): open requests by due date with their clock, filing a new one, and the steps of the
-chosen one (`console.dsr_steps`)."""
+erasures): open requests by due date with their clock and assignee, filing a new one, and
+the steps of the chosen one (`console.dsr_steps`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from console.dsr_steps import steps
 from console.errors import show_error
 from console.gate import page
 
+FILING_OPEN = "dsr_filing_open"  # the filing expander's open state
+FILED = "dsr_filed"  # set by a filing: the next run closes the expander
+
 gh, principal = page(Action.DSR_VIEW)
 st.title("Data-subject requests")
 st.caption("GDPR: one month from receipt, one extension of up to two months while the first "
@@ -23,19 +26,25 @@ st.caption("GDPR: one month from receipt, one extension of up to two months whil
 
 open_requests = dsr.requests(gh, principal)
 if open_requests:
-    st.dataframe(pd.DataFrame([{
+    # a plain table: its cells wrap rather than cut the subject or the status short beside
+    # the sidebar (a grid's columns are cut); an extension is in the request's facts
+    st.table(pd.DataFrame([{
         "id": v.id, "right": v.kind, "law": v.jurisdiction.upper(),
         "subject": v.subject_hint, "due": f"{v.due_at:%Y-%m-%d}", "clock": str(v.clock),
         "identity": v.identity_state, "status": v.status.replace("_", " "),
-        "extended": "yes" if v.extended else ""}
-        for v in open_requests]), hide_index=True, width="stretch")
+        "assignee": v.assignee} for v in open_requests]), hide_index=True)
 else:
     st.info("No open data-subject request.")
 
 if allowed(principal, Action.DSR_FILE):
+    if st.session_state.pop(FILED, False):
+        # the new request shows below; the emptied form folds away rather than stand
+        # between the list and the request it just filed
+        st.session_state[FILING_OPEN] = False
     # cleared on submit: the email never stays on the screen
-    with st.expander("File a request", expanded=not open_requests), \
-            st.form("dsr_file", clear_on_submit=True):
+    with st.expander("File a request", expanded=not open_requests and
+                     FILING_OPEN not in st.session_state, key=FILING_OPEN,
+                     on_change="rerun"), st.form("dsr_file", clear_on_submit=True):
         kind = st.selectbox("Right", [str(k) for k in dsr.Kind])
         jurisdiction = st.radio("Jurisdiction", ["gdpr", "ccpa"], horizontal=True)
         email = st.text_input("The subject's email (used to find them; not stored)",
@@ -46,6 +55,7 @@ if allowed(principal, Action.DSR_FILE):
                 filed = dsr.file(gh, principal, kind, jurisdiction, email,
                                  grounds=grounds or None)
                 st.session_state["dsr_pick"] = filed  # the new request is the one shown
+                st.session_state[FILED] = True
                 st.rerun()
             except GatehouseError as exc:
                 show_error(exc)

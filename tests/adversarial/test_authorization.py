@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 import access
 from access import oversight, transparency_report
 from access.data import broker, restrictions
-from access.dsr import package, rights
+from access.dsr import assignment, package, rights
 from access.dsr import requests as dsr_requests
 from access.errors import Denied, StepUpRequired
 from access.identity import mfa, users
@@ -124,6 +124,11 @@ class Arena:
         if pending:
             rights.propose_rectification(gh, priya, dsr_id, {"job_title": "Head of Growth"})
         return dsr_id
+    def officer(self) -> int:
+        """Another privacy officer, to hand a request to."""
+        return sign_in(self.w.gh, self.w.idp, f"po-{uuid.uuid4().hex[:8]}",
+                       "privacy_officer").user_id
+
     def review_item(self) -> int:
         """A pending item (break-glass in production) that sam, sky, ada and alan review."""
         admin = self.w.people.ada
@@ -307,6 +312,9 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
         a.w.gh, p, t, True, "no compelling grounds"), lambda a: a.dsr("objection")),
     "rights.portability": service({P}, lambda a, p, t: rights.portability(a.w.gh, p, t),
                                   lambda a: a.dsr("portability"), step_up=True),
+    "assignment.officers": service({P}, lambda a, p, _: assignment.officers(a.w.gh, p)),
+    "assignment.assign": service({P}, lambda a, p, t: assignment.assign(a.w.gh, p, *t),
+                                 lambda a: (a.dsr("access"), a.officer())),
 }
 
 # What anyone signed in may do for themselves, before any role counts: finishing sign-in.

@@ -1,12 +1,13 @@
 """The DSR page through Streamlit's AppTest, signed in as the privacy officer with a real
 token from the local OpenID provider, over the demo customer data: file a request, verify the
-identity, prepare the access package and release it; an admin sees the page, the requester
-does not."""
+identity, prepare the access package and release it; assign a request to another privacy
+officer; an admin sees the page, the requester does not."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -37,13 +38,13 @@ def test_the_privacy_officer_files_verifies_prepares_and_releases(oidc: str,
     form_button(at, "dsr_file").click().run()
     assert not at.exception and not at.error, at.error
     assert at.subheader[0].value.startswith("Request 1: access")
-    assert email not in str(at.dataframe[0].value.to_dict())
+    assert email not in str(at.table[0].value.to_dict())
     method = next(t for t in at.text_input if "identity" in t.label)
     method.input("replied from the address on file")
-    form_button(at, "dsr_verify_1").click().run()
+    form_button(at, "dsr_1_verify").click().run()
     assert "Identity recorded as verified." in at.success[0].value
     next(b for b in at.button if b.label.startswith("Prepare")).click().run()
-    assert email in str(at.dataframe[1].value.to_dict())
+    assert email in str(at.dataframe[0].value.to_dict())
     next(b for b in at.button if b.label == "Release the package").click().run()
     assert not at.error, at.error
     assert any("Released request 1" in s.value for s in at.success)
@@ -62,3 +63,27 @@ def test_admins_see_the_page_and_support_does_not(oidc: str, data_dir: Path, sub
         return
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("console/pages/dsr.py").run()
+
+
+def test_the_privacy_officer_assigns_a_request_to_another_officer(oidc: str,
+                                                                   data_dir: Path) -> None:
+    """Only privacy officers who have signed in are offered; the list, the request's facts
+    and the log say who works it now."""
+    pete = {"email": "pete.privacy@example.test", "name": "Pete Privacy", "groups": ["privacy"]}
+    assert httpx.put(f"{oidc}/users/pete.privacy", json=pete, timeout=10).status_code == 204
+    enrolled(oidc, "pete.privacy")  # Pete signed in once: Gatehouse saw his role
+    enrolled(oidc, "ada.admin")  # an admin is no privacy officer: not offered
+    at = enrolled(oidc, "pia.privacy")
+    at.switch_page("console/pages/dsr.py").run()
+    at.text_input[0].input(an_email(data_dir))
+    form_button(at, "dsr_file").click().run()
+    assert list(at.table[0].value["assignee"]) == ["Pia Privacy"]
+    officer = next(s for s in at.selectbox if s.label == "Privacy officer")
+    assert list(officer.options) == ["Pete Privacy"]  # not Pia herself, not Ada
+    next(t for t in at.text_input if t.label == "Reason (optional)").input("Pete covers EMEA")
+    next(b for b in at.button if b.label == "Assign").click().run()
+    assert not at.exception and not at.error, at.error
+    assert "Request 1 assigned to Pete Privacy." in [s.value for s in at.success]
+    assert list(at.table[0].value["assignee"]) == ["Pete Privacy"]
+    assert any("assigned to **Pete Privacy**" in c.value for c in at.caption)  # the facts
+    assert audit_actions(data_dir)[-1] == "dsr.assigned"

@@ -9,6 +9,7 @@ a fresh code).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -99,6 +100,16 @@ class Backstage:
         with self.gh.engine.connect() as conn:
             rows = conn.execute(select(e.action).where(e.id > after).order_by(e.id)).scalars()
             return [a for a in rows if a.startswith(prefix)]
+
+    def events(self, after: int, prefix: str = "") -> list[dict[str, Any]]:
+        """The audit log's events (id > `after`) whose action starts with `prefix`, oldest
+        first, each with its details as a dict."""
+        with self.gh.engine.connect() as conn:
+            rows = conn.execute(select(events_table).where(events_table.c.id > after)
+                                .order_by(events_table.c.id)).mappings().all()
+        return [{**row, "details": json.loads(row["details"])
+                 if isinstance(row["details"], str) else row["details"]}
+                for row in rows if row["action"].startswith(prefix)]
 
     def last_event_id(self) -> int:
         e = events_table.c

@@ -4,6 +4,7 @@ an admin approves an erasure the officer proposed. Screenshots in test-artifacts
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -71,7 +72,12 @@ def test_the_privacy_officer_answers_an_access_request_and_an_admin_approves_an_
         "Art. 15(4): the name field also names a colleague")
     page.get_by_role("button", name="Withhold", exact=True).click()
     wait_for_app(page)
-    expect(page.get_by_text("the package below shows it withheld")).to_be_visible()
+    expect(page.get_by_text("the package above shows it withheld")).to_be_visible()
+    expect(page.get_by_text("Withheld", exact=True)).to_be_visible()  # the package's list
+    expect(page.get_by_label("Reason for withholding it")).to_have_value("")  # none stale
+    # the withheld name is no longer offered: the picker moved on to the next item
+    expect(page.get_by_role("combobox", name="Withhold")).not_to_have_value(
+        re.compile(r":full_name$"))
     screenshot(page, "privacy-2-reviewed")
 
     page.get_by_role("button", name="Release the package", exact=True).click()

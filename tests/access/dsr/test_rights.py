@@ -153,6 +153,8 @@ def test_rectification_needs_a_second_person_and_moves_the_index(dsr_world: Worl
                                  {"email": new_email, "job_title": "Chief Pilot"})
     stored = row(w, dsr_id)
     assert stored.status == "awaiting_approval" and new_email not in str(stored.pending_sealed)
+    waiting = dsr.detail(w.gh, admin(w), dsr_id)  # what the approver reads: names, no values
+    assert (waiting.pending_fields, waiting.pending_by) == (("email", "job_title"), "Priya")
     with pytest.raises(Denied, match="role"):  # the privacy officer does not approve
         rights.approve(w.gh, officer(w), dsr_id)
     before = last_event_id(w.gh.engine)
@@ -168,6 +170,7 @@ def test_rectification_needs_a_second_person_and_moves_the_index(dsr_world: Worl
     values = subject.read(w.gh, "production", moved)[0].values
     assert (values["email"], values["job_title"]) == (new_email, "Chief Pilot")
     assert row(w, dsr_id).subject_index == index.of_email(new_email)  # follows the subject
+    assert dsr.detail(w.gh, admin(w), dsr_id).pending_fields == ()  # nothing waits now
 
 
 def test_an_unknown_request_is_refused_and_recorded(dsr_world: World) -> None:
@@ -231,7 +234,9 @@ def test_restriction_masks_the_subject_and_refuses_reveal_and_export(dsr_world: 
         broker.export_csv(w.gh, sam, grant_id, "cust-0009", "contacts")
     denials = new_events(w, before, "data.denied")
     assert len(denials) == 2 and "Art. 18" in denials[0]["details"]["why"]
+    assert dsr.detail(w.gh, officer(w), dsr_id).held
     rights.lift_restriction(w.gh, officer(w), dsr_id, "accuracy confirmed")
+    assert not dsr.detail(w.gh, officer(w), dsr_id).held  # the page offers no second lift
     shown = broker.reveal(w.gh, sam, grant_id, "cust-0009", "contacts", ["contacts.email"],
                           "customer asked to confirm")
     assert person.email in list(shown.tables["contacts"]["email"])
@@ -359,3 +364,27 @@ def test_the_cli_acts_as_the_signed_in_officer_with_a_fresh_code(dsr_world: Worl
     with pytest.raises(AuthenticationFailed, match="no live console session"):
         dsr_cli.run(w.gh, parser.parse_args(["dsr", "--as", "nobody", "--code", "123456",
                                              "list"]))
+
+
+def test_a_hold_is_one_event_and_an_upheld_objection_keeps_it(dsr_world: World) -> None:
+    w = dsr_world
+    before = last_event_id(w.gh.engine)
+    restriction, _ = filed(w, "restriction", "cust-0018", verified=False)
+    rights.restrict(w.gh, officer(w), restriction, "subject contests accuracy")
+    objection, person = filed(w, "objection", "cust-0019", verified=False,
+                              grounds="objects to direct marketing")
+    steps = [(e["action"], e["target_id"], e["details"].get("outcome"))
+             for e in new_events(w, before, "dsr.")]
+    assert steps == [("dsr.filed", str(restriction), None),
+                     ("dsr.restricted", str(restriction), "restricted"),
+                     ("dsr.filed", str(objection), None),
+                     ("dsr.restricted", str(objection), None)]
+    rights.decide_objection(w.gh, officer(w), objection, upheld=True,
+                            reason="no compelling grounds against direct marketing")
+    with w.gh.read() as db:
+        held = db.scalars(select(SubjectRestriction.contact_id).where(
+            SubjectRestriction.dsr_id == objection)).all()
+    assert held == [person.contact_id]
+    decided = dsr.detail(w.gh, officer(w), objection)
+    assert (decided.outcome, decided.outcome_reason) == (
+        "upheld", "no compelling grounds against direct marketing")
