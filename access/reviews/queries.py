@@ -14,6 +14,7 @@ from access.authz import Action
 from access.context import Gatehouse
 from access.principal import Principal
 from access.reviews.applying import idp_changes
+from access.reviews.campaigns import Preview, scope_now
 from access.reviews.states import CampaignStatus, ItemStatus
 from access.schema import ReviewCampaign, ReviewItem, User
 
@@ -57,6 +58,11 @@ class CampaignView:
     reviewers: list[str]
     overdue_reviewers: list[str]  # with items left once the reminders have started
     counts: dict[str, int]
+    ended_by: str | None = None      # who closed or cancelled it (None: Gatehouse, or open)
+    ended_at: datetime | None = None
+    cancel_reason: str | None = None
+    # a scheduled campaign's scope as it stands now (its items are taken when it opens)
+    in_scope: Preview | None = None
 
 
 def _names(db: Session) -> dict[int, str]:
@@ -102,12 +108,14 @@ def campaigns(gh: Gatehouse, viewer: Principal) -> list[CampaignView]:
                            ).scalars().all()
         items = db.execute(select(ReviewItem)).scalars().all()
         names = _names(db)
-    return [_campaign(gh.now(), c, [i for i in items if i.campaign_id == c.id], names)
-            for c in found]
+        scoped = {c.id: scope_now(db, gh.policy, c.scopes.split()) for c in found
+                  if c.status == CampaignStatus.SCHEDULED}
+    return [_campaign(gh.now(), c, [i for i in items if i.campaign_id == c.id], names,
+                      scoped.get(c.id)) for c in found]
 
 
 def _campaign(now: datetime, c: ReviewCampaign, items: list[ReviewItem],
-              names: dict[int, str]) -> CampaignView:
+              names: dict[int, str], in_scope: Preview | None) -> CampaignView:
     reviewers = [int(i) for i in c.reviewer_ids.split()]
     days = [int(d) for d in c.remind_days.split()] or [0]
     reminding = c.status == CampaignStatus.OPEN and now >= c.due_at - timedelta(days=max(days))
@@ -117,7 +125,9 @@ def _campaign(now: datetime, c: ReviewCampaign, items: list[ReviewItem],
     return CampaignView(c.id, c.name, c.status, c.scopes.split(), c.starts_at, c.due_at,
                         c.default_decision, c.auto_apply, c.recur_months, len(items),
                         len(items) - len(pending), [names.get(r, str(r)) for r in reviewers],
-                        overdue, json.loads(c.summary) if c.summary else {})
+                        overdue, json.loads(c.summary) if c.summary else {},
+                        names.get(c.closed_by) if c.closed_by else None, c.closed_at,
+                        c.cancel_reason, in_scope)
 
 
 def campaign_items(gh: Gatehouse, viewer: Principal,

@@ -44,8 +44,8 @@ def handing(item: ItemView) -> Ask | None:
                           key=f"review_to_{item.id}")
         reason = st.text_input("Reason", key=f"review_reason_{item.id}")
         if to is not None and st.button("Hand over", key=f"review_hand_{item.id}"):
-            return Ask(f"Hand {item.label} (campaign {item.campaign_id}) to {names[to]}",
-                       hand_over(item.id, to, reason))
+            return Ask(f"Hand {literal(item.label)} (campaign {item.campaign_id}) to "
+                       f"{literal(names[to])}", hand_over(item.id, to, reason))
     return None
 
 
@@ -79,7 +79,7 @@ for item in items:
         for column, verb in ((keep, "keep"), (revoke, "revoke")):
             if column.button(verb.title(), key=f"review_{verb}_{item.id}",
                              type="primary" if verb == item.recommendation else "secondary"):
-                ask = Ask(f"{verb.title()} {item.label} (campaign {item.campaign_id})",
+                ask = Ask(f"{verb.title()} {literal(item.label)} (campaign {item.campaign_id})",
                           decide(item.id, verb, comment))
         if item.reviewers:
             ask = handing(item) or ask

@@ -40,7 +40,7 @@ from access.dsr import requests as dsr_requests
 from access.errors import Denied, StepUpRequired
 from access.identity import mfa, users
 from access.principal import Principal, Role
-from access.reviews import campaigns, closing, decisions, pack
+from access.reviews import campaigns, cancelling, closing, decisions, pack
 from access.reviews import queries as review_queries
 from access.schema import ConsoleSession, ReviewItem
 from access.workflow import (
@@ -241,6 +241,10 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
         a.w.gh, p, _review_draft(a, "breakglass"))),
     "closing.close_campaign": service({A}, lambda a, p, t: closing.close_campaign(
         a.w.gh, p, t), Arena.campaign),
+    "cancelling.check": service({A}, lambda a, p, t: cancelling.check(
+        a.w.gh, p, t, "wrong scope"), Arena.campaign),
+    "cancelling.cancel_campaign": service({A}, lambda a, p, t: cancelling.cancel_campaign(
+        a.w.gh, p, t, "wrong scope"), Arena.campaign, step_up=True),
     "decisions.keep": service({R, A}, lambda a, p, t: decisions.keep(a.w.gh, p, t, "in use"),
                               Arena.review_item, step_up=True),
     "decisions.revoke": service({R, A}, lambda a, p, t: decisions.revoke(
