@@ -51,14 +51,20 @@ class Cancelling:
     revoked: int
 
     @property
+    def decided(self) -> str:
+        """How many items were decided (kept or revoked), in words: "2 decisions"."""
+        n = self.kept + self.revoked
+        return f"{n} decision{'' if n == 1 else 's'}"
+
+    @property
     def summary(self) -> str:
         """The confirmation, in words."""
         if self.status == CampaignStatus.SCHEDULED:
             return f"Cancel campaign {self.campaign_id} ({self.name}) before it opens"
         undecided = self.items - self.kept - self.revoked
-        return (f"Cancel campaign {self.campaign_id} ({self.name}): the {self.kept + self.revoked}"
-                f" decisions made ({self.kept} kept, {self.revoked} revoked) stay recorded and "
-                f"are not applied; {undecided} undecided items get no default")
+        return (f"Cancel campaign {self.campaign_id} ({self.name}): the decisions made stay "
+                f"recorded and are not applied ({self.kept} kept, {self.revoked} revoked); no "
+                f"default for the {undecided} undecided item{'' if undecided == 1 else 's'}")
 
 
 def check(gh: Gatehouse, admin: Principal, campaign_id: int, reason: str) -> Cancelling:
@@ -90,7 +96,7 @@ def cancel_campaign(gh: Gatehouse, admin: Principal, campaign_id: int,
                         reason=why, details={"campaign_id": campaign.id, **counts}))
         notify.enqueue(gh, db, notify.Kind.REVIEW, f"Access review {campaign.id} "
                        f"({campaign.name}) was cancelled by {admin.name or admin.sub}: "
-                       f"{ended.kept + ended.revoked} decisions recorded, nothing applied",
+                       f"{ended.decided} recorded, nothing applied",
                        {"campaign_id": str(campaign.id)})
     return ended
 

@@ -16,7 +16,7 @@ from access.principal import Principal
 from access.reviews.applying import idp_changes
 from access.reviews.campaigns import Preview, scope_now
 from access.reviews.states import CampaignStatus, ItemStatus
-from access.schema import ReviewCampaign, ReviewItem, User
+from access.schema import ReviewCampaign, ReviewDecision, ReviewItem, User
 
 __all__ = ["CampaignView", "ItemView", "campaign_items", "campaigns", "my_items"]
 
@@ -40,6 +40,7 @@ class ItemView:
     applied: str | None
     # whom the item may be handed to: the campaign's other reviewers, never its subject
     reviewers: tuple[tuple[int, str], ...] = ()
+    handed: str | None = None  # "Ada Admin: <reason>" when the item was handed to its reviewer
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def _names(db: Session) -> dict[int, str]:
 
 
 def _view(item: ReviewItem, campaign: ReviewCampaign, names: dict[int, str],
-          viewer: int | None = None) -> ItemView:
+          viewer: int | None = None, handed: str | None = None) -> ItemView:
     decided_by = names.get(item.decided_by) if item.decided_by else (
         "Gatehouse (default)" if item.decided_at else None)
     return ItemView(item.id, campaign.id, campaign.name, campaign.due_at, item.label,
@@ -79,7 +80,7 @@ def _view(item: ReviewItem, campaign: ReviewCampaign, names: dict[int, str],
                     item.reason, item.status, decided_by, item.decided_at, item.comment,
                     item.applied, tuple((r, names.get(r, str(r))) for r in
                                         map(int, campaign.reviewer_ids.split())
-                                        if r not in (item.user_id, viewer)))
+                                        if r not in (item.user_id, viewer)), handed)
 
 
 def my_items(gh: Gatehouse, reviewer: Principal) -> list[ItemView]:
@@ -94,10 +95,24 @@ def my_items(gh: Gatehouse, reviewer: Principal) -> list[ItemView]:
                    ReviewItem.status == ItemStatus.PENDING)
             .order_by(ReviewCampaign.due_at, ReviewItem.id)).all()
         names = _names(db)
-    mine = str(reviewer.user_id)
-    return [_view(item, campaign, names, reviewer.user_id) for item, campaign in rows
-            if mine in campaign.reviewer_ids.split() and item.user_id != reviewer.user_id
-            and item.reviewer_id in (None, reviewer.user_id)]
+        mine = str(reviewer.user_id)
+        found = [(item, campaign) for item, campaign in rows
+                 if mine in campaign.reviewer_ids.split() and item.user_id != reviewer.user_id
+                 and item.reviewer_id in (None, reviewer.user_id)]
+        handed = _handed(db, [item.id for item, _ in found if item.reviewer_id], names)
+    return [_view(item, campaign, names, reviewer.user_id, handed.get(item.id))
+            for item, campaign in found]
+
+
+def _handed(db: Session, item_ids: list[int], names: dict[int, str]) -> dict[int, str]:
+    """Who handed each of `item_ids` to its reviewer, and why (the latest hand-over)."""
+    if not item_ids:
+        return {}
+    rows = db.execute(select(ReviewDecision).where(
+        ReviewDecision.item_id.in_(item_ids), ReviewDecision.decision == "reassign")
+        .order_by(ReviewDecision.id)).scalars()
+    return {r.item_id: f"{names.get(r.by_user_id or 0, 'Gatehouse')}: {r.comment}"
+            for r in rows}
 
 
 def campaigns(gh: Gatehouse, viewer: Principal) -> list[CampaignView]:

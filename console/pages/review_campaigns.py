@@ -118,23 +118,27 @@ def _progress(c: CampaignView) -> None:
         st.caption("Scheduled: it opens at its start, when its items and their evidence are "
                    "computed and the reviewers are notified")
         if c.in_scope is not None:
-            risk = f"; default revoke: up to {c.in_scope.people} could lose access" \
-                if c.default_decision == "revoke" else ""
+            risk = f"; default revoke: up to {c.in_scope.people} people lose access if " \
+                "nobody reviews them" if c.default_decision == "revoke" else ""
             st.caption(f"In scope now: {c.in_scope.items} items, {c.in_scope.people} "
                        f"people{risk}")
     elif c.status == "cancelled":
-        counts = c.counts
-        undecided = counts.get("items", 0) - counts.get("kept", 0) - counts.get("revoked", 0)
-        st.warning(f"Cancelled {c.ended_at:%Y-%m-%d %H:%M} UTC by {literal(c.ended_by)}: "
-                   f"{literal(c.cancel_reason)}. {counts.get('kept', 0)} kept and "
-                   f"{counts.get('revoked', 0)} revoked stay recorded, nothing applied; "
-                   f"{undecided} items never decided.", icon=":material/cancel:")
+        st.warning(_cancelled_line(c), icon=":material/cancel:")
     elif c.items:
         st.progress(c.decided / c.items, text=f"{c.decided} of {c.items} items decided")
     else:
         st.caption("No items: nothing in scope when it started")
     if c.status == "closed" and c.counts:
         st.write(_counts(c.counts))
+
+
+def _cancelled_line(c: CampaignView) -> str:
+    said = f"Cancelled {c.ended_at:%Y-%m-%d %H:%M} UTC by {literal(c.ended_by)}"
+    if not c.items:
+        return f"{said} before it opened: {literal(c.cancel_reason)}."
+    kept, revoked = c.counts.get("kept", 0), c.counts.get("revoked", 0)
+    return (f"{said}: {literal(c.cancel_reason)}. {kept} kept and {revoked} revoked stay "
+            f"recorded, nothing applied; {c.items - kept - revoked} items never decided.")
 
 
 def _close(c: CampaignView) -> None:
@@ -154,8 +158,11 @@ def _close(c: CampaignView) -> None:
 def _cancelled(campaign_id: int, reason: str) -> Act:
     def act(who: Principal) -> str:
         done = cancelling.cancel_campaign(gh, who, campaign_id, reason)
-        return f"Campaign {campaign_id} cancelled: {done.kept + done.revoked} decisions " \
-               "stay recorded, nothing was applied."
+        if done.status == "scheduled":
+            return f"Campaign {campaign_id} cancelled before it opened."
+        stays = "stays" if done.kept + done.revoked == 1 else "stay"
+        return f"Campaign {campaign_id} cancelled: {done.decided} {stays} recorded, nothing " \
+               "was applied."
     return act
 
 
@@ -171,16 +178,16 @@ def _cancel(c: CampaignView) -> None:
         if st.button("Cancel campaign", key=f"cancel_button_{c.id}"):
             try:
                 what = cancelling.check(gh, viewer, c.id, reason)
-                ask = Ask(literal(what.summary), _cancelled(c.id, reason), confirm=True,
-                          needs_code=True)
+                ask = Ask(f"{literal(what.summary)}. Reason: {literal(reason.strip())}",
+                          _cancelled(c.id, reason), confirm=True, needs_code=True)
             except GatehouseError as exc:
                 show_error(exc)
     sensitive(gh, viewer, key, ask)
 
 
 def _items(c: CampaignView) -> None:
-    if c.status == "scheduled":
-        return  # no items before it opens
+    if not c.items:
+        return  # none before it opens (or if it was cancelled before)
     with st.expander("Items"):
         found, changes = campaign_items(gh, viewer, c.id)
         never = "not decided" if c.status == "cancelled" else "pending"

@@ -281,6 +281,10 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
     "oversight.prove": service({U}, lambda a, p, _: oversight.prove(a.w.gh, p, 1)),
     "transparency_report.generate": service({U, P}, lambda a, p, _: transparency_report.generate(
         a.w.gh, p, "cust-0001", a.w.clock.now - timedelta(days=1), a.w.clock.now)),
+    "transparency_report.handed_out": service({U, P}, lambda a, p, t: (
+        transparency_report.handed_out(a.w.gh, p, t, "opening")),
+        lambda a: transparency_report.generate(a.w.gh, a.w.people.audrey, "cust-0001",
+                                               a.w.clock.now - timedelta(days=1), a.w.clock.now)),
     # the privacy officer's (and the admin who approves a rectification or an erasure)
     "requests.file": service({P}, lambda a, p, t: dsr_requests.file(
         a.w.gh, p, "access", "gdpr", t), lambda a: a.email()),

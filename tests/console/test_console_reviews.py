@@ -180,8 +180,8 @@ def test_an_admin_cancels_a_running_campaign_with_a_reason_and_confirms(
     labelled(ada.button, "Cancel campaign").click().run()
     confirm = ada.info[-1].value.replace("\\", "")  # literal(): the markup escapes undone
     assert confirm.startswith("**Confirm:** Cancel campaign 1 (Access review")
-    assert "the 0 decisions made (0 kept, 0 revoked) stay recorded and are not applied; 1 " \
-           "undecided items get no default" in confirm
+    assert "the decisions made stay recorded and are not applied (0 kept, 0 revoked); no " \
+           "default for the 1 undecided item. Reason: scope should have been auditors" in confirm
     labelled(ada.button, "Confirm").click().run()
     assert not ada.exception
     assert "Campaign 1 cancelled: 0 decisions stay recorded" in ada.success[0].value

@@ -100,6 +100,14 @@ class Backstage:
             rows = conn.execute(select(e.action).where(e.id > after).order_by(e.id)).scalars()
             return [a for a in rows if a.startswith(prefix)]
 
+    def events(self, prefix: str = "", after: int = 0) -> list[dict[str, Any]]:
+        """The audit log's events (id > `after`) whose action starts with `prefix`, oldest
+        first, each as a dict of its columns."""
+        e = events_table.c
+        with self.gh.engine.connect() as conn:
+            rows = conn.execute(select(events_table).where(e.id > after).order_by(e.id))
+            return [dict(r) for r in rows.mappings() if r["action"].startswith(prefix)]
+
     def last_event_id(self) -> int:
         e = events_table.c
         with self.gh.engine.connect() as conn:

@@ -87,8 +87,8 @@ def test_a_running_campaign_cancelled_keeps_its_decisions_and_applies_nothing(
     decisions.revoke(gh, ada, found["Sam: requester"].id, "moved to engineering")
     seen = cancelling.check(gh, ada, campaign_id, "wrong scope: auditors were meant")
     assert seen.summary == (
-        f"Cancel campaign {campaign_id} (Q4 access review): the 1 decisions made (0 kept, 1 "
-        "revoked) stay recorded and are not applied; 1 undecided items get no default")
+        f"Cancel campaign {campaign_id} (Q4 access review): the decisions made stay recorded "
+        "and are not applied (0 kept, 1 revoked); no default for the 1 undecided item")
 
     ended = cancelling.cancel_campaign(gh, ada, campaign_id, "wrong scope: auditors were meant")
     assert (ended.items, ended.kept, ended.revoked) == (2, 0, 1)
@@ -124,7 +124,7 @@ def test_a_running_campaign_cancelled_keeps_its_decisions_and_applies_nothing(
         ("ada", "wrong scope: auditors were meant",
          {"campaign_id": campaign_id, "items": 2, "kept": 0, "revoked": 1})]
     assert _notices(gh)[-1] == (f"Access review {campaign_id} (Q4 access review) was "
-                                "cancelled by Ada: 1 decisions recorded, nothing applied")
+                                "cancelled by Ada: 1 decision recorded, nothing applied")
 
 
 def test_the_default_revoke_count_is_the_scope_when_confirmed_and_the_default_goes_to_the_items_undecided_at_the_close(  # noqa: E501
