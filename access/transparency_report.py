@@ -51,8 +51,8 @@ STAFF_RULE = (
     "throughout this report, and pseudonyms in different reports are unrelated.")
 HOW_TO_VERIFY = (
     "Save this JSON file and the log's public key (published by the operator, obtained "
-    "separately from this report), then run, with Gatehouse installed: "
-    "python -m audit verify-report REPORT.json --public-key gatehouse-audit.pub  "
+    "separately from this report), and, with Gatehouse installed, run "
+    "'python -m audit verify-report REPORT.json --public-key gatehouse-audit.pub'. "
     "It checks the checkpoint's signature and that every listed event is in the signed log. "
     "An auditor given the opening file adds --opening OPENING.json to check every displayed "
     "field against the logged event. No proof can show that no consultation was left out.")
