@@ -55,6 +55,14 @@ def _draft() -> campaigns.CampaignDraft | None:
                                    recur_months=int(recur), starts_at=_start_of(start))
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _people(count: int) -> str:
+    return f"{count} {'person' if count == 1 else 'people'}"
+
+
 def _start_of(day: object) -> datetime | None:
     """Midnight UTC of a later day; None (now) for today or a day already past."""
     if not isinstance(day, date) or day <= gh.now().date():
@@ -82,16 +90,16 @@ def _define() -> None:
         st.session_state.pop("review_draft", None)
         show_error(exc)
         return
-    st.info(f"{seen.items} items, {seen.people} people under review; "
+    st.info(f"{_n(seen.items, 'item')}, {_people(seen.people)} under review; "
             f"{_when(draft.starts_at)}; due "
             f"{draft.due_at:%Y-%m-%d %H:%M} UTC; unreviewed items: **{draft.default_decision}**.")
     confirm = None
     if draft.default_decision == "revoke":
         later = "" if draft.starts_at is None else \
             " (counted now; the scope is taken again when it opens)"
-        st.warning(f"Default revoke: up to **{seen.people} people** lose their access if "
+        st.warning(f"Default revoke: up to **{_people(seen.people)}** lose their access if "
                    f"nobody reviews them by the due date{later}.")
-        if not st.checkbox(f"I understand: up to {seen.people} people could lose access",
+        if not st.checkbox(f"I understand: up to {_people(seen.people)} could lose access",
                            key=f"review_confirm_{seen.people}"):
             return
         confirm = seen.people
@@ -107,7 +115,7 @@ def _define() -> None:
 
 
 def _counts(counts: dict[str, int]) -> str:
-    return (f"{counts.get('items', 0)} items: {counts.get('kept', 0)} kept, "
+    return (f"{_n(counts.get('items', 0), 'item')}: {counts.get('kept', 0)} kept, "
             f"{counts.get('revoked', 0)} revoked ({counts.get('defaulted', 0)} by default), "
             f"{counts.get('applied', 0)} applied")
 
@@ -118,10 +126,10 @@ def _progress(c: CampaignView) -> None:
         st.caption("Scheduled: it opens at its start, when its items and their evidence are "
                    "computed and the reviewers are notified")
         if c.in_scope is not None:
-            risk = f"; default revoke: up to {c.in_scope.people} people lose access if " \
+            risk = f"; default revoke: up to {_people(c.in_scope.people)} lose access if " \
                 "nobody reviews them" if c.default_decision == "revoke" else ""
-            st.caption(f"In scope now: {c.in_scope.items} items, {c.in_scope.people} "
-                       f"people{risk}")
+            st.caption(f"In scope now: {_n(c.in_scope.items, 'item')}, "
+                       f"{_people(c.in_scope.people)}{risk}")
     elif c.status == "cancelled":
         st.warning(_cancelled_line(c), icon=":material/cancel:")
     elif c.items:
@@ -138,7 +146,8 @@ def _cancelled_line(c: CampaignView) -> str:
         return f"{said} before it opened: {literal(c.cancel_reason)}."
     kept, revoked = c.counts.get("kept", 0), c.counts.get("revoked", 0)
     return (f"{said}: {literal(c.cancel_reason)}. {kept} kept and {revoked} revoked stay "
-            f"recorded, nothing applied; {c.items - kept - revoked} items never decided.")
+            f"recorded, nothing applied; {_n(c.items - kept - revoked, 'item')} never "
+            "decided.")
 
 
 def _close(c: CampaignView) -> None:

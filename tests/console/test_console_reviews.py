@@ -57,10 +57,10 @@ def test_admin_starts_reviews_closes_and_the_auditor_cuts_a_verified_pack(
     assert not ada.exception
     labelled(ada.radio, "Items nobody reviewed by the due date").set_value("revoke")
     labelled(ada.button, "Check").click().run()
-    assert "1 items, 1 people under review" in ada.info[0].value
-    assert "up to **1 people** lose their access" in ada.warning[0].value
+    assert "1 item, 1 person under review" in ada.info[0].value
+    assert "up to **1 person** lose their access" in ada.warning[0].value
     assert not [b for b in ada.button if b.label == "Start campaign"]  # confirm first
-    labelled(ada.checkbox, "I understand: up to 1 people could lose access").check().run()
+    labelled(ada.checkbox, "I understand: up to 1 person could lose access").check().run()
     labelled(ada.button, "Start campaign").click().run()
     assert "Campaign 1 started." in ada.success[0].value
 
@@ -75,7 +75,7 @@ def test_admin_starts_reviews_closes_and_the_auditor_cuts_a_verified_pack(
 
     ada.switch_page(CAMPAIGNS).run()
     labelled(ada.button, "Close now (defaults apply)").click().run()
-    assert "Campaign 1 closed: 1 items: 0 kept, 1 revoked" in ada.success[-1].value
+    assert "Campaign 1 closed: 1 item: 0 kept, 1 revoked" in ada.success[-1].value
     decided = actions(engine, "review.decided")
     assert [(e["actor_sub"], e["details"]["decision"]) for e in decided] == [
         ("ada.admin", "revoke")]
@@ -112,7 +112,8 @@ def test_a_reviewer_hands_an_item_to_another_admin(oidc: str, engine: Engine) ->
     assert labelled(ada.selectbox, "Reviewer").value is not None
     labelled(ada.text_input, "Reason").input("Alan leads the billing team")
     labelled(ada.button, "Hand over").click().run()
-    assert not ada.exception and "Item 1 handed over." in ada.success[0].value
+    assert not ada.exception
+    assert "Item 1 (Sam Support\\: requester) handed over to Alan Admin." in ada.success[0].value
     assert "No access-review items wait for you." in ada.info[0].value
     handed = actions(engine, "review.reassigned")
     assert [(e["actor_sub"], e["reason"]) for e in handed] == [
@@ -150,8 +151,8 @@ def test_the_default_revoke_confirmation_counts_who_is_in_scope_when_it_shows(
     ada = enrolled(oidc, "ada.admin", CAMPAIGNS)
     labelled(ada.radio, "Items nobody reviewed by the due date").set_value("revoke")
     labelled(ada.button, "Check").click().run()
-    assert "up to **1 people** lose their access" in ada.warning[0].value
-    labelled(ada.checkbox, "I understand: up to 1 people could lose access").check().run()
+    assert "up to **1 person** lose their access" in ada.warning[0].value
+    labelled(ada.checkbox, "I understand: up to 1 person could lose access").check().run()
     enrolled(oidc, "sky.support")  # signs in as support before Ada starts the campaign
     ada.run()
     assert "2 items, 2 people under review" in ada.info[0].value
