@@ -333,9 +333,11 @@ class ReviewCampaign(AccessBase):
     status: Mapped[str] = mapped_column(Text, index=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # when and by whom it ended: closed, or cancelled (then with `cancel_reason`)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     summary: Mapped[str | None] = mapped_column(Text, comment="JSON counts at close")
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("review_campaigns.id"))
 
 

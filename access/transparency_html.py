@@ -22,11 +22,14 @@ th { background: #f2f2f2; }
 pre { background: #f7f7f7; padding: 0.75rem; overflow-x: auto; }
 .meta dt { font-weight: 600; } .meta dd { margin: 0 0 0.5rem 0; }
 td.nowrap { white-space: nowrap; }
+td.names { overflow-wrap: anywhere; }
+.wide { overflow-x: auto; }
 """
 _COMMAND = ("python -m audit verify-report REPORT.json --public-key gatehouse-audit.pub\n"
             "python -m audit verify-report REPORT.json --public-key gatehouse-audit.pub "
             "--opening OPENING.json   # an auditor holding the opening")
 _NOWRAP = {0, 7, 8}  # time, staff, role: short, and unreadable when broken
+_NAMES = {6}  # columns shown in clear: long dotted names, broken anywhere rather than overflow
 
 
 def render_html(document: Mapping[str, Any]) -> str:
@@ -71,8 +74,9 @@ def _meta(body: Mapping[str, Any], document: Mapping[str, Any], count: int) -> s
 
 def _table(rows: list[Mapping[str, Any]]) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in _COLUMNS)
-    return (f"<table><thead><tr>{head}</tr></thead><tbody>"
-            + "".join(_row(r) for r in rows) + "</tbody></table>")
+    # In a scrolling box: on a narrow window the table scrolls instead of being cut off.
+    return (f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>'
+            + "".join(_row(r) for r in rows) + "</tbody></table></div>")
 
 
 def _row(row: Mapping[str, Any]) -> str:
@@ -83,8 +87,12 @@ def _row(row: Mapping[str, Any]) -> str:
              row.get("reason"), ", ".join(row.get("details.columns") or []), row.get("staff"),
              row.get("actor_roles"), row.get("grant_id"), row.get("request_id"),
              row.get("event_id"))
-    return "<tr>" + "".join(f'<td class="nowrap">{_e(c)}</td>' if i in _NOWRAP
+    return "<tr>" + "".join(f'<td class="{_class(i)}">{_e(c)}</td>' if _class(i)
                             else f"<td>{_e(c)}</td>" for i, c in enumerate(cells)) + "</tr>"
+
+
+def _class(column: int) -> str:
+    return "nowrap" if column in _NOWRAP else "names" if column in _NAMES else ""
 
 
 def _e(value: object) -> str:

@@ -7,6 +7,12 @@ Auditors and the privacy officer generate it (the console page, or `python -m ac
 transparency-report`); generating is one `transparency.reported` audit event naming the
 customer and the period, written after the report is built and before it is handed back (no
 event, no report). A refusal (bad input, no checkpoint yet) is an event too.
+
+On the page, generating shows the report; each file downloaded from it is handed out by
+`handed_out`, one `audit.exported` event per download (the part, the customer, the rows, the
+tree size, and the generation's event id), written before the bytes leave (no event, no
+file): the opening names staff, so who took which file is on the record. The command line
+writes the three files as it generates them, under the generation's one event.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ from audit.proof import NotSealed
 from audit.proved import ProofFailed, Proved, build, dumps, iso_time, newest_checkpoint
 from audit.vocabulary import Outcome
 
-__all__ = ["KIND", "TransparencyReport", "generate"]
+__all__ = ["KIND", "PARTS", "TransparencyReport", "generate", "handed_out"]
 
 KIND = "access-transparency"
+PARTS = ("json", "html", "opening")  # the report, the same readable, the full records
 EVENT = "transparency.reported"
 COUNTING_RULE = (
     "A consultation is a served read of this customer's data: a read, a reveal (columns shown "
@@ -44,8 +51,8 @@ STAFF_RULE = (
     "throughout this report, and pseudonyms in different reports are unrelated.")
 HOW_TO_VERIFY = (
     "Save this JSON file and the log's public key (published by the operator, obtained "
-    "separately from this report), then run, with Gatehouse installed: "
-    "python -m audit verify-report REPORT.json --public-key gatehouse-audit.pub  "
+    "separately from this report), and, with Gatehouse installed, run "
+    "'python -m audit verify-report REPORT.json --public-key gatehouse-audit.pub'. "
     "It checks the checkpoint's signature and that every listed event is in the signed log. "
     "An auditor given the opening file adds --opening OPENING.json to check every displayed "
     "field against the logged event. No proof can show that no consultation was left out.")
@@ -62,6 +69,7 @@ class TransparencyReport:
     rows: int
     unsealed: int
     tree_size: int
+    event_id: int    # the `transparency.reported` event of its generation
 
     @property
     def stem(self) -> str:
@@ -86,13 +94,31 @@ def generate(gh: Gatehouse, principal: Principal, customer_id: str, since: datet
         gh.refuse(InvalidInput("checkpoint", str(exc)),
                   _event(principal, customer_id, Outcome.ERROR, reason=str(exc)))
     with gh.write() as db:
-        gh.audit(db, _event(principal, customer_id, details={
+        event_id = gh.audit(db, _event(principal, customer_id, details={
             "period": f"{iso_time(to_micros(since))}/{iso_time(to_micros(until))}",
             "row_count": len(found.rows), "tree_size": checkpoint.size,
             "unsealed": found.unsealed}))
     return TransparencyReport(customer_id, since, until, dumps(proved.document),
                               dumps(proved.opening), render_html(proved.document).encode(),
-                              len(found.rows), found.unsealed, checkpoint.size)
+                              len(found.rows), found.unsealed, checkpoint.size, event_id)
+
+
+def handed_out(gh: Gatehouse, principal: Principal, report: TransparencyReport,
+               part: str) -> bytes:
+    """The bytes of `part` of `report` (one of `PARTS`), once its download by `principal` is
+    recorded: one `audit.exported` event (format `transparency-<part>`) naming the customer,
+    the rows, the tree size and the generation's event. No event, no file."""
+    gh.authorize(principal, Action.TRANSPARENCY_REPORT)
+    if part not in PARTS:
+        raise InvalidInput("part", f"must be one of {', '.join(PARTS)}")
+    customer = as_logged(report.customer_id, 64)
+    with gh.write() as db:
+        gh.audit(db, event_for(principal, "audit.exported", target_type="customer",
+                               target_id=customer, customer_id=customer, details={
+                                   "format": f"transparency-{part}", "row_count": report.rows,
+                                   "tree_size": report.tree_size,
+                                   "event_id": report.event_id}))
+    return {"json": report.document, "html": report.html, "opening": report.opening}[part]
 
 
 def _cut(gh: Gatehouse, public: Any, customer_id: str, since: datetime, until: datetime

@@ -106,6 +106,7 @@ ALLOWED_DETAILS: dict[str, frozenset[str]] = {
     "review.campaign.scheduled": _REVIEW,
     "review.campaign.started": _REVIEW,
     "review.campaign.closed": _REVIEW,
+    "review.campaign.cancelled": _REVIEW,
     "review.reminded": _REVIEW,
     "review.decided": _REVIEW,
     "review.reassigned": _REVIEW,

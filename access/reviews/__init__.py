@@ -2,5 +2,5 @@
 break-glass and request rules — with evidence from the audit log, decisions by reviewers,
 suspension of revoked roles, and an evidence pack an auditor verifies offline."""
 
-__all__ = ["applying", "campaigns", "cli", "closing", "decisions", "evidence", "pack", "queries",
-           "rules", "scope", "states", "suspensions"]
+__all__ = ["applying", "campaigns", "cancelling", "cli", "closing", "decisions", "evidence",
+           "pack", "queries", "rules", "scope", "states", "suspensions"]

@@ -9,7 +9,11 @@ started at once. Its reviewers are resolved when it is defined.
 
 A default decision of revoke takes access from everyone nobody reviewed, so `start` needs the
 admin to confirm how many people that could be (`Preview.people`): `confirm_people` must
-equal it, and the refusal says the number.
+equal it as counted from the scope at the moment `start` runs, so a number confirmed before
+someone gained the role is refused, and the refusal says the number now. A scheduled
+campaign's scope is taken again when it opens; its start notice says how many people a
+default revoke could then take access from. At the close, the default goes to the items
+still undecided then (`closing`).
 """
 
 from __future__ import annotations
@@ -33,11 +37,12 @@ from access.reviews.states import CampaignStatus, open_scheduled
 from access.schema import ReviewCampaign, User
 from access.text import as_logged, storable
 from access.workflow import notify
+from access.workflow.policy import Policy
 from audit.events import AuditEvent
 from audit.vocabulary import Outcome
 
 __all__ = ["RECURRENCE", "CampaignDraft", "Preview", "by", "draft_of", "open_campaign",
-           "open_due", "preview", "start", "start_as_operator", "summary"]
+           "open_due", "preview", "scope_now", "start", "start_as_operator", "summary"]
 
 RECURRENCE = {0: "does not recur", 1: "monthly", 3: "quarterly", 6: "half-yearly",
               12: "yearly"}
@@ -77,6 +82,12 @@ def preview(gh: Gatehouse, admin: Principal, draft: CampaignDraft) -> Preview:
 
 def _count(planned: list[Planned]) -> Preview:
     return Preview(len(planned), len({p.user_id for p in planned if p.user_id is not None}))
+
+
+def scope_now(db: Session, policy: Policy, scopes: Sequence[str]) -> Preview:
+    """How many items and people `scopes` hold at this moment (for a scheduled campaign's
+    card: its items are taken when it opens)."""
+    return _count(plan(db, policy, scopes))
 
 
 def start(gh: Gatehouse, admin: Principal, draft: CampaignDraft,
@@ -232,9 +243,12 @@ def _begin(gh: Gatehouse, db: Session, campaign: ReviewCampaign, planned: list[P
     db.add_all([item_row(p, campaign.id, usage, gh.config.reviews, now) for p in planned])
     gh.audit(db, by(admin, "review.campaign.started", target_type="review_campaign",
                     target_id=str(campaign.id), details=_described(campaign, planned)))
+    # a scheduled campaign's scope is taken now: say again what a default revoke could take
+    risk = f"; default revoke: up to {_count(planned).people} people lose access if nobody " \
+           "reviews them" if campaign.default_decision == "revoke" else ""
     notify.enqueue(gh, db, notify.Kind.REVIEW, f"Access review {campaign.id} "
                    f"({campaign.name}) started: {len(planned)} items, due "
-                   f"{campaign.due_at:%Y-%m-%d}", {"campaign_id": str(campaign.id)})
+                   f"{campaign.due_at:%Y-%m-%d}{risk}", {"campaign_id": str(campaign.id)})
 
 
 def open_due(gh: Gatehouse) -> int:

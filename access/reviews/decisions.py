@@ -2,8 +2,10 @@
 reviewer. Each needs a fresh code (`Action.REVIEW_DECIDE` is in STEP_UP) and is one audit event.
 
 Refused, each leaving a denied `review.decided` / `review.reassigned` event: deciding one's own
-access, an item one is not a reviewer of, an item of a closed campaign, an item already
-decided, keeping against a revoke recommendation without a comment.
+access, an item one is not a reviewer of, an item of a campaign not open (scheduled, closed or
+cancelled), an item already decided, keeping against a revoke recommendation without a
+comment, handing over without a reason (`access.text.checked_reason`), to the item's subject
+or to someone who is not one of the campaign's reviewers.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from access.errors import Conflict, Denied, GatehouseError, InvalidInput
 from access.principal import Principal
 from access.reviews.states import ItemStatus, decide, unless_open, unless_pending
 from access.schema import ReviewCampaign, ReviewDecision, ReviewItem
-from access.text import UNSTORABLE_RULE, storable
+from access.text import UNSTORABLE_RULE, checked_reason, storable
 from audit.events import AuditEvent
 from audit.vocabulary import Outcome
 
@@ -79,27 +81,26 @@ def reassign(gh: Gatehouse, reviewer: Principal, item_id: int, to_user_id: int,
     with gh.deciding() as (db, refuse):
         item, campaign = _load(db, item_id)
         _may_review(reviewer, item, campaign, "review.reassigned", refuse, "reassign")
-        why = _comment(reason, required=True)
-        problem = why if isinstance(why, InvalidInput) else _target_problem(
-            item, campaign, to_user_id)
-        if problem is not None:
+        try:
+            why = checked_reason(reason)
+            _check_target(item, campaign, to_user_id)
+        except InvalidInput as problem:
             refuse(problem, item_event(reviewer, "review.reassigned", item, Outcome.DENIED,
-                                       str(problem), reviewer=to_user_id))
+                                       str(problem), reviewer=to_user_id, field=problem.field))
         item.reviewer_id = to_user_id
         event_id = gh.audit(db, item_event(reviewer, "review.reassigned", item,
-                                              reason=str(why), reviewer=to_user_id))
+                                              reason=why, reviewer=to_user_id))
         db.add(ReviewDecision(item_id=item.id, decision="reassign",
-                              by_user_id=reviewer.user_id, at=gh.now(), comment=str(why),
+                              by_user_id=reviewer.user_id, at=gh.now(), comment=why,
                               event_id=event_id))
 
 
-def _target_problem(item: ReviewItem, campaign: ReviewCampaign,
-                    to_user_id: int) -> InvalidInput | None:
+def _check_target(item: ReviewItem, campaign: ReviewCampaign, to_user_id: int) -> None:
+    """The reviewer an item is handed to: one of the campaign's, never its subject."""
     if to_user_id == item.user_id:
-        return InvalidInput("reviewer", "nobody reviews their own access")
+        raise InvalidInput("reviewer", "nobody reviews their own access")
     if str(to_user_id) not in campaign.reviewer_ids.split():
-        return InvalidInput("reviewer", "must be one of the campaign's reviewers")
-    return None
+        raise InvalidInput("reviewer", "must be one of the campaign's reviewers")
 
 
 def _load(db: Session, item_id: int) -> tuple[ReviewItem, ReviewCampaign]:

@@ -14,8 +14,9 @@ from access.authz import Action
 from access.context import Gatehouse
 from access.principal import Principal
 from access.reviews.applying import idp_changes
+from access.reviews.campaigns import Preview, scope_now
 from access.reviews.states import CampaignStatus, ItemStatus
-from access.schema import ReviewCampaign, ReviewItem, User
+from access.schema import ReviewCampaign, ReviewDecision, ReviewItem, User
 
 __all__ = ["CampaignView", "ItemView", "campaign_items", "campaigns", "my_items"]
 
@@ -39,6 +40,7 @@ class ItemView:
     applied: str | None
     # whom the item may be handed to: the campaign's other reviewers, never its subject
     reviewers: tuple[tuple[int, str], ...] = ()
+    handed: str | None = None  # "Ada Admin: <reason>" when the item was handed to its reviewer
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,11 @@ class CampaignView:
     reviewers: list[str]
     overdue_reviewers: list[str]  # with items left once the reminders have started
     counts: dict[str, int]
+    ended_by: str | None = None      # who closed or cancelled it (None: Gatehouse, or open)
+    ended_at: datetime | None = None
+    cancel_reason: str | None = None
+    # a scheduled campaign's scope as it stands now (its items are taken when it opens)
+    in_scope: Preview | None = None
 
 
 def _names(db: Session) -> dict[int, str]:
@@ -65,7 +72,7 @@ def _names(db: Session) -> dict[int, str]:
 
 
 def _view(item: ReviewItem, campaign: ReviewCampaign, names: dict[int, str],
-          viewer: int | None = None) -> ItemView:
+          viewer: int | None = None, handed: str | None = None) -> ItemView:
     decided_by = names.get(item.decided_by) if item.decided_by else (
         "Gatehouse (default)" if item.decided_at else None)
     return ItemView(item.id, campaign.id, campaign.name, campaign.due_at, item.label,
@@ -73,7 +80,7 @@ def _view(item: ReviewItem, campaign: ReviewCampaign, names: dict[int, str],
                     item.reason, item.status, decided_by, item.decided_at, item.comment,
                     item.applied, tuple((r, names.get(r, str(r))) for r in
                                         map(int, campaign.reviewer_ids.split())
-                                        if r not in (item.user_id, viewer)))
+                                        if r not in (item.user_id, viewer)), handed)
 
 
 def my_items(gh: Gatehouse, reviewer: Principal) -> list[ItemView]:
@@ -88,10 +95,24 @@ def my_items(gh: Gatehouse, reviewer: Principal) -> list[ItemView]:
                    ReviewItem.status == ItemStatus.PENDING)
             .order_by(ReviewCampaign.due_at, ReviewItem.id)).all()
         names = _names(db)
-    mine = str(reviewer.user_id)
-    return [_view(item, campaign, names, reviewer.user_id) for item, campaign in rows
-            if mine in campaign.reviewer_ids.split() and item.user_id != reviewer.user_id
-            and item.reviewer_id in (None, reviewer.user_id)]
+        mine = str(reviewer.user_id)
+        found = [(item, campaign) for item, campaign in rows
+                 if mine in campaign.reviewer_ids.split() and item.user_id != reviewer.user_id
+                 and item.reviewer_id in (None, reviewer.user_id)]
+        handed = _handed(db, [item.id for item, _ in found if item.reviewer_id], names)
+    return [_view(item, campaign, names, reviewer.user_id, handed.get(item.id))
+            for item, campaign in found]
+
+
+def _handed(db: Session, item_ids: list[int], names: dict[int, str]) -> dict[int, str]:
+    """Who handed each of `item_ids` to its reviewer, and why (the latest hand-over)."""
+    if not item_ids:
+        return {}
+    rows = db.execute(select(ReviewDecision).where(
+        ReviewDecision.item_id.in_(item_ids), ReviewDecision.decision == "reassign")
+        .order_by(ReviewDecision.id)).scalars()
+    return {r.item_id: f"{names.get(r.by_user_id or 0, 'Gatehouse')}: {r.comment}"
+            for r in rows}
 
 
 def campaigns(gh: Gatehouse, viewer: Principal) -> list[CampaignView]:
@@ -102,12 +123,14 @@ def campaigns(gh: Gatehouse, viewer: Principal) -> list[CampaignView]:
                            ).scalars().all()
         items = db.execute(select(ReviewItem)).scalars().all()
         names = _names(db)
-    return [_campaign(gh.now(), c, [i for i in items if i.campaign_id == c.id], names)
-            for c in found]
+        scoped = {c.id: scope_now(db, gh.policy, c.scopes.split()) for c in found
+                  if c.status == CampaignStatus.SCHEDULED}
+    return [_campaign(gh.now(), c, [i for i in items if i.campaign_id == c.id], names,
+                      scoped.get(c.id)) for c in found]
 
 
 def _campaign(now: datetime, c: ReviewCampaign, items: list[ReviewItem],
-              names: dict[int, str]) -> CampaignView:
+              names: dict[int, str], in_scope: Preview | None) -> CampaignView:
     reviewers = [int(i) for i in c.reviewer_ids.split()]
     days = [int(d) for d in c.remind_days.split()] or [0]
     reminding = c.status == CampaignStatus.OPEN and now >= c.due_at - timedelta(days=max(days))
@@ -117,7 +140,9 @@ def _campaign(now: datetime, c: ReviewCampaign, items: list[ReviewItem],
     return CampaignView(c.id, c.name, c.status, c.scopes.split(), c.starts_at, c.due_at,
                         c.default_decision, c.auto_apply, c.recur_months, len(items),
                         len(items) - len(pending), [names.get(r, str(r)) for r in reviewers],
-                        overdue, json.loads(c.summary) if c.summary else {})
+                        overdue, json.loads(c.summary) if c.summary else {},
+                        names.get(c.closed_by) if c.closed_by else None, c.closed_at,
+                        c.cancel_reason, in_scope)
 
 
 def campaign_items(gh: Gatehouse, viewer: Principal,

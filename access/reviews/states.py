@@ -3,10 +3,13 @@
 A campaign:
 
     scheduled ──open (the sweep at its start)──▶ open ──close (an admin, or the sweep at
-                                                            the due date)──▶ closed
+        │                                          │                the due date)──▶ closed
+        └──────cancel (an admin, with a reason)────┴──▶ cancelled
 
 A campaign defined with a start in the future waits as scheduled, without items: its items
-and their evidence are computed when it opens. One starting now is open at once.
+and their evidence are computed when it opens. One starting now is open at once. A cancelled
+campaign ends there: the decisions made stay recorded, nothing is defaulted or applied, the
+items nobody decided stay pending, and a recurring one opens no successor.
 
 An item:
 
@@ -26,14 +29,15 @@ from enum import StrEnum
 from access.errors import Conflict
 from access.schema import ReviewCampaign, ReviewItem
 
-__all__ = ["CampaignStatus", "ItemStatus", "close", "decide", "open_scheduled", "unless_open",
-           "unless_pending"]
+__all__ = ["CampaignStatus", "ItemStatus", "cancel", "close", "decide", "open_scheduled",
+           "unless_cancellable", "unless_open", "unless_pending"]
 
 
 class CampaignStatus(StrEnum):
     SCHEDULED = "scheduled"
     OPEN = "open"
     CLOSED = "closed"
+    CANCELLED = "cancelled"
 
 
 class ItemStatus(StrEnum):
@@ -42,9 +46,11 @@ class ItemStatus(StrEnum):
     REVOKED = "revoked"
 
 
-_CAMPAIGN_MOVES = {CampaignStatus.SCHEDULED: frozenset({CampaignStatus.OPEN}),
-                   CampaignStatus.OPEN: frozenset({CampaignStatus.CLOSED}),
-                   CampaignStatus.CLOSED: frozenset[CampaignStatus]()}
+_CAMPAIGN_MOVES = {
+    CampaignStatus.SCHEDULED: frozenset({CampaignStatus.OPEN, CampaignStatus.CANCELLED}),
+    CampaignStatus.OPEN: frozenset({CampaignStatus.CLOSED, CampaignStatus.CANCELLED}),
+    CampaignStatus.CLOSED: frozenset[CampaignStatus](),
+    CampaignStatus.CANCELLED: frozenset[CampaignStatus]()}
 _ITEM_MOVES = {ItemStatus.PENDING: frozenset({ItemStatus.KEPT, ItemStatus.REVOKED}),
                ItemStatus.KEPT: frozenset[ItemStatus](),
                ItemStatus.REVOKED: frozenset[ItemStatus]()}
@@ -80,6 +86,19 @@ def close(campaign: ReviewCampaign, at: datetime, by: int | None) -> None:
     if CampaignStatus.CLOSED not in _CAMPAIGN_MOVES[CampaignStatus(campaign.status)]:
         raise _refused(campaign)
     campaign.status, campaign.closed_at, campaign.closed_by = CampaignStatus.CLOSED, at, by
+
+
+def unless_cancellable(campaign: ReviewCampaign) -> None:
+    """Raise `Conflict` unless `campaign` may still be cancelled (scheduled or open)."""
+    if CampaignStatus.CANCELLED not in _CAMPAIGN_MOVES[CampaignStatus(campaign.status)]:
+        raise _refused(campaign)
+
+
+def cancel(campaign: ReviewCampaign, at: datetime, by: int, reason: str) -> None:
+    """Move a scheduled or open `campaign` to cancelled at `at` by admin `by`, for `reason`."""
+    unless_cancellable(campaign)
+    campaign.status, campaign.closed_at, campaign.closed_by = CampaignStatus.CANCELLED, at, by
+    campaign.cancel_reason = reason
 
 
 def decide(item: ReviewItem, to: ItemStatus, at: datetime, by: int | None) -> None:

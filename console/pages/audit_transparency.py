@@ -1,11 +1,13 @@
 """Transparency report (auditors and the privacy officer): a customer's access-transparency
 report for a period, to download as JSON (for the customer, verifiable offline), HTML (the
 same, readable) and the opening (full records, naming staff: for the customer's auditor or a
-regulator only)."""
+regulator only). Generating is one event; so is each download."""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 import pandas as pd
@@ -30,6 +32,10 @@ st.caption("Every consultation of one customer's data in a period, staff shown a
 
 def _day(value: object, fallback: date) -> date:
     return value if isinstance(value, date) else fallback
+
+
+def _file(report: TransparencyReport, part: str) -> Callable[[], bytes]:
+    return functools.partial(transparency_report.handed_out, gh, viewer, report, part)
 
 
 with st.form("transparency"):
@@ -65,11 +71,13 @@ if report.unsealed:
     st.warning(f"{report.unsealed} more consultation(s) in the period are too recent for the "
                "signed checkpoint and are not listed: generate again after the next seal.")
 left, middle, right = st.columns(3)
-left.download_button("Download report (JSON)", report.document, f"{report.stem}.json",
+# Each file is handed out when it is fetched, one `audit.exported` event per download (a
+# deferred download: the callable runs on the click, and no event means no file).
+left.download_button("Download report (JSON)", _file(report, "json"), f"{report.stem}.json",
                      mime="application/json", on_click="ignore", icon=":material/download:")
-middle.download_button("Download report (HTML)", report.html, f"{report.stem}.html",
+middle.download_button("Download report (HTML)", _file(report, "html"), f"{report.stem}.html",
                        mime="text/html", on_click="ignore", icon=":material/download:")
-right.download_button("Download opening (names staff)", report.opening,
+right.download_button("Download opening (names staff)", _file(report, "opening"),
                       f"{report.stem}-opening.json", mime="application/json",
                       on_click="ignore", icon=":material/download:",
                       help="Full records of the listed events: give it only to the customer's "

@@ -1,6 +1,7 @@
 """Access reviews (admins; auditors read): define a campaign (starting now, or scheduled for a
-later start), follow its progress and overdue reviewers, close it. A default of revoke asks to
-confirm how many people could lose access."""
+later start), follow its progress and overdue reviewers, close it, or cancel it (scheduled or
+running) with a reason and a fresh code. A default of revoke asks to confirm how many people
+could lose access, counted from the scope at that moment."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import streamlit as st
 
 from access.authz import Action, allowed
 from access.errors import GatehouseError
-from access.reviews import campaigns, closing
-from access.reviews.queries import campaign_items
+from access.principal import Principal
+from access.reviews import campaigns, cancelling, closing
+from access.reviews.queries import CampaignView, campaign_items
 from access.reviews.queries import campaigns as all_campaigns
 from access.reviews.scope import SCOPES
 from console.errors import show_error
 from console.gate import page
 from console.markup import literal
+from console.step_up import Act, Ask, sensitive, show_result
 
 gh, viewer = page(Action.REVIEWS_VIEW)
 st.title("Access reviews")
@@ -52,6 +55,14 @@ def _draft() -> campaigns.CampaignDraft | None:
                                    recur_months=int(recur), starts_at=_start_of(start))
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _people(count: int) -> str:
+    return f"{count} {'person' if count == 1 else 'people'}"
+
+
 def _start_of(day: object) -> datetime | None:
     """Midnight UTC of a later day; None (now) for today or a day already past."""
     if not isinstance(day, date) or day <= gh.now().date():
@@ -64,26 +75,32 @@ def _when(starts_at: datetime | None) -> str:
 
 
 def _define() -> None:
+    """The form, then the confirmation. What the confirmation counts is taken from the scope
+    on every run, not when Check was pressed: a person who gained the role since counts, and
+    a changed count needs a fresh tick (the checkbox is keyed by it)."""
     draft = _draft()
     if draft is not None:
-        try:
-            st.session_state["review_draft"] = (draft, campaigns.preview(gh, viewer, draft))
-        except GatehouseError as exc:
-            st.session_state.pop("review_draft", None)
-            show_error(exc)
-    held = st.session_state.get("review_draft")
-    if held is None:
+        st.session_state["review_draft"] = draft
+    draft = st.session_state.get("review_draft")
+    if draft is None:
         return
-    draft, seen = held
-    st.info(f"{seen.items} items, {seen.people} people under review; "
+    try:
+        seen = campaigns.preview(gh, viewer, draft)
+    except GatehouseError as exc:
+        st.session_state.pop("review_draft", None)
+        show_error(exc)
+        return
+    st.info(f"{_n(seen.items, 'item')}, {_people(seen.people)} under review; "
             f"{_when(draft.starts_at)}; due "
             f"{draft.due_at:%Y-%m-%d %H:%M} UTC; unreviewed items: **{draft.default_decision}**.")
     confirm = None
     if draft.default_decision == "revoke":
-        st.warning(f"Default revoke: up to **{seen.people} people** lose their access if "
-                   "nobody reviews them by the due date.")
-        if not st.checkbox(f"I understand: up to {seen.people} people could lose access",
-                           key="review_confirm"):
+        later = "" if draft.starts_at is None else \
+            " (counted now; the scope is taken again when it opens)"
+        st.warning(f"Default revoke: up to **{_people(seen.people)}** lose their access if "
+                   f"nobody reviews them by the due date{later}.")
+        if not st.checkbox(f"I understand: up to {_people(seen.people)} could lose access",
+                           key=f"review_confirm_{seen.people}"):
             return
         confirm = seen.people
     if st.button("Start campaign", type="primary"):
@@ -98,55 +115,122 @@ def _define() -> None:
 
 
 def _counts(counts: dict[str, int]) -> str:
-    return (f"{counts.get('items', 0)} items: {counts.get('kept', 0)} kept, "
+    return (f"{_n(counts.get('items', 0), 'item')}: {counts.get('kept', 0)} kept, "
             f"{counts.get('revoked', 0)} revoked ({counts.get('defaulted', 0)} by default), "
             f"{counts.get('applied', 0)} applied")
 
 
-if allowed(viewer, Action.REVIEWS_MANAGE):
-    with st.expander("New campaign", expanded=not all_campaigns(gh, viewer)):
+def _progress(c: CampaignView) -> None:
+    """Where the campaign stands, in one place on its card."""
+    if c.status == "scheduled":
+        st.caption("Scheduled: it opens at its start, when its items and their evidence are "
+                   "computed and the reviewers are notified")
+        if c.in_scope is not None:
+            risk = f"; default revoke: up to {_people(c.in_scope.people)} lose access if " \
+                "nobody reviews them" if c.default_decision == "revoke" else ""
+            st.caption(f"In scope now: {_n(c.in_scope.items, 'item')}, "
+                       f"{_people(c.in_scope.people)}{risk}")
+    elif c.status == "cancelled":
+        st.warning(_cancelled_line(c), icon=":material/cancel:")
+    elif c.items:
+        st.progress(c.decided / c.items, text=f"{c.decided} of {c.items} items decided")
+    else:
+        st.caption("No items: nothing in scope when it started")
+    if c.status == "closed" and c.counts:
+        st.write(_counts(c.counts))
+
+
+def _cancelled_line(c: CampaignView) -> str:
+    said = f"Cancelled {c.ended_at:%Y-%m-%d %H:%M} UTC by {literal(c.ended_by)}"
+    if not c.items:
+        return f"{said} before it opened: {literal(c.cancel_reason)}."
+    kept, revoked = c.counts.get("kept", 0), c.counts.get("revoked", 0)
+    return (f"{said}: {literal(c.cancel_reason)}. {kept} kept and {revoked} revoked stay "
+            f"recorded, nothing applied; {_n(c.items - kept - revoked, 'item')} never "
+            "decided.")
+
+
+def _close(c: CampaignView) -> None:
+    if c.status == "open" and st.button("Close now (defaults apply)", key=f"close_{c.id}"):
+        try:
+            counts = closing.close_campaign(gh, viewer, c.id)
+            st.session_state["review_closed"] = (c.id, counts)
+            st.rerun()
+        except GatehouseError as exc:
+            show_error(exc)
+    closed = st.session_state.get("review_closed")
+    if closed and closed[0] == c.id:  # shown once, beside the campaign it closed
+        del st.session_state["review_closed"]
+        st.success(f"Campaign {c.id} closed: " + _counts(closed[1]))
+
+
+def _cancelled(campaign_id: int, reason: str) -> Act:
+    def act(who: Principal) -> str:
+        done = cancelling.cancel_campaign(gh, who, campaign_id, reason)
+        if done.status == "scheduled":
+            return f"Campaign {campaign_id} cancelled before it opened."
+        stays = "stays" if done.kept + done.revoked == 1 else "stay"
+        return f"Campaign {campaign_id} cancelled: {done.decided} {stays} recorded, nothing " \
+               "was applied."
+    return act
+
+
+def _cancel(c: CampaignView) -> None:
+    """Cancel a scheduled or open campaign: a reason, what it will do, a fresh code, Confirm."""
+    key = f"cancel_{c.id}"
+    if c.status not in ("scheduled", "open"):
+        show_result(key)  # the card of the campaign just cancelled
+        return
+    ask = None
+    with st.expander("Cancel this campaign", key=f"cancel_box_{c.id}"):
+        reason = st.text_input("Reason for cancelling", key=f"cancel_reason_{c.id}")
+        if st.button("Cancel campaign", key=f"cancel_button_{c.id}"):
+            try:
+                what = cancelling.check(gh, viewer, c.id, reason)
+                ask = Ask(f"{literal(what.summary)}. Reason: {literal(reason.strip())}",
+                          _cancelled(c.id, reason), confirm=True, needs_code=True)
+            except GatehouseError as exc:
+                show_error(exc)
+    sensitive(gh, viewer, key, ask)
+
+
+def _items(c: CampaignView) -> None:
+    if not c.items:
+        return  # none before it opens (or if it was cancelled before)
+    with st.expander("Items"):
+        found, changes = campaign_items(gh, viewer, c.id)
+        never = "not decided" if c.status == "cancelled" else "pending"
+        st.dataframe(pd.DataFrame([{
+            "item": i.id, "subject": i.label, "recommendation": i.recommendation,
+            "reason": i.reason, "decision": never if i.status == "pending" else i.status,
+            "by": i.decided_by, "comment": i.comment, "applied": i.applied} for i in found]),
+            hide_index=True)
+        for change in changes:
+            st.caption(f"IdP change still to make: {literal(change)}")
+
+
+found_campaigns = all_campaigns(gh, viewer)
+manages = allowed(viewer, Action.REVIEWS_MANAGE)
+if manages:
+    with st.expander("New campaign", expanded=not found_campaigns):
         _define()
     started = st.session_state.pop("review_started", None)
     if started:
         st.success(f"Campaign {started[0]} " + ("started." if started[1] is None else
                                                  f"scheduled: {_when(started[1])}."))
 
-for c in all_campaigns(gh, viewer):
+for c in found_campaigns:
     # keyed: a card keeps its elements when a new campaign appears above it
     with st.container(border=True, key=f"campaign_{c.id}"):
         st.markdown(f"**{c.id}. {literal(c.name)}** · {c.status} · starts "
                     f"{c.starts_at:%Y-%m-%d %H:%M} · due {c.due_at:%Y-%m-%d %H:%M} UTC · "
                     f"{', '.join(c.scopes)} · default {c.default_decision} · "
                     f"{campaigns.RECURRENCE.get(c.recur_months, '')}")
-        if c.status == "scheduled":
-            st.caption("Scheduled: it opens at its start, when its items and their evidence "
-                       "are computed and the reviewers are notified")
-        elif c.items:
-            st.progress(c.decided / c.items, text=f"{c.decided} of {c.items} items decided")
-        else:
-            st.caption("No items: nothing in scope when it started")
+        _progress(c)
         st.caption(f"Reviewers: {literal(', '.join(c.reviewers))}")
         if c.overdue_reviewers:
             st.warning(f"Overdue reviewers: {literal(', '.join(c.overdue_reviewers))}")
-        if c.counts:
-            st.write(_counts(c.counts))
-        if c.status == "open" and allowed(viewer, Action.REVIEWS_MANAGE) and \
-                st.button("Close now (defaults apply)", key=f"close_{c.id}"):
-            try:
-                counts = closing.close_campaign(gh, viewer, c.id)
-                st.session_state["review_closed"] = (c.id, counts)
-                st.rerun()
-            except GatehouseError as exc:
-                show_error(exc)
-        closed = st.session_state.get("review_closed")
-        if closed and closed[0] == c.id:  # shown once, beside the campaign it closed
-            del st.session_state["review_closed"]
-            st.success(f"Campaign {c.id} closed: " + _counts(closed[1]))
-        with st.expander("Items"):
-            found, changes = campaign_items(gh, viewer, c.id)
-            st.dataframe(pd.DataFrame([{
-                "item": i.id, "subject": i.label, "recommendation": i.recommendation,
-                "reason": i.reason, "decision": i.status, "by": i.decided_by,
-                "comment": i.comment, "applied": i.applied} for i in found]), hide_index=True)
-            for change in changes:
-                st.caption(f"IdP change still to make: {literal(change)}")
+        if manages:
+            _close(c)
+            _cancel(c)
+        _items(c)

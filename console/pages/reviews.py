@@ -29,10 +29,10 @@ def decide(item_id: int, verb: str, comment: str) -> Act:
     return act
 
 
-def hand_over(item_id: int, to: int, reason: str) -> Act:
+def hand_over(item: ItemView, to: int, name: str, reason: str) -> Act:
     def act(who: Principal) -> str:
-        decisions.reassign(gh, who, item_id, to, reason)
-        return f"Item {item_id} handed over."
+        decisions.reassign(gh, who, item.id, to, reason)
+        return f"Item {item.id} ({literal(item.label)}) handed over to {literal(name)}."
     return act
 
 
@@ -44,8 +44,8 @@ def handing(item: ItemView) -> Ask | None:
                           key=f"review_to_{item.id}")
         reason = st.text_input("Reason", key=f"review_reason_{item.id}")
         if to is not None and st.button("Hand over", key=f"review_hand_{item.id}"):
-            return Ask(f"Hand {item.label} (campaign {item.campaign_id}) to {names[to]}",
-                       hand_over(item.id, to, reason))
+            return Ask(f"Hand {literal(item.label)} (campaign {item.campaign_id}) to "
+                       f"{literal(names[to])}", hand_over(item, to, names[to], reason))
     return None
 
 
@@ -67,6 +67,8 @@ for item in items:
     with st.container(border=True, key=f"review_item_{item.id}"):
         st.markdown(f"**{literal(item.label)}** · campaign {item.campaign_id} "
                     f"({literal(item.campaign)}) · due {item.due_at:%Y-%m-%d %H:%M} UTC")
+        if item.handed:
+            st.info(f"Handed to you by {literal(item.handed)}", icon=":material/forward:")
         st.caption(f"Evidence over the last {item.evidence.get('days')} days")
         st.markdown(evidence_line(item))
         advice = st.error if item.recommendation == "revoke" else st.success
@@ -79,7 +81,7 @@ for item in items:
         for column, verb in ((keep, "keep"), (revoke, "revoke")):
             if column.button(verb.title(), key=f"review_{verb}_{item.id}",
                              type="primary" if verb == item.recommendation else "secondary"):
-                ask = Ask(f"{verb.title()} {item.label} (campaign {item.campaign_id})",
+                ask = Ask(f"{verb.title()} {literal(item.label)} (campaign {item.campaign_id})",
                           decide(item.id, verb, comment))
         if item.reviewers:
             ask = handing(item) or ask

@@ -45,6 +45,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.DSR_RELEASE: {Role.PRIVACY_OFFICER},
     Action.DSR_APPROVE: {Role.APPROVER},
     Action.REVIEWS_MANAGE: {Role.APPROVER},
+    Action.REVIEWS_CANCEL: {Role.APPROVER},
     Action.REVIEWS_VIEW: {Role.APPROVER, Role.AUDITOR},
     Action.REVIEW_DECIDE: {Role.REQUESTER, Role.APPROVER},
 }

@@ -16,7 +16,7 @@ import pytest
 from access.context import Gatehouse
 from access.data import broker
 from access.errors import Denied, InvalidInput
-from access.transparency_report import generate
+from access.transparency_report import generate, handed_out
 from access.workflow import create_request, decide_request
 from audit.checkpoint import generate_keypair, load_private_key, load_public_key
 from audit.proved import verify
@@ -163,3 +163,24 @@ def test_the_downloaded_report_verifies_with_the_cli_and_only_the_public_key(
     # four consultations and the two requests whose justifications they show
     assert "report intact" in done.stdout
     assert "6 cited event(s); 6 inclusion proof(s) checked" in done.stdout
+
+
+def test_each_file_handed_out_is_one_event_citing_the_generation(
+        gh: Gatehouse, people: Team, clock: FakeClock) -> None:
+    consult(gh, people)
+    size = seal(gh)
+    report = generate(gh, people.audrey, "cust-0001", *period(clock))
+    generated = events(gh, "transparency.reported")[-1]["id"]
+    assert report.event_id == generated
+    assert handed_out(gh, people.audrey, report, "opening") == report.opening
+    assert handed_out(gh, people.audrey, report, "html") == report.html
+    with pytest.raises(InvalidInput, match="part"):
+        handed_out(gh, people.audrey, report, "signing-key")
+    with pytest.raises(Denied):
+        handed_out(gh, people.sam, report, "opening")  # a requester: no file, no event
+    exported = events(gh, "audit.exported")
+    assert [(e["actor_sub"], e["customer_id"], e["target_type"], e["details"])
+            for e in exported] == [
+        ("audrey", "cust-0001", "customer", {"format": f"transparency-{part}", "row_count": 4,
+                                             "tree_size": size, "event_id": generated})
+        for part in ("opening", "html")]

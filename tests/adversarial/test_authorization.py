@@ -40,7 +40,7 @@ from access.dsr import requests as dsr_requests
 from access.errors import Denied, StepUpRequired
 from access.identity import mfa, users
 from access.principal import Principal, Role
-from access.reviews import campaigns, closing, decisions, pack
+from access.reviews import campaigns, cancelling, closing, decisions, pack
 from access.reviews import queries as review_queries
 from access.schema import ConsoleSession, ReviewItem
 from access.workflow import (
@@ -246,6 +246,10 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
         a.w.gh, p, _review_draft(a, "breakglass"))),
     "closing.close_campaign": service({A}, lambda a, p, t: closing.close_campaign(
         a.w.gh, p, t), Arena.campaign),
+    "cancelling.check": service({A}, lambda a, p, t: cancelling.check(
+        a.w.gh, p, t, "wrong scope"), Arena.campaign),
+    "cancelling.cancel_campaign": service({A}, lambda a, p, t: cancelling.cancel_campaign(
+        a.w.gh, p, t, "wrong scope"), Arena.campaign, step_up=True),
     "decisions.keep": service({R, A}, lambda a, p, t: decisions.keep(a.w.gh, p, t, "in use"),
                               Arena.review_item, step_up=True),
     "decisions.revoke": service({R, A}, lambda a, p, t: decisions.revoke(
@@ -282,6 +286,10 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
     "oversight.prove": service({U}, lambda a, p, _: oversight.prove(a.w.gh, p, 1)),
     "transparency_report.generate": service({U, P}, lambda a, p, _: transparency_report.generate(
         a.w.gh, p, "cust-0001", a.w.clock.now - timedelta(days=1), a.w.clock.now)),
+    "transparency_report.handed_out": service({U, P}, lambda a, p, t: (
+        transparency_report.handed_out(a.w.gh, p, t, "opening")),
+        lambda a: transparency_report.generate(a.w.gh, a.w.people.audrey, "cust-0001",
+                                               a.w.clock.now - timedelta(days=1), a.w.clock.now)),
     # the privacy officer's (and the admin who approves a rectification or an erasure)
     "requests.file": service({P}, lambda a, p, t: dsr_requests.file(
         a.w.gh, p, "access", "gdpr", t), lambda a: a.email()),

@@ -57,10 +57,10 @@ def test_admin_starts_reviews_closes_and_the_auditor_cuts_a_verified_pack(
     assert not ada.exception
     labelled(ada.radio, "Items nobody reviewed by the due date").set_value("revoke")
     labelled(ada.button, "Check").click().run()
-    assert "1 items, 1 people under review" in ada.info[0].value
-    assert "up to **1 people** lose their access" in ada.warning[0].value
+    assert "1 item, 1 person under review" in ada.info[0].value
+    assert "up to **1 person** lose their access" in ada.warning[0].value
     assert not [b for b in ada.button if b.label == "Start campaign"]  # confirm first
-    labelled(ada.checkbox, "I understand: up to 1 people could lose access").check().run()
+    labelled(ada.checkbox, "I understand: up to 1 person could lose access").check().run()
     labelled(ada.button, "Start campaign").click().run()
     assert "Campaign 1 started." in ada.success[0].value
 
@@ -75,7 +75,7 @@ def test_admin_starts_reviews_closes_and_the_auditor_cuts_a_verified_pack(
 
     ada.switch_page(CAMPAIGNS).run()
     labelled(ada.button, "Close now (defaults apply)").click().run()
-    assert "Campaign 1 closed: 1 items: 0 kept, 1 revoked" in ada.success[-1].value
+    assert "Campaign 1 closed: 1 item: 0 kept, 1 revoked" in ada.success[-1].value
     decided = actions(engine, "review.decided")
     assert [(e["actor_sub"], e["details"]["decision"]) for e in decided] == [
         ("ada.admin", "revoke")]
@@ -112,7 +112,8 @@ def test_a_reviewer_hands_an_item_to_another_admin(oidc: str, engine: Engine) ->
     assert labelled(ada.selectbox, "Reviewer").value is not None
     labelled(ada.text_input, "Reason").input("Alan leads the billing team")
     labelled(ada.button, "Hand over").click().run()
-    assert not ada.exception and "Item 1 handed over." in ada.success[0].value
+    assert not ada.exception
+    assert "Item 1 (Sam Support\\: requester) handed over to Alan Admin." in ada.success[0].value
     assert "No access-review items wait for you." in ada.info[0].value
     handed = actions(engine, "review.reassigned")
     assert [(e["actor_sub"], e["reason"]) for e in handed] == [
@@ -142,3 +143,56 @@ def test_a_campaign_with_a_later_start_shows_as_scheduled(oidc: str, engine: Eng
         "review.campaign.scheduled"]
     ada.switch_page(REVIEWS).run()
     assert "No access-review items wait for you." in ada.info[0].value
+
+
+def test_the_default_revoke_confirmation_counts_who_is_in_scope_when_it_shows(
+        oidc: str, engine: Engine) -> None:
+    enrolled(oidc, "sam.support")
+    ada = enrolled(oidc, "ada.admin", CAMPAIGNS)
+    labelled(ada.radio, "Items nobody reviewed by the due date").set_value("revoke")
+    labelled(ada.button, "Check").click().run()
+    assert "up to **1 person** lose their access" in ada.warning[0].value
+    labelled(ada.checkbox, "I understand: up to 1 person could lose access").check().run()
+    enrolled(oidc, "sky.support")  # signs in as support before Ada starts the campaign
+    ada.run()
+    assert "2 items, 2 people under review" in ada.info[0].value
+    assert "up to **2 people** lose their access" in ada.warning[0].value
+    assert [c.label for c in ada.checkbox if c.label.startswith("I understand")] == [
+        "I understand: up to 2 people could lose access"]
+    assert not [b for b in ada.button if b.label == "Start campaign"]  # tick the new number
+    labelled(ada.checkbox, "I understand: up to 2 people could lose access").check().run()
+    labelled(ada.button, "Start campaign").click().run()
+    assert "Campaign 1 started." in ada.success[0].value
+    started = actions(engine, "review.campaign.started")
+    assert [(e["outcome"], e["details"]["people"]) for e in started] == [("success", 2)]
+
+
+def test_an_admin_cancels_a_running_campaign_with_a_reason_and_confirms(
+        oidc: str, engine: Engine) -> None:
+    enrolled(oidc, "sam.support")
+    ada = enrolled(oidc, "ada.admin", CAMPAIGNS)
+    labelled(ada.radio, "Items nobody reviewed by the due date").set_value("keep")
+    labelled(ada.button, "Check").click().run()
+    labelled(ada.button, "Start campaign").click().run()
+    labelled(ada.button, "Cancel campaign").click().run()
+    assert "**reason**: must be 3 to 500 characters" in ada.error[0].value
+    assert not [b for b in ada.button if b.label == "Confirm"]  # nothing to confirm
+    labelled(ada.text_input, "Reason for cancelling").input("scope should have been auditors")
+    labelled(ada.button, "Cancel campaign").click().run()
+    confirm = ada.info[-1].value.replace("\\", "")  # literal(): the markup escapes undone
+    assert confirm.startswith("**Confirm:** Cancel campaign 1 (Access review")
+    assert "the decisions made stay recorded and are not applied (0 kept, 0 revoked); no " \
+           "default for the 1 undecided item. Reason: scope should have been auditors" in confirm
+    labelled(ada.button, "Confirm").click().run()
+    assert not ada.exception
+    assert "Campaign 1 cancelled: 0 decisions stay recorded" in ada.success[0].value
+    card = next(m.value for m in ada.markdown if m.value.startswith("**1."))
+    assert "· cancelled ·" in card
+    assert "Cancelled" in ada.warning[0].value and \
+        "scope should have been auditors" in ada.warning[0].value
+    assert not [b for b in ada.button if b.label in ("Close now (defaults apply)",
+                                                     "Cancel campaign")]
+    cancelled = actions(engine, "review.campaign.cancelled")
+    assert [(e["outcome"], e["reason"]) for e in cancelled] == [
+        ("denied", "reason: must be 3 to 500 characters"),
+        ("success", "scope should have been auditors")]

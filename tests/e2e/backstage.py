@@ -101,9 +101,9 @@ class Backstage:
             rows = conn.execute(select(e.action).where(e.id > after).order_by(e.id)).scalars()
             return [a for a in rows if a.startswith(prefix)]
 
-    def events(self, after: int, prefix: str = "") -> list[dict[str, Any]]:
+    def events(self, prefix: str = "", after: int = 0) -> list[dict[str, Any]]:
         """The audit log's events (id > `after`) whose action starts with `prefix`, oldest
-        first, each with its details as a dict."""
+        first, each as a dict of its columns, its details as a dict."""
         with self.gh.engine.connect() as conn:
             rows = conn.execute(select(events_table).where(events_table.c.id > after)
                                 .order_by(events_table.c.id)).mappings().all()

@@ -45,7 +45,9 @@ def test_a_campaign_from_start_to_a_verified_evidence_pack(
     open_page(page, "Access reviews")
     page.get_by_text("keep", exact=True).click()  # the default decision, chosen explicitly
     click(page, "Check")
-    expect(page.get_by_text("1 items, 1 people under review; starts now")).to_be_visible()
+    defined = page.get_by_text("1 item, 1 person under review; starts now")
+    expect(defined).to_be_visible()
+    defined.scroll_into_view_if_needed()  # the main area scrolls: show what Check said
     screenshot(page, "review-0-campaign-defined")
     click(page, "Start campaign")
     expect(page.get_by_text("Campaign 1 started.")).to_be_visible()
@@ -70,10 +72,12 @@ def test_a_campaign_from_start_to_a_verified_evidence_pack(
 
     open_page(page, "Access reviews")
     click(page, "Close now (defaults apply)")
-    expect(page.get_by_text("Campaign 1 closed: 1 items: 0 kept, 1 revoked (0 by default), "
-                            "1 applied")).to_be_visible()
+    closed = page.get_by_text("Campaign 1 closed: 1 item: 0 kept, 1 revoked (0 by default), "
+                              "1 applied")
+    expect(closed).to_be_visible()
     wait_for_app(page)
     expect(page.get_by_text("1 of 1 items decided")).to_be_visible()
+    closed.scroll_into_view_if_needed()  # beside the campaign it closed, below the new one
     screenshot(page, "review-4-closed")
     # quarterly (the form's default): closing opened next quarter's campaign
     assert stage.actions("review.") == ["review.campaign.started", "review.decided",

@@ -1,14 +1,19 @@
 """The auditor, and the privacy officer, generate a customer's access-transparency report in
-a real browser over the seeded demo, download it, and the downloaded file verifies with the
-CLI and only the public key; the log holds exactly one report event. The privacy officer's
-navigation holds no other audit page."""
+a real browser over the seeded demo and download its three files: the JSON verifies with the
+CLI and only the public key, the HTML is the same report readable and names no staff, the
+opening names staff and, with the report, lets the CLI check every displayed field. The log
+holds one report event and one `audit.exported` event per file handed out. The privacy
+officer's navigation holds no other audit page."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -64,6 +69,43 @@ def reports_logged(data: Path) -> int:
         e.action == "transparency.reported"))))
 
 
+def exported(data: Path) -> list[dict[str, Any]]:
+    """The `audit.exported` events, oldest first (each file handed out is one)."""
+    e = events_table.c
+    engine = make_engine(f"sqlite:///{data / 'gatehouse.db'}")
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(select(events_table).where(
+            e.action == "audit.exported").order_by(e.id)).mappings()]
+    engine.dispose()
+    return rows
+
+
+def download(page: Page, label: str, into: Path) -> Path:
+    """Click the download button `label`; the file as the browser saved it, under `into`.
+    The file is made on the click (a deferred download, recorded first): on a loaded machine
+    that can take longer than an action's 20 s."""
+    button = page.get_by_role("button", name=label, exact=True)
+    expect(button).to_have_count(1)
+    with page.expect_download(timeout=60_000) as done:
+        button.click()
+    into.mkdir(exist_ok=True)
+    saved = into / done.value.suggested_filename
+    done.value.save_as(saved)
+    return saved
+
+
+def verify_report(report: Path, key: Path, *opening: str) -> str:
+    """`python -m audit verify-report` on the files as saved, run where they are."""
+    checked = subprocess.run([sys.executable, "-m", "audit", "verify-report", report.name,
+                              "--public-key", str(key), *opening], cwd=report.parent,
+                             capture_output=True, text=True, env=hermetic_env(), check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return checked.stdout
+
+
+STAFF = re.compile(r"\b(sam|sky|nell)\.support\b|\b(Sam|Sky|Nell) Support\b")
+
+
 @pytest.mark.parametrize("sub", ["audrey.auditor", "pia.privacy"])
 def test_a_report_is_downloaded_that_verifies_offline(
         page: Page, demo: tuple[str, Path], idp: str, tmp_path: Path, sub: str) -> None:
@@ -87,27 +129,43 @@ def test_a_report_is_downloaded_that_verifies_offline(
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     page.wait_for_timeout(500)  # the table draws just after its element appears
     screenshot(page, f"transparency-report-{sub}")
+    assert exported(data) == []  # generating hands nothing out
 
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download report (JSON)").click()
-    saved = tmp_path / "customer" / download.value.suggested_filename
-    saved.parent.mkdir()
-    download.value.save_as(saved)
-    assert saved.name.startswith(f"transparency-{customer}-") and saved.suffix == ".json"
-    with page.expect_download() as html:
-        page.get_by_role("button", name="Download report (HTML)").click()
-    readable = tmp_path / "report.html"
-    html.value.save_as(readable)
-    assert "Staff A" in readable.read_text()
+    saved = download(page, "Download report (JSON)", tmp_path / "customer")
+    readable = download(page, "Download report (HTML)", tmp_path / "customer")
+    opening = download(page, "Download opening (names staff)", tmp_path / "auditor")
+    stem = f"transparency-{customer}-"
+    assert saved.name.startswith(stem) and saved.suffix == ".json"
+    assert readable.name == saved.with_suffix(".html").name
+    assert opening.name == saved.name.replace(".json", "-opening.json")
 
-    pub = saved.parent / "gatehouse-audit.pub"  # what the customer holds: the key, the file
+    pub = tmp_path / "gatehouse-audit.pub"  # what the customer holds: the key, the file
     pub.write_bytes((data / "keys" / "audit-signing.pub").read_bytes())
-    checked = subprocess.run([sys.executable, "-m", "audit", "verify-report", saved.name,
-                              "--public-key", pub.name], cwd=saved.parent, capture_output=True,
-                             text=True, env=hermetic_env(), check=False)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "report intact" in checked.stdout
-    assert reports_logged(data) == 1  # two downloads, one report, one event
+    alone = verify_report(saved, pub)
+    assert "report intact" in alone and "no opening given" in alone
+    opening.parent.joinpath(saved.name).write_bytes(saved.read_bytes())  # the auditor's copy
+    opened = verify_report(opening.parent / saved.name, pub, "--opening", opening.name)
+    assert "report intact" in opened and "opening checked" in opened
+
+    html = readable.read_text()
+    assert "Staff A" in html and customer in html
+    assert STAFF.search(html) is None and STAFF.search(saved.read_text()) is None
+    assert STAFF.search(opening.read_text())  # the opening names staff: for auditors only
+    body = json.loads(saved.read_text())["body"]
+    assert len(json.loads(opening.read_text())["records"]) >= len(body["rows"]) > 0
+
+    assert reports_logged(data) == 1  # one report generated, one event
+    generated = int(str(query(data, select(func.max(events_table.c.id)).where(
+        events_table.c.action == "transparency.reported"))))
+    handed = exported(data)  # and each file handed out, one event each
+    assert [(e["actor_sub"], e["customer_id"], e["details"]) for e in handed] == [
+        (sub, customer, {"format": f"transparency-{part}", "row_count": len(body["rows"]),
+                         "tree_size": body_tree_size(saved), "event_id": generated})
+        for part in ("json", "html", "opening")]
     page.goto(readable.as_uri())  # the readable document, as the customer opens it
     expect(page.get_by_role("heading", name="Access-transparency report")).to_be_visible()
     screenshot(page, f"transparency-report-html-{sub}")
+
+
+def body_tree_size(report: Path) -> int:
+    return int(json.loads(report.read_text())["tree_size"])

@@ -167,8 +167,10 @@ def test_an_item_handed_to_another_reviewer_is_theirs_alone(
     campaign_id = campaigns.start(gh, people.ada, draft(gh, scopes=["role:requester"]))
     sam = items(gh, campaign_id)["Sam: requester"]
     ada = people.step_up(gh, "ada")
-    with pytest.raises(InvalidInput, match="comment"):
+    with pytest.raises(InvalidInput) as no_reason:
         decisions.reassign(gh, ada, sam.id, people.alan.user_id, "")
+    assert (no_reason.value.field, no_reason.value.rule) == ("reason",
+                                                             "must be 3 to 500 characters")
     with pytest.raises(InvalidInput, match="own access"):
         decisions.reassign(gh, ada, sam.id, people.sam.user_id, "sam knows best")
     with pytest.raises(InvalidInput, match="campaign's reviewers"):
@@ -179,9 +181,10 @@ def test_an_item_handed_to_another_reviewer_is_theirs_alone(
     assert [i.label for i in review_queries.my_items(gh, people.ada)] == ["Sky: requester"]
     decisions.keep(gh, people.step_up(gh, "alan"), sam.id, "on the billing rota")
     reassigned = events(gh, "review.reassigned")
-    assert [(e["outcome"], e["details"].get("reviewer")) for e in reassigned] == [
-        ("denied", people.alan.user_id), ("denied", people.sam.user_id),
-        ("denied", people.sky.user_id), ("success", people.alan.user_id)]
+    assert [(e["outcome"], e["details"].get("reviewer"), e["details"].get("field"))
+            for e in reassigned] == [
+        ("denied", people.alan.user_id, "reason"), ("denied", people.sam.user_id, "reviewer"),
+        ("denied", people.sky.user_id, "reviewer"), ("success", people.alan.user_id, None)]
 
 
 def test_a_campaign_with_a_future_start_waits_until_the_sweep_opens_it_at_its_start(
