@@ -1,8 +1,7 @@
-# MERGE: rebase onto 0012 if it exists
 """Access-review campaigns can be cancelled, with a reason (issue 17).
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07
 
 `review_campaigns.cancel_reason` holds the reason an admin gave for cancelling a scheduled or
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
