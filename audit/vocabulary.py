@@ -84,9 +84,9 @@ ALLOWED_DETAILS: dict[str, frozenset[str]] = {
     # data-subject requests (access.dsr); target_type "dsr", target_id the request's id
     **{f"dsr.{step}": _DSR for step in (
         "filed", "assigned", "identity_verified", "extended", "subject_read", "redacted",
-        "released", "rectification_proposed", "erasure_proposed", "approved", "rectified",
-        "erased", "restricted", "restriction_lifted", "exported", "objection_decided",
-        "refused", "due_soon")},
+        "released", "rectification_proposed", "erasure_proposed", "approved",
+        "approval_rejected", "rectified", "erased", "restricted", "restriction_lifted",
+        "exported", "objection_decided", "refused", "due_soon")},
     # the audit log itself
     "audit.searched": _AUDIT,
     "audit.exported": _AUDIT,

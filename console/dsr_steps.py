@@ -30,6 +30,9 @@ def steps(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
     """The chosen request's facts and the controls for its next steps."""
     _facts(view)
     _hold(view)
+    if view.rejection:
+        st.warning(f"Rejected by {literal(view.rejection)}. Nothing was changed; propose "
+                   "again once it is settled.", icon=":material/undo:")
     gone = st.container()  # results of steps whose control their own success took away
     _evidence(view)
     officer = allowed(principal, Action.DSR_PROGRESS)
@@ -80,7 +83,21 @@ def _hold(view: dsr.DsrView) -> None:
 def _evidence(view: dsr.DsrView) -> None:
     if view.evidence:
         with st.expander("Evidence kept on the request"):
-            st.json(view.evidence, expanded=True)
+            st.table(pd.DataFrame([{"what": name.replace("_", " "), "value": _said(value)}
+                                   for name, value in view.evidence.items()]),
+                     hide_index=True)
+
+
+def _said(value: object) -> str:
+    """An evidence value in words: a mapping as 'key n, …', a list joined by commas."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    try:  # a time kept as ISO 8601 reads as the rest of the console's times
+        return when(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def _text_form(view: dsr.DsrView, step: str, submit: str, *labels: str,
@@ -205,7 +222,19 @@ def _released(gh: Gatehouse, who: Principal, dsr_id: int) -> str:
     return f"Released request {dsr_id} (SHA-256 {released.sha256[:16]}…)."
 
 
+def _unverified(view: dsr.DsrView, step: str) -> bool:
+    """Whether the step must wait for the requester's verified identity (the service's rule,
+    said where the control would be)."""
+    if view.identity_state == "verified":
+        return False
+    st.info(f"Verify the requester's identity above before you {step}: "
+            f"{dsr.IDENTITY_RULE}.", icon=":material/badge:")
+    return True
+
+
 def _rectification(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
+    if _unverified(view, "propose a correction"):
+        return
     fields = list(subject.fields(gh))
     st.markdown("**Corrected values** (leave a field blank to keep it)")
     asked, typed = _text_form(view, "rectify", "Propose the correction", *fields,
@@ -218,6 +247,8 @@ def _rectification(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> No
 
 
 def _erasure(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
+    if _unverified(view, "propose an erasure"):
+        return
     asked = st.button("Propose erasure", key=_key(view, "erase"))
     _ask(gh, principal, view, "erase", asked,
          f"Propose erasing the subject's data for request {view.id}",
@@ -260,14 +291,50 @@ def _objection(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
 
 
 def _approve(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
-    what = "erase the subject's data" if view.pending_action == "erase" else \
-        f"correct {', '.join(view.pending_fields)}"
-    st.caption(f"Proposed by {literal(view.pending_by)}: {what}. You approve as the second "
-               "person; the corrected values stay sealed until applied.")
+    """What waits, read before deciding; Approve or Reject, each confirmed after a code."""
+    waits = rights.waiting(gh, principal, view.id)
+    what = _waiting_what(waits)
+    st.markdown(f"**Waiting for a second person** (proposed by {literal(waits.proposed_by)}):"
+                f" {what}")
+    st.table(pd.DataFrame([{"table": t, "rows": n, "customers": ", ".join(waits.customers)}
+                           for t, n in waits.tables.items()]), hide_index=True)
+    if waits.action == "rectify":
+        st.caption("The corrected values stay sealed until applied; the log names the fields, "
+                   "never their values.")
     asked = st.button(f"Approve: {what}", type="primary", key=_key(view, "approve"))
-    _ask(gh, principal, view, "approve", asked, f"Approve request {view.id}: {what}",
-         lambda who: _then(f"Approved: request {view.id} is done.", rights.approve, gh, who,
-                           view.id))
+    sensitive(gh, principal, _key(view, "approve"), Ask(
+        f"Approve request {view.id}: {what} ({_rows_in(waits.tables)}, "
+        f"{', '.join(waits.customers)})"
+        + (". This cannot be undone." if waits.action == "erase" else ""),
+        lambda who: _applied(rights.approve(gh, who, view.id)), confirm=True, needs_code=True)
+        if asked else None)
+    asked, (reason,) = _text_form(view, "reject", "Reject", "Reason for rejecting",
+                                  expander="Reject: send it back to the privacy officer")
+    sensitive(gh, principal, _key(view, "reject"), Ask(
+        f"Reject request {view.id}'s proposal ({what}): nothing is changed",
+        lambda who: _then(f"Rejected: request {view.id} is back with its privacy officer, "
+                          "with your reason.", rights.reject, gh, who, view.id, reason),
+        confirm=True, needs_code=True) if asked else None)
+
+
+def _waiting_what(waits: rights.Waiting) -> str:
+    if waits.action == "erase":
+        return "erase the subject's data"
+    return f"correct {', '.join(waits.fields)}"
+
+
+def _rows_in(tables: dict[str, int]) -> str:
+    """'1 row in contacts and 1 in contact_email_index'."""
+    parts = [f"{n} {'row' if n == 1 else 'rows'} in {t}" if i == 0 else f"{n} in {t}"
+             for i, (t, n) in enumerate(tables.items())]
+    return " and ".join(parts) or "no row"
+
+
+def _applied(done: rights.Applied) -> str:
+    where = f"{_rows_in(done.tables)} ({', '.join(done.customers) or 'no customer'})"
+    if done.outcome == "erased":
+        return f"Erased: {where}. The evidence is kept on the request."
+    return f"Applied: {', '.join(done.fields)} corrected, {where}."
 
 
 def _lift(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:

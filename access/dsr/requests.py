@@ -40,10 +40,13 @@ from access.principal import Principal
 from access.schema import DataSubjectRequest, SubjectRestriction, User
 from access.text import as_logged, checked_reason
 from audit.events import AuditEvent
+from audit.schema import events_table
 from audit.vocabulary import Outcome
 
 __all__ = [
+    "IDENTITY_RULE",
     "NO_SUCH_SUBJECT",
+    "REJECTED",
     "DsrView",
     "Kind",
     "Status",
@@ -64,6 +67,9 @@ __all__ = [
 ]
 
 NO_SUCH_SUBJECT = "no such subject"
+IDENTITY_RULE = "nothing is released, corrected or erased for an unverified requester"
+REJECTED = "dsr.approval_rejected"  # the approver sent a proposed step back, with a reason
+_PROPOSED = ("dsr.rectification_proposed", "dsr.erasure_proposed")
 
 
 class Kind(StrEnum):
@@ -101,6 +107,7 @@ class DsrView:
     pending_action: str | None  # rectify | erase, waiting for a second person
     pending_fields: tuple[str, ...]  # what a waiting rectification corrects
     pending_by: str | None  # who proposed it
+    rejection: str | None  # while open: who sent the last proposal back, and why
     grounds: str | None
     held: bool  # the subject's rows are restricted under this request (Art. 18, 21)
     outcome: str | None
@@ -322,9 +329,24 @@ def _view(gh: Gatehouse, db: Session, dsr: DataSubjectRequest) -> DsrView:
         pending_action=dsr.pending_action,
         pending_fields=tuple((dsr.pending_fields or "").split()),
         pending_by=None if dsr.pending_by is None else who(dsr.pending_by),
+        rejection=_rejection(db, dsr),
         grounds=dsr.grounds, held=_holds(db, dsr.id), outcome=dsr.outcome,
         outcome_reason=dsr.outcome_reason, closed_at=dsr.closed_at,
         evidence=json.loads(dsr.evidence) if dsr.evidence else None)
+
+
+def _rejection(db: Session, dsr: DataSubjectRequest) -> str | None:
+    """'<approver>: <reason>' when the request's last proposal was rejected and nothing was
+    proposed since: read from the log, the one record of it."""
+    if dsr.status != Status.OPEN or dsr.kind not in (Kind.RECTIFICATION, Kind.ERASURE):
+        return None
+    e = events_table.c
+    last = db.execute(select(e.action, e.actor_name, e.actor_sub, e.reason).where(
+        e.target_type == "dsr", e.target_id == str(dsr.id),
+        e.action.in_((REJECTED, *_PROPOSED))).order_by(e.id.desc()).limit(1)).first()
+    if last is None or last.action != REJECTED:
+        return None
+    return f"{last.actor_name or last.actor_sub}: {last.reason}"
 
 
 def _holds(db: Session, dsr_id: int) -> bool:
@@ -339,8 +361,9 @@ def require_kind(dsr: DataSubjectRequest, kind: Kind, refuse: StepRefuse) -> Non
 
 
 def require_verified(dsr: DataSubjectRequest, refuse: StepRefuse) -> None:
-    """A package or an export leaves only for a verified requester (duplicates that skipped
-    verification are a known bug class of privacy tools)."""
+    """A package or an export leaves, and a correction or an erasure is proposed or applied,
+    only for a verified requester (duplicates that skipped verification are a known bug class
+    of privacy tools; a forged request must not change or delete a person's data either)."""
     if dsr.identity_state != "verified":
         refuse(Denied(f"the requester's identity for request {dsr.id} is not verified: "
-                      "nothing is released to an unverified requester"))
+                      f"{IDENTITY_RULE}"))

@@ -2,9 +2,12 @@
 and objection (Art. 21). The access package (Art. 15) is `access.dsr.package`.
 
 Contracts:
-- Rectification and erasure wait for a second person: proposed by the privacy officer,
-  applied only when someone else (another privacy officer or an admin, never whoever filed
-  the request or proposed the step) approves with a fresh code, for a verified requester.
+- Rectification and erasure are proposed only for a verified requester and wait for a second
+  person: applied only when someone else (an admin, never whoever filed the request or
+  proposed the step) approves with a fresh code; that person may instead reject it with a
+  reason (`dsr.approval_rejected`), which sends the request back to the officer, open.
+  Before deciding, the approver reads what waits (`waiting`): the fields' names, the
+  customers, the tables and row counts, never a value.
   Corrected values wait sealed under each customer's data key, never in clear; events name the
   fields changed, never their values.
 - An erasure deletes the subject's rows and keeps the evidence on the request (who approved,
@@ -36,11 +39,14 @@ from access.data.envelope import data_key, open_value, seal_value
 from access.data.subject_index import SubjectRow, display_hint, normalised_email
 from access.dsr import subject
 from access.dsr.requests import (
+    REJECTED,
     Kind,
     Status,
     StepRefuse,
     close,
+    detail,
     dsr_event,
+    refused,
     require_kind,
     require_verified,
     restrict_rows,
@@ -52,8 +58,9 @@ from access.schema import DataSubjectRequest, SubjectRestriction
 from access.text import UNSTORABLE_RULE, checked_reason, storable
 from audit.schema import events_table
 
-__all__ = ["MAX_VALUE", "Portable", "approve", "decide_objection", "lift_restriction",
-           "portability", "propose_erasure", "propose_rectification", "restrict"]
+__all__ = ["MAX_VALUE", "Applied", "Portable", "Waiting", "approve", "decide_objection",
+           "lift_restriction", "portability", "propose_erasure", "propose_rectification",
+           "reject", "restrict", "waiting"]
 
 MAX_VALUE = 200
 _SEALED_AS = ("dsr_requests", "pending_values")  # (table, column) of the sealed values' AAD
@@ -69,6 +76,7 @@ def propose_rectification(gh: Gatehouse, officer: Principal, dsr_id: int,
     gh.authorize(officer, Action.DSR_PROGRESS)
     with step(gh, officer, dsr_id) as (db, dsr, refuse):
         require_kind(dsr, Kind.RECTIFICATION, refuse)
+        require_verified(dsr, refuse)
         try:
             checked = _checked_changes(gh, changes)
         except InvalidInput as error:
@@ -128,38 +136,99 @@ def propose_erasure(gh: Gatehouse, officer: Principal, dsr_id: int) -> None:
     gh.authorize(officer, Action.DSR_PROGRESS)
     with step(gh, officer, dsr_id) as (db, dsr, refuse):
         require_kind(dsr, Kind.ERASURE, refuse)
+        require_verified(dsr, refuse)
         _pending(gh, dsr, officer, "erase")
         gh.audit(db, dsr_event(officer, "dsr.erasure_proposed", dsr,
                                details={"rows": len(_rows(gh, dsr))}))
 
 
-def approve(gh: Gatehouse, approver: Principal, dsr_id: int) -> None:
-    """The second person applies the waiting rectification or erasure (fresh code)."""
+@dataclass(frozen=True)
+class Waiting:
+    """A proposed step as its approver reads it: what it does and where, never a value."""
+
+    action: str  # rectify | erase
+    proposed_by: str | None
+    fields: tuple[str, ...]  # a rectification's corrected fields, by name
+    customers: tuple[str, ...]  # whose data holds the subject's rows
+    tables: dict[str, int]  # table → rows the step writes or deletes
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an approved step did: the outcome, and the same facts as `Waiting`."""
+
+    outcome: str  # rectified | erased
+    fields: tuple[str, ...]
+    customers: tuple[str, ...]
+    tables: dict[str, int]
+
+
+def waiting(gh: Gatehouse, principal: Principal, dsr_id: int) -> Waiting:
+    """The step waiting on request `dsr_id` for a second person; reads the subject index, not
+    the subject's values. A request with nothing waiting is refused and recorded."""
+    gh.authorize(principal, Action.DSR_VIEW)
+    view = detail(gh, principal, dsr_id)
+    if view.pending_action is None:
+        error = Conflict(f"request {dsr_id} has nothing waiting for approval")
+        gh.refuse(error, refused(principal, error, dsr_id, view.kind))
+    with gh.read() as db:
+        rows = _rows(gh, db.get_one(DataSubjectRequest, dsr_id))
+    return Waiting(view.pending_action, view.pending_by, view.pending_fields,
+                   _customers(rows), _tables(view.pending_action, rows))
+
+
+def _customers(rows: list[SubjectRow]) -> tuple[str, ...]:
+    return tuple(sorted({row.customer_id for row in rows}))
+
+
+def _tables(action: str, rows: list[SubjectRow]) -> dict[str, int]:
+    return subject.erasable(rows) if action == "erase" else {subject.CONTACTS: len(rows)}
+
+
+def approve(gh: Gatehouse, approver: Principal, dsr_id: int) -> Applied:
+    """The second person applies the waiting rectification or erasure (fresh code); what it
+    did."""
     gh.authorize(approver, Action.DSR_APPROVE)
     with step(gh, approver, dsr_id) as (db, dsr, refuse):
-        _check_approval(dsr, approver, refuse)
+        _check_second_person(dsr, approver, refuse)
+        require_verified(dsr, refuse)
         gh.audit(db, dsr_event(approver, "dsr.approved", dsr,
                                details={"outcome": str(dsr.pending_action)}))
         try:
             if dsr.pending_action == "rectify":
-                _apply_rectification(gh, db, approver, dsr)
-            else:
-                _apply_erasure(gh, db, approver, dsr)
+                return _apply_rectification(gh, db, approver, dsr)
+            return _apply_erasure(gh, db, approver, dsr)
         except Denied as error:  # a purged customer's key: nothing more can be done here
             refuse(error)
 
 
-def _check_approval(dsr: DataSubjectRequest, approver: Principal, refuse: StepRefuse) -> None:
+def reject(gh: Gatehouse, approver: Principal, dsr_id: int, reason: str) -> None:
+    """The second person sends the waiting step back with a reason (fresh code): nothing is
+    written to the customer data, the sealed values are dropped, and the request is open
+    again for its officer, who sees the reason (`DsrView.rejection`)."""
+    gh.authorize(approver, Action.DSR_APPROVE)
+    with step(gh, approver, dsr_id) as (db, dsr, refuse):
+        reason = _reason(reason, refuse)
+        _check_second_person(dsr, approver, refuse)
+        action, fields = dsr.pending_action, (dsr.pending_fields or "").split()
+        dsr.status = Status.OPEN
+        dsr.pending_action = dsr.pending_sealed = dsr.pending_fields = None
+        dsr.pending_by = dsr.pending_at = None
+        gh.audit(db, dsr_event(approver, REJECTED, dsr, reason=reason,
+                               details={"outcome": action, "fields": fields}))
+
+
+def _check_second_person(dsr: DataSubjectRequest, approver: Principal,
+                         refuse: StepRefuse) -> None:
     if dsr.status != Status.AWAITING_APPROVAL:
         refuse(Conflict(f"request {dsr.id} has nothing waiting for approval"))
     if approver.user_id in (dsr.filed_by, dsr.pending_by):
         refuse(Denied(f"request {dsr.id} needs a second person: whoever filed it or proposed "
-                      "this step cannot approve it"))
-    require_verified(dsr, refuse)
+                      "this step cannot approve or reject it"))
 
 
 def _apply_rectification(gh: Gatehouse, db: Session, approver: Principal,
-                         dsr: DataSubjectRequest) -> None:
+                         dsr: DataSubjectRequest) -> Applied:
     rows, fields = _rows(gh, dsr), set()
     for customer_id in sorted({row.customer_id for row in rows}):
         changes = _opened(gh, dsr, customer_id)
@@ -173,10 +242,12 @@ def _apply_rectification(gh: Gatehouse, db: Session, approver: Principal,
           evidence={"fields": sorted(fields), "rows": len(rows),
                     "approved_by": approver.sub, "approved_at": gh.now().isoformat()},
           fields=sorted(fields), rows=len(rows))
+    return Applied("rectified", tuple(sorted(fields)), _customers(rows),
+                   {subject.CONTACTS: len(rows)})
 
 
 def _apply_erasure(gh: Gatehouse, db: Session, approver: Principal,
-                   dsr: DataSubjectRequest) -> None:
+                   dsr: DataSubjectRequest) -> Applied:
     rows = _rows(gh, dsr)
     counts = subject.erase(gh, dsr.environment, rows)
     db.execute(delete(SubjectRestriction).where(SubjectRestriction.dsr_id == dsr.id))
@@ -186,6 +257,7 @@ def _apply_erasure(gh: Gatehouse, db: Session, approver: Principal,
         "event_ids": _event_ids(db, dsr.id)},
         tables=sorted(counts), row_counts=[counts[t] for t in sorted(counts)],
         event_ids=_event_ids(db, dsr.id))
+    return Applied("erased", (), _customers(rows), counts)
 
 
 def _event_ids(db: Session, dsr_id: int) -> list[int]:

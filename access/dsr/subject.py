@@ -17,9 +17,10 @@ from access.data.envelope import data_key, open_value, seal_value
 from access.data.subject_index import SubjectRow, find, forget, reindex
 from audit.engine import write_engine
 
-__all__ = ["CONTACTS", "SubjectRecord", "erase", "fields", "locate", "read", "rectify"]
+__all__ = ["CONTACTS", "SubjectRecord", "erasable", "erase", "fields", "locate", "read", "rectify"]
 
 CONTACTS = "contacts"  # where a data subject is a row: the person at a customer
+_INDEX = "contact_email_index"  # the blind index of their email (`subject_index.forget`)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,11 @@ def rectify(gh: Gatehouse, environment: str, rows: list[SubjectRow],
                 reindex(conn, gh.data.blind_index(), row, changes["email"])
 
 
+def erasable(rows: list[SubjectRow]) -> dict[str, int]:
+    """What `erase` deletes for these rows, per table: each contact row and its index row."""
+    return {CONTACTS: len(rows), _INDEX: len(rows)}
+
+
 def erase(gh: Gatehouse, environment: str, rows: list[SubjectRow]) -> dict[str, int]:
     """Delete the subject's rows and their index rows; rows deleted per table."""
     sql = CustomerBase.metadata.tables[CONTACTS]
@@ -104,7 +110,7 @@ def erase(gh: Gatehouse, environment: str, rows: list[SubjectRow]) -> dict[str, 
             deleted += conn.execute(delete(sql).where(
                 sql.c.customer_id == row.customer_id, sql.c.id == row.contact_id)).rowcount
         forget(conn, rows)
-    return {CONTACTS: deleted, "contact_email_index": len(rows)}
+    return {CONTACTS: deleted, _INDEX: len(rows)}
 
 
 def _secure_delete(conn: Connection) -> None:

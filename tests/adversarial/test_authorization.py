@@ -312,6 +312,10 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
         a.w.gh, p, t), lambda a: a.dsr("erasure")),
     "rights.approve": service({A}, lambda a, p, t: rights.approve(a.w.gh, p, t),
                               lambda a: a.dsr("rectification", pending=True), step_up=True),
+    "rights.reject": service({A}, lambda a, p, t: rights.reject(a.w.gh, p, t, "wrong value"),
+                             lambda a: a.dsr("rectification", pending=True), step_up=True),
+    "rights.waiting": service({P, A}, lambda a, p, t: rights.waiting(a.w.gh, p, t),
+                              lambda a: a.dsr("rectification", pending=True)),
     "rights.restrict": service({P}, lambda a, p, t: rights.restrict(
         a.w.gh, p, t, "contests accuracy"), lambda a: a.dsr("restriction")),
     "rights.lift_restriction": service({P}, lambda a, p, t: rights.lift_restriction(

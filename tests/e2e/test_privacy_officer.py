@@ -1,6 +1,7 @@
 """The privacy officer in a real browser (issue 16): file an access request for a data subject,
 verify the identity, prepare the package, withhold an item with a reason and release it; then
-an admin approves an erasure the officer proposed. Screenshots in test-artifacts/e2e/."""
+an admin reads what an erasure the officer proposed would delete, rejects it with a reason the
+officer reads, and approves it once proposed again. Screenshots in test-artifacts/e2e/."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from tests.access.dsr.support import Subject, subject_of
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
 from tests.e2e.flows import open_page
+from tests.e2e.test_forms import choose
+from tests.e2e.test_privacy_rights import confirm_with_code
 
 
 @pytest.fixture
@@ -91,11 +94,56 @@ def test_the_privacy_officer_answers_an_access_request_and_an_admin_approves_an_
     admin = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     admin.set_default_timeout(20_000)
     backstage.sign_in(admin, console_url, "ada.admin")
+    backstage.age_step_up("ada.admin")  # a decision on an erasure asks for a fresh code
     open_page(admin, "Data subjects")
     expect(admin.get_by_role("heading", name="Request 1: erasure (GDPR)")).to_be_visible()
+    # what will be erased, before any button: the tables and rows, and whose data
+    expect(admin.get_by_text("Waiting for a second person (proposed by Pia Privacy): erase "
+                             "the subject's data")).to_be_visible()
+    erased = admin.get_by_role("table").filter(has_text="contact_email_index")
+    expect(erased).to_contain_text("cust-0007")
+    screenshot(admin, "privacy-4a-erasure-waiting")
+
+    before = backstage.last_event_id()
+    admin.get_by_text("Reject: send it back to the privacy officer").click()
+    why = "legal hold: the contract dispute with cust-0007 is open"
+    admin.get_by_label("Reason for rejecting").fill(why)
+    admin.get_by_role("button", name="Reject", exact=True).click()
+    wait_for_app(admin)
+    confirm_with_code(admin, backstage, "ada.admin", "Reject request 1's proposal (erase the "
+                      "subject's data): nothing is changed")
+    expect(admin.get_by_text("Rejected: request 1 is back with its privacy officer")
+           ).to_be_visible()
+    screenshot(admin, "privacy-4b-erasure-rejected")
+
+    open_page(page, "Data subjects")  # Pia reads why, and proposes again once settled
+    choose(page, "Request", "1")
+    expect(page.get_by_text(f"Rejected by Ada Admin: {why}.")).to_be_visible()
+    screenshot(page, "privacy-5-rejection-read")
+    page.get_by_role("button", name="Propose erasure", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("Proposed: an admin approves it.")).to_be_visible()
+
+    open_page(admin, "Data subjects")
+    expect(erased).to_contain_text("cust-0007")
     admin.get_by_role("button", name="Approve: erase the subject's data").click()
     wait_for_app(admin)
-    expect(admin.get_by_text("Approved: request 1 is done.")).to_be_visible()
-    screenshot(admin, "privacy-4-erasure-approved")
+    summary = ("Approve request 1: erase the subject's data (1 row in contacts and 1 in "
+               "contact_email_index, cust-0007). This cannot be undone.")
+    expect(admin.get_by_text(f"Confirm: {summary}")).to_be_visible()  # the code is fresh
+    screenshot(admin, "privacy-4c-erasure-confirm")
+    admin.get_by_role("button", name="Confirm", exact=True).click()
+    wait_for_app(admin)
+    expect(admin.get_by_text("Erased: 1 row in contacts and 1 in contact_email_index "
+                             "(cust-0007). The evidence is kept on the request.")).to_be_visible()
+    admin.get_by_text("Evidence kept on the request").click()
+    expect(admin.get_by_role("table").filter(has_text="approved by")).to_contain_text(
+        "contact_email_index 1, contacts 1")
+    screenshot(admin, "privacy-4d-erasure-approved")
     admin.context.close()
-    assert backstage.actions("dsr.")[-2:] == ["dsr.approved", "dsr.erased"]
+    events = backstage.events(after=before)
+    assert [(e["action"], e["actor_sub"]) for e in events] == [
+        ("auth.mfa.step_up", "ada.admin"), ("dsr.approval_rejected", "ada.admin"),
+        ("dsr.erasure_proposed", "pia.privacy"), ("dsr.approved", "ada.admin"),
+        ("dsr.erased", "ada.admin")]
+    assert events[1]["reason"] == why

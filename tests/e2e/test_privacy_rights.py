@@ -185,16 +185,18 @@ def test_rectification_is_applied_after_an_admin_approves_with_a_fresh_code(
     open_page(admin, "Data subjects")
     pick(admin, dsr_id, "rectification")
     approved = stage.last_event_id()
-    expect(admin.get_by_text("Proposed by Pia Privacy: correct full_name, job_title.")
-           ).to_be_visible()  # what the approver approves: the fields, never the values
+    expect(admin.get_by_text("Waiting for a second person (proposed by Pia Privacy): correct "
+                             "full_name, job_title")).to_be_visible()  # fields, never values
     admin.get_by_role("button", name="Approve: correct full_name, job_title").click()
     wait_for_app(admin)
     assert stage.actions(after=approved) == []  # nothing before the code
     admin.get_by_label("6-digit code").scroll_into_view_if_needed()
     screenshot(admin, "privacy-rights-2a-approval-asks-for-a-code")
     confirm_with_code(admin, stage, "ada.admin",
-                      f"Approve request {dsr_id}: correct full_name, job_title")
-    expect(admin.get_by_text(f"Approved: request {dsr_id} is done.")).to_be_visible()
+                      f"Approve request {dsr_id}: correct full_name, job_title "
+                      f"(1 row in contacts, {RECTIFIED})")
+    expect(admin.get_by_text(f"Applied: full_name, job_title corrected, 1 row in contacts "
+                             f"({RECTIFIED}).")).to_be_visible()
     expect(admin.get_by_text("outcome: rectified")).to_be_visible()
     screenshot(admin, "privacy-rights-2b-rectification-approved")
     admin.context.close()
