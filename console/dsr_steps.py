@@ -303,10 +303,10 @@ def _approve(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:
                    "never their values.")
     asked = st.button(f"Approve: {what}", type="primary", key=_key(view, "approve"))
     sensitive(gh, principal, _key(view, "approve"), Ask(
-        f"Approve request {view.id}: {what} ({_rows_in(waits.tables)}, "
+        f"Approve request {view.id}: {what} ({rights.rows_in(waits.tables)}, "
         f"{', '.join(waits.customers)})"
         + (". This cannot be undone." if waits.action == "erase" else ""),
-        lambda who: _applied(rights.approve(gh, who, view.id)), confirm=True, needs_code=True)
+        lambda who: rights.approve(gh, who, view.id).summary(), confirm=True, needs_code=True)
         if asked else None)
     asked, (reason,) = _text_form(view, "reject", "Reject", "Reason for rejecting",
                                   expander="Reject: send it back to the privacy officer")
@@ -321,20 +321,6 @@ def _waiting_what(waits: rights.Waiting) -> str:
     if waits.action == "erase":
         return "erase the subject's data"
     return f"correct {', '.join(waits.fields)}"
-
-
-def _rows_in(tables: dict[str, int]) -> str:
-    """'1 row in contacts and 1 in contact_email_index'."""
-    parts = [f"{n} {'row' if n == 1 else 'rows'} in {t}" if i == 0 else f"{n} in {t}"
-             for i, (t, n) in enumerate(tables.items())]
-    return " and ".join(parts) or "no row"
-
-
-def _applied(done: rights.Applied) -> str:
-    where = f"{_rows_in(done.tables)} ({', '.join(done.customers) or 'no customer'})"
-    if done.outcome == "erased":
-        return f"Erased: {where}. The evidence is kept on the request."
-    return f"Applied: {', '.join(done.fields)} corrected, {where}."
 
 
 def _lift(gh: Gatehouse, principal: Principal, view: dsr.DsrView) -> None:

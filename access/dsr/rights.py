@@ -60,7 +60,7 @@ from audit.schema import events_table
 
 __all__ = ["MAX_VALUE", "Applied", "Portable", "Waiting", "approve", "decide_objection",
            "lift_restriction", "portability", "propose_erasure", "propose_rectification",
-           "reject", "restrict", "waiting"]
+           "reject", "restrict", "rows_in", "waiting"]
 
 MAX_VALUE = 200
 _SEALED_AS = ("dsr_requests", "pending_values")  # (table, column) of the sealed values' AAD
@@ -161,6 +161,20 @@ class Applied:
     fields: tuple[str, ...]
     customers: tuple[str, ...]
     tables: dict[str, int]
+
+    def summary(self) -> str:
+        """What was done, in words, for the page and the CLI alike."""
+        where = f"{rows_in(self.tables)} ({', '.join(self.customers) or 'no customer'})"
+        if self.outcome == "erased":
+            return f"Erased: {where}. The evidence is kept on the request."
+        return f"Applied: {', '.join(self.fields)} corrected, {where}."
+
+
+def rows_in(tables: dict[str, int]) -> str:
+    """'1 row in contacts and 1 in contact_email_index'."""
+    parts = [f"{n} {'row' if n == 1 else 'rows'} in {t}" if i == 0 else f"{n} in {t}"
+             for i, (t, n) in enumerate(tables.items())]
+    return " and ".join(parts) or "no row"
 
 
 def waiting(gh: Gatehouse, principal: Principal, dsr_id: int) -> Waiting:

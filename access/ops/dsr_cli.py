@@ -44,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     filing.add_argument("--received", help="when it was received (ISO 8601 with zone)")
     filing.add_argument("--grounds", help="an objection's grounds")
     for name, extra in (("verify", "--method"), ("extend", "--reason"),
-                        ("restrict", "--reason"), ("lift", "--reason")):
+                        ("restrict", "--reason"), ("lift", "--reason"),
+                        ("reject", "--reason")):
         one = steps.add_parser(name)
         one.add_argument("id", type=int)
         one.add_argument(extra, required=True)
@@ -148,8 +149,12 @@ def _erase(gh: Gatehouse, who: Principal, a: argparse.Namespace) -> str:
 
 
 def _approve(gh: Gatehouse, who: Principal, a: argparse.Namespace) -> str:
-    rights.approve(gh, who, a.id)
-    return f"request {a.id} done"
+    return rights.approve(gh, who, a.id).summary()
+
+
+def _reject(gh: Gatehouse, who: Principal, a: argparse.Namespace) -> str:
+    rights.reject(gh, who, a.id, a.reason)
+    return f"request {a.id} sent back to its privacy officer"
 
 
 def _restrict(gh: Gatehouse, who: Principal, a: argparse.Namespace) -> str:
@@ -181,5 +186,6 @@ _STEPS: dict[str, Step] = {
     "list": _list, "file": _file, "show": _show, "release": _release, "export": _export,
     "verify": _verify, "extend": _extend, "prepare": _prepare, "redact": _redact,
     "propose-rectification": _rectify, "propose-erasure": _erase, "approve": _approve,
+    "reject": _reject,
     "restrict": _restrict, "lift": _lift, "decide-objection": _objection, "assign": _assign,
 }

@@ -52,3 +52,33 @@ def test_the_privacy_officer_files_verifies_prepares_and_releases(data_dir: Path
     assert {(e["actor_sub"], e["user_agent"], e["outcome"]) for e in mine} == {
         ("pia.privacy", "python -m access dsr", "success")}
     assert email not in json.dumps([str(e) for e in events_since(first)])
+
+
+def test_an_admin_sends_an_erasure_back_then_approves_it_and_reads_what_went(
+        data_dir: Path) -> None:
+    pia, ada = Person(build_for_cli(), "pia.privacy"), Person(build_for_cli(), "ada.admin")
+    first = max(e["id"] for e in events_since(0))
+    filed = access_cli(data_dir, pia, "dsr", "file", "--kind", "erasure", "--jurisdiction",
+                       "gdpr", "--email", an_email(data_dir))
+    assert filed.returncode == 0, filed.stderr
+    dsr_id = filed.stdout.split()[2].rstrip(",")
+    for step in (("verify", dsr_id, "--method", "replied from the address on file"),
+                 ("propose-erasure", dsr_id)):
+        done = access_cli(data_dir, pia, "dsr", *step)
+        assert done.returncode == 0, done.stderr
+    no_reason = access_cli(data_dir, ada, "dsr", "reject", dsr_id)
+    assert no_reason.returncode != 0 and "--reason" in no_reason.stderr
+    rejected = access_cli(data_dir, ada, "dsr", "reject", dsr_id, "--reason",
+                          "the contract still needs these rows")
+    assert rejected.returncode == 0, rejected.stderr
+    assert "sent back" in rejected.stdout
+    again = access_cli(data_dir, pia, "dsr", "propose-erasure", dsr_id)
+    assert again.returncode == 0, again.stderr
+    approved = access_cli(data_dir, ada, "dsr", "approve", dsr_id)
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.startswith("Erased: 1 row in contacts"), approved.stdout
+    actions = [e["action"] for e in events_since(first) if e["action"].startswith("dsr.")
+               and e["action"] != "dsr.subject_read"]
+    assert actions == ["dsr.filed", "dsr.identity_verified", "dsr.erasure_proposed",
+                       "dsr.approval_rejected", "dsr.erasure_proposed", "dsr.approved",
+                       "dsr.erased"]
