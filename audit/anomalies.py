@@ -23,7 +23,19 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, Subquery, and_, func, not_, or_, select, union
+from sqlalchemy import (
+    Connection,
+    Subquery,
+    and_,
+    case,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 
 from audit.events import from_micros, to_micros
 from audit.query import DATA_ACCESS, EventFilter
@@ -166,8 +178,20 @@ def _grant_readers(conn: Connection, window: Window, rules: AnomalyRules) -> Cou
 def customers_per_ticket(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
     """More than `customers_per_ticket` distinct customers accessed under one ticket within
     `ticket_window`: a ticket is about one customer, a sweep across many is not. One flag per
-    ticket."""
-    return [flag for flag, _ in _ticket_sweeps(conn, window, rules)]
+    ticket, at the first access that makes the customers too many; its evidence is that access
+    and the ticket's others in the `ticket_window` up to it."""
+    sweep = _sweep_evidence(window, rules)
+    rows = conn.execute(select(sweep.c.ticket, sweep.c.ts_us, sweep.c.id)
+                        .order_by(sweep.c.ticket, sweep.c.place))
+    flags = []
+    for ticket, events in groupby(rows, key=lambda row: row.ticket):
+        first, *rest = events
+        flags.append(Flag(
+            "customers_per_ticket", f"ticket {ticket}", from_micros(first.ts_us),
+            f"{rules.customers_per_ticket + 1} customers accessed under ticket {ticket} within "
+            f"{_minutes(rules.ticket_window)} (threshold {rules.customers_per_ticket})",
+            (first.id, *(row.id for row in rest))))
+    return flags
 
 
 def _ticket_access(window: Window) -> list[Any]:
@@ -175,51 +199,65 @@ def _ticket_access(window: Window) -> list[Any]:
             *_in_window(window)]
 
 
-def _sweep_candidates(window: Window, rules: AnomalyRules) -> Any:
-    """The tickets `customers_per_ticket` could flag, by one aggregate: cut time into buckets
-    of `ticket_window`; any span of that length lies within two neighbouring buckets, so a
-    ticket with more than the threshold of customers in one span has more than it in some
-    bucket and the next together. Only these tickets' events are then read in order."""
+def _sweep_evidence(window: Window, rules: AnomalyRules) -> Subquery:
+    """The evidence of `customers_per_ticket`, computed in the database: per flagged ticket,
+    the first `MAX_EVIDENCE` (by time; `place` from 1) of its accesses within the span that
+    ends at the access making the customers too many, with their actors.
+
+    A distinct count over a sliding span is not an aggregate, so it is built from ones: a
+    customer is present under the ticket from each of its accesses until a span after, so
+    its accesses fall into islands (a new one after a gap of a whole span), each present from
+    its first access (+1) until a span after its last (-1). A running sum of those steps per
+    ticket, in time order (an island that ends at an instant is gone at that instant; ties in
+    time follow event ids, as the accesses are read), is the number of customers present at
+    each island's first access; the first one above the threshold is where the ticket is
+    flagged."""
     span = max(int(rules.ticket_window.total_seconds() * 1_000_000), 1)
-    seen = (select(_e.ticket, (_e.ts_us // span).label("bucket"), _e.customer_id)
-            .where(*_ticket_access(window)).cte("seen"))
-    pairs = union(select(seen.c.ticket, seen.c.bucket, seen.c.customer_id),  # dedups
-                  select(seen.c.ticket, seen.c.bucket - 1, seen.c.customer_id)).subquery()
-    return (select(pairs.c.ticket).group_by(pairs.c.ticket, pairs.c.bucket)
-            .having(func.count() > rules.customers_per_ticket))
-
-
-def _ticket_sweeps(conn: Connection, window: Window, rules: AnomalyRules
-                   ) -> list[tuple[Flag, frozenset[Actor]]]:
-    """`customers_per_ticket`'s flags, each with the actors of its evidence events."""
-    rows = conn.execute(
-        select(_e.ticket, _e.customer_id, _e.ts_us, _e.id, _e.actor_iss, _e.actor_sub)
-        .where(*_ticket_access(window), _e.ticket.in_(_sweep_candidates(window, rules)))
-        .order_by(_e.ts_us, _e.id).execution_options(**STREAM))
-    recent = _Recent(rules.ticket_window)
-    flags: list[tuple[Flag, frozenset[Actor]]] = []
-    flagged: set[str] = set()
-    for ticket, customer, ts_us, event_id, iss, sub in rows:
-        if ticket in flagged:
-            continue
-        seen = recent.add(ticket, ts_us, event_id, customer, (iss, sub))
-        customers = {c for _, _, c, _ in seen}
-        if len(customers) > rules.customers_per_ticket:
-            flagged.add(ticket)
-            recent.drop(ticket)
-            evidence = list(seen)[:MAX_EVIDENCE]
-            flags.append((Flag(
-                "customers_per_ticket", f"ticket {ticket}", from_micros(seen[0][0]),
-                f"{len(customers)} customers accessed under ticket {ticket} within "
-                f"{_minutes(rules.ticket_window)} (threshold {rules.customers_per_ticket})",
-                tuple(i for _, i, _, _ in evidence)), frozenset(a for *_, a in evidence)))
-    return flags
+    access = (select(_e.ticket, _e.customer_id, _e.ts_us, _e.id, _e.actor_iss, _e.actor_sub)
+              .where(*_ticket_access(window)).cte("access"))
+    before = func.lag(access.c.ts_us).over(partition_by=(access.c.ticket, access.c.customer_id),
+                                           order_by=(access.c.ts_us, access.c.id))
+    arrives = case((or_(before.is_(None), before <= access.c.ts_us - span), 1), else_=0)
+    marked = select(access.c.ticket, access.c.customer_id, access.c.ts_us, access.c.id,
+                    arrives.label("arrives")).subquery("marked")
+    island = func.sum(marked.c.arrives).over(
+        partition_by=(marked.c.ticket, marked.c.customer_id),
+        order_by=(marked.c.ts_us, marked.c.id))
+    islands = select(marked, island.label("island")).cte("islands")
+    steps = union_all(
+        select(islands.c.ticket, islands.c.ts_us.label("at"), literal(1).label("kind"),
+               islands.c.id, literal(1).label("step")).where(islands.c.arrives == 1),
+        select(islands.c.ticket, (func.max(islands.c.ts_us) + span).label("at"),
+               literal(0).label("kind"), literal(0).label("id"), literal(-1).label("step"))
+        .group_by(islands.c.ticket, islands.c.customer_id, islands.c.island)).subquery("steps")
+    present = func.sum(steps.c.step).over(partition_by=steps.c.ticket,
+                                          order_by=(steps.c.at, steps.c.kind, steps.c.id))
+    counted = select(steps, present.label("present")).subquery("counted")
+    nth = func.row_number().over(partition_by=counted.c.ticket,
+                                 order_by=(counted.c.at, counted.c.id))
+    over = (select(counted.c.ticket, counted.c.at, counted.c.id, nth.label("nth"))
+            .where(counted.c.kind == 1, counted.c.present > rules.customers_per_ticket)
+            .subquery("over"))
+    flagged = select(over).where(over.c.nth == 1).subquery("flagged")
+    place = func.row_number().over(partition_by=access.c.ticket,
+                                   order_by=(access.c.ts_us, access.c.id))
+    evidence = (select(access.c.ticket, access.c.ts_us, access.c.id, access.c.actor_iss,
+                       access.c.actor_sub, place.label("place"))
+                .join_from(access, flagged, access.c.ticket == flagged.c.ticket)
+                .where(access.c.ts_us > flagged.c.at - span,
+                       tuple_(access.c.ts_us, access.c.id) <= tuple_(flagged.c.at,
+                                                                     flagged.c.id))
+                .subquery("evidence"))
+    return select(evidence).where(evidence.c.place <= MAX_EVIDENCE).subquery("sweeps")
 
 
 def _sweepers(conn: Connection, window: Window, rules: AnomalyRules) -> Counter[Actor]:
-    """`customers_per_ticket`'s citations."""
-    return Counter(actor for _, actors in _ticket_sweeps(conn, window, rules)
-                   for actor in actors)
+    """`customers_per_ticket`'s citations: per actor, the flagged tickets among whose
+    evidence they appear (one query)."""
+    sweep = _sweep_evidence(window, rules)
+    return Counter({(iss, sub): n for iss, sub, n in conn.execute(
+        select(sweep.c.actor_iss, sweep.c.actor_sub, func.count(sweep.c.ticket.distinct()))
+        .group_by(sweep.c.actor_iss, sweep.c.actor_sub))})
 
 
 def off_hours_access(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:

@@ -3,8 +3,9 @@
 Contract: `gather` reads each source with ONE aggregate over the look-back window, grouped by
 person (or by environment for policy items), whatever the number of people: never a query
 per person. The audit aggregates filter on (action, ts_us) and read only columns that
-`ix_audit_events_action_actor` (migration 0011) carries, so on PostgreSQL each is an
-index-only range scan of the window.
+`ix_audit_events_action_actor` (migrations 0011, 0014) carries, so on PostgreSQL each is an
+index-only range scan of the window; so are the per-person counts of the anomaly rules about
+customer-data accesses (`audit.anomalies.flags_per_actor`).
 """
 
 from __future__ import annotations
