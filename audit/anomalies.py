@@ -6,6 +6,12 @@ that runs one or two indexed queries over `[window.since, window.until)` and ret
 Thresholds and working hours come in as `AnomalyRules` (from `[anomalies]` in the console
 configuration). `window.present` is "now" for rules about something that has not happened
 yet (a break-glass review).
+
+`flags_per_actor` answers "how many flags cite this person's events" (the access-review
+evidence) without raising every flag: the rules whose flags are many answer it with one
+aggregate grouped by actor, sharing their WHERE clause with the rule itself, so the two faces
+of a rule cannot drift apart; the rest raise their (few) flags and look up their evidence's
+actors.
 """
 
 from __future__ import annotations
@@ -14,9 +20,22 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, not_, or_, select
+from sqlalchemy import (
+    Connection,
+    Subquery,
+    and_,
+    case,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 
 from audit.events import from_micros, to_micros
 from audit.query import DATA_ACCESS, EventFilter
@@ -28,6 +47,7 @@ from audit.vocabulary import Outcome
 __all__ = [
     "DAY_NAMES",
     "RULES",
+    "Actor",
     "AnomalyRules",
     "Flag",
     "Rule",
@@ -37,6 +57,7 @@ __all__ = [
     "customers_per_ticket",
     "dsr_overdue",
     "find_anomalies",
+    "flags_per_actor",
     "off_hours_access",
     "reads_per_grant",
     "repeated_denials",
@@ -44,6 +65,7 @@ __all__ = [
 ]
 
 MAX_EVIDENCE = 50
+LOOKUP_BATCH = 5_000  # event ids per lookup of evidence's actors (drivers cap parameters)
 STREAM = {"yield_per": 5_000}  # a server-side cursor on PostgreSQL, 5,000 rows a fetch
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -98,6 +120,9 @@ class Flag:
 
 
 Rule = Callable[[Connection, Window, AnomalyRules], list[Flag]]
+Actor = tuple[str, str]  # (issuer, subject), as the log names a person
+# a rule's other face: per actor, how many of the rule's flags cite the actor's events
+Citations = Callable[[Connection, Window, AnomalyRules], Counter[Actor]]
 
 
 def _in_window(window: Window) -> list[Any]:
@@ -111,57 +136,135 @@ def _ids(ids: Iterable[int]) -> tuple[int, ...]:
 def reads_per_grant(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
     """More than `reads_per_grant` customer-data accesses (reads, reveals, exports) under one
     grant in the window: far more than a ticket usually needs."""
+    busy = _busy_grant_events(window, rules)
+    rows = conn.execute(select(busy.c.grant_id, busy.c.n, busy.c.first, busy.c.id)
+                        .order_by(busy.c.first, busy.c.grant_id, busy.c.place))
+    flags = []
+    for grant_id, events in groupby(rows, key=lambda row: row.grant_id):
+        first, *rest = events
+        flags.append(Flag("reads_per_grant", f"grant {grant_id}", from_micros(first.first),
+                          f"{first.n} customer-data accesses under grant {grant_id} "
+                          f"(threshold {rules.reads_per_grant})",
+                          (first.id, *(row.id for row in rest))))
+    return flags
+
+
+def _busy_grant_events(window: Window, rules: AnomalyRules) -> Subquery:
+    """The evidence of `reads_per_grant`: for every grant with more than the threshold of
+    accesses in the window, its first `MAX_EVIDENCE` accesses (by time; `place` from 1), each
+    row with the grant's count `n`, its first time `first`, and the event's actor. One
+    aggregate finds the busy grants; only their rows are ranked."""
     served = [_e.action.in_(DATA_ACCESS), _e.grant_id.is_not(None), *_in_window(window)]
     total = func.count().label("n")
-    busy = conn.execute(select(_e.grant_id, total, func.min(_e.ts_us)).where(*served)
-                        .group_by(_e.grant_id).having(total > rules.reads_per_grant)).all()
-    flags = []
-    for grant_id, n, first in busy:
-        ids = conn.execute(select(_e.id).where(*served, _e.grant_id == grant_id)
-                           .order_by(_e.ts_us, _e.id).limit(MAX_EVIDENCE)).scalars()
-        flags.append(Flag("reads_per_grant", f"grant {grant_id}", from_micros(first),
-                          f"{n} customer-data accesses under grant {grant_id} "
-                          f"(threshold {rules.reads_per_grant})", _ids(ids)))
-    return flags
+    busy = (select(_e.grant_id, total, func.min(_e.ts_us).label("first")).where(*served)
+            .group_by(_e.grant_id).having(total > rules.reads_per_grant).subquery("busy"))
+    place = func.row_number().over(partition_by=_e.grant_id, order_by=(_e.ts_us, _e.id))
+    ranked = (select(busy.c.grant_id, busy.c.n, busy.c.first, _e.id, _e.actor_iss,
+                     _e.actor_sub, place.label("place"))
+              .join_from(events_table, busy, busy.c.grant_id == _e.grant_id).where(*served)
+              .subquery("ranked"))
+    return select(ranked).where(ranked.c.place <= MAX_EVIDENCE).subquery("evidence")
+
+
+def _grant_readers(conn: Connection, window: Window, rules: AnomalyRules) -> Counter[Actor]:
+    """`reads_per_grant`'s citations: per actor, the busy grants among whose evidence they
+    appear (one aggregate)."""
+    busy = _busy_grant_events(window, rules)
+    return Counter({(iss, sub): n for iss, sub, n in conn.execute(
+        select(busy.c.actor_iss, busy.c.actor_sub, func.count(busy.c.grant_id.distinct()))
+        .group_by(busy.c.actor_iss, busy.c.actor_sub))})
 
 
 def customers_per_ticket(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
     """More than `customers_per_ticket` distinct customers accessed under one ticket within
     `ticket_window`: a ticket is about one customer, a sweep across many is not. One flag per
-    ticket."""
-    rows = conn.execute(
-        select(_e.ticket, _e.customer_id, _e.ts_us, _e.id)
-        .where(_e.action.in_(DATA_ACCESS), _e.ticket.is_not(None),
-               _e.customer_id.is_not(None), *_in_window(window))
-        .order_by(_e.ts_us, _e.id).execution_options(**STREAM))
-    recent = _Recent(rules.ticket_window)
-    flags: list[Flag] = []
-    flagged: set[str] = set()
-    for ticket, customer, ts_us, event_id in rows:
-        if ticket in flagged:
-            continue
-        seen = recent.add(ticket, ts_us, event_id, customer)
-        customers = {c for _, _, c in seen}
-        if len(customers) > rules.customers_per_ticket:
-            flagged.add(ticket)
-            recent.drop(ticket)
-            flags.append(Flag(
-                "customers_per_ticket", f"ticket {ticket}", from_micros(seen[0][0]),
-                f"{len(customers)} customers accessed under ticket {ticket} within "
-                f"{_minutes(rules.ticket_window)} (threshold {rules.customers_per_ticket})",
-                _ids(i for _, i, _ in seen)))
+    ticket, at the first access that makes the customers too many; its evidence is that access
+    and the ticket's others in the `ticket_window` up to it."""
+    sweep = _sweep_evidence(window, rules)
+    rows = conn.execute(select(sweep.c.ticket, sweep.c.ts_us, sweep.c.id)
+                        .order_by(sweep.c.ticket, sweep.c.place))
+    flags = []
+    for ticket, events in groupby(rows, key=lambda row: row.ticket):
+        first, *rest = events
+        flags.append(Flag(
+            "customers_per_ticket", f"ticket {ticket}", from_micros(first.ts_us),
+            f"{rules.customers_per_ticket + 1} customers accessed under ticket {ticket} within "
+            f"{_minutes(rules.ticket_window)} (threshold {rules.customers_per_ticket})",
+            (first.id, *(row.id for row in rest))))
     return flags
+
+
+def _ticket_access(window: Window) -> list[Any]:
+    return [_e.action.in_(DATA_ACCESS), _e.ticket.is_not(None), _e.customer_id.is_not(None),
+            *_in_window(window)]
+
+
+def _sweep_evidence(window: Window, rules: AnomalyRules) -> Subquery:
+    """The evidence of `customers_per_ticket`, computed in the database: per flagged ticket,
+    the first `MAX_EVIDENCE` (by time; `place` from 1) of its accesses within the span that
+    ends at the access making the customers too many, with their actors.
+
+    A distinct count over a sliding span is not an aggregate, so it is built from ones: a
+    customer is present under the ticket from each of its accesses until a span after, so
+    its accesses fall into islands (a new one after a gap of a whole span), each present from
+    its first access (+1) until a span after its last (-1). A running sum of those steps per
+    ticket, in time order (an island that ends at an instant is gone at that instant; ties in
+    time follow event ids, as the accesses are read), is the number of customers present at
+    each island's first access; the first one above the threshold is where the ticket is
+    flagged."""
+    span = max(int(rules.ticket_window.total_seconds() * 1_000_000), 1)
+    access = (select(_e.ticket, _e.customer_id, _e.ts_us, _e.id, _e.actor_iss, _e.actor_sub)
+              .where(*_ticket_access(window)).cte("access"))
+    before = func.lag(access.c.ts_us).over(partition_by=(access.c.ticket, access.c.customer_id),
+                                           order_by=(access.c.ts_us, access.c.id))
+    arrives = case((or_(before.is_(None), before <= access.c.ts_us - span), 1), else_=0)
+    marked = select(access.c.ticket, access.c.customer_id, access.c.ts_us, access.c.id,
+                    arrives.label("arrives")).subquery("marked")
+    island = func.sum(marked.c.arrives).over(
+        partition_by=(marked.c.ticket, marked.c.customer_id),
+        order_by=(marked.c.ts_us, marked.c.id))
+    islands = select(marked, island.label("island")).cte("islands")
+    steps = union_all(
+        select(islands.c.ticket, islands.c.ts_us.label("at"), literal(1).label("kind"),
+               islands.c.id, literal(1).label("step")).where(islands.c.arrives == 1),
+        select(islands.c.ticket, (func.max(islands.c.ts_us) + span).label("at"),
+               literal(0).label("kind"), literal(0).label("id"), literal(-1).label("step"))
+        .group_by(islands.c.ticket, islands.c.customer_id, islands.c.island)).subquery("steps")
+    present = func.sum(steps.c.step).over(partition_by=steps.c.ticket,
+                                          order_by=(steps.c.at, steps.c.kind, steps.c.id))
+    counted = select(steps, present.label("present")).subquery("counted")
+    nth = func.row_number().over(partition_by=counted.c.ticket,
+                                 order_by=(counted.c.at, counted.c.id))
+    over = (select(counted.c.ticket, counted.c.at, counted.c.id, nth.label("nth"))
+            .where(counted.c.kind == 1, counted.c.present > rules.customers_per_ticket)
+            .subquery("over"))
+    flagged = select(over).where(over.c.nth == 1).subquery("flagged")
+    place = func.row_number().over(partition_by=access.c.ticket,
+                                   order_by=(access.c.ts_us, access.c.id))
+    evidence = (select(access.c.ticket, access.c.ts_us, access.c.id, access.c.actor_iss,
+                       access.c.actor_sub, place.label("place"))
+                .join_from(access, flagged, access.c.ticket == flagged.c.ticket)
+                .where(access.c.ts_us > flagged.c.at - span,
+                       tuple_(access.c.ts_us, access.c.id) <= tuple_(flagged.c.at,
+                                                                     flagged.c.id))
+                .subquery("evidence"))
+    return select(evidence).where(evidence.c.place <= MAX_EVIDENCE).subquery("sweeps")
+
+
+def _sweepers(conn: Connection, window: Window, rules: AnomalyRules) -> Counter[Actor]:
+    """`customers_per_ticket`'s citations: per actor, the flagged tickets among whose
+    evidence they appear (one query)."""
+    sweep = _sweep_evidence(window, rules)
+    return Counter({(iss, sub): n for iss, sub, n in conn.execute(
+        select(sweep.c.actor_iss, sweep.c.actor_sub, func.count(sweep.c.ticket.distinct()))
+        .group_by(sweep.c.actor_iss, sweep.c.actor_sub))})
 
 
 def off_hours_access(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
     """Customer data accessed outside working hours: one flag per actor and UTC day."""
-    hour = (_e.ts_us // HOUR_US) % 24
-    weekday = (_e.ts_us // DAY_US + EPOCH_WEEKDAY) % 7
-    working = and_(weekday.in_(sorted(rules.work_days)), hour >= rules.work_start_hour,
-                   hour < rules.work_end_hour)
     rows = conn.execute(
         select(_e.actor_iss, _e.actor_sub, _e.ts_us, _e.id)
-        .where(_e.action.in_(DATA_ACCESS), not_(working), *_in_window(window))
+        .where(*_off_hours(window, rules))
         .order_by(_e.ts_us, _e.id).execution_options(**STREAM))
     flags: list[Flag] = []
     day: dict[tuple[str, str], list[int]] = {}  # (iss, sub) → [first ts, last ts, n, ids…]
@@ -177,17 +280,38 @@ def off_hours_access(conn: Connection, window: Window, rules: AnomalyRules) -> l
     return flags + _off_hours_flags(day, rules)
 
 
+def _off_hours(window: Window, rules: AnomalyRules) -> list[Any]:
+    """Customer-data accesses in the window outside working hours (UTC, from `ts_us` alone,
+    so the evidence index answers it without the table)."""
+    hour = (_e.ts_us // HOUR_US) % 24
+    weekday = (_e.ts_us // DAY_US + EPOCH_WEEKDAY) % 7
+    working = and_(weekday.in_(sorted(rules.work_days)), hour >= rules.work_start_hour,
+                   hour < rules.work_end_hour)
+    return [_e.action.in_(DATA_ACCESS), not_(working), *_in_window(window)]
+
+
 def _off_hours_flags(day: dict[tuple[str, str], list[int]], rules: AnomalyRules
                      ) -> list[Flag]:
     flags = []
+    hours = rules.working_hours()
     for (_, sub), (first_us, last_us, n, *ids) in day.items():
         first, last = from_micros(first_us), from_micros(last_us)
         flags.append(Flag(
             "off_hours_access", f"actor {sub}", first,
             f"{n} customer-data access(es) by {sub} on {first:%a %Y-%m-%d} between "
-            f"{first:%H:%M} and {last:%H:%M} UTC, outside working hours "
-            f"({rules.working_hours()})", tuple(ids)))
+            f"{first:%H:%M} and {last:%H:%M} UTC, outside working hours ({hours})",
+            tuple(ids)))
     return flags
+
+
+def _off_hours_actors(conn: Connection, window: Window, rules: AnomalyRules
+                      ) -> Counter[Actor]:
+    """`off_hours_access`'s citations: a flag per actor and day, citing only that actor, so
+    per actor the number of distinct days (one aggregate)."""
+    day = _e.ts_us // DAY_US
+    return Counter({(iss, sub): n for iss, sub, n in conn.execute(
+        select(_e.actor_iss, _e.actor_sub, func.count(day.distinct()))
+        .where(*_off_hours(window, rules)).group_by(_e.actor_iss, _e.actor_sub))})
 
 
 def breakglass_unreviewed(conn: Connection, window: Window, rules: AnomalyRules
@@ -225,10 +349,8 @@ def breakglass_unreviewed(conn: Connection, window: Window, rules: AnomalyRules
 def repeated_denials(conn: Connection, window: Window, rules: AnomalyRules) -> list[Flag]:
     """At least `denials` refusals (outcome denied) or MFA failures by one actor within
     `denial_window`: probing, a stolen session, or a script. One flag per actor."""
-    denied = EventFilter(outcome=Outcome.DENIED.value).clauses()
     rows = conn.execute(
-        select(_e.actor_iss, _e.actor_sub, _e.ts_us, _e.id)
-        .where(or_(and_(*denied), _e.action == "auth.mfa.failed"), *_in_window(window))
+        select(_e.actor_iss, _e.actor_sub, _e.ts_us, _e.id).where(*_denials(window))
         .order_by(_e.ts_us, _e.id).execution_options(**STREAM))
     recent = _Recent(rules.denial_window)
     burst: dict[tuple[str, str], tuple[int, tuple[int, ...]]] = {}  # actor → (first ts, ids)
@@ -247,6 +369,25 @@ def repeated_denials(conn: Connection, window: Window, rules: AnomalyRules) -> l
                  f"{_minutes(rules.denial_window)} (threshold {rules.denials}); "
                  f"{totals[(iss, sub)]} in the window", ids)
             for (iss, sub), (first, ids) in burst.items()]
+
+
+def _denials(window: Window) -> list[Any]:
+    denied = EventFilter(outcome=Outcome.DENIED.value).clauses()
+    return [or_(and_(*denied), _e.action == "auth.mfa.failed"), *_in_window(window)]
+
+
+def _denied_actors(conn: Connection, window: Window, rules: AnomalyRules) -> Counter[Actor]:
+    """`repeated_denials`'s citations: one flag per actor, citing only them. An actor is
+    flagged when some denial of theirs has `denials` - 1 earlier ones (in the same order as
+    the rule reads them) within the span, which the LAG window function sees directly."""
+    span = int(rules.denial_window.total_seconds() * 1_000_000)
+    earlier = func.lag(_e.ts_us, max(rules.denials, 1) - 1).over(
+        partition_by=(_e.actor_iss, _e.actor_sub), order_by=(_e.ts_us, _e.id))
+    lagged = (select(_e.actor_iss, _e.actor_sub, _e.ts_us, earlier.label("earlier"))
+              .where(*_denials(window)).subquery())
+    return Counter({(iss, sub): 1 for iss, sub in conn.execute(
+        select(lagged.c.actor_iss, lagged.c.actor_sub)
+        .where(lagged.c.earlier > lagged.c.ts_us - span).distinct())})
 
 
 def activity_after_disable(conn: Connection, window: Window, rules: AnomalyRules
@@ -398,3 +539,36 @@ def find_anomalies(conn: Connection, window: Window, rules: AnomalyRules) -> lis
     """Every rule over the window, newest flag first."""
     flags = [flag for rule in RULES for flag in rule(conn, window, rules)]
     return sorted(flags, key=lambda f: f.at, reverse=True)
+
+
+def flags_per_actor(conn: Connection, window: Window, rules: AnomalyRules) -> Counter[Actor]:
+    """Per actor, how many flags of every rule over the window cite their events (a flag
+    counts once for each distinct actor among its evidence events): the numbers one would get
+    by counting over `find_anomalies`, computed by one aggregate grouped by actor for each
+    rule whose flags are many, and from the raised flags for the others."""
+    total: Counter[Actor] = Counter()
+    for rule in RULES:
+        total.update(_CITATIONS.get(rule, _cited_by(rule))(conn, window, rules))
+    return total
+
+
+def _cited_by(rule: Rule) -> Citations:
+    """Citations for a rule whose flags are few: raise them, then look up their evidence's
+    actors (one query per `LOOKUP_BATCH` events)."""
+    def citations(conn: Connection, window: Window, rules: AnomalyRules) -> Counter[Actor]:
+        flags = rule(conn, window, rules)
+        ids = sorted({i for flag in flags for i in flag.evidence})
+        actor_of: dict[int, Actor] = {}
+        for start in range(0, len(ids), LOOKUP_BATCH):
+            actor_of |= {i: (iss, sub) for i, iss, sub in conn.execute(
+                select(_e.id, _e.actor_iss, _e.actor_sub)
+                .where(_e.id.in_(ids[start:start + LOOKUP_BATCH])))}
+        return Counter(actor for flag in flags
+                       for actor in {actor_of[i] for i in flag.evidence if i in actor_of})
+    return citations
+
+
+_CITATIONS: dict[Rule, Citations] = {reads_per_grant: _grant_readers,
+                                     customers_per_ticket: _sweepers,
+                                     off_hours_access: _off_hours_actors,
+                                     repeated_denials: _denied_actors}

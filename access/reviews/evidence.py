@@ -3,8 +3,9 @@
 Contract: `gather` reads each source with ONE aggregate over the look-back window, grouped by
 person (or by environment for policy items), whatever the number of people: never a query
 per person. The audit aggregates filter on (action, ts_us) and read only columns that
-`ix_audit_events_action_actor` (migration 0011) carries, so on PostgreSQL each is an
-index-only range scan of the window.
+`ix_audit_events_action_actor` (migrations 0011, 0014) carries, so on PostgreSQL each is an
+index-only range scan of the window; so are the per-person counts of the anomaly rules about
+customer-data accesses (`audit.anomalies.flags_per_actor`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, case, func, select
 
 from access.reviews.rules import Evidence
 from access.schema import AccessRequest, Grant, User
-from audit.anomalies import AnomalyRules, Window, find_anomalies
+from audit.anomalies import Actor, AnomalyRules, Window, flags_per_actor
 from audit.events import to_micros
 from audit.query import DATA_ACCESS
 from audit.schema import events_table
@@ -28,8 +29,6 @@ __all__ = ["DECISIONS", "Usage", "gather", "span", "usage_by_actor"]
 
 _e = events_table.c
 DECISIONS = ("request.approved", "request.denied")
-LOOKUP_BATCH = 5_000  # event ids per lookup of the anomaly flags' actors
-Actor = tuple[str, str]  # (issuer, subject), as the log names a person
 
 
 @dataclass
@@ -116,20 +115,10 @@ def _decisions(conn: Connection, until: datetime,
 
 def _anomaly_flags(conn: Connection, until: datetime, days: int,
                    rules: AnomalyRules) -> list[tuple[Actor, dict[str, Any]]]:
-    """The anomaly rules over the window (their own indexed queries), then one lookup of the
-    actors their evidence events name: a flag counts once for each person it cites."""
-    flags = find_anomalies(conn, Window(until - timedelta(days=days), until), rules)
-    ids = sorted({i for flag in flags for i in flag.evidence})
-    actor_of: dict[int, Actor] = {}
-    for start in range(0, len(ids), LOOKUP_BATCH):  # a bound list: drivers cap parameters
-        actor_of |= {i: (iss, sub) for i, iss, sub in conn.execute(
-            select(_e.id, _e.actor_iss, _e.actor_sub)
-            .where(_e.id.in_(ids[start:start + LOOKUP_BATCH])))}
-    per_actor: dict[Actor, int] = defaultdict(int)
-    for flag in flags:
-        for actor in {actor_of[i] for i in flag.evidence if i in actor_of}:
-            per_actor[actor] += 1
-    return [(actor, {"anomaly_flags": n}) for actor, n in per_actor.items()]
+    """Per person, the anomaly flags over the window that cite their events: one aggregate
+    per rule (`audit.anomalies.flags_per_actor`), never the flags' evidence event by event."""
+    cited = flags_per_actor(conn, Window(until - timedelta(days=days), until), rules)
+    return [(actor, {"anomaly_flags": n}) for actor, n in cited.items()]
 
 
 def _grants(conn: Connection, until: datetime, days: int) -> list[tuple[int, dict[str, Any]]]:
