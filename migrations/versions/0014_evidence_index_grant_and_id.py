@@ -2,7 +2,7 @@
 per-actor aggregates read the index alone.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-06
 
 `ix_audit_events_action_actor` (migration 0011) leads with (action, ts_us) and carries the
@@ -23,9 +23,8 @@ from alembic import op
 
 from migrations.privileges import is_postgres
 
-# MERGE: rebase onto the newest revision
 revision = "0014"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
