@@ -2,7 +2,8 @@
 
 Durations come from `access.workflow.policy.human_duration`, so service messages use the same
 words; times are UTC and say so: `when` in sentences ("2026-12-06 14:05 UTC"), `stamp` in a
-table column whose header already says "(UTC)", `clock` for a time of today ("14:05 UTC").
+table column whose header already says "(UTC)", `clock` for a time of today ("14:05 UTC"),
+`day` for a date ("2026-12-06", a UTC day).
 A time is never written without its year, nor without UTC being said somewhere.
 """
 
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from access.workflow.policy import human_duration
 
-__all__ = ["clock", "duration", "left", "stamp", "when"]
+__all__ = ["clock", "day", "duration", "left", "stamp", "when"]
 
 
 def duration(span: timedelta) -> str:
@@ -40,6 +41,11 @@ def when(moment: datetime | None, seconds: bool = False) -> str:
 def clock(moment: datetime, seconds: bool = False) -> str:
     """"14:05 UTC" (or "14:05:09 UTC"): a time within the day being shown."""
     return f"{_utc(moment):%H:%M:%S} UTC" if seconds else f"{_utc(moment):%H:%M} UTC"
+
+
+def day(moment: datetime) -> str:
+    """"2026-12-06": the UTC day of `moment`."""
+    return f"{_utc(moment):%Y-%m-%d}"
 
 
 def left(until: datetime, now: datetime) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from access.authz import Action
 from access.context import Gatehouse, event_for
 from access.errors import Conflict, Denied, InvalidInput
-from access.identity.sessions import end_user_sessions
+from access.identity.sessions import USER_DISABLED, end_user_sessions
 from access.principal import Principal
 from access.schema import ConsoleSession, MfaCredential, User
 from access.text import checked_reason
@@ -105,7 +105,7 @@ def disable(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> int:
         if user.disabled_at is not None:
             raise Conflict("this user is already disabled")
         user.disabled_at, user.disabled_by, user.disabled_reason = gh.now(), admin.user_id, reason
-        ended = end_user_sessions(gh, db, user_id, "user disabled")
+        ended = end_user_sessions(gh, db, user_id, USER_DISABLED)
         gh.audit(db, event_for(admin, "user.disabled", target_type="user",
                                target_id=user_ref(user), reason=reason,
                                details={"sessions_revoked": ended}))
