@@ -87,18 +87,19 @@ st.subheader("Requests")
 if not outcomes:
     st.info("No request yet.")
 # Sized to fit beside the sidebar on a 1280-pixel screen (about 820 px); rows taller than
-# 4rem let Streamlit wrap a long cell over three lines, and selecting a row shows it in full.
-ROW_PX = 68
-_WIDTHS = {"request": 62, "customer": 92, "access": 150, "ticket": 85, "filed (UTC)": 92,
-           "state": 120, "what happened": 199}
+# 4rem let Streamlit wrap a long cell over four lines, and selecting a row shows it in full.
+ROW_PX = 84
+# (The row selector takes about 32 px more: the columns add up to 772.)
+_WIDTHS = {"request": 60, "customer": 90, "access": 145, "ticket": 80, "filed (UTC)": 92,
+           "state": 120, "what happened": 185}
 table = st.dataframe(pd.DataFrame([{
-    "request": o.request.id, "customer": f"{o.request.customer_id} ({o.request.environment})",
+    "request": o.request.id, "customer": f"{o.request.customer_id} {o.request.environment}",
     "access": f"{', '.join(o.request.scopes)}: {', '.join(o.request.actions)} for "
               f"{duration(o.request.duration)}",
     "ticket": o.request.ticket or "-", "filed (UTC)": stamp(o.request.created_at),
     "state": standing(o), "what happened": remarks(o)} for o in outcomes],
     columns=list(_WIDTHS)), hide_index=True, width="stretch", row_height=ROW_PX,
-    height=ROW_PX * min(max(len(outcomes), 1), 8) + 38, key="my_requests",
+    height=ROW_PX * min(max(len(outcomes), 1), 6) + 38, key="my_requests",
     on_select="rerun", selection_mode="single-row",
     column_config={name: st.column_config.Column(width=px) for name, px in _WIDTHS.items()})
 if outcomes:
