@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from access.workflow import decide_request, grants
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import open_page, sign_in
+from tests.e2e.flows import drawn, fits, open_page, sign_in
 
 
 @pytest.fixture
@@ -64,23 +64,6 @@ def test_approve_and_revoke_leave_no_stale_screen(page: Page, console_url: str,
     expect(page.get_by_role("button", name="Revoke", exact=True)).to_have_count(0)
     screenshot(page, "admin-2-revoked")
     assert stage.actions(after=start) == ["request.approved", "grant.revoked"]
-
-
-def drawn(page: Page) -> None:
-    """The script has finished and every table has replaced its loading skeleton."""
-    wait_for_app(page)
-    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
-    page.wait_for_timeout(500)  # the grid draws just after its element appears
-
-
-def fits(page: Page) -> None:
-    """Every table on the page shows all its columns: none scrolls sideways."""
-    tables = page.get_by_test_id("stDataFrame")
-    expect(tables.first).to_be_visible()
-    for i in range(tables.count()):
-        scroller = tables.nth(i).locator(".dvn-scroller")
-        widths = scroller.evaluate("e => [e.scrollWidth, e.clientWidth]")
-        assert widths[0] <= widths[1], f"table {i} is cut: {widths}"
 
 
 def test_the_holder_reads_why_and_cancels_only_after_confirming(
