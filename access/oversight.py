@@ -365,8 +365,10 @@ def prove(gh: Gatehouse, principal: Principal, event_id: int, tree_size: int | N
         proof = inclusion_proof(gh.engine, event_id, public, tree_size)
     except NotSealed as exc:
         _record(gh, principal, "audit.proof", Outcome.ERROR, reason=str(exc), event_id=event_id)
+        with gh.engine.connect() as conn:
+            exists = query.event_exists(conn, event_id)
         raise InvalidInput("event", f"{exc}: the sealer has not covered it with a checkpoint "
-                                    "yet, or it does not exist") from None
+                                    "yet" if exists else f"no event {event_id}") from None
     holds = proof_holds(proof, public)
     _record(gh, principal, "audit.proof", Outcome.SUCCESS if holds else Outcome.ERROR,
             event_id=event_id, tree_size=proof.checkpoint.size, intact=holds)

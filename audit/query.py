@@ -53,6 +53,7 @@ __all__ = [
     "count",
     "daily_counts",
     "driver_rows",
+    "event_exists",
     "sealed_size",
     "search",
     "stream",
@@ -337,6 +338,11 @@ def actor_counts(conn: Connection, flt: EventFilter,
                         .group_by(_e.actor_iss, _e.actor_sub, _e.action)
                         .order_by(total.desc())).all()
     return [ActorCount(s, name, a, int(n)) for s, name, a, n in rows]
+
+
+def event_exists(conn: Connection, event_id: int) -> bool:
+    """Whether the log holds an event `event_id` (a primary-key lookup)."""
+    return conn.execute(select(_e.id).where(_e.id == event_id)).first() is not None
 
 
 def sealed_size(conn: Connection) -> int:

@@ -57,6 +57,7 @@ ALLOWED_DETAILS: dict[str, frozenset[str]] = {
     "auth.mfa.failed": _MFA,
     "auth.mfa.locked": _MFA,
     "auth.mfa.reset": _MFA,
+    "auth.mfa.unlocked": _MFA,  # an admin lifted a lockout (target: the user)
     "auth.mfa.recovery_used": _MFA,
     "auth.mfa.step_up": _MFA,
     # requests, approvals, grants

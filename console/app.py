@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -72,10 +74,14 @@ def _console() -> None:
                for _, title, _, url, action in PAGES if not allowed(principal, action)]
     landing = st.Page(PAGES[0][0], title=PAGES[0][1], url_path="start", default=True,
                       visibility="hidden")
+    known = {landing.url_path, *(p.url_path for p in [*pages, *refused])}
+    unknown = [st.Page(functools.partial(_not_found, typed, home), title="Not found",
+                       url_path=typed, visibility="hidden")
+               for typed in [_typed_page()] if typed is not None and typed not in known]
     with st.sidebar:
         st.write(f"**{literal(principal.name)}**  \n{', '.join(sorted(principal.roles))}")
         st.button("Sign out", on_click=sign_out, args=(gh, principal))
-    chosen = st.navigation([landing, *pages, *refused])
+    chosen = st.navigation([landing, *pages, *refused, *unknown])
     wanted = st.session_state.pop(WANTED_PAGE, None)
     if chosen.url_path == landing.url_path and wanted is not None:
         # Signed in from a deep link: its page (or Home with a message) instead of Home.
@@ -97,4 +103,30 @@ def _not_allowed(gh: Gatehouse, principal: Principal, title: str, action: Action
     except Denied:
         st.session_state["page_notice"] = (f"Your role does not include the page {title}, "
                                            "so you are on Home.")
+    st.switch_page(home)
+
+
+# A URL segment Streamlit's page registry accepts as a `url_path` (RFC 3986 unreserved).
+_SEGMENT = re.compile(r"[A-Za-z0-9._~-]{1,64}", re.ASCII)
+
+
+def _typed_page() -> str | None:
+    """The page segment of the URL this browser session opened, if it could name a page.
+
+    Streamlit answers a URL that names no registered page with its own "Page not found"
+    dialog and runs the default page under that URL (streamlit/commands/navigation.py,
+    `send_page_not_found`); so a typed segment that names no page of this role is registered
+    as a hidden page of its own, which sends the person to Home. A nested path cannot be a
+    page (`url_path` cannot include "/") and still gets Streamlit's dialog."""
+    url = st.context.url
+    path = urlsplit(url).path.strip("/") if url else ""
+    base = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    if base:
+        path = path.removeprefix(base).strip("/")
+    return path if _SEGMENT.fullmatch(path) else None
+
+
+def _not_found(typed: str, home: st.Page) -> None:
+    """A typed URL that names no page: Home, with a message saying so."""
+    st.session_state["page_notice"] = f"There is no page /{typed}, so you are on Home."
     st.switch_page(home)

@@ -22,6 +22,7 @@ from access import oversight
 from access.errors import GatehouseError
 from access.oversight import ACTIONS, EventFilter, Outcome, ProofCheck, StoredEvent
 from console.errors import show_error
+from console.formatting import stamp, when
 from console.markup import literal
 
 ANY = "any"
@@ -48,16 +49,24 @@ def remembered(key: str, ask: Any, compute: Callable[[], T]) -> T:
 def filter_form(key: str) -> tuple[EventFilter, int]:
     """The log's filters in one form. Returns the filter in force (the last valid one
     submitted, initially none) and how many searches were submitted: each starts again from
-    the top. An invalid submission is explained and leaves the filter in force as it was."""
+    the top. An invalid submission is explained and leaves the filter in force as it was.
+
+    The boxes show the filter in force: Streamlit forgets a widget's value once its page is
+    left, so coming back fills them in again from the filter (what was typed and refused
+    stays only while the auditor is still on the page, to be corrected)."""
+    current: EventFilter = st.session_state.get(f"{key}_filter", EventFilter())
+    _show_in_boxes(key, current)
     with st.form(key):
-        start, end, who, what, outcome = st.columns([2, 2, 2, 2, 1])
+        # Two rows sized for a 1280-pixel screen: the dates and the action's longest name
+        # ("review.campaign.scheduled") in full.
+        start, end, what, outcome = st.columns([3, 3, 3, 2])
         since = start.datetime_input("From (UTC)", value=None, key=f"{key}_since")
         until = end.datetime_input("To (UTC)", value=None, key=f"{key}_until")
-        actor = who.text_input("Actor (subject)", key=f"{key}_actor")
         action = what.selectbox("Action", [ANY, *sorted(ACTIONS)], key=f"{key}_action")
         result = outcome.selectbox("Outcome", [ANY, *Outcome], key=f"{key}_outcome")
-        customer, request, grant, ticket, go = st.columns([2, 2, 2, 2, 1],
-                                                          vertical_alignment="bottom")
+        who, customer, request, grant, ticket, go = st.columns([3, 3, 2, 2, 3, 2],
+                                                               vertical_alignment="bottom")
+        actor = who.text_input("Actor (subject)", key=f"{key}_actor")
         values = {"customer": customer.text_input("Customer", key=f"{key}_customer"),
                   "request": request.text_input("Request", key=f"{key}_request"),
                   "grant": grant.text_input("Grant", key=f"{key}_grant"),
@@ -72,20 +81,39 @@ def filter_form(key: str) -> tuple[EventFilter, int]:
             st.session_state[f"{key}_searches"] = st.session_state.get(f"{key}_searches", 0) + 1
         except GatehouseError as exc:
             show_error(exc)
-    current: EventFilter = st.session_state.get(f"{key}_filter", EventFilter())
+    current = st.session_state.get(f"{key}_filter", EventFilter())
     return current, st.session_state.get(f"{key}_searches", 0)
 
 
+def _show_in_boxes(key: str, flt: EventFilter) -> None:
+    """Fill the form's boxes that Streamlit has forgotten with the filter in force."""
+    shown: dict[str, object] = {
+        "since": _naive(flt.since), "until": _naive(flt.until), "action": flt.action or ANY,
+        "outcome": Outcome(flt.outcome) if flt.outcome else ANY, "actor": flt.actor or "",
+        "customer": flt.customer or "", "request": flt.request or "",
+        "grant": flt.grant or "", "ticket": flt.ticket or ""}
+    for name, value in shown.items():
+        st.session_state.setdefault(f"{key}_{name}", value)
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    """A UTC time as the boxes labelled UTC hold it."""
+    return None if moment is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def time_window(key: str, days: int, now: datetime) -> tuple[datetime, datetime]:
-    """A From/To pair in UTC, by default the `days` days up to when the page was first opened
-    (fixed for the session, so reruns do not move the window)."""
-    start, end = st.session_state.setdefault(f"{key}_default", (
-        (now - timedelta(days=days)).replace(tzinfo=None, second=0, microsecond=0),
-        (now + timedelta(minutes=1)).replace(tzinfo=None, second=0, microsecond=0)))
+    """A From/To pair in UTC. From is by default `days` days before the page was first opened
+    (fixed for the session, so reruns do not move it); To, left empty, means now: each run
+    counts up to the moment it runs, so events arriving while the auditor stays on the page
+    are counted at the next run. A To the auditor sets stays as set."""
+    start = st.session_state.setdefault(
+        f"{key}_default", (now - timedelta(days=days)).replace(tzinfo=None, second=0,
+                                                               microsecond=0))
     left, right = st.columns(2)
     since = left.datetime_input("From (UTC)", value=start, key=f"{key}_since")
-    until = right.datetime_input("To (UTC)", value=end, key=f"{key}_until")
-    return utc(since) or start.replace(tzinfo=UTC), utc(until) or end.replace(tzinfo=UTC)
+    until = right.datetime_input("To (UTC), empty: now", value=None, key=f"{key}_until",
+                                 help="Left empty, every run counts up to the moment it runs.")
+    return utc(since) or start.replace(tzinfo=UTC), utc(until) or now
 
 
 def _what(event: StoredEvent) -> str:
@@ -107,7 +135,7 @@ _CONFIG: dict[str, Any] = {
     "id": st.column_config.NumberColumn("id", width=60, format="%d"),
     "time (UTC)": st.column_config.TextColumn(width=140),
     "actor": st.column_config.TextColumn(width=110),
-    "action": st.column_config.TextColumn(width=140),
+    "action": st.column_config.TextColumn(width=180),
     "outcome": st.column_config.TextColumn(width=70),
     "customer": st.column_config.TextColumn(width=85),
     "request": st.column_config.TextColumn(width=65),
@@ -115,14 +143,14 @@ _CONFIG: dict[str, Any] = {
     "ticket": st.column_config.TextColumn(width=90),
     "what": st.column_config.TextColumn(width=160),
     "reason": st.column_config.TextColumn(
-        "reason / justification", width=230,
+        "reason / justification", width=190,
         help="Select the row to read it in full, with the whole event"),
 }
 
 
 def events_frame(events: Iterable[StoredEvent]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "id": e.id, "time (UTC)": e.ts.strftime("%Y-%m-%d %H:%M:%S"), "actor": e.actor,
+        "id": e.id, "time (UTC)": stamp(e.ts, seconds=True), "actor": e.actor,
         "action": e.action, "outcome": e.outcome, "customer": e.customer_id or "",
         "request": e.request_id or "", "grant": e.grant_id or "", "ticket": e.ticket or "",
         "what": _what(e), "reason": e.reason or ""} for e in events], columns=EVENT_COLUMNS)
@@ -164,7 +192,7 @@ def open_selected(key: str, event: StoredEvent | None,
 def event_details(event: StoredEvent, prove: Callable[[int], ProofCheck]) -> None:
     """Everything the log holds of one event, the reason in full and wrapped. Text that
     people or an identity provider typed is shown as text, never as markup."""
-    st.markdown(f"**{event.ts:%Y-%m-%d %H:%M:%S} UTC** · `{event.action}` · {event.outcome}")
+    st.markdown(f"**{when(event.ts, seconds=True)}** · `{event.action}` · {event.outcome}")
     who, about = st.columns(2)
     with who:
         st.caption("Who")

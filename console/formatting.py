@@ -1,7 +1,10 @@
 """How pages write durations and times, so every screen reads the same way.
 
 Durations come from `access.workflow.policy.human_duration`, so service messages use the same
-words; times are UTC to the minute, and say so.
+words; times are UTC and say so: `when` in sentences ("2026-12-06 14:05 UTC"), `stamp` in a
+table column whose header already says "(UTC)", `clock` for a time of today ("14:05 UTC"),
+`day` for a date ("2026-12-06", a UTC day).
+A time is never written without its year, nor without UTC being said somewhere.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from access.workflow.policy import human_duration
 
-__all__ = ["duration", "left", "when"]
+__all__ = ["clock", "day", "duration", "left", "stamp", "when"]
 
 
 def duration(span: timedelta) -> str:
@@ -18,13 +21,31 @@ def duration(span: timedelta) -> str:
     return human_duration(span)
 
 
-def when(moment: datetime | None) -> str:
-    """"2026-12-06 14:05 UTC"; "-" for no time. A naive time is taken as UTC (SQLite)."""
+def _utc(moment: datetime) -> datetime:
+    """A naive time is taken as UTC (SQLite returns them so)."""
+    return moment if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def stamp(moment: datetime | None, seconds: bool = False) -> str:
+    """"2026-12-06 14:05" (or "… 14:05:09"), for a column labelled "(UTC)"; "-" for none."""
     if moment is None:
         return "-"
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+    return f"{_utc(moment):%Y-%m-%d %H:%M:%S}" if seconds else f"{_utc(moment):%Y-%m-%d %H:%M}"
+
+
+def when(moment: datetime | None, seconds: bool = False) -> str:
+    """"2026-12-06 14:05 UTC" (or "… 14:05:09 UTC"); "-" for no time."""
+    return "-" if moment is None else f"{stamp(moment, seconds)} UTC"
+
+
+def clock(moment: datetime, seconds: bool = False) -> str:
+    """"14:05 UTC" (or "14:05:09 UTC"): a time within the day being shown."""
+    return f"{_utc(moment):%H:%M:%S} UTC" if seconds else f"{_utc(moment):%H:%M} UTC"
+
+
+def day(moment: datetime) -> str:
+    """"2026-12-06": the UTC day of `moment`."""
+    return f"{_utc(moment):%Y-%m-%d}"
 
 
 def left(until: datetime, now: datetime) -> str:

@@ -149,7 +149,16 @@ def _refused(exc: Exception) -> NoReturn:
     else:
         st.error("The identity provider did not pass an ID token: set `expose_tokens = "
                  "\"id\"` in the [auth] section of .streamlit/secrets.toml.")
-    st.button("Sign out", on_click=st.logout)
+    if isinstance(exc, sessions.SessionEnded) and exc.why != sessions.USER_DISABLED:
+        # Signed out elsewhere, timed out, or the authenticator was reset: a new sign-in at
+        # the provider brings a new ID token, hence a new session (and, after a reset, the
+        # enrollment screen). Streamlit's cookie still names the old login, so "Sign in" from
+        # the sign-in screen is never shown here; this is its place.
+        again, out, _ = st.columns([1, 1, 4])
+        again.button("Sign in again", type="primary", on_click=st.login)
+        out.button("Sign out", on_click=st.logout)
+    else:
+        st.button("Sign out", on_click=st.logout)
     _stop()
 
 

@@ -1,4 +1,5 @@
-"""TOTP multi-factor authentication: enrollment, verification, recovery codes, step-up, reset.
+"""TOTP multi-factor authentication: enrollment, verification, recovery codes, step-up, reset,
+unlock.
 
 Rules (NIST 800-63B 5.1.4, 5.2.2; ASVS 6.5.1):
 - the secret is sealed with AES-GCM, its associated data binding it to the user, under a key
@@ -207,6 +208,30 @@ def reset(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> None:
         gh.audit(db, event_for(admin, "auth.mfa.reset", target_type="user",
                                target_id=user_ref(user), reason=reason,
                                details={"method": method}))
+
+
+def unlock(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> None:
+    """Lift a lockout before it runs out: the person may enter codes again at once, and wrong
+    ones count from zero. The authenticator stays as it is (resetting it is `reset`).
+
+    Needs step-up: it is administration of an authenticator, the same right as `reset`
+    (`Action.MFA_RESET`). Nobody unlocks their own account: an admin locked out while still
+    signed in may be watching a password thief guess codes. `Conflict` if not locked."""
+    gh.authorize(admin, Action.MFA_RESET)
+    refuse_own(gh, admin, "auth.mfa.unlocked", user_id,
+               "you cannot unlock your own account; ask another admin")
+    reason = checked_reason(reason)
+    with gh.write() as db:
+        user = existing_user(db, user_id)
+        credential = db.get(MfaCredential, user_id, with_for_update=True)
+        if credential is None or credential.locked_until is None \
+                or credential.locked_until <= gh.now():
+            raise Conflict("this account is not locked")
+        until = credential.locked_until
+        credential.locked_until, credential.failures = None, 0
+        gh.audit(db, event_for(admin, "auth.mfa.unlocked", target_type="user",
+                               target_id=user_ref(user), reason=reason,
+                               details={"locked_until": until.isoformat(timespec="seconds")}))
 
 
 def demo_code(gh: Gatehouse, iss: str, sub: str) -> str:

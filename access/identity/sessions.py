@@ -33,13 +33,19 @@ from access.text import as_logged
 from audit.events import Actor, AuditEvent
 from audit.vocabulary import Outcome
 
+USER_DISABLED = "user disabled"  # why the sessions of a disabled user ended
 TOUCH_EVERY_SECONDS = 30  # idle tracking granularity: spare a write on every rerun
 MAX_CLAIM = 256   # characters of a name, email or group name kept from the ID token
 MAX_AGENT = 512   # characters of a user agent kept
 
 
 class SessionEnded(AuthenticationFailed):
-    """This login's session is over (signed out, expired, revoked); sign in again."""
+    """This login's session is over (signed out, expired, revoked); sign in again. `why` is
+    the recorded reason ("idle timeout", "mfa reset", "user disabled", …), when known."""
+
+    def __init__(self, message: str, why: str = "") -> None:
+        super().__init__(message)
+        self.why = why
 
 
 class NoRole(Denied):
@@ -88,7 +94,7 @@ def _resume(gh: Gatehouse, id_token: str, ip: str | None, agent: str | None) -> 
     if found is None:
         return _start(gh, id_token, key, ip, agent)
     if why is not None:
-        raise SessionEnded(f"your session has ended ({why}); sign in again")
+        raise SessionEnded(f"your session has ended ({why}); sign in again", why)
     return principal
 
 
@@ -97,7 +103,7 @@ def _why_over(gh: Gatehouse, session: ConsoleSession, user: User) -> str | None:
     if session.ended_at is not None:
         return session.end_reason or "ended"
     if user.disabled_at is not None:
-        return "user disabled"
+        return USER_DISABLED
     if now >= session.expires_at:
         return "absolute lifetime reached"
     if now - session.last_seen_at >= gh.config.sessions.idle:
@@ -110,7 +116,7 @@ def _end(gh: Gatehouse, db: Session, session: ConsoleSession, principal: Princip
     if session.ended_at is not None:
         return  # already ended and recorded: a replayed cookie changes nothing
     session.ended_at, session.end_reason = gh.now(), why
-    action = "auth.session.revoked" if why == "user disabled" else "auth.session.expired"
+    action = "auth.session.revoked" if why == USER_DISABLED else "auth.session.expired"
     gh.audit(db, event_for(principal, action, details=_ages(gh, session, why)))
 
 
@@ -182,7 +188,7 @@ def _start(gh: Gatehouse, id_token: str, key: str, ip: str | None,
         if user.disabled_at is not None:
             refusal = UserDisabled("this account is disabled; ask an admin")
             gh.audit(db, AuditEvent("auth.login.failed", actor, Outcome.DENIED, source_ip=ip,
-                                    user_agent=agent, details={"why": "user disabled"}))
+                                    user_agent=agent, details={"why": USER_DISABLED}))
         elif not roles:
             refusal = NoRole("you are signed in, but none of your groups grants a Gatehouse "
                              "role")

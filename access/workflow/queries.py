@@ -20,8 +20,9 @@ from access.workflow.grants import state
 from access.workflow.policy import DataAction
 from access.workflow.states import LIVE, GrantState, RequestStatus
 
-__all__ = ["HISTORY", "GrantStanding", "GrantView", "QueueItem", "RequestView", "all_grants",
-           "approval_queue", "my_grant_standing", "my_grants", "my_requests", "views"]
+__all__ = ["HISTORY", "GrantStanding", "GrantView", "QueueItem", "Remark", "RequestOutcome",
+           "RequestView", "all_grants", "approval_queue", "my_grant_standing", "my_grants",
+           "my_request_outcomes", "my_requests", "views"]
 
 HISTORY = 10  # earlier requests shown beside a request in the approval queue
 
@@ -183,9 +184,73 @@ def my_grant_standing(gh: Gatehouse, principal: Principal, grant_id: int) -> Gra
         if grant is None:
             raise InvalidInput("grant", f"you hold no grant {grant_id}")
         revoker = None if grant.revoked_by is None else db.get_one(User, grant.revoked_by)
-        now = gh.now()
-        return GrantStanding(state(grant, now),
+        return GrantStanding(state(grant, gh.now()),
                              None if revoker is None else revoker.display_name or revoker.sub,
-                             grant.revoke_reason,
-                             grant.revoked_at or grant.released_at or
-                             (grant.ends_at if now >= grant.ends_at else None))
+                             grant.revoke_reason, _ended_at(grant, gh.now()))
+
+
+def _ended_at(grant: Grant, now: datetime) -> datetime | None:
+    """When a grant stopped holding (revoked, released or run out), or None while it holds."""
+    return grant.revoked_at or grant.released_at or (grant.ends_at if now >= grant.ends_at
+                                                      else None)
+
+
+@dataclass(frozen=True)
+class Remark:
+    """What one person did to a request or its grant, in their words: a decision and its
+    comment, a revocation and its reason, a break-glass review and its note."""
+
+    who: str
+    did: str           # "approved", "denied", "revoked", "reviewed"
+    at: datetime
+    words: str | None  # the comment, reason or note (None: an approval without comment)
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    """One of my requests as it stands now: for an approved one (break-glass included), its
+    grant and that grant's state; every remark on it, oldest first."""
+
+    request: RequestView
+    grant_id: int | None
+    grant_state: GrantState | None
+    grant_ended_at: datetime | None  # revoked, released or run out; None while it holds
+    remarks: tuple[Remark, ...]
+
+
+def my_request_outcomes(gh: Gatehouse, principal: Principal) -> list[RequestOutcome]:
+    """My requests, newest first (as `my_requests`), each with what became of it: who
+    decided and what they said, and whether its grant still holds or who ended it and why."""
+    gh.authorize(principal, Action.REQUEST_CREATE)
+    with gh.read() as db:
+        requests = _request_views(db, AccessRequest.requester_id == principal.user_id)
+        ids = [r.id for r in requests]
+        grants = {g.request_id: g for g in db.execute(select(Grant).where(
+            Grant.request_id.in_(ids), Grant.user_id == principal.user_id)).scalars()}
+        votes = db.execute(select(Approval).where(Approval.request_id.in_(ids))).scalars().all()
+        people = _names(db, {v.approver_id for v in votes}
+                        | {g.revoked_by for g in grants.values() if g.revoked_by}
+                        | {g.reviewed_by for g in grants.values() if g.reviewed_by})
+    remarks: dict[int, list[Remark]] = {i: [] for i in ids}
+    for vote in votes:
+        remarks[vote.request_id].append(Remark(
+            people[vote.approver_id], "approved" if vote.decision == "approve" else "denied",
+            vote.created_at, vote.comment))
+    for request_id, grant in grants.items():
+        if grant.revoked_at is not None and grant.revoked_by is not None:
+            remarks[request_id].append(Remark(people[grant.revoked_by], "revoked",
+                                              grant.revoked_at, grant.revoke_reason))
+        if grant.reviewed_at is not None and grant.reviewed_by is not None:
+            remarks[request_id].append(Remark(people[grant.reviewed_by], "reviewed",
+                                              grant.reviewed_at, grant.review_note))
+    now = gh.now()
+    return [RequestOutcome(
+        r, None if (g := grants.get(r.id)) is None else g.id,
+        None if g is None else state(g, now), None if g is None else _ended_at(g, now),
+        tuple(sorted(remarks[r.id], key=lambda m: m.at))) for r in requests]
+
+
+def _names(db: Session, user_ids: set[int]) -> dict[int, str]:
+    """Display names (else subjects) of `user_ids`, in one query."""
+    return {u.id: u.display_name or u.sub
+            for u in db.execute(select(User).where(User.id.in_(user_ids))).scalars()}

@@ -10,6 +10,7 @@ from access.authz import Action
 from access.errors import GatehouseError
 from console.audit_widgets import remembered, time_window
 from console.errors import show_error
+from console.formatting import stamp
 from console.gate import page
 from console.markup import literal
 
@@ -34,8 +35,8 @@ if not found:
     st.info(f"Nobody touched the data of {literal(customer)} in this window.")
 st.dataframe(pd.DataFrame([{
     "who": a.actor_name or a.actor_sub, "subject": a.actor_sub, "ticket": a.ticket,
-    "grant": a.grant_id, "first (UTC)": f"{a.first:%Y-%m-%d %H:%M}",
-    "last (UTC)": f"{a.last:%Y-%m-%d %H:%M}", "reads": a.counts["data.read"],
+    "grant": a.grant_id, "first (UTC)": stamp(a.first),
+    "last (UTC)": stamp(a.last), "reads": a.counts["data.read"],
     "reveals": a.counts["data.revealed"], "exports": a.counts["data.exported"],
     "refused": a.counts["data.denied"]} for a in found],
     columns=["who", "subject", "ticket", "grant", "first (UTC)", "last (UTC)", "reads",

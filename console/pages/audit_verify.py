@@ -12,6 +12,7 @@ from access.oversight import BundleFiles, from_micros, printable, render
 from access.principal import Principal
 from console.audit_widgets import ExportFiles, downloads, show_proof
 from console.errors import show_error
+from console.formatting import clock, when
 from console.gate import page
 from console.step_up import Ask, keep, kept, sensitive
 
@@ -30,7 +31,7 @@ waiting.metric("Awaiting the sealer", f"{seen.status.events - seen.status.sealed
 if seen.checkpoint is not None:
     cp = seen.checkpoint
     st.markdown(f"**Newest signed checkpoint**: {cp.size:,} events, signed "
-                f"{from_micros(cp.ts_us):%Y-%m-%d %H:%M:%S} UTC by key "
+                f"{when(from_micros(cp.ts_us), seconds=True)} by key "
                 f"`{seen.key_fingerprint}`; its signature checks out under the pinned key.")
     with st.expander("The signed note (C2SP checkpoint)"):
         st.code(cp.note, language=None, wrap_lines=True)
@@ -57,15 +58,20 @@ with verify:
         bar.empty()
     # Kept for this page only: coming back later shows no verdict of an earlier visit.
     if isinstance(held := kept("verify_report"), tuple):
-        when, report = held
+        checked, report = held
+        # The lines of `python -m audit verify`, as plain text: escaped, never markdown. The
+        # verdict above them says their first line already when the log is intact.
+        lines = render(report)
         if report.ok:
             st.success(f"Intact: {report.tree_size:,} sealed events, "
                        f"{len(report.checkpoints)} signed checkpoints (checked "
-                       f"{when:%H:%M:%S} UTC).", icon=":material/verified:")
+                       f"{clock(checked, seconds=True)}).", icon=":material/verified:")
+            lines = lines[1:]
         else:
-            st.error(f"NOT INTACT (checked {when:%H:%M:%S} UTC)", icon=":material/gpp_bad:")
-        # The same lines as `python -m audit verify`, as plain text: escaped, never markdown.
-        st.code("\n".join(render(report)), language=None, wrap_lines=True)
+            st.error(f"NOT INTACT (checked {clock(checked, seconds=True)}); what "
+                     "verification found:", icon=":material/gpp_bad:")
+        if lines:  # damage, events awaiting the sealer, warnings
+            st.code("\n".join(lines), language=None, wrap_lines=True)
 with prove:
     st.subheader("One event")
     with st.form("prove"):

@@ -8,7 +8,7 @@ import streamlit as st
 from access.authz import Action
 from access.principal import Principal
 from access.workflow import grants, queries
-from console.formatting import when
+from console.formatting import stamp, when
 from console.gate import page
 from console.markup import literal
 from console.step_up import Ask, sensitive, show_result
@@ -18,15 +18,15 @@ st.title("Grants")
 live = queries.all_grants(gh, admin)
 # Widths in pixels that add up to less than the main column of a 1280 px screen, so nothing is
 # cut off on the right: related fields share a column.
-_WIDTHS = {"grant": 55, "holder": 120, "customer": 150, "access": 140, "state": 70,
-           "ends (UTC)": 100, "ticket": 85, "break-glass": 100}
+_WIDTHS = {"grant": 55, "holder": 120, "customer": 142, "access": 130, "state": 70,
+           "ends (UTC)": 118, "ticket": 85, "break-glass": 100}
 if not live:
     st.info("No live grant, and no break-glass grant waiting for review.")
 else:
     st.dataframe(pd.DataFrame([{
         "grant": g.id, "holder": g.holder, "customer": f"{g.customer_id} ({g.environment})",
         "access": f"{', '.join(g.scopes)}: {', '.join(g.actions)}", "state": str(g.state),
-        "ends (UTC)": f"{g.ends_at:%m-%d %H:%M}", "ticket": g.ticket or "-",
+        "ends (UTC)": stamp(g.ends_at), "ticket": g.ticket or "-",
         "break-glass": ("needs review" if g.needs_review else "yes") if g.breakglass else ""}
         for g in live]), hide_index=True, width="stretch", column_config={
             name: st.column_config.Column(width=px) for name, px in _WIDTHS.items()})

@@ -199,7 +199,11 @@ def test_a_proof_of_a_sealed_event_holds_and_is_recorded(gh: Gatehouse, people: 
     assert check.holds and check.proof.event_id == 5
     assert last(gh)["details"] == {"event_id": 5, "tree_size": check.proof.checkpoint.size,
                                    "intact": True}
-    with pytest.raises(InvalidInput, match="not sealed"):
+    unsealed = int(last(gh)["id"])  # that proof's own event, after the seal
+    with pytest.raises(InvalidInput, match=f"event {unsealed} is not sealed: the sealer has "
+                                           "not covered it with a checkpoint yet$"):
+        oversight.prove(gh, people.audrey, unsealed)
+    with pytest.raises(InvalidInput, match=r"^event: no event 10000$"):  # not "not sealed … or"
         oversight.prove(gh, people.audrey, 10_000)
     assert (last(gh)["action"], last(gh)["outcome"]) == ("audit.proof", "error")
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import access
@@ -42,7 +42,7 @@ from access.identity import mfa, users
 from access.principal import Principal, Role
 from access.reviews import campaigns, cancelling, closing, decisions, pack
 from access.reviews import queries as review_queries
-from access.schema import ConsoleSession, ReviewItem
+from access.schema import ConsoleSession, MfaCredential, ReviewItem
 from access.workflow import (
     break_glass,
     cancel_request,
@@ -92,10 +92,15 @@ class Arena:
         return break_glass.activate(lenient_breakglass(self.w.gh), self.w.people.sam,
                                     _breakglass_draft(), "production outage, INC-1")
 
-    def victim(self, disabled: bool = False) -> int:
+    def victim(self, disabled: bool = False, locked: bool = False) -> int:
         victim = sign_in(self.w.gh, self.w.idp, f"victim-{uuid.uuid4().hex[:8]}")
         if disabled:
             users.disable(self.w.gh, self.w.people.alan, victim.user_id, "matrix set-up")
+        if locked:  # as after too many wrong codes
+            mfa.begin_enrollment(self.w.gh, victim)
+            with self.w.gh.write() as db:
+                db.execute(update(MfaCredential).where(MfaCredential.user_id == victim.user_id)
+                           .values(locked_until=self.w.gh.now() + timedelta(minutes=15)))
         return victim.user_id
 
     def customer(self, restricted: bool = False) -> str:
@@ -195,6 +200,8 @@ SERVICES: dict[str, Service] = {
                                            Arena.pending),
     "queries.my_requests": service({R}, lambda a, p, _: queries.my_requests(a.w.gh, p)),
     "queries.my_grants": service({R}, lambda a, p, _: queries.my_grants(a.w.gh, p)),
+    "queries.my_request_outcomes": service({R}, lambda a, p, _: queries.my_request_outcomes(
+        a.w.gh, p)),
     "queries.my_grant_standing": service({R}, lambda a, p, t: queries.my_grant_standing(
         a.w.gh, p, t), lambda a: a.grant()),
     "grants.release": service({R}, lambda a, p, t: grants.release(a.w.gh, p, t),
@@ -231,6 +238,8 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
                             lambda a: a.victim(disabled=True), step_up=True),
     "mfa.reset": service({A}, lambda a, p, t: mfa.reset(a.w.gh, p, t, "lost phone"),
                          lambda a: a.victim(), step_up=True),
+    "mfa.unlock": service({A}, lambda a, p, t: mfa.unlock(a.w.gh, p, t, "typos, SUP-12"),
+                          lambda a: a.victim(locked=True), step_up=True),
     "restrictions.restrictions": service({A}, lambda a, p, _: restrictions.restrictions(
         a.w.gh, p)),
     "restrictions.restrict": service({A}, lambda a, p, t: restrictions.restrict(
@@ -350,6 +359,8 @@ HELPERS: dict[str, str] = {
     "grants.issue_grant": "issues the grant inside decide() and break_glass.activate()",
     "grants.usable_grant": "the per-grant check inside the broker's transaction",
     "sessions.mark_mfa": "records a passed code inside the mfa services",
+    "users.refuse_own": "refuses an admin's action on their own account, inside the users "
+                        "and mfa services, after authorize",
     "requests.dsr_event": "builds an audit event of a DSR step",
     "requests.refused": "builds the dsr.refused event of a refusal",
     "requests.step": "the locked transaction a DSR service runs its step in, after authorize",

@@ -4,12 +4,14 @@ sign-in is not complete without the second factor."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
 
+from access.schema import MfaCredential, User
 from audit.engine import make_engine
 from audit.schema import events_table
 from tests.support.console_helpers import console, form_button, signed_in, submit_code
@@ -118,4 +120,55 @@ def test_admin_disables_a_user_whose_session_then_ends(oidc: str, data_dir: Path
     assert "1 session(s) ended" in admin.success[0].value
     sam.run()
     assert "user disabled" in sam.error[0].value
+    assert [b.label for b in sam.button] == ["Sign out"]  # signing in again would be refused
     assert audit_actions(data_dir)[-1] == "user.disabled"  # the session ended with it
+
+
+def test_after_an_mfa_reset_the_person_is_offered_to_sign_in_again(oidc: str,
+                                                                   data_dir: Path) -> None:
+    sam = enrolled(oidc, "sam.support")
+    admin = enrolled(oidc, "ada.admin")
+    admin.switch_page("console/pages/users.py").run()
+    admin.selectbox[0].select(next(o for o in admin.selectbox[0].options if "sam." in o))
+    admin.radio[0].set_value("Reset authenticator")
+    admin.text_input[0].input("lost his phone")
+    form_button(admin, "user_action").click().run()
+    next(b for b in admin.button if b.label == "Confirm").click().run()
+    sam.run()
+    assert "your session has ended (mfa reset); sign in again" in sam.error[0].value
+    assert [b.label for b in sam.button] == ["Sign in again", "Sign out"]
+
+
+def test_users_shows_a_locked_account_and_its_roles_and_an_admin_unlocks_it(
+        oidc: str, data_dir: Path) -> None:
+    enrolled(oidc, "sam.support")
+    engine = make_engine(f"sqlite:///{data_dir / 'gatehouse.db'}")
+    until = datetime.now(UTC) + timedelta(minutes=15)
+    with engine.begin() as conn:  # as five wrong codes would leave it
+        sam_id = conn.execute(select(User.id).where(User.sub == "sam.support")).scalar_one()
+        conn.execute(update(MfaCredential).where(MfaCredential.user_id == sam_id)
+                     .values(locked_until=until))
+    engine.dispose()
+    admin = enrolled(oidc, "ada.admin")
+    admin.switch_page("console/pages/users.py").run()
+    table = admin.dataframe[0].value.set_index("subject")
+    assert table.loc["sam.support", "account"] == f"locked until {until:%H:%M} UTC"
+    assert (table.loc["sam.support", "roles"], table.loc["ada.admin", "roles"]) == (
+        "requester", "approver")
+    assert table.loc["ada.admin", "account"] == "active"
+
+    unlock = next(s for s in admin.selectbox if s.label == "Locked account")
+    assert unlock.options == [f"Sam Support (sam.support), locked until {until:%H:%M} UTC"]
+    unlock.select(unlock.options[0])
+    next(t for t in admin.text_input if t.label.startswith("Reason for unlocking")).input(
+        "typed his old phone's codes, SUP-88")
+    form_button(admin, "unlock").click().run()
+    assert "Confirm:** Unlock Sam Support" in admin.info[0].value  # just enrolled: fresh code
+    assert "auth.mfa.unlocked" not in audit_actions(data_dir)
+    next(b for b in admin.button if b.label == "Confirm").click().run()
+    assert admin.success[0].value == ("Unlocked Sam Support \\(sam\\.support\\); they can enter "
+                                      "a code again.")
+    assert admin.dataframe[0].value.set_index("subject").loc["sam.support", "account"] == \
+        "active"
+    assert not any(s.label == "Locked account" for s in admin.selectbox)
+    assert audit_actions(data_dir)[-1] == "auth.mfa.unlocked"

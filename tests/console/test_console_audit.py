@@ -87,6 +87,23 @@ def test_the_auditor_filters_the_log(oidc: str, engine: Engine) -> None:
         "log: action=data.read customer=cust-7", "log: outcome=denied customer=cust-7"]
 
 
+def test_the_form_shows_the_filter_in_force_after_the_auditor_comes_back(
+        oidc: str, engine: Engine) -> None:
+    h = History(engine, PAST)
+    h.add("data.denied", "sky", timedelta(minutes=6), Outcome.DENIED, customer_id="cust-7")
+    at = enrolled(oidc, "audrey.auditor", LOG)
+    labelled(at.selectbox, "Outcome").select("denied")
+    labelled(at.text_input, "Customer").input("cust-7")
+    labelled(at.button, "Search").click().run()
+    at.switch_page("console/pages/audit_verify.py").run()  # Streamlit forgets the boxes here
+    at.switch_page(LOG).run()
+    assert "outcome=denied customer=cust-7" in at.caption[0].value
+    assert labelled(at.selectbox, "Outcome").value == "denied"  # not "any"
+    assert labelled(at.text_input, "Customer").value == "cust-7"
+    assert labelled(at.selectbox, "Action").value == "any"
+    assert len(shown_ids(at)) == 1
+
+
 def test_a_bad_filter_names_the_box_and_searches_nothing(oidc: str, engine: Engine) -> None:
     at = enrolled(oidc, "audrey.auditor", LOG)
     searches = len(recorded(engine, "audit.searched"))
@@ -192,6 +209,22 @@ def test_the_grant_timeline_and_the_customer_view(oidc: str, engine: Engine) -> 
     assert list(table["ticket"]) == ["SUP-7"]
 
 
+def test_an_empty_to_box_counts_up_to_each_run(oidc: str, engine: Engine) -> None:
+    History(engine, PAST).read("sam", customer="cust-7")
+    at = enrolled(oidc, "audrey.auditor", "console/pages/audit_customer.py")
+    assert labelled(at.datetime_input, "To (UTC), empty: now").value is None
+    for _ in range(2):  # the first run and a later one (a page left open, then rerun)
+        labelled(at.text_input, "Customer").input("cust-7").run()
+        ran = datetime.now(UTC)
+        summary = recorded(engine, "audit.searched")[-1]["details"]["filters"]
+        until = datetime.strptime(re.search(r"until=(\S+)", summary)[1],  # type: ignore[index]
+                                  "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+        # up to the run, not to a moment fixed when the page was first opened
+        assert ran - timedelta(minutes=1) < until <= ran
+        at.text_input[0].input("")  # so the next input is a change
+        at.run()
+
+
 def test_activity_draws_three_charts_and_lists_anomaly_flags(oidc: str,
                                                             engine: Engine) -> None:
     # A Monday 2 to 8 days ago, 02:00 UTC: inside the default 14-day window, outside
@@ -222,7 +255,11 @@ def test_verification_from_the_page(oidc: str, engine: Engine) -> None:
     assert "gatehouse/audit" in at.code[0].value
     labelled(at.button, "Verify now").click().run()
     assert at.success[0].value.startswith("Intact:")
+    assert not any("intact:" in c.value for c in at.code)  # said once, not twice
     assert recorded(engine, "audit.verified")[-1]["details"]["intact"] is True
+    labelled(at.number_input, "Event id").set_value(999_999)
+    labelled(at.button, "Check inclusion proof").click().run()
+    assert at.error[0].value == "**event**: no event 999999"
     labelled(at.button, "Build the verifiable bundle").click().run()
     assert "Bundle of" in at.success[-1].value and len(at.download_button) == 1
 

@@ -122,3 +122,36 @@ def test_an_admin_restricts_a_customer_and_support_is_refused_until_it_is_lifted
     assert "Lifted the restriction" in ada.success[0].value
     labelled(sam.button, "Read").click().run()
     assert set(sam.table[0].value["customer_id"]) == {"cust-0042"}
+
+
+def test_my_access_says_why_a_grant_was_revoked_and_cancelling_asks_first(
+        oidc: str, data_dir: Path) -> None:
+    sam, ada = contacts_granted(oidc, "SUP-2004")
+    ada.switch_page("console/pages/grants.py").run()
+    labelled(ada.selectbox, "Grant").select(labelled(ada.selectbox, "Grant").options[0])
+    labelled(ada.text_input, "Reason (required)").input("Ticket SUP-2004 closed")
+    labelled(ada.button, "Revoke").click().run()
+    labelled(ada.button, "Confirm").click().run()
+    sam.switch_page("console/pages/request_access.py").run()
+    file_request(sam, "cust-0043", "SUP-2001: renewal failed, check the subscription")
+
+    sam.switch_page("console/pages/my_access.py").run()
+    assert "Grant 1 on customer `cust-0042` (ticket SUP\\-2004) was revoked by Ada Admin at " \
+        in sam.warning[0].value and "“Ticket SUP\\-2004 closed”" in sam.warning[0].value
+    table = sam.dataframe[0].value
+    assert list(table["state"]) == ["pending (0/1 approvals)",
+                                    "approved (1/1 approvals); grant 1 revoked"]
+    assert list(table["what happened"]) == [
+        "-", "Ada Admin approved; Ada Admin revoked: “Ticket SUP-2004 closed”"]
+    [box] = sam.selectbox
+    # (the form kept the scope of the first request, and added the one chosen now)
+    assert box.options == ["Request 2 · customer cust-0043 · ticket SUP-2001 · contacts, "
+                           "subscriptions: read"]
+    box.select(box.options[0])
+    labelled(sam.button, "Cancel request").click().run()
+    assert "**Confirm:** Cancel request 2 (customer cust\\-0043" in sam.info[-1].value  # asks
+    assert sam.dataframe[0].value["state"].iloc[0] == "pending (0/1 approvals)"
+    labelled(sam.button, "Confirm").click().run()
+    assert sam.success[0].value == "Request 2 cancelled; it has left the approvers' queue."
+    assert sam.dataframe[0].value["state"].iloc[0] == "cancelled"
+    assert not sam.selectbox  # nothing left to cancel

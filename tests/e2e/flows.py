@@ -77,3 +77,20 @@ def open_page(page: Page, title: str) -> None:
 
 def _same_page(url: str, href: str) -> bool:
     return url.split("?")[0].rstrip("/") == href.split("?")[0].rstrip("/")
+
+
+def drawn(page: Page) -> None:
+    """The script has finished and every table has replaced its loading skeleton."""
+    wait_for_app(page)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+    page.wait_for_timeout(500)  # the grid draws just after its element appears
+
+
+def fits(page: Page) -> None:
+    """Every table on the page shows all its columns: none scrolls sideways."""
+    tables = page.get_by_test_id("stDataFrame")
+    expect(tables.first).to_be_visible()
+    for i in range(tables.count()):
+        scroller = tables.nth(i).locator(".dvn-scroller")
+        widths = scroller.evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert widths[0] <= widths[1], f"table {i} is cut: {widths}"

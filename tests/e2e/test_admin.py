@@ -1,18 +1,21 @@
 """An admin's screens tell the truth after an action: the result shows next to the control
-that caused it, and what is above it shows the state the action left."""
+that caused it, and what is above it shows the state the action left. The holder reads why an
+admin ended their grant; a locked account shows as locked, and an admin unlocks it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
+from access.workflow import decide_request, grants
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import open_page
+from tests.e2e.flows import drawn, fits, open_page, sign_in
 
 
 @pytest.fixture
@@ -61,3 +64,94 @@ def test_approve_and_revoke_leave_no_stale_screen(page: Page, console_url: str,
     expect(page.get_by_role("button", name="Revoke", exact=True)).to_have_count(0)
     screenshot(page, "admin-2-revoked")
     assert stage.actions(after=start) == ["request.approved", "grant.revoked"]
+
+
+def test_the_holder_reads_why_and_cancels_only_after_confirming(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    refused = stage.request("sam.support", customer_id="cust-0054", environment="production",
+                            scopes=["account"], actions=["read"], duration=timedelta(hours=1),
+                            ticket="SUP-3005", justification="SUP-3005: the login page fails")
+    decide_request.decide(stage.gh, stage.principal("ada.admin"), refused, False,
+                          "SUP-3005 is a sales question, not support")
+    grants.revoke(stage.gh, stage.principal("ada.admin"), stage.grant_id,
+                  "Ticket SUP-3003 closed")
+    stage.sign_in(page, console_url, "sam.support")
+    start = stage.last_event_id()
+    open_page(page, "My access")
+    expect(page.get_by_text(f"Grant {stage.grant_id} on customer cust-0053 (ticket SUP-3003) "
+                            "was revoked by Ada Admin at 20")).to_be_visible()
+    expect(page.get_by_text("“Ticket SUP-3003 closed”")).to_be_visible()
+    drawn(page)
+    screenshot(page, "admin-3-holder-sees-why-1280")
+    fits(page)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    drawn(page)
+    fits(page)
+    screenshot(page, "admin-4-holder-sees-why-1440")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    drawn(page)
+
+    page.get_by_label("Pending request").click()
+    page.keyboard.press("ArrowDown")  # opens the list if the click only focused the box
+    screenshot(page, "admin-5-cancel-choices")
+    page.get_by_role("option", name="Request 2 · customer cust-0053 · ticket SUP-3003 · "
+                                    "billing: read").click()
+    page.get_by_role("button", name="Cancel request", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("Confirm: Cancel request 2 (customer cust-0053")).to_be_visible()
+    screenshot(page, "admin-5b-cancel-confirm")
+    assert stage.actions(after=start) == []  # nothing before the confirmation
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("Request 2 cancelled; it has left the approvers' queue.")) \
+        .to_be_visible()
+    expect(page.get_by_role("button", name="Cancel request")).to_have_count(0)
+    screenshot(page, "admin-6-cancelled")
+    assert stage.actions(after=start) == ["request.cancelled"]
+
+
+def test_an_admin_sees_a_locked_account_and_unlocks_it_with_a_fresh_code(
+        page: Page, browser: Browser, console_url: str, stage: Backstage) -> None:
+    stage.enroll("sky.support")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    sky = context.new_page()
+    sign_in(sky, console_url, "sky.support")
+    wrong = "000000" if stage.code("sky.support") != "000000" else "111111"
+    for _ in range(5):
+        sky.get_by_label("6-digit code").fill(wrong)
+        sky.get_by_role("button", name="Verify", exact=True).click()
+        wait_for_app(sky)
+    sky.get_by_role("button", name="Verify", exact=True).click()
+    locked = sky.get_by_text(re.compile(r"too many wrong codes: locked until \d\d:\d\d UTC"))
+    expect(locked).to_be_visible()
+    until = re.search(r"\d\d:\d\d UTC", locked.inner_text())[0]  # type: ignore[index]
+    screenshot(sky, "admin-7-sky-locked")
+
+    stage.sign_in(page, console_url, "ada.admin")
+    open_page(page, "Users")
+    expect(page.get_by_role("heading", name="Unlock an account")).to_be_visible()
+    drawn(page)
+    screenshot(page, "admin-8-users-locked")
+    fits(page)
+    start = stage.last_event_id()
+    stage.age_step_up("ada.admin")
+    page.get_by_label("Locked account").click()
+    page.get_by_role("option", name=f"Sky Support (sky.support), locked until {until}").click()
+    page.get_by_label("Reason for unlocking (required)").fill("Sky typed the old phone's codes")
+    page.get_by_role("button", name="Unlock", exact=True).click()
+    wait_for_app(page)
+    stage.enter_code(page, "ada.admin", "Confirm with code")
+    wait_for_app(page)
+    expect(page.get_by_text("Confirm: Unlock Sky Support (sky.support): the lock until "
+                            f"{until} ends now")).to_be_visible()
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("Unlocked Sky Support (sky.support); they can enter a code "
+                            "again.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Unlock an account")).to_have_count(0)
+    screenshot(page, "admin-9-unlocked")
+    assert stage.actions(after=start) == ["auth.mfa.step_up", "auth.mfa.unlocked"]
+
+    stage.enter_code(sky, "sky.support", "Verify")  # the same screen, a good code: in
+    expect(sky.get_by_role("heading", name="Welcome, Sky Support")).to_be_visible()
+    context.close()

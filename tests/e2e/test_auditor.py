@@ -25,7 +25,7 @@ from audit.schema import events_table
 from console.audit_widgets import ROW_PX, human_size
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import ARTIFACTS, ROOT, hermetic_env, screenshot, wait_for_app
-from tests.e2e.flows import open_page, sign_in
+from tests.e2e.flows import drawn, fits, open_page, sign_in
 
 SCREENSHOTS = ARTIFACTS / "tour"  # `make screenshots` copies them into docs/screenshots/
 CUSTOMER = "cust-0042"  # the seeded demo's live grant
@@ -159,6 +159,7 @@ def test_the_auditor_opens_an_event_exports_and_downloads_the_bundle(
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     tour(page, "auditor-1-audit-log")
     screenshot(page, "auditor-1-log")
+    fits(page)  # "review.campaign.scheduled" and the date boxes whole, at 1280 px
     assert stage.actions(after=start) == ["audit.searched"]
 
     step = stage.last_event_id()
@@ -222,12 +223,22 @@ def test_the_auditor_opens_an_event_exports_and_downloads_the_bundle(
     page.get_by_role("button", name="Verify now", exact=True).click()
     expect(page.get_by_test_id("stAlertContentSuccess").get_by_text("Intact:")).to_be_visible(
         timeout=60_000)
+    expect(page.get_by_text(re.compile("^intact: "))).to_have_count(0)  # said once, above
+    page.get_by_label("Event id").fill("999999")
+    page.get_by_role("button", name="Check inclusion proof", exact=True).click()
+    expect(page.get_by_text("event: no event 999999")).to_be_visible()
+    screenshot(page, "auditor-7a-no-such-event")
     page.get_by_label("Event id").fill("1")
     page.get_by_role("button", name="Check inclusion proof", exact=True).click()
     expect(page.get_by_text("Event 1 is leaf 0 of the signed checkpoint")).to_be_visible()
     tour(page, "auditor-5-verify")
     screenshot(page, "auditor-7-verified")
-    assert stage.actions(after=step) == ["audit.verified", "audit.proof"]
+    assert stage.actions(after=step) == ["audit.verified", "audit.proof", "audit.proof"]
+
+    open_page(page, "Audit log")  # back: the boxes show the filter still in force
+    expect(page.get_by_text(f"Page 1 · customer={CUSTOMER} · newest first")).to_be_visible()
+    expect(page.get_by_label("Customer", exact=True)).to_have_value(CUSTOMER)
+    open_page(page, "Verify")
 
     step = stage.last_event_id()  # still within the code's window: the bundle builds at once
     page.get_by_role("button", name="Build the verifiable bundle", exact=True).click()
@@ -257,10 +268,28 @@ def test_the_auditor_leaves_a_bundle_and_follows_activity_a_grant_and_a_customer
     open_page(page, "Activity")  # leaving the page takes the undownloaded bundle away
     assert left_on_server(data) == []
     expect(page.get_by_role("heading", name="Anomaly flags")).to_be_visible()
+    # To is empty: now, at each run
+    expect(page.get_by_role("spinbutton", name="year, To (UTC), empty: now")).to_have_attribute(
+        "aria-valuetext", "Empty")
     page.wait_for_timeout(1_000)  # charts draw after the script has finished
     tour(page, "auditor-2-activity")
     screenshot(page, "auditor-9-activity")
+    page.get_by_test_id("stVegaLiteChart").last.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    screenshot(page, "auditor-9c-activity-charts")  # every legend entry shown whole
     assert stage.actions(after=step) == ["audit.searched", "audit.searched"]  # counts, flags
+
+    open_page(page, "Audit log")  # an outcome filter, then away and back
+    page.get_by_label("Outcome").click()
+    page.get_by_role("option", name="denied", exact=True).click()
+    page.get_by_test_id("stForm").get_by_role("button", name="Search").click()
+    expect(page.get_by_text("Page 1 · outcome=denied · newest first")).to_be_visible()
+    open_page(page, "Activity")
+    open_page(page, "Audit log")
+    expect(page.get_by_text("Page 1 · outcome=denied · newest first")).to_be_visible()
+    expect(page.get_by_role("combobox", name="Outcome")).to_have_value("denied")
+    drawn(page)
+    screenshot(page, "auditor-9b-log-filter-kept")
 
     step = stage.last_event_id()
     grant = busiest(data, "grant_id", "1")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from access.context import Gatehouse
 from access.errors import AuthenticationFailed, Conflict, Denied, InvalidInput, StepUpRequired
-from access.identity import mfa
+from access.identity import mfa, users
 from access.identity.sessions import SessionEnded, resume
 from access.keys.secretbox import SealedDataInvalid
 from access.schema import MfaCredential
@@ -164,3 +164,82 @@ def test_demo_codes_exist_only_for_the_local_demo_provider(gh: Gatehouse, idp: L
     mfa.begin_enrollment(gh, sam)
     with pytest.raises(Denied):
         mfa.demo_code(gh, sam.iss, sam.sub)  # https://idp.test is not the demo provider
+
+
+def _locked(gh: Gatehouse, idp: LocalIdP, sub: str, secret: str | None = None) -> str:
+    """Lock `sub` out with five wrong codes, enrolling them first unless `secret` (theirs) is
+    given; return their authenticator's secret."""
+    if secret is None:
+        _, secret, _ = enroll(gh, sign_in(gh, idp, sub))
+    wrong = "000000" if code_now(gh, secret, 1) != "000000" else "111111"
+    for _ in range(5):
+        with pytest.raises(AuthenticationFailed):
+            mfa.verify_code(gh, sign_in(gh, idp, sub), wrong)
+    return secret
+
+
+def test_an_admin_unlocks_a_locked_account_with_a_fresh_code_never_their_own(
+        gh_any: Gatehouse, idp: LocalIdP, clock: FakeClock) -> None:
+    gh = gh_any
+    secret = _locked(gh, idp, "sky")
+    sky = sign_in(gh, idp, "sky")
+    admin_token = idp.token("ada", ["admins"])
+    admin, admin_secret, _ = enroll(gh, resume(gh, admin_token))
+    clock.advance(minutes=6)  # the enrollment's code is no longer fresh
+    admin = resume(gh, admin_token)
+    with pytest.raises(StepUpRequired):
+        mfa.unlock(gh, admin, sky.user_id, "typed the old phone's codes, SUP-77")
+    admin = mfa.verify_code(gh, admin, code_now(gh, admin_secret))
+    with pytest.raises(Denied):
+        mfa.unlock(gh, admin, admin.user_id, "my own")
+    with pytest.raises(InvalidInput, match="reason"):
+        mfa.unlock(gh, admin, sky.user_id, "")
+    with pytest.raises(mfa.MfaLocked):  # still locked: none of that changed anything
+        mfa.verify_code(gh, sky, code_now(gh, secret, 1))
+
+    mfa.unlock(gh, admin, sky.user_id, "typed the old phone's codes, SUP-77")
+    assert mfa.verify_code(gh, sky, code_now(gh, secret, 1)).mfa_verified  # at once
+    with pytest.raises(Conflict, match="not locked"):
+        mfa.unlock(gh, admin, sky.user_id, "again")
+    with gh.engine.connect() as conn:
+        rows = conn.execute(select(events_table).where(
+            events_table.c.action == "auth.mfa.unlocked")
+            .order_by(events_table.c.id)).mappings().all()
+    assert [(r["outcome"], r["actor_sub"], r["target_id"]) for r in rows] == [
+        ("denied", "ada", f"{admin.iss}|ada"), ("success", "ada", f"{sky.iss}|sky")]
+    assert rows[1]["reason"] == "typed the old phone's codes, SUP-77"
+    assert set(rows[1]["details"]) == {"locked_until"}
+
+
+def test_after_an_unlock_wrong_codes_count_from_zero(gh: Gatehouse, idp: LocalIdP) -> None:
+    secret = _locked(gh, idp, "sky")
+    admin = signed_in_with_mfa(gh, idp, "ada", "approver")
+    sky = sign_in(gh, idp, "sky")
+    mfa.unlock(gh, admin, sky.user_id, "typos")
+    wrong = "000000" if code_now(gh, secret, 1) != "000000" else "111111"
+    for _ in range(4):  # one short of the limit: not locked again
+        with pytest.raises(AuthenticationFailed):
+            mfa.verify_code(gh, sky, wrong)
+    assert mfa.verify_code(gh, sky, code_now(gh, secret, 1)).mfa_verified
+
+
+def test_the_users_list_shows_a_lock_the_last_completed_sign_in_and_the_latest_roles(
+        gh_any: Gatehouse, idp: LocalIdP, clock: FakeClock) -> None:
+    gh = gh_any
+    admin = signed_in_with_mfa(gh, idp, "ada", "approver")
+    _, sky_secret, _ = enroll(gh, sign_in(gh, idp, "sky"))
+    completed = gh.now()  # ada's and sky's sign-ins with a code
+    clock.advance(hours=1)
+    _locked(gh, idp, "sky", sky_secret)  # at the provider again, then five wrong codes
+    sign_in(gh, idp, "nell")  # at the provider only: never got past the code screen
+    sign_in(gh, idp, "ada", "auditor")  # the provider now says auditor; no code entered
+
+    people = {u.sub: u for u in users.list_users(gh, admin)}
+    sky, nell, ada = people["sky"], people["nell"], people["ada"]
+    assert sky.locked_until == gh.now() + gh.config.mfa.lockout
+    assert (sky.signed_in_at, sky.last_login_at) == (completed, gh.now())
+    assert (nell.signed_in_at, nell.mfa, nell.locked_until) == (None, "not enrolled", None)
+    assert nell.last_login_at == gh.now()  # the provider's half: not a sign-in
+    assert (ada.signed_in_at, ada.roles) == (completed, ("auditor",))
+    clock.advance(minutes=15)  # the lock runs out by itself
+    assert {u.sub: u.locked_until for u in users.list_users(gh, admin)}["sky"] is None

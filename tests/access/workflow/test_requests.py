@@ -395,3 +395,46 @@ def test_two_approvers_at_once_give_exactly_one_outcome(gh_any: Gatehouse,
         status = db.get_one(AccessRequest, request_id).status
     assert status in ("approved", "denied")
     assert len(events(gh, "grant.issued")) == (1 if status == "approved" else 0)
+
+
+def test_my_requests_say_what_became_of_each_and_in_whose_words(
+        gh_any: Gatehouse, idp: LocalIdP, clock: FakeClock) -> None:
+    gh, people = gh_any, team(gh_any, idp)
+    denied = create_request.create(gh, people.sam, draft())
+    decide_request.decide(gh, people.ada, denied, approve=False, comment="no ticket link")
+    revoked = approved_grant(gh, people)
+    grants.revoke(gh, people.alan, revoked, "Ticket SUP-1234 closed")
+    released = approved_grant(gh, people)
+    grants.release(gh, people.sam, released)
+    glass = break_glass.activate(gh, people.sam, draft(duration=timedelta(minutes=30)),
+                                 "production outage INC-7")
+    break_glass.review(gh, people.ada, glass, "outage confirmed in INC-7")
+    cancelled = create_request.create(gh, people.sam, draft())
+    cancel_request.cancel(gh, people.sam, cancelled)
+    pending = create_request.create(gh, people.sam, draft())
+    create_request.create(gh, people.sky, draft())  # not sam's: never in his list
+    ran_out = approved_grant(gh, people, duration=timedelta(hours=1))
+    clock.advance(hours=1)
+
+    found = {o.request.id: o for o in queries.my_request_outcomes(gh, people.sam)}
+    by_grant = {o.grant_id: o for o in found.values() if o.grant_id is not None}
+    assert {o.request.requester_id for o in found.values()} == {people.sam.user_id}
+    assert len(found) == 7
+
+    said = found[denied].remarks
+    assert [(m.who, m.did, m.words) for m in said] == [("Ada", "denied", "no ticket link")]
+    assert (found[denied].request.status, found[denied].grant_id) == ("denied", None)
+    out = by_grant[revoked]
+    assert out.grant_state == "revoked" and out.grant_ended_at is not None
+    assert [(m.who, m.did, m.words) for m in out.remarks] == [
+        ("Ada", "approved", None), ("Alan", "revoked", "Ticket SUP-1234 closed")]
+    assert by_grant[released].grant_state == "released"
+    assert [m.did for m in by_grant[released].remarks] == ["approved"]
+    glassed = by_grant[glass]
+    assert glassed.request.breakglass and glassed.grant_state == "expired"  # 30 min
+    assert [(m.who, m.did, m.words) for m in glassed.remarks] == [
+        ("Ada", "reviewed", "outage confirmed in INC-7")]
+    assert by_grant[ran_out].grant_state == "expired"
+    assert by_grant[ran_out].grant_ended_at == clock.now  # its end, not when it was seen
+    assert (found[cancelled].request.status, found[cancelled].remarks) == ("cancelled", ())
+    assert (found[pending].request.status, found[pending].grant_state) == ("pending", None)
