@@ -154,9 +154,9 @@ def _refused(exc: Exception) -> NoReturn:
         # the provider brings a new ID token, hence a new session (and, after a reset, the
         # enrollment screen). Streamlit's cookie still names the old login, so "Sign in" from
         # the sign-in screen is never shown here; this is its place.
-        again, out, _ = st.columns([1, 1, 4])
-        again.button("Sign in again", type="primary", on_click=st.login)
-        out.button("Sign out", on_click=st.logout)
+        with st.container(horizontal=True):
+            st.button("Sign in again", type="primary", on_click=st.login)
+            st.button("Sign out", on_click=st.logout)
     else:
         st.button("Sign out", on_click=st.logout)
     _stop()

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from access.identity import totp
+from access.identity import mfa, totp
 from audit.schema import events_table
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import ROOT, screenshot, sign_in_at_idp, wait_for_app
@@ -130,6 +130,42 @@ def test_page_urls_work_after_sign_in(page: Page, console_url: str, stage: Backs
     expect(page.get_by_role("heading", name="Welcome, Ada Admin")).to_be_visible()
     expect(page.get_by_text("Page not found")).to_have_count(0)
     screenshot(page, "url-1-home-by-url")
+
+
+def test_a_typed_url_naming_no_page_or_a_page_the_role_lacks_lands_on_home(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    ready(stage, "sam.support")
+    stage.sign_in(page, console_url, "sam.support")
+    before = stage.last_event_id()
+    page.goto(f"{console_url}/approvals")  # typed while signed in
+    expect(page.get_by_text("Your role does not include the page Approvals")).to_be_visible()
+    page.wait_for_url(f"{console_url}/home")
+    assert stage.actions("auth.page.denied", after=before) == ["auth.page.denied"]
+    page.goto(f"{console_url}/no-such-page")
+    expect(page.get_by_text("There is no page /no-such-page, so you are on Home.")) \
+        .to_be_visible()
+    page.wait_for_url(f"{console_url}/home")
+    expect(page.get_by_role("heading", name="Welcome, Sam Support")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)  # not Streamlit's dialog
+    screenshot(page, "url-4-unknown-url-home")
+
+
+def test_after_an_mfa_reset_sign_in_again_leads_to_enrolling_anew(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    ready(stage, "nell.newcomer", "alan.admin")
+    stage.sign_in(page, console_url, "nell.newcomer")
+    mfa.reset(stage.gh, mfa.verify_code(stage.gh, stage.principal("alan.admin"),
+                                        stage.code("alan.admin")),
+              stage.people["nell.newcomer"].principal.user_id, "lost her phone, SUP-31")
+    page.reload()
+    expect(page.get_by_text("your session has ended (mfa reset); sign in again")) \
+        .to_be_visible()
+    screenshot(page, "sign-in-10-after-reset")
+    page.get_by_role("button", name="Sign in again", exact=True).click()
+    sign_in_at_idp(page, "nell.newcomer")
+    expect(page.get_by_role("heading", name="Two-step verification")).to_be_visible()
+    expect(page.get_by_role("img")).to_have_count(1)  # the QR code of a new enrollment
+    screenshot(page, "sign-in-11-enroll-again")
 
 
 def sign_in_from(page: Page, stage: Backstage, url: str, sub: str) -> None:
