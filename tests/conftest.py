@@ -9,19 +9,48 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import make_url
+from sqlalchemy import Engine, make_url
 
 from access.context import Gatehouse
+from audit.engine import make_engine
+from audit.settings import AuditSettings
+from tests.support.audit_helpers import make_signing_keys
 from tests.support.console_helpers import prepare_data_dir
 from tests.support.databases import (
     PG_ADMIN_URL,
     REQUIRE_PG,
     Database,
+    drop_postgres_templates,
     postgres_database,
     postgres_unavailable,
     sqlite_database,
 )
 from tests.support.identity_helpers import FakeClock, LocalIdP, gatehouse
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser test files first, the most tests first; then the rest as collected. Workers
+    take whole files (`--dist loadfile`: a file's module-scoped consoles and worlds are built
+    once), and the run ends when the last file does: a browser file (a console to start, tens
+    of seconds a test) handed out last would run alone while the other worker sits idle."""
+    del config
+    files: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+
+    def browser_tests(tests: list[pytest.Item]) -> int:
+        return sum(1 for t in tests if t.get_closest_marker("browser"))
+
+    items[:] = [t for tests in sorted(files.values(), key=browser_tests, reverse=True)
+                for t in tests]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database_templates() -> Iterator[None]:
+    """The migrated templates test databases are copied from (tests/support/databases.py)
+    live as long as the test process; dropped, with the process's roles, at its end."""
+    yield
+    drop_postgres_templates()
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +143,21 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("GATEHOUSE_DATABASE_URL", raising=False)
     prepare_data_dir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def console_engine(data_dir: Path) -> Iterator[Engine]:
+    """The console database of `data_dir` (what the AppTest console writes to), with the
+    audit signing keys made, for pages that seal, verify or prove."""
+    make_signing_keys()
+    engine = make_engine(f"sqlite:///{data_dir / 'gatehouse.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def audit_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AuditSettings:
+    """A fresh data folder (GATEHOUSE_DATA_DIR) holding just the audit signing keys; its
+    settings (the key paths, the checkpoint folder): for services that seal and prove."""
+    monkeypatch.setenv("GATEHOUSE_DATA_DIR", str(tmp_path / "data"))
+    return make_signing_keys()

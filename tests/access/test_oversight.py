@@ -20,32 +20,24 @@ from access.identity import users
 from access.workflow import break_glass, cancel_request, create_request, decide_request, grants
 from audit.anomalies import AnomalyRules
 from audit.bundle import verify_bundle
-from audit.checkpoint import generate_keypair, load_private_key
 from audit.export_stream import ExportFormat
 from audit.query import EventFilter
-from audit.sealer import seal_pending
-from audit.settings import load_settings
+from audit.settings import AuditSettings
 from audit.vocabulary import Outcome
-from tests.support.audit_helpers import tamper
+from tests.support.audit_helpers import seal_with_settings, tamper
 from tests.support.databases import Database
 from tests.support.identity_helpers import FakeClock, LocalIdP
 from tests.support.workflow_helpers import Team, draft, events, team
 
 
 @pytest.fixture
-def people(gh: Gatehouse, idp: LocalIdP, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Team:
+def people(gh: Gatehouse, idp: LocalIdP, audit_keys: AuditSettings) -> Team:
     """The team, with the audit keys and checkpoint directory under a fresh data dir."""
-    monkeypatch.setenv("GATEHOUSE_DATA_DIR", str(tmp_path / "data"))
-    settings = load_settings()
-    generate_keypair(settings.signing_key_path, settings.public_key_path)
     return team(gh, idp)
 
 
 def seal(gh: Gatehouse) -> None:
-    settings = load_settings()
-    seal_pending(gh.engine, load_private_key(settings.signing_key_path),
-                 settings.checkpoint_dir)
+    seal_with_settings(gh.engine)
 
 
 def used_grant(gh: Gatehouse, people: Team) -> int:

@@ -18,10 +18,10 @@ from access.data import broker
 from access.errors import Denied, InvalidInput
 from access.transparency_report import generate, handed_out
 from access.workflow import create_request, decide_request
-from audit.checkpoint import generate_keypair, load_private_key, load_public_key
+from audit.checkpoint import load_public_key
 from audit.proved import verify
-from audit.sealer import seal_pending
-from audit.settings import load_settings
+from audit.settings import AuditSettings, load_settings
+from tests.support.audit_helpers import seal_with_settings
 from tests.support.data_helpers import attach_customer_data
 from tests.support.identity_helpers import FakeClock, LocalIdP
 from tests.support.workflow_helpers import Team, draft, events, team
@@ -30,11 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def gh(gh_any: Gatehouse, tmp_path: Path, clock: FakeClock,
-       monkeypatch: pytest.MonkeyPatch) -> Gatehouse:
-    monkeypatch.setenv("GATEHOUSE_DATA_DIR", str(tmp_path / "data"))
-    settings = load_settings()
-    generate_keypair(settings.signing_key_path, settings.public_key_path)
+def gh(gh_any: Gatehouse, audit_keys: AuditSettings, tmp_path: Path,
+       clock: FakeClock) -> Gatehouse:
     return attach_customer_data(gh_any, tmp_path, clock, customers=5)
 
 
@@ -44,9 +41,7 @@ def people(gh: Gatehouse, idp: LocalIdP) -> Team:
 
 
 def seal(gh: Gatehouse) -> int:
-    settings = load_settings()
-    return seal_pending(gh.engine, load_private_key(settings.signing_key_path),
-                        settings.checkpoint_dir).tree_size
+    return seal_with_settings(gh.engine)
 
 
 def grant(gh: Gatehouse, people: Team, who: str, ticket: str, customer: str = "cust-0001",

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
-from streamlit.testing.v1 import AppTest
 
 from access.schema import MfaCredential, User
 from audit.engine import make_engine
 from audit.schema import events_table
 from tests.support.console_helpers import console, form_button, signed_in, submit_code
+from tests.support.console_helpers import enrolled as enrolled  # test_console_dsr imports it
 
 
 def audit_actions(data_dir: Path) -> list[str]:
@@ -24,14 +24,6 @@ def audit_actions(data_dir: Path) -> list[str]:
                      .scalars())
     engine.dispose()
     return found
-
-
-def enrolled(oidc: str, sub: str) -> AppTest:
-    """A console session of `sub` past enrollment, on the home page."""
-    at = signed_in(console(oidc), oidc, sub).run()
-    submit_code(at, "enroll_code", at.code[0].value)
-    next(b for b in at.button if b.label == "Continue").click().run()
-    return at
 
 
 def test_signed_out_visitors_see_only_the_sign_in_button(oidc: str, data_dir: Path) -> None:

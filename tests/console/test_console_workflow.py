@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
 from audit.vocabulary import CUSTOMER_ID_RULE
-from tests.support.console_helpers import console, signed_in, submit_code
-
-
-def enrolled(oidc: str, sub: str, page: str) -> AppTest:
-    at = signed_in(console(oidc), oidc, sub).run()
-    submit_code(at, "enroll_code", at.code[0].value)
-    next(b for b in at.button if b.label == "Continue").click().run()
-    return at.switch_page(page).run()
-
-
-def labelled(widgets: Any, label: str) -> Any:
-    return next(w for w in widgets if w.label == label)
+from tests.support.console_helpers import enrolled
+from tests.support.console_helpers import labelled as labelled  # test_no_secrets_in_logs imports it
 
 
 def file_request(at: AppTest, customer: str, justification: str) -> AppTest:

@@ -7,18 +7,21 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
+from audit.checkpoint import generate_keypair, load_private_key
 from audit.engine import write_engine
 from audit.events import Actor, AuditEvent
 from audit.log import append
 from audit.schema import APPEND_ONLY_TABLES, events_table
 from audit.sealer import seal_pending
-from tests.support.databases import PG_ADMIN_URL, Database
+from audit.settings import AuditSettings, load_settings
+from tests.support.databases import Database, admin_url_for
 
 ALICE = Actor("https://idp.example", "alice", "Alice Support", ("requester",))
 
@@ -54,14 +57,39 @@ def tamper(db: Database, statements: Sequence[str]) -> None:
         conn.commit()
         conn.close()
         return
-    database = make_url(db.url).database
-    admin = make_url(PG_ADMIN_URL).set(database=database, drivername="postgresql")
-    with (psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as pg,
-          pg.transaction()):
+    with psycopg.connect(admin_url_for(db.url), autocommit=True) as pg, pg.transaction():
         # What a superuser can do: replica mode skips user triggers and FK checks.
         pg.execute("SET LOCAL session_replication_role = replica")
         for statement in statements:
             pg.execute(statement.encode())
+
+
+def make_signing_keys() -> AuditSettings:
+    """The data folder's audit signing key pair, made at the configured paths (as `python -m
+    audit keygen` makes it); the settings naming them and the checkpoint folder."""
+    settings = load_settings()
+    generate_keypair(settings.signing_key_path, settings.public_key_path)
+    return settings
+
+
+def seal_with_settings(engine: Engine) -> int:
+    """Seal what is pending with the configured signing key into the configured checkpoint
+    folder (as `python -m audit seal` does); the tree size after."""
+    settings = load_settings()
+    return seal_pending(engine, load_private_key(settings.signing_key_path),
+                        settings.checkpoint_dir).tree_size
+
+
+def logged(engine: Engine, prefix: str = "") -> list[dict[str, Any]]:
+    """The audit events whose action starts with `prefix`, oldest first, as dicts."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(events_table).order_by(events_table.c.id)).mappings().all()
+    return [dict(r) for r in rows if r["action"].startswith(prefix)]
+
+
+def recorded(engine: Engine, action: str) -> list[dict[str, Any]]:
+    """The audit events of exactly `action`, oldest first, as dicts."""
+    return [e for e in logged(engine, action) if e["action"] == action]
 
 
 def seal_everything(db: Database, key: Ed25519PrivateKey, checkpoint_dir: Path,

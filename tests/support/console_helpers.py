@@ -18,9 +18,9 @@ from streamlit.testing.v1 import AppTest
 from access.data.envelope import create_master_key_file
 from access.data.sources import customer_data_from_env, generate_demo_databases
 from access.identity import totp
-from access.ops.migrate import upgrade
 from access.runtime import create_mfa_key
 from access.workflow.policy import load_policy
+from tests.support.databases import migrated_sqlite_file
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "gatehouse-apptest"
@@ -46,7 +46,7 @@ def id_token(idp: str, sub: str) -> tuple[str, dict[str, object]]:
 
 def prepare_data_dir(data_dir: Path) -> None:
     """What `make run` prepares, short of the demo history: schema, keys, customer data."""
-    upgrade(f"sqlite:///{data_dir / 'gatehouse.db'}")
+    migrated_sqlite_file(data_dir / "gatehouse.db")
     create_mfa_key()
     create_master_key_file()
     policy = load_policy()
@@ -66,6 +66,21 @@ def signed_in(at: AppTest, idp: str, sub: str) -> AppTest:
     token, claims = id_token(idp, sub)
     at.user = {"is_logged_in": True, **claims, "tokens": {"id": token}}
     return at
+
+
+def enrolled(idp: str, sub: str, page: str | None = None) -> AppTest:
+    """A console session of `sub`, signed in at `idp` and past a first enrollment (the code of
+    the secret shown, typed back; the recovery codes acknowledged); on `page` if given, else
+    on the home page. Enrolling counts as a fresh code, so step-up is satisfied for now."""
+    at = signed_in(console(idp), idp, sub).run()
+    submit_code(at, "enroll_code", at.code[0].value)
+    next(b for b in at.button if b.label == "Continue").click().run()
+    return at.switch_page(page).run() if page else at
+
+
+def labelled(widgets: Any, label: str) -> Any:
+    """The widget among `widgets` (e.g. `at.button`) whose label is `label`."""
+    return next(w for w in widgets if w.label == label)
 
 
 def submit_code(at: AppTest, key: str, secret: str, steps_ahead: int = 0) -> AppTest:

@@ -25,6 +25,10 @@ from tests.support.databases import Database
 ISSUER = "https://idp.test"
 CLIENT_ID = "gatehouse-test"
 _KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+# The key sealing TOTP secrets, one per test process like the provider key: a key is fixed
+# configuration, and what an enrollment sealed under it can be copied between databases
+# (`tests.support.workflow_helpers.team`).
+MFA_BOX = SecretBox(secrets.token_bytes(32))
 
 
 def _b64(data: bytes) -> str:
@@ -69,7 +73,7 @@ class LocalIdP:
 def gatehouse(db: Database, clock: FakeClock, idp: LocalIdP) -> Gatehouse:
     policy = IdTokenPolicy(issuer=ISSUER, client_id=CLIENT_ID)
     keys = JwksCache(idp.jwks)
-    return Gatehouse(db.engine, load_config(), SecretBox(secrets.token_bytes(32)),
+    return Gatehouse(db.engine, load_config(), MFA_BOX,
                      lambda token, now: validate_id_token(token, policy, keys, now),
                      load_policy(), clock)
 

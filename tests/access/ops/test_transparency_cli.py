@@ -14,11 +14,9 @@ from typing import Any
 from sqlalchemy import select
 
 from access.runtime import build_for_cli
-from audit.checkpoint import generate_keypair, load_private_key
 from audit.schema import events_table
-from audit.sealer import seal_pending
-from audit.settings import load_settings
 from tests.adversarial.support import cli_env
+from tests.support.audit_helpers import make_signing_keys, seal_with_settings
 from tests.support.audit_history import History
 from tests.support.cli_person import ROOT, Person, access_cli
 
@@ -33,15 +31,13 @@ def reported(data_dir: Path) -> list[dict[str, Any]]:
 
 def test_the_privacy_officer_writes_a_report_that_verifies(data_dir: Path,
                                                            tmp_path: Path) -> None:
-    settings = load_settings()
-    generate_keypair(settings.signing_key_path, settings.public_key_path)
+    settings = make_signing_keys()
     gh = build_for_cli()
     past = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
     wanted = [History(gh.engine, past).read("sam", timedelta(minutes=i), grant="7",
                                             customer="cust-7") for i in (1, 2)]
     pia, sam = Person(gh, "pia.privacy"), Person(gh, "sam.support")
-    seal_pending(gh.engine, load_private_key(settings.signing_key_path),
-                 settings.checkpoint_dir)
+    seal_with_settings(gh.engine)
     out = tmp_path / "report"
     period = ("--customer", "cust-7", "--since", f"{past:%Y-%m-%d}", "--until",
               f"{past + timedelta(days=1):%Y-%m-%d}", "--out", str(out))
