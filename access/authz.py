@@ -39,6 +39,7 @@ class Action(StrEnum):
     CUSTOMER_RESTRICT = "customer.restrict"
     REVIEWS_MANAGE = "reviews.manage"  # start and close access-review campaigns
     REVIEWS_CANCEL = "reviews.cancel"  # cancel a scheduled or running campaign (a fresh code)
+    REVIEWS_CLOSE = "reviews.close"    # close a campaign early, defaults applied (a fresh code)
     REVIEWS_VIEW = "reviews.view"      # campaigns, their progress and evidence packs (read)
     REVIEW_DECIDE = "review.decide"    # keep, revoke or reassign an item one reviews
     TRANSPARENCY_REPORT = "transparency.report"
@@ -86,6 +87,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DSR_APPROVE: frozenset({A}),  # a second person, from another function
     Action.REVIEWS_MANAGE: frozenset({A}),
     Action.REVIEWS_CANCEL: frozenset({A}),
+    Action.REVIEWS_CLOSE: frozenset({A}),
     Action.REVIEWS_VIEW: frozenset({A, U}),
     # which items a person reviews is the campaign's list of reviewers, checked per item
     Action.REVIEW_DECIDE: frozenset({R, A}),
@@ -98,7 +100,7 @@ STEP_UP: frozenset[Action] = frozenset({Action.MFA_RESET, Action.USERS_DISABLE,
                                         Action.DATA_REVEAL, Action.DATA_EXPORT,
                                         Action.CUSTOMER_RESTRICT, Action.DSR_RELEASE,
                                         Action.DSR_APPROVE, Action.REVIEW_DECIDE,
-                                        Action.REVIEWS_CANCEL})
+                                        Action.REVIEWS_CANCEL, Action.REVIEWS_CLOSE})
 
 
 def allowed(principal: Principal, action: Action) -> bool:

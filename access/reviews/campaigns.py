@@ -266,14 +266,15 @@ def open_due(gh: Gatehouse) -> int:
     return len(due)
 
 
-def draft_of(campaign: ReviewCampaign, due_at: datetime) -> CampaignDraft:
-    """The definition of `campaign` again, due at `due_at` (for recurrence)."""
+def draft_of(campaign: ReviewCampaign, starts_at: datetime, due_at: datetime) -> CampaignDraft:
+    """The definition of `campaign` again, from `starts_at` (a time already past: now) to
+    `due_at` (for recurrence)."""
     return CampaignDraft(
         name=campaign.name, scopes=campaign.scopes.split(), due_at=due_at,
         default_decision=campaign.default_decision, auto_apply=campaign.auto_apply,
         reviewers=campaign.reviewers, look_back_days=campaign.look_back_days,
         remind_days=[int(d) for d in campaign.remind_days.split()],
-        recur_months=campaign.recur_months)  # no start: the next one opens at once
+        recur_months=campaign.recur_months, starts_at=starts_at)
 
 
 def summary(campaign: ReviewCampaign) -> dict[str, int]:

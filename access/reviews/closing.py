@@ -2,14 +2,27 @@
 
 Closing gives every item nobody reviewed the campaign's default decision (an event each, by
 Gatehouse), applies every revoke if the campaign applies automatically (an event each), stores
-the counts, records `review.campaign.closed` and, for a recurring campaign, opens the next one
+the counts, records `review.campaign.closed` and, for a recurring campaign, defines the next one
 with the same definition. Reminders before the due date go to the webhook.
+
+An admin closing early needs a fresh code (`Action.REVIEWS_CLOSE` is in STEP_UP) and first
+sees what the close does (`check`, no code): how many undecided items get the default and,
+for a default revoke, how many people that takes access from. Those numbers can only fall
+between the check and the close (a decision is never undone), so they are an upper bound.
+
+A recurring campaign keeps its cadence whenever it closes: the next one starts one period
+after this one started (counted in calendar months from the first campaign of the series, so
+a start on the 30th is not pulled to the 28th for good) and is due as long after its start as
+this one was. Closed early, the next one waits as scheduled until its start; closed so late
+that the next one would already be due, the series skips whole periods.
 """
 
 from __future__ import annotations
 
+import calendar
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -23,16 +36,75 @@ from access.reviews.applying import apply_revoke
 from access.reviews.campaigns import by, draft_of, open_campaign
 from access.reviews.decisions import item_event
 from access.reviews.scope import plan
-from access.reviews.states import CampaignStatus, ItemStatus, close, decide
+from access.reviews.states import CampaignStatus, ItemStatus, close, decide, unless_open
 from access.schema import ReviewCampaign, ReviewDecision, ReviewItem
 from access.workflow import notify
 
-__all__ = ["close_as_operator", "close_campaign", "close_due", "months_later", "remind_due"]
+__all__ = ["Closing", "check", "close_as_operator", "close_campaign", "close_due",
+           "months_later", "next_dates", "remind_due"]
+
+
+@dataclass(frozen=True)
+class Closing:
+    """What closing an open campaign now does, for the confirmation."""
+
+    campaign_id: int
+    name: str
+    default_decision: str   # keep or revoke
+    undecided: int          # items that get the default
+    people: int             # distinct people among them (who lose access on a default revoke)
+    auto_apply: bool
+    next_starts_at: datetime | None  # the next occurrence of a recurring campaign
+
+    @property
+    def summary(self) -> str:
+        """The confirmation, in words."""
+        said = f"Close campaign {self.campaign_id} ({self.name}) now: " + _items(self.undecided)
+        if not self.undecided:
+            said += " undecided, nothing gets the default"
+        elif self.default_decision == "keep":
+            said += " nobody reviewed get the default keep"
+        elif self.auto_apply:
+            said += (f" nobody reviewed get the default revoke: {_people(self.people)} "
+                     f"lose access at once")
+        else:
+            said += (f" nobody reviewed get the default revoke ({_people(self.people)}; "
+                     "recorded, not applied: the campaign does not apply decisions)")
+        if self.next_starts_at is not None:
+            said += f"; the next one starts {self.next_starts_at:%Y-%m-%d %H:%M} UTC"
+        return said
+
+
+def _items(n: int) -> str:
+    return f"{n} item{'' if n == 1 else 's'}"
+
+
+def _people(n: int) -> str:
+    return f"{n} {'person' if n == 1 else 'people'}"
+
+
+def check(gh: Gatehouse, admin: Principal, campaign_id: int) -> Closing:
+    """What closing `campaign_id` now would do. Needs the admin's role, not a fresh code;
+    `Conflict` unless the campaign is open."""
+    gh.authorize(admin, Action.REVIEWS_MANAGE)
+    with gh.read() as db:
+        campaign = db.get(ReviewCampaign, campaign_id)
+        if campaign is None:
+            raise InvalidInput("campaign", "no such campaign")
+        unless_open(campaign)
+        pending = db.execute(select(ReviewItem).where(
+            ReviewItem.campaign_id == campaign.id,
+            ReviewItem.status == ItemStatus.PENDING)).scalars().all()
+        upcoming = next_dates(db, campaign, gh.now())
+    return Closing(campaign.id, campaign.name, campaign.default_decision, len(pending),
+                   len({i.user_id for i in pending if i.user_id is not None}),
+                   campaign.auto_apply, upcoming[0] if upcoming else None)
 
 
 def close_campaign(gh: Gatehouse, admin: Principal, campaign_id: int) -> dict[str, int]:
-    """Close an open campaign now (before or at its due date); returns its counts."""
-    gh.authorize(admin, Action.REVIEWS_MANAGE)
+    """Close an open campaign now (before or at its due date); returns its counts. Needs a
+    fresh code (`StepUpRequired`)."""
+    gh.authorize(admin, Action.REVIEWS_CLOSE)
     with gh.write() as db:
         campaign = db.get(ReviewCampaign, campaign_id, with_for_update=True)
         if campaign is None:
@@ -110,18 +182,37 @@ def _default(gh: Gatehouse, db: Session, campaign: ReviewCampaign, item: ReviewI
 
 
 def months_later(at: datetime, months: int) -> datetime:
-    """`at` moved by whole calendar months (the day clamped to 28 so it always exists)."""
+    """`at` moved by whole calendar months, the day clamped to the month's last day
+    (January 31 + 1 month: February 28 or 29)."""
     month = at.month - 1 + months
-    return at.replace(year=at.year + month // 12, month=month % 12 + 1, day=min(at.day, 28))
+    year, month = at.year + month // 12, month % 12 + 1
+    return at.replace(year=year, month=month,
+                      day=min(at.day, calendar.monthrange(year, month)[1]))
+
+
+def next_dates(db: Session, campaign: ReviewCampaign,
+               now: datetime) -> tuple[datetime, datetime] | None:
+    """The start and due date of the occurrence after `campaign` (None if it does not recur):
+    see the module contract. Counted from the series' first campaign, so clamping a day to a
+    short month never shifts the later ones."""
+    if not campaign.recur_months:
+        return None
+    first, steps = campaign, 1
+    while first.previous_id is not None:
+        first, steps = db.get_one(ReviewCampaign, first.previous_id), steps + 1
+    length = campaign.due_at - campaign.starts_at
+    starts = months_later(first.starts_at, steps * campaign.recur_months)
+    while starts + length <= now:  # closed after the next one's due date: skip a period
+        steps += 1
+        starts = months_later(first.starts_at, steps * campaign.recur_months)
+    return starts, starts + length
 
 
 def _recur(gh: Gatehouse, db: Session, campaign: ReviewCampaign) -> int | None:
-    if not campaign.recur_months:
+    upcoming = next_dates(db, campaign, gh.now())
+    if upcoming is None:
         return None
-    due = months_later(campaign.due_at, campaign.recur_months)
-    while due <= gh.now():  # closed late: the next one is still due in the future
-        due = months_later(due, campaign.recur_months)
-    draft = draft_of(campaign, due)
+    draft = draft_of(campaign, *upcoming)
     reviewer_ids = [int(i) for i in campaign.reviewer_ids.split()]
     planned = plan(db, gh.policy, draft.scopes)
     return open_campaign(gh, db, draft, reviewer_ids, planned, None, campaign.id).id

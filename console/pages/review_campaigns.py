@@ -150,18 +150,27 @@ def _cancelled_line(c: CampaignView) -> str:
             "decided.")
 
 
+def _closed(campaign_id: int) -> Act:
+    def act(who: Principal) -> str:
+        return f"Campaign {campaign_id} closed: " + _counts(
+            closing.close_campaign(gh, who, campaign_id))
+    return act
+
+
 def _close(c: CampaignView) -> None:
-    if c.status == "open" and st.button("Close now (defaults apply)", key=f"close_{c.id}"):
+    """Close an open campaign now: what the defaults will do, a fresh code, Confirm."""
+    key = f"close_{c.id}"
+    if c.status != "open":
+        show_result(key)  # the card of the campaign just closed
+        return
+    ask = None
+    if st.button("Close now (defaults apply)", key=f"close_button_{c.id}"):
         try:
-            counts = closing.close_campaign(gh, viewer, c.id)
-            st.session_state["review_closed"] = (c.id, counts)
-            st.rerun()
+            what = closing.check(gh, viewer, c.id)
+            ask = Ask(literal(what.summary), _closed(c.id), confirm=True, needs_code=True)
         except GatehouseError as exc:
             show_error(exc)
-    closed = st.session_state.get("review_closed")
-    if closed and closed[0] == c.id:  # shown once, beside the campaign it closed
-        del st.session_state["review_closed"]
-        st.success(f"Campaign {c.id} closed: " + _counts(closed[1]))
+    sensitive(gh, viewer, key, ask)
 
 
 def _cancelled(campaign_id: int, reason: str) -> Act:

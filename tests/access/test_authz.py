@@ -46,6 +46,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.DSR_APPROVE: {Role.APPROVER},
     Action.REVIEWS_MANAGE: {Role.APPROVER},
     Action.REVIEWS_CANCEL: {Role.APPROVER},
+    Action.REVIEWS_CLOSE: {Role.APPROVER},
     Action.REVIEWS_VIEW: {Role.APPROVER, Role.AUDITOR},
     Action.REVIEW_DECIDE: {Role.REQUESTER, Role.APPROVER},
 }

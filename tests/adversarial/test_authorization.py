@@ -148,7 +148,8 @@ class Arena:
     def closed_campaign(self) -> int:
         """A closed campaign whose decisions are sealed under a checkpoint."""
         campaign_id = self.campaign()
-        closing.close_campaign(self.w.gh, self.w.people.alan, campaign_id)
+        alan = replace(self.w.people.alan, step_up_at=self.w.gh.now())
+        closing.close_campaign(self.w.gh, alan, campaign_id)
         settings = load_settings()
         seal_pending(self.w.gh.engine, load_private_key(settings.signing_key_path),
                      settings.checkpoint_dir)
@@ -253,8 +254,10 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
         a.w.gh, p, _review_draft(a, "role:requester"))),
     "campaigns.start": service({A}, lambda a, p, _: campaigns.start(
         a.w.gh, p, _review_draft(a, "breakglass"))),
+    "closing.check": service({A}, lambda a, p, t: closing.check(a.w.gh, p, t),
+                             Arena.campaign),
     "closing.close_campaign": service({A}, lambda a, p, t: closing.close_campaign(
-        a.w.gh, p, t), Arena.campaign),
+        a.w.gh, p, t), Arena.campaign, step_up=True),
     "cancelling.check": service({A}, lambda a, p, t: cancelling.check(
         a.w.gh, p, t, "wrong scope"), Arena.campaign),
     "cancelling.cancel_campaign": service({A}, lambda a, p, t: cancelling.cancel_campaign(

@@ -75,6 +75,9 @@ def test_admin_starts_reviews_closes_and_the_auditor_cuts_a_verified_pack(
 
     ada.switch_page(CAMPAIGNS).run()
     labelled(ada.button, "Close now (defaults apply)").click().run()
+    assert "Confirm:** Close campaign 1" in ada.info[-1].value  # nothing closed yet
+    assert actions(engine, "review.campaign.closed") == []
+    labelled(ada.button, "Confirm").click().run()
     assert "Campaign 1 closed: 1 item: 0 kept, 1 revoked" in ada.success[-1].value
     decided = actions(engine, "review.decided")
     assert [(e["actor_sub"], e["details"]["decision"]) for e in decided] == [

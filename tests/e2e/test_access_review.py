@@ -4,6 +4,7 @@ evidence pack, and `python -m audit verify-report` verifies it with only the pub
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,17 +72,28 @@ def test_a_campaign_from_start_to_a_verified_evidence_pack(
     screenshot(page, "review-3-decided")
 
     open_page(page, "Access reviews")
+    stage.age_step_up("ada.admin")
     click(page, "Close now (defaults apply)")
+    stage.enter_code(page, "ada.admin", "Confirm with code")  # closing early: a fresh code
+    wait_for_app(page)
+    asked = page.get_by_text(re.compile(r"^Confirm: Close campaign 1 \(.*\) now: 0 items "
+                                        r"undecided, nothing gets the default; the next one "
+                                        r"starts \d{4}-\d\d-\d\d \d\d:\d\d UTC$"))
+    expect(asked).to_be_visible()
+    asked.scroll_into_view_if_needed()
+    screenshot(page, "review-4-close-confirm")
+    assert stage.actions("review.campaign.closed") == []  # nothing before Confirm
+    click(page, "Confirm")
     closed = page.get_by_text("Campaign 1 closed: 1 item: 0 kept, 1 revoked (0 by default), "
                               "1 applied")
     expect(closed).to_be_visible()
     wait_for_app(page)
     expect(page.get_by_text("1 of 1 items decided")).to_be_visible()
-    closed.scroll_into_view_if_needed()  # beside the campaign it closed, below the new one
+    closed.scroll_into_view_if_needed()  # beside the campaign it closed, below the next one
     screenshot(page, "review-4-closed")
-    # quarterly (the form's default): closing opened next quarter's campaign
+    # quarterly (the form's default): next quarter's campaign waits for its start
     assert stage.actions("review.") == ["review.campaign.started", "review.decided",
-                                        "review.applied", "review.campaign.started",
+                                        "review.applied", "review.campaign.scheduled",
                                         "review.campaign.closed"]
 
     settings = load_settings()

@@ -4,13 +4,14 @@ lifecycle, refusals, default decisions at the due date, suspension, recurrence."
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from access.context import Gatehouse
-from access.errors import Conflict, Denied, InvalidInput
+from access.errors import Conflict, Denied, InvalidInput, StepUpRequired
 from access.identity.sessions import resume
 from access.reviews import campaigns, closing, decisions
 from access.reviews import queries as review_queries
@@ -124,18 +125,83 @@ def test_default_revoke_at_the_due_date_suspends_the_role_everywhere(
         assert db.execute(select(RoleSuspension.role)).scalars().all() == ["requester"]
 
 
-def test_a_quarterly_campaign_opens_the_next_one_when_it_closes(
+def test_a_quarterly_campaign_closed_at_its_due_date_schedules_the_next_a_quarter_after_its_start(
         gh_any: Gatehouse, people: Team, clock: FakeClock) -> None:
-    gh = gh_any
+    gh = gh_any  # the clock reads 2026-11-22 09:00 UTC
     campaign_id = campaigns.start(gh, people.ada, draft(gh, recur_months=3))
     clock.advance(days=15)
     assert closing.close_due(gh) == 1
     with gh.read() as db:
         rows = db.execute(select(ReviewCampaign).order_by(ReviewCampaign.id)).scalars().all()
     assert [(c.status, c.previous_id) for c in rows] == [("closed", None),
-                                                         ("open", campaign_id)]
-    assert rows[1].due_at == closing.months_later(rows[0].due_at, 3)
+                                                         ("scheduled", campaign_id)]
+    assert (rows[1].starts_at, rows[1].due_at) == (datetime(2027, 2, 22, 9, 0, tzinfo=UTC),
+                                                   datetime(2027, 3, 8, 9, 0, tzinfo=UTC))
+    assert items(gh, rows[1].id) == {}  # its items are taken when it opens
+    assert [(e["actor_sub"], e["details"]["starts_at"])
+            for e in events(gh, "review.campaign.scheduled")] == [
+        ("system", "2027-02-22T09:00:00+00:00")]
+    clock.now = datetime(2027, 2, 22, 9, 0, tzinfo=UTC)
+    assert sweep.sweep(gh, None).reviews_opened == 1
     assert len(items(gh, rows[1].id)) == 4
+
+
+def test_closing_early_neither_stretches_nor_shifts_the_cadence(
+        gh_any: Gatehouse, people: Team, clock: FakeClock) -> None:
+    gh = gh_any
+    first_start = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)  # the 30th: clamped in February
+    first = campaigns.start(gh, people.ada, draft(
+        gh, recur_months=3, starts_at=first_start, due_at=first_start + timedelta(days=14)))
+    clock.now = first_start
+    assert sweep.sweep(gh, None).reviews_opened == 1
+    clock.advance(days=1)  # closed 13 days early, by an admin
+    closing.close_campaign(gh, people.step_up(gh, "ada"), first)
+    second = _dates(gh, first + 1)
+    assert second == ("scheduled", datetime(2027, 2, 28, 10, 0, tzinfo=UTC),
+                      datetime(2027, 3, 14, 10, 0, tzinfo=UTC))
+    clock.now = second[1]
+    assert sweep.sweep(gh, None).reviews_opened == 1
+    clock.now = second[2] + timedelta(hours=1)  # closed by the sweep at its due date
+    assert sweep.sweep(gh, None).reviews_closed == 1
+    # from the series' first start: May 30, not February's clamped 28th again
+    assert _dates(gh, first + 2) == ("scheduled", datetime(2027, 5, 30, 10, 0, tzinfo=UTC),
+                                     datetime(2027, 6, 13, 10, 0, tzinfo=UTC))
+
+
+def test_a_campaign_closed_after_its_successor_would_be_due_skips_to_the_next_period(
+        gh_any: Gatehouse, people: Team, clock: FakeClock) -> None:
+    gh = gh_any  # the worker was down for two months
+    campaign_id = campaigns.start(gh, people.ada, draft(gh, recur_months=1))
+    clock.advance(days=61)  # 2027-01-22 09:00: December's occurrence was due 2027-01-05
+    assert closing.close_due(gh) == 1
+    assert _dates(gh, campaign_id + 1) == ("open", datetime(2027, 1, 22, 9, 0, tzinfo=UTC),
+                                           datetime(2027, 2, 5, 9, 0, tzinfo=UTC))
+
+
+def test_closing_now_says_what_the_default_does_and_needs_a_fresh_code(
+        gh_any: Gatehouse, people: Team) -> None:
+    gh = gh_any
+    campaign_id = campaigns.start(gh, people.ada, draft(gh, default_decision="revoke"),
+                                  confirm_people=4)
+    found = items(gh, campaign_id)
+    decisions.keep(gh, people.step_up(gh, "alan"), found["Sam: requester"].id, "on the rota")
+    stale = replace(people.ada, step_up_at=gh.now() - timedelta(hours=1))
+    seen = closing.check(gh, stale, campaign_id)  # no code needed to see what it does
+    assert (seen.undecided, seen.people) == (3, 3)
+    assert seen.summary == (f"Close campaign {campaign_id} (Q4 access review) now: 3 items "
+                            "nobody reviewed get the default revoke: 3 people lose access at "
+                            "once")
+    with pytest.raises(StepUpRequired):
+        closing.close_campaign(gh, stale, campaign_id)
+    assert _dates(gh, campaign_id)[0] == "open"  # nothing happened
+    counts = closing.close_campaign(gh, people.step_up(gh, "ada"), campaign_id)
+    assert (counts["defaulted"], counts["applied"]) == (3, 3)  # ada's own approver role too
+
+
+def _dates(gh: Gatehouse, campaign_id: int) -> tuple[str, datetime, datetime]:
+    with gh.read() as db:
+        campaign = db.get_one(ReviewCampaign, campaign_id)
+        return campaign.status, campaign.starts_at, campaign.due_at
 
 
 def test_revoking_a_policy_rule_writes_the_change_and_runs_the_policy_checks(
@@ -201,7 +267,7 @@ def test_a_campaign_with_a_future_start_waits_until_the_sweep_opens_it_at_its_st
     assert scheduled[0]["details"]["starts_at"] == (defined_at + timedelta(days=5)).isoformat()
     assert review_queries.my_items(gh, people.ada) == []
     with pytest.raises(Conflict, match="has not started"):
-        closing.close_campaign(gh, people.ada, campaign_id)
+        closing.close_campaign(gh, people.step_up(gh, "ada"), campaign_id)
 
     clock.advance(days=4)
     reads(gh, people.sky, customers=3, tickets=1, days_ago=0.5)  # after it was defined

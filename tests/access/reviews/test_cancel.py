@@ -62,7 +62,7 @@ def test_a_scheduled_campaign_is_cancelled_with_a_reason_and_a_fresh_code_and_ne
     with pytest.raises(Conflict, match="already cancelled"):
         cancelling.cancel_campaign(gh, people.step_up(gh, "ada"), campaign_id, "again")
     with pytest.raises(Conflict, match="already cancelled"):
-        closing.close_campaign(gh, ada, campaign_id)
+        closing.close_campaign(gh, replace(ada, step_up_at=gh.now()), campaign_id)
 
     cancelled = events(gh, "review.campaign.cancelled")
     assert [(e["outcome"], e["actor_sub"], (e["details"] or {}).get("field"))
@@ -146,7 +146,7 @@ def test_the_default_revoke_count_is_the_scope_when_confirmed_and_the_default_go
     decisions.keep(gh, people.step_up(gh, "ada"), found["Sam: requester"].id, "on the rota")
     clock.advance(days=10)
     decisions.keep(gh, people.step_up(gh, "alan"), found["Nia: requester"].id, "new hire")
-    counts = closing.close_campaign(gh, people.ada, campaign_id)
+    counts = closing.close_campaign(gh, people.step_up(gh, "ada"), campaign_id)
     assert counts == {"items": 3, "kept": 2, "revoked": 1, "defaulted": 1, "applied": 1}
     defaulted = [e["details"]["subject"] for e in events(gh, "review.decided")
                  if e["details"]["default"]]
