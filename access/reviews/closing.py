@@ -41,7 +41,7 @@ from access.schema import ReviewCampaign, ReviewDecision, ReviewItem
 from access.workflow import notify
 
 __all__ = ["Closing", "check", "close_as_operator", "close_campaign", "close_due",
-           "months_later", "next_dates", "remind_due"]
+           "in_words", "months_later", "next_dates", "remind_due"]
 
 
 @dataclass(frozen=True)
@@ -159,9 +159,20 @@ def _close(gh: Gatehouse, db: Session, campaign: ReviewCampaign,
     gh.audit(db, by(admin, "review.campaign.closed", target_type="review_campaign",
                     target_id=str(campaign.id), details=details))
     notify.enqueue(gh, db, notify.Kind.REVIEW, f"Access review {campaign.id} "
-                   f"({campaign.name}) closed: {counts['kept']} kept, {counts['revoked']} "
-                   f"revoked ({defaulted} by default)", {"campaign_id": str(campaign.id)})
+                   f"({campaign.name}) closed: {in_words(counts, campaign.default_decision)}",
+                   {"campaign_id": str(campaign.id)})
     return counts
+
+
+def in_words(counts: dict[str, int], default_decision: str) -> str:
+    """A closed campaign's counts that cannot be misread: "5 items: 5 kept (1 of them by
+    default), 0 revoked, 0 applied" (the defaults all went one way: the campaign's)."""
+    def n(key: str) -> int:
+        return counts.get(key, 0)
+    defaulted = f" ({n('defaulted')} of them by default)" if n("defaulted") else ""
+    kept = f"{n('kept')} kept{defaulted if default_decision == 'keep' else ''}"
+    revoked = f"{n('revoked')} revoked{defaulted if default_decision == 'revoke' else ''}"
+    return f"{_items(n('items'))}: {kept}, {revoked}, {n('applied')} applied"
 
 
 def _n(items: Sequence[ReviewItem], status: ItemStatus) -> int:
@@ -172,7 +183,10 @@ def _default(gh: Gatehouse, db: Session, campaign: ReviewCampaign, item: ReviewI
     """Give an unreviewed item the campaign's default decision (an event by Gatehouse)."""
     verb = campaign.default_decision
     decide(item, ItemStatus.KEPT if verb == "keep" else ItemStatus.REVOKED, gh.now(), None)
-    item.comment = f"not reviewed by the due date: default {verb}"
+    item.comment = (f"not reviewed by the due date: default {verb}"
+                    if gh.now() >= campaign.due_at else
+                    f"not reviewed before the campaign was closed early (due "
+                    f"{campaign.due_at:%Y-%m-%d %H:%M} UTC): default {verb}")
     item.event_id = gh.audit(db, item_event(
         None, "review.decided", item, reason=item.comment, at=item.decided_at, decision=verb,
         recommendation=item.recommendation, rule=item.rule, default=True))

@@ -41,6 +41,8 @@ class ItemView:
     # whom the item may be handed to: the campaign's other reviewers, never its subject
     reviewers: tuple[tuple[int, str], ...] = ()
     handed: str | None = None  # "Ada Admin: <reason>" when the item was handed to its reviewer
+    # the end of the evidence window: the evidence is taken once, when the campaign opens
+    evidence_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ def _view(item: ReviewItem, campaign: ReviewCampaign, names: dict[int, str],
                     item.reason, item.status, decided_by, item.decided_at, item.comment,
                     item.applied, tuple((r, names.get(r, str(r))) for r in
                                         map(int, campaign.reviewer_ids.split())
-                                        if r not in (item.user_id, viewer)), handed)
+                                        if r not in (item.user_id, viewer)), handed,
+                    campaign.starts_at)
 
 
 def my_items(gh: Gatehouse, reviewer: Principal) -> list[ItemView]:

@@ -114,12 +114,6 @@ def _define() -> None:
         st.rerun()
 
 
-def _counts(counts: dict[str, int]) -> str:
-    return (f"{_n(counts.get('items', 0), 'item')}: {counts.get('kept', 0)} kept, "
-            f"{counts.get('revoked', 0)} revoked ({counts.get('defaulted', 0)} by default), "
-            f"{counts.get('applied', 0)} applied")
-
-
 def _progress(c: CampaignView) -> None:
     """Where the campaign stands, in one place on its card."""
     if c.status == "scheduled":
@@ -137,7 +131,7 @@ def _progress(c: CampaignView) -> None:
     else:
         st.caption("No items: nothing in scope when it started")
     if c.status == "closed" and c.counts:
-        st.write(_counts(c.counts))
+        st.write(closing.in_words(c.counts, c.default_decision))
 
 
 def _cancelled_line(c: CampaignView) -> str:
@@ -150,10 +144,10 @@ def _cancelled_line(c: CampaignView) -> str:
             "decided.")
 
 
-def _closed(campaign_id: int) -> Act:
+def _closed(c: CampaignView) -> Act:
     def act(who: Principal) -> str:
-        return f"Campaign {campaign_id} closed: " + _counts(
-            closing.close_campaign(gh, who, campaign_id))
+        return f"Campaign {c.id} closed: " + closing.in_words(
+            closing.close_campaign(gh, who, c.id), c.default_decision)
     return act
 
 
@@ -167,7 +161,7 @@ def _close(c: CampaignView) -> None:
     if st.button("Close now (defaults apply)", key=f"close_button_{c.id}"):
         try:
             what = closing.check(gh, viewer, c.id)
-            ask = Ask(literal(what.summary), _closed(c.id), confirm=True, needs_code=True)
+            ask = Ask(literal(what.summary), _closed(c), confirm=True, needs_code=True)
         except GatehouseError as exc:
             show_error(exc)
     sensitive(gh, viewer, key, ask)
@@ -203,17 +197,25 @@ def _cancel(c: CampaignView) -> None:
     sensitive(gh, viewer, key, ask)
 
 
+_ITEM_COLUMNS = {"item": st.column_config.NumberColumn(width="small"),
+                 "recommendation": st.column_config.TextColumn("advice", width="small"),
+                 "decision": st.column_config.TextColumn(width="small"),
+                 "by": st.column_config.TextColumn(width=150)}
+
+
 def _items(c: CampaignView) -> None:
     if not c.items:
         return  # none before it opens (or if it was cancelled before)
     with st.expander("Items"):
         found, changes = campaign_items(gh, viewer, c.id)
         never = "not decided" if c.status == "cancelled" else "pending"
+        # no None on screen: a blank is "nothing yet"; `by` is wide enough for
+        # "Gatehouse (default)", the wordy columns take what is left and wrap on hover
         st.dataframe(pd.DataFrame([{
             "item": i.id, "subject": i.label, "recommendation": i.recommendation,
             "reason": i.reason, "decision": never if i.status == "pending" else i.status,
-            "by": i.decided_by, "comment": i.comment, "applied": i.applied} for i in found]),
-            hide_index=True)
+            "by": i.decided_by or "", "comment": i.comment or "", "applied": i.applied or ""}
+            for i in found]), hide_index=True, column_config=_ITEM_COLUMNS)
         for change in changes:
             st.caption(f"IdP change still to make: {literal(change)}")
 

@@ -3,12 +3,15 @@ log in view; keep, revoke or hand over each in place (a fresh code for each)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import streamlit as st
 
 from access.authz import Action
 from access.principal import Principal
 from access.reviews import decisions
 from access.reviews.queries import ItemView, my_items
+from console.formatting import when
 from console.gate import page
 from console.markup import literal
 from console.step_up import Act, Ask, results, sensitive, show_result
@@ -22,17 +25,19 @@ EVIDENCE = [("last_sign_in", "last sign-in"), ("requests", "requests"), ("grants
             ("breakglass_reviewed", "break-glass reviewed"), ("anomaly_flags", "anomaly flags")]
 
 
-def decide(item_id: int, verb: str, comment: str) -> Act:
+def decide(item: ItemView, verb: str, comment: str) -> Act:
     def act(who: Principal) -> str:
-        (decisions.keep if verb == "keep" else decisions.revoke)(gh, who, item_id, comment)
-        return f"Item {item_id}: {verb} recorded."
+        (decisions.keep if verb == "keep" else decisions.revoke)(gh, who, item.id, comment)
+        return f"{verb.title()} recorded for {literal(item.label)} (campaign " \
+               f"{item.campaign_id})."
     return act
 
 
 def hand_over(item: ItemView, to: int, name: str, reason: str) -> Act:
     def act(who: Principal) -> str:
         decisions.reassign(gh, who, item.id, to, reason)
-        return f"Item {item.id} ({literal(item.label)}) handed over to {literal(name)}."
+        return f"{literal(item.label)} (campaign {item.campaign_id}) handed over to " \
+               f"{literal(name)}."
     return act
 
 
@@ -49,11 +54,26 @@ def handing(item: ItemView) -> Ask | None:
     return None
 
 
+# a break-glass or request-rule item is about an environment, not a person: its evidence is
+# the requests and break-glass uses there (access.reviews.evidence, aggregate 4)
+ENVIRONMENT_EVIDENCE = ("requests", "breakglass")
+
+
 def evidence_line(item: ItemView) -> str:
-    values = {key: item.evidence.get(key) for key, _ in EVIDENCE}
-    last = values["last_sign_in"]
-    values["last_sign_in"] = str(last)[:16].replace("T", " ") if last else "never"
-    return " · ".join(f"{label} **{values[key]}**" for key, label in EVIDENCE)
+    shown = EVIDENCE if item.kind not in ("breakglass", "request_rule") else \
+        [(key, label) for key, label in EVIDENCE if key in ENVIRONMENT_EVIDENCE]
+    values = {key: item.evidence.get(key) for key, _ in shown}
+    if "last_sign_in" in values:
+        last = values["last_sign_in"]
+        values["last_sign_in"] = when(datetime.fromisoformat(str(last))) if last else "never"
+    return " · ".join(f"{label} **{values[key]}**" for key, label in shown)
+
+
+def window(item: ItemView) -> str:
+    """"Evidence over the 90 days to 2026-11-30 22:59 UTC": it is taken when the campaign
+    opens, so "the last 90 days" would be wrong a week later."""
+    return f"Evidence over the {item.evidence.get('days')} days to " \
+           f"{when(item.evidence_until)} (when the campaign opened)"
 
 
 st.title("My reviews")
@@ -69,7 +89,7 @@ for item in items:
                     f"({literal(item.campaign)}) · due {item.due_at:%Y-%m-%d %H:%M} UTC")
         if item.handed:
             st.info(f"Handed to you by {literal(item.handed)}", icon=":material/forward:")
-        st.caption(f"Evidence over the last {item.evidence.get('days')} days")
+        st.caption(window(item))
         st.markdown(evidence_line(item))
         advice = st.error if item.recommendation == "revoke" else st.success
         advice(f"Recommendation: **{item.recommendation}** — {literal(item.reason)} "
@@ -82,7 +102,7 @@ for item in items:
             if column.button(verb.title(), key=f"review_{verb}_{item.id}",
                              type="primary" if verb == item.recommendation else "secondary"):
                 ask = Ask(f"{verb.title()} {literal(item.label)} (campaign {item.campaign_id})",
-                          decide(item.id, verb, comment))
+                          decide(item, verb, comment))
         if item.reviewers:
             ask = handing(item) or ask
         sensitive(gh, reviewer, f"review_{item.id}", ask)

@@ -70,7 +70,7 @@ def test_admin_starts_reviews_closes_and_the_auditor_cuts_a_verified_pack(
     assert "no customer\\-data access in 90 days" in ada.error[0].value
     labelled(ada.text_input, "Comment").input("moved to the engineering team")
     labelled(ada.button, "Revoke").click().run()
-    assert "Item 1: revoke recorded." in ada.success[0].value
+    assert "Revoke recorded for Sam Support\\: requester (campaign 1)." in ada.success[0].value
     assert "No access-review items wait for you." in ada.info[0].value
 
     ada.switch_page(CAMPAIGNS).run()
@@ -104,6 +104,20 @@ def test_a_campaign_without_reviewers_is_refused_naming_the_field(
     assert "reviewers" in ada.error[0].value
 
 
+def test_a_break_glass_item_shows_the_environment_evidence_not_a_persons(
+        oidc: str, engine: Engine) -> None:
+    enrolled(oidc, "alan.admin")
+    ada = enrolled(oidc, "ada.admin", CAMPAIGNS)
+    labelled(ada.multiselect, "What is reviewed").set_value(["breakglass"])
+    labelled(ada.radio, "Items nobody reviewed by the due date").set_value("keep")
+    labelled(ada.button, "Check").click().run()
+    labelled(ada.button, "Start campaign").click().run()
+    ada.switch_page(REVIEWS).run()
+    assert "break\\-glass in production" in ada.markdown[0].value
+    assert ada.markdown[1].value == "requests **0** · break-glass **0**"  # no person fields
+    assert ada.caption[0].value.startswith("Evidence over the 90 days to ")
+
+
 def test_a_reviewer_hands_an_item_to_another_admin(oidc: str, engine: Engine) -> None:
     enrolled(oidc, "sam.support")
     enrolled(oidc, "alan.admin")
@@ -116,7 +130,8 @@ def test_a_reviewer_hands_an_item_to_another_admin(oidc: str, engine: Engine) ->
     labelled(ada.text_input, "Reason").input("Alan leads the billing team")
     labelled(ada.button, "Hand over").click().run()
     assert not ada.exception
-    assert "Item 1 (Sam Support\\: requester) handed over to Alan Admin." in ada.success[0].value
+    assert "Sam Support\\: requester (campaign 1) handed over to Alan Admin." in \
+        ada.success[0].value
     assert "No access-review items wait for you." in ada.info[0].value
     handed = actions(engine, "review.reassigned")
     assert [(e["actor_sub"], e["reason"]) for e in handed] == [

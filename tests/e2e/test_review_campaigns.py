@@ -130,7 +130,8 @@ def test_a_reviewer_hands_an_item_to_another_reviewer_who_then_finds_it_under_my
     shot(page, sam, "review-handover-2-confirm")
     assert stage.actions(after=before) == ["auth.mfa.step_up"]  # nothing handed over yet
     confirm(page)
-    done = page.get_by_text(f"Item {sams} (Sam Support: requester) handed over to Sky Support.")
+    done = page.get_by_text(f"Sam Support: requester (campaign {campaign_id}) handed over to "
+                            "Sky Support.")
     expect(done).to_be_visible()
     expect(page.locator(f".st-key-review_item_{sams}")).to_have_count(0)  # no longer Ada's
     expect(card(page, f"review_item_{skys}")).to_be_visible()

@@ -198,6 +198,16 @@ def test_closing_now_says_what_the_default_does_and_needs_a_fresh_code(
     assert (counts["defaulted"], counts["applied"]) == (3, 3)  # ada's own approver role too
 
 
+@pytest.mark.parametrize(("default", "said"), [
+    ("keep", "5 items: 5 kept (1 of them by default), 0 revoked, 0 applied"),
+    ("revoke", "5 items: 4 kept, 1 revoked (1 of them by default), 0 applied")])
+def test_closed_counts_say_which_way_the_defaults_went(default: str, said: str) -> None:
+    counts = {"items": 5, "kept": 5 if default == "keep" else 4, "defaulted": 1,
+              "revoked": 0 if default == "keep" else 1, "applied": 0}
+    assert closing.in_words(counts, default) == said
+    assert closing.in_words({**counts, "defaulted": 0}, default).count("default") == 0
+
+
 def _dates(gh: Gatehouse, campaign_id: int) -> tuple[str, datetime, datetime]:
     with gh.read() as db:
         campaign = db.get_one(ReviewCampaign, campaign_id)

@@ -7,6 +7,7 @@ import copy
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,9 @@ def test_the_pack_proves_every_decision_and_refuses_any_edit(
     assert (rows["Sky: requester"]["details.decision"], rows["Sky: requester"]["actor_sub"],
             rows["Sky: requester"]["reason"]) == ("revoke", "ada", "left the support team")
     assert rows["Sam: requester"]["details.default"] is True  # nobody reviewed it: keep
+    assert rows["Sam: requester"]["reason"] == (  # closed by ada before the due date: says so
+        "not reviewed before the campaign was closed early (due "
+        f"{gh.now() + timedelta(days=14):%Y-%m-%d %H:%M} UTC): default keep")
     assert rows["Sky: requester"]["applied"].startswith("role requester suspended")
     assert "evidence" in rows["Sky: requester"] and cut.items == 4
     assert len(document["proofs"]) == 4
