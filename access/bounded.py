@@ -30,8 +30,10 @@ def known_list(field: str, values: object, known: Iterable[str], noun: str,
     <noun>"), and a repeated element. At most `len(known)` elements are ever read.
     """
     allowed = frozenset(known)
-    if isinstance(values, str | bytes) or not isinstance(values, Collection) or not values:
-        raise InvalidInput(field, f"must name at least one {noun}, as a list")
+    if isinstance(values, str | bytes) or not isinstance(values, Collection):
+        raise InvalidInput(field, f"must be a list of {noun}s")
+    if not values:
+        raise InvalidInput(field, f"choose at least one {noun}")
     if len(values) > len(allowed):
         raise InvalidInput(field, f"names {len(values)} {noun}s: at most {len(allowed)}, each "
                                   f"a known {noun} named once")

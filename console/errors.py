@@ -15,6 +15,7 @@ from access.errors import (
     Conflict,
     Denied,
     GatehouseError,
+    InvalidFields,
     InvalidInput,
     StepUpRequired,
 )
@@ -22,7 +23,10 @@ from access.errors import (
 
 def show_error(exc: GatehouseError) -> None:
     """Explain `exc` plainly. Messages of our errors never carry secrets, so they are shown."""
-    if isinstance(exc, InvalidInput):
+    if isinstance(exc, InvalidFields):  # every field's rule, one a line
+        st.error("  \n".join(f"**{p.field}**: {p.rule}" for p in exc.problems),
+                 icon=":material/edit_off:")
+    elif isinstance(exc, InvalidInput):
         st.error(f"**{exc.field}**: {exc.rule}", icon=":material/edit_off:")
     elif isinstance(exc, StepUpRequired):
         st.warning(f"{exc} — enter a code from your authenticator app below.",

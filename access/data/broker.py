@@ -15,7 +15,8 @@ catalog order and each table's rows by row id (`DataView.truncated` says when mo
 each further page is a read of its own, with its own event). An export may carry revealed
 columns under a grant that allows reveal, with a reason, and its one event names them. Every
 denial, and every refused input, is an audit event too, written after the refused transaction
-rolled back.
+rolled back. `check_reveal` and `check_export` are the same check of the person's input, for a
+page to run before it asks for a code; a refusal there is the same one event.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,7 +41,7 @@ from access.data.envelope import data_key, open_value
 from access.data.masks import MASK, masked
 from access.data.servable import refuse_unservable
 from access.dsr.holds import hold_subjects
-from access.errors import Denied, InvalidInput
+from access.errors import Denied, InvalidInput, StepUpRequired
 from access.principal import Principal
 from access.schema import AccessRequest, Grant
 from access.text import MAX_REASON, as_logged, checked_reason
@@ -48,7 +50,8 @@ from audit.events import AuditEvent
 from audit.export_stream import neutralize
 from audit.vocabulary import Outcome
 
-__all__ = ["MASK", "MAX_PAGE", "DataView", "export_csv", "read", "reveal"]
+__all__ = ["MASK", "MAX_PAGE", "DataView", "check_export", "check_reveal", "export_csv", "read",
+           "reveal"]
 
 MAX_PAGE = 1_000_000  # pages of `max_rows` rows one may ask for: far past any customer's rows
 
@@ -99,8 +102,16 @@ def reveal(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
     """Page `page` with `columns` ("table.column") in clear. Needs the reveal action, step-up
     and a reason; the `data.revealed` event names the columns, never the values."""
     ask = _Ask(grant_id, customer_id, scope, "reveal", page=page)
-    return _serve(gh, principal, ask, lambda: replace(
-        ask, reveal=_bounded_columns(gh, scope, columns), reason=checked_reason(reason)))
+    return _serve(gh, principal, ask, _with_input(gh, ask, columns, reason))
+
+
+def check_reveal(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
+                 scope: str, columns: Sequence[str], reason: str, page: int = 1) -> None:
+    """`reveal`'s own check of the person's input (page, columns, reason), for a page to run
+    before it asks for a code: refused input raises and is recorded exactly as `reveal`
+    records it (one `data.denied`). Needs the role, not a fresh code; reads no data."""
+    ask = _Ask(grant_id, customer_id, scope, "reveal", page=page)
+    _check_input(gh, principal, ask, _with_input(gh, ask, columns, reason))
 
 
 def export_csv(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
@@ -113,11 +124,40 @@ def export_csv(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: 
     needs a grant that also allows reveal, and a reason, as a reveal does; the event names
     those columns (`revealed`) and the reason, never a value, and so does the watermark."""
     ask = _Ask(grant_id, customer_id, scope, "export", page=page)
+    return _csv(_serve(gh, principal, ask, _export_input(gh, ask, columns, reason)), principal)
+
+
+def check_export(gh: Gatehouse, principal: Principal, grant_id: int, customer_id: str,
+                 scope: str, page: int = 1, columns: Sequence[str] = (),
+                 reason: str | None = None) -> None:
+    """`export_csv`'s own check of the person's input, as `check_reveal` is `reveal`'s."""
+    ask = _Ask(grant_id, customer_id, scope, "export", page=page)
+    _check_input(gh, principal, ask, _export_input(gh, ask, columns, reason))
+
+
+def _with_input(gh: Gatehouse, ask: _Ask, columns: object, reason: object
+                ) -> Callable[[], _Ask]:
+    """`ask` completed with the columns to show in clear and the reason, each checked."""
+    return lambda: replace(ask, reveal=_bounded_columns(gh, ask.scope, columns),
+                           reason=checked_reason(reason))
+
+
+def _export_input(gh: Gatehouse, ask: _Ask, columns: object, reason: object
+                  ) -> Callable[[], _Ask] | None:
+    """An export names no column in clear (masked as a read is: no reason), or some, each
+    checked with its reason as a reveal's are."""
     if isinstance(columns, list | tuple) and not columns:
-        return _csv(_serve(gh, principal, ask), principal)
-    return _csv(_serve(gh, principal, ask, lambda: replace(
-        ask, reveal=_bounded_columns(gh, scope, columns), reason=checked_reason(reason))),
-        principal)
+        return None
+    return _with_input(gh, ask, columns, reason)
+
+
+def _check_input(gh: Gatehouse, principal: Principal, ask: _Ask,
+                 complete: Callable[[], _Ask] | None) -> None:
+    """The role (a stale code is the action's business, not the check's), then the input,
+    as `_serve` checks them; each refusal recorded as `_serve` records it."""
+    with suppress(StepUpRequired):
+        gh.authorize(principal, _AUTHZ[ask.action])
+    _completed(gh, principal, ask, complete)
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,7 @@ def restrict(gh: Gatehouse, admin: Principal, environment: str, customer_id: str
              reason: str) -> None:
     """Restrict `customer_id` in `environment` from now on. Conflict if it already is."""
     gh.authorize(admin, Action.CUSTOMER_RESTRICT)
-    reason = checked_reason(reason)
-    _check_customer(gh, environment, customer_id)
+    reason = check(gh, environment, customer_id, reason)
     with gh.write() as db:
         if db.get(CustomerRestriction, (environment, customer_id)) is not None:
             raise Conflict(f"customer {customer_id} is already restricted in {environment}")
@@ -53,7 +52,7 @@ def lift(gh: Gatehouse, admin: Principal, environment: str, customer_id: str,
          reason: str) -> None:
     """End the restriction of `customer_id` in `environment`. Conflict if there is none."""
     gh.authorize(admin, Action.CUSTOMER_RESTRICT)
-    reason = checked_reason(reason)
+    reason = check(gh, environment, customer_id, reason, lifting=True)
     with gh.write() as db:
         lifted = db.execute(delete(CustomerRestriction).where(
             CustomerRestriction.environment == environment,
@@ -76,10 +75,19 @@ def restrictions(gh: Gatehouse, principal: Principal) -> list[RestrictionView]:
             for r, u in rows]
 
 
-def _check_customer(gh: Gatehouse, environment: str, customer_id: str) -> None:
-    if environment not in gh.policy.environments:
-        raise InvalidInput("environment", f"must be one of {', '.join(gh.policy.environments)}")
-    check_exists(gh, environment, check_customer_id(customer_id))
+def check(gh: Gatehouse, environment: str, customer_id: str, reason: str,
+          lifting: bool = False) -> str:
+    """The input of `restrict` (or, `lifting`, of `lift`) as they check it first: the reason,
+    trimmed, or `InvalidInput` naming the field and the rule (a reason of 3 to 500 characters;
+    to restrict, a known environment and an existing customer). Changes nothing; a page runs
+    it on the click, before asking for a code."""
+    reason = checked_reason(reason)
+    if not lifting:
+        if environment not in gh.policy.environments:
+            raise InvalidInput("environment",
+                               f"must be one of {', '.join(gh.policy.environments)}")
+        check_exists(gh, environment, check_customer_id(customer_id))
+    return reason
 
 
 def _event(admin: Principal, action: str, environment: str, customer_id: str, reason: str

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,11 +73,13 @@ _Check = Callable[[Gatehouse, Session, _Ask], Refusal | None]
 
 def activate(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: str) -> int:
     """Open a short grant at once, where policy allows, without waiting for an approver. Needs
-    step-up and a reason; every approver is notified and an admin must review it afterwards.
-    Returns the grant id. A limit refuses with the error naming its rule (see the module)."""
+    step-up and an emergency reason, which is the request's justification (the justification
+    rule; `draft.justification` is not used); every approver is notified and an admin must
+    review it afterwards. Returns the grant id. A limit refuses with the error naming its rule
+    (see the module)."""
     gh.authorize(principal, Action.BREAKGLASS_ACTIVATE)
     reason, needs = _fields(gh, principal, draft, reason)
-    ask = _Ask(principal, draft, needs)
+    ask = _Ask(principal, replace(draft, justification=reason), needs)
     with gh.write() as db:
         _serialize(db)
         refused = _first_refusal(gh, db, ask)
@@ -102,12 +104,14 @@ def check(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: str)
 
 def _fields(gh: Gatehouse, principal: Principal, draft: RequestDraft, reason: str
             ) -> tuple[str, Requirements]:
-    """(the checked reason, what the draft needs), or InvalidFields naming every bad field."""
-    try:
-        reason, bad_reason = checked_reason(reason), []
-    except InvalidInput as exc:
-        bad_reason = [exc]
-    return reason, validate(gh, principal, draft, "breakglass.activated", also=bad_reason)
+    """(the reason, what the draft needs), or InvalidFields naming every bad field.
+
+    The emergency reason is the request's justification: one text, so one rule and one
+    message (the justification's, on field "justification"); the draft's own justification
+    is not used."""
+    text = reason if isinstance(reason, str) else ""
+    needs = validate(gh, principal, replace(draft, justification=text), "breakglass.activated")
+    return text.strip(), needs
 
 
 def bypassed_rules(draft: RequestDraft, needs: Requirements) -> list[str]:

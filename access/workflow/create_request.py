@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access.authz import Action
@@ -23,21 +24,22 @@ from access.data.servable import (
     refuse_unservable,
     was_purged,
 )
-from access.errors import Denied, InvalidFields, InvalidInput
+from access.errors import Conflict, Denied, InvalidFields, InvalidInput
 from access.principal import Principal
 from access.schema import AccessRequest
 from access.text import UNSTORABLE_RULE, as_logged, storable
-from access.workflow import notify
+from access.workflow import locks, notify
 from access.workflow.events import request_event, words
 from access.workflow.policy import Requirements, human_duration
 from access.workflow.states import RequestStatus
 from audit.events import AuditEvent
 from audit.vocabulary import CUSTOMER_ID, Outcome
 
-__all__ = ["MAX_REFUSAL", "MAX_START_DELAY", "MAX_TICKET", "MIN_DURATION", "RequestDraft",
-           "create", "new_request", "validate"]
+__all__ = ["MAX_REFUSAL", "MAX_START_DELAY", "MAX_TICKET", "MIN_DURATION", "MIN_JUSTIFICATION",
+           "RequestDraft", "create", "new_request", "pending_twin", "validate"]
 
 MIN_DURATION = timedelta(minutes=15)
+MIN_JUSTIFICATION = 10  # characters: a sentence, not "pls"
 MAX_START_DELAY = timedelta(days=7)
 MAX_TICKET = 64  # the audit log's ticket filter accepts no longer id
 _T = TypeVar("_T")
@@ -138,9 +140,15 @@ def _check_justification(gh: Gatehouse, justification: object) -> None:
     most = gh.policy.justification_max
     text = justification if isinstance(justification, str) else ""
     text = text[:2 * most].strip()  # bounded before it is copied
-    if not 10 <= len(text) <= most:
-        raise InvalidInput("justification", f"is required: 10 to {most} characters saying "
-                                            "why the ticket needs this")
+    if not text:
+        raise InvalidInput("justification", f"is required: {MIN_JUSTIFICATION} to {most} "
+                                            "characters saying why the ticket needs this")
+    if len(text) < MIN_JUSTIFICATION:
+        raise InvalidInput("justification", f"is too short: at least {MIN_JUSTIFICATION} "
+                                            f"characters (this has {len(text)}) saying why "
+                                            "the ticket needs this")
+    if len(text) > most:
+        raise InvalidInput("justification", f"is too long: at most {most} characters")
     if not storable(text):
         raise InvalidInput("justification", UNSTORABLE_RULE)
 
@@ -167,13 +175,20 @@ def _check_ticket(gh: Gatehouse, draft: RequestDraft) -> None:
             raise InvalidInput("ticket", f"is required for {draft.environment}")
         return
     if not gh.policy.ticket_pattern.fullmatch(ticket):
-        raise InvalidInput("ticket", f"must match {gh.policy.ticket_pattern.pattern}")
+        raise InvalidInput("ticket", f"must look like {_either(gh.policy.ticket_examples)}")
+
+
+def _either(examples: Sequence[str]) -> str:
+    """ "A", "A or B", "A, B or C"."""
+    *most, last = examples
+    return f"{', '.join(most)} or {last}" if most else last
 
 
 def _refusal(gh: Gatehouse, principal: Principal, draft: RequestDraft, action: str,
-             why: str) -> AuditEvent:
+             why: str, request_id: int | None = None) -> AuditEvent:
     """The denied `action` event of a refused draft: the reason names each rule; the ids are
-    recorded only when well-formed (a crafted value stays in the bounded reason)."""
+    recorded only when well-formed (a crafted value stays in the bounded reason);
+    `request_id`: the request the refusal points at (the pending twin)."""
     customer = draft.customer_id if isinstance(draft.customer_id, str) and \
         CUSTOMER_ID.fullmatch(draft.customer_id) else None
     known = isinstance(draft.environment, str) and draft.environment in gh.policy.environments
@@ -181,6 +196,7 @@ def _refusal(gh: Gatehouse, principal: Principal, draft: RequestDraft, action: s
         gh.policy.ticket_pattern.fullmatch(draft.ticket.strip()) else None
     return event_for(principal, action, Outcome.DENIED, target_type="customer",
                      target_id=customer, customer_id=customer, ticket=ticket,
+                     request_id=None if request_id is None else str(request_id),
                      policy_version=gh.policy.version, reason=as_logged(why, MAX_REFUSAL),
                      details={"environment": draft.environment} if known else {})
 
@@ -204,12 +220,43 @@ def new_request(gh: Gatehouse, db: Session, requester_id: int, draft: RequestDra
     return request
 
 
+def pending_twin(db: Session, requester_id: int, draft: RequestDraft, now: datetime
+                 ) -> AccessRequest | None:
+    """The person's pending request that `draft` would repeat, if any: same customer,
+    environment and ticket, at least one scope in common, not yet past its time-to-live."""
+    ticket = (draft.ticket or "").strip() or None
+    rows = db.execute(select(AccessRequest).where(
+        AccessRequest.requester_id == requester_id,
+        AccessRequest.status == RequestStatus.PENDING, AccessRequest.expires_at > now,
+        AccessRequest.customer_id == draft.customer_id,
+        AccessRequest.environment == draft.environment,
+        AccessRequest.ticket.is_(None) if ticket is None else AccessRequest.ticket == ticket,
+    ).order_by(AccessRequest.id)).scalars()
+    return next((r for r in rows if set(r.scopes.split()) & set(draft.scopes)), None)
+
+
+def _repeated(twin: AccessRequest, draft: RequestDraft) -> Conflict:
+    shared = words(sorted(set(twin.scopes.split()) & set(draft.scopes)))
+    return Conflict(f"you already asked for this: your request {twin.id} for customer "
+                    f"{twin.customer_id} in {twin.environment} under ticket {twin.ticket or '-'}"
+                    f" ({shared}) is still pending. Wait for its decision, or cancel it on "
+                    "My access and ask again.")
+
+
 def create(gh: Gatehouse, principal: Principal, draft: RequestDraft) -> int:
-    """File a pending request; return its id."""
+    """File a pending request; return its id. A draft repeating one of the person's pending
+    requests (`pending_twin`: a double click, a second tab) is refused with `Conflict` naming
+    it, recorded as a denied `request.created` event."""
     gh.authorize(principal, Action.REQUEST_CREATE)
     needs = validate(gh, principal, draft)
     now = gh.now()
-    with gh.write() as db:
+    with gh.deciding() as (db, refuse):
+        locks.requester(db, principal.user_id)
+        twin = pending_twin(db, principal.user_id, draft, now)
+        if twin is not None:
+            conflict = _repeated(twin, draft)
+            refuse(conflict, _refusal(gh, principal, draft, "request.created", str(conflict),
+                                      request_id=twin.id))
         request = new_request(gh, db, principal.user_id, draft, needs, RequestStatus.PENDING,
                               now, starts_at=draft.starts_at,
                               expires_at=now + gh.policy.pending_ttl)

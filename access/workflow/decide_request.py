@@ -27,7 +27,7 @@ from access.workflow.states import RequestStatus, refusal, transition
 from access.workflow.sweep import expire_if_due
 from audit.vocabulary import Outcome
 
-__all__ = ["MAX_COMMENT", "Decision", "decide"]
+__all__ = ["MAX_COMMENT", "Decision", "checked_comment", "decide"]
 
 MAX_COMMENT = 1000
 
@@ -44,7 +44,7 @@ def decide(gh: Gatehouse, approver: Principal, request_id: int, approve: bool,
            comment: str = "") -> Decision:
     """Approve or deny. Needs step-up; never one's own request; one vote per approver."""
     gh.authorize(approver, Action.REQUEST_DECIDE)
-    note = _comment(comment, required=not approve)
+    note = checked_comment(comment, approve)
     refused: Denied | Conflict | None = None
     with gh.write() as db:
         request = locks.request(db, request_id)
@@ -71,9 +71,12 @@ def _verb(approve: bool) -> str:
     return "request.approved" if approve else "request.denied"
 
 
-def _comment(comment: str, required: bool) -> str | None:
+def checked_comment(comment: str, approve: bool) -> str | None:
+    """The decision's comment, trimmed (None when empty), or `InvalidInput` naming the field
+    and the rule: a denial says why; no comment is longer than `MAX_COMMENT` or unstorable.
+    `decide` checks this first; a page runs it on the click, before asking for a code."""
     text = (comment or "").strip()
-    if required and len(text) < 3:
+    if not approve and len(text) < 3:
         raise InvalidInput("comment", "is required when denying: say why (3+ characters)")
     if len(text) > MAX_COMMENT:
         raise InvalidInput("comment", f"must be at most {MAX_COMMENT} characters")

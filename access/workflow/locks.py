@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access.errors import InvalidInput
-from access.schema import AccessRequest, Grant
+from access.schema import AccessRequest, Grant, User
 
-__all__ = ["grant_with_request", "request"]
+__all__ = ["grant_with_request", "request", "requester"]
 
 
 def request(db: Session, request_id: int) -> AccessRequest:
@@ -30,3 +30,9 @@ def grant_with_request(db: Session, grant_id: int) -> tuple[Grant, AccessRequest
     if row is None:
         raise InvalidInput("grant", f"there is no grant {grant_id}")
     return row[0], row[1]
+
+
+def requester(db: Session, user_id: int) -> None:
+    """Lock the person `user_id` (their user row): what they file is decided one filing at a
+    time, so a double click cannot pass a "nothing like it is pending" check twice."""
+    db.execute(select(User.id).where(User.id == user_id).with_for_update())

@@ -90,6 +90,7 @@ class Policy:
     scopes: tuple[str, ...]
     rules: dict[tuple[str, str], ScopeRule]  # complete: every (environment, scope) pair
     ticket_pattern: re.Pattern[str]          # a ticket must match it whole (`fullmatch`)
+    ticket_examples: tuple[str, ...]         # what a person reads: tickets that match it
     justification_max: int
     pending_ttl: timedelta
 
@@ -175,7 +176,8 @@ def policy_path() -> Path:
 
 
 _TOP_KEYS = frozenset({"requests", "environments", "rules"})
-_REQUEST_KEYS = frozenset({"ticket_pattern", "justification_max", "pending_ttl"})
+_REQUEST_KEYS = frozenset({"ticket_pattern", "ticket_examples", "justification_max",
+                           "pending_ttl"})
 _ENVIRONMENT_KEYS = frozenset({"customer_data", "ticket_required", "breakglass_per_day",
                                "breakglass_one_open"})
 _RULE_KEYS = frozenset({"request_roles", "actions", "max_duration", "approvals",
@@ -207,13 +209,15 @@ def _policy(path: Path, version: str, data: dict[str, Any],
     requests = top.table("requests", _REQUEST_KEYS, required=_REQUEST_KEYS)
     environments = _environments(top.table("environments"))
     scopes = tuple(known_scopes)
+    ticket_pattern = _ticket_pattern(requests, "ticket_pattern")
     return Policy(
         version=version,
         source=str(path),
         environments=environments,
         scopes=scopes,
         rules=_rules(top.table("rules"), environments, scopes),
-        ticket_pattern=_ticket_pattern(requests, "ticket_pattern"),
+        ticket_pattern=ticket_pattern,
+        ticket_examples=_ticket_examples(requests, "ticket_examples", ticket_pattern),
         justification_max=requests.whole("justification_max", 10, 10_000),
         pending_ttl=_span(requests, "pending_ttl", low="1m"))
 
@@ -330,3 +334,20 @@ def _ticket_pattern(table: Table, name: str) -> re.Pattern[str]:
     if pattern.fullmatch(""):
         raise table.error(name, "must not accept an empty ticket reference")
     return pattern
+
+
+_MOST_EXAMPLES = 5
+
+
+def _ticket_examples(table: Table, name: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
+    """The tickets a refusal shows ("must look like SUP-1234 or INC-1234") instead of the
+    pattern: each must match it, so the message can never contradict the rule."""
+    examples = table.data[name]
+    if not isinstance(examples, list) or not 1 <= len(examples) <= _MOST_EXAMPLES or \
+            not all(isinstance(e, str) and 0 < len(e) <= 64 for e in examples):
+        raise table.error(name, f"must be a list of 1 to {_MOST_EXAMPLES} ticket references")
+    unmatched = [e for e in examples if not pattern.fullmatch(e)]
+    if unmatched:
+        raise table.error(name, f"{unmatched[0]!r} does not match ticket_pattern: every "
+                          "example must be a ticket the policy accepts")
+    return tuple(examples)

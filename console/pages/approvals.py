@@ -1,4 +1,9 @@
-"""Approvals (admins): review break-glass access; decide pending requests, newest first."""
+"""Approvals (admins): review break-glass access; decide pending requests, newest first.
+
+Approving and denying are confirmed: the confirmation names the request, the comment and what
+the vote does (a code first only when the last one is stale). A comment or note typed after
+asking withdraws the confirmation, saying so; a denial without a comment is refused at its
+button, before any code."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import streamlit as st
 
 from access.authz import Action
 from access.principal import Principal
+from access.text import checked_reason
 from access.workflow import break_glass, decide_request, queries
 from console.formatting import duration, when
 from console.gate import page
@@ -67,9 +73,11 @@ def review_card(case: break_glass.ReviewCase) -> None:
         uses_table(case)
         note, button = st.columns([4, 1], vertical_alignment="bottom")
         text = note.text_input("Review note", key=f"review_note_{g.id}")
-        ask = Ask(f"Record the review of break-glass grant {g.id}", reviewed(g.id, text)) \
+        ask = Ask(f"Record the review of break-glass grant {g.id}, noting "
+                  f"“{literal(text.strip())}”", reviewed(g.id, text),
+                  check=lambda _: checked_reason(text)) \
             if button.button("Record review", key=f"review_{g.id}", width="stretch") else None
-        sensitive(gh, admin, f"review_{g.id}", ask)
+        sensitive(gh, admin, f"review_{g.id}", ask, inputs={"Review note": text})
 
 
 def request_card(item: queries.QueueItem) -> None:
@@ -95,9 +103,28 @@ def request_card(item: queries.QueueItem) -> None:
         for column, verb, yes in ((approve, "Approve", True), (deny, "Deny", False)):
             if column.button(verb, key=f"{verb.lower()}_{r.id}", width="stretch",
                              type="primary" if yes else "secondary"):
-                ask = Ask(f"{verb} request {r.id} for {r.requester}: {r.customer_id}, "
-                          f"{r.environment}, {duration(r.duration)}", decision(r.id, yes, text))
-        sensitive(gh, admin, f"decide_{r.id}", ask)
+                ask = deciding(r, yes, text)
+        sensitive(gh, admin, f"decide_{r.id}", ask, inputs={"Comment": text})
+
+
+def deciding(r: queries.RequestView, approve: bool, comment: str) -> Ask:
+    """Approve or deny request `r`, confirmed: the confirmation says what the vote does."""
+    verb = "Approve" if approve else "Deny"
+    said = f", with the comment “{literal(comment.strip())}”" if comment.strip() else ""
+    if not approve:
+        effect = f"The request is denied at once and {literal(r.requester)} reads why"
+    elif r.approvals + 1 >= r.approvals_required:
+        effect = (f"The last approval needed ({r.approvals + 1} of {r.approvals_required}): "
+                  f"the grant is issued at once")
+    else:
+        effect = (f"Approval {r.approvals + 1} of {r.approvals_required}: the request waits "
+                  "for another approver")
+    return Ask(f"{verb} request {r.id} for {literal(r.requester)}: `{r.customer_id}`, "
+               f"{r.environment}, {', '.join(r.scopes)} ({', '.join(r.actions)}), "
+               f"{duration(r.duration)}{said}. {effect}.",
+               decision(r.id, approve, comment), confirm=True, needs_code=True,
+               check=lambda _: decide_request.checked_comment(comment, approve),
+               clear={f"comment_{r.id}": ""})
 
 
 def show_gone(prefix: str, present: set[int]) -> None:

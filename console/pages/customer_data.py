@@ -5,7 +5,10 @@ picks a grant and a scope and clicks Read, is logged once, and stays on screen (
 page, never re-read) until they read again or leave. A scope with more rows than one read
 serves says so, and each further page is again a click and one logged read. Columns show
 what their catalog mask rule allows; an export may carry columns in clear only where the
-grant allows reveal, chosen with a reason and a fresh code.
+grant allows reveal, chosen with a reason and confirmed (with a fresh code), and the download
+says plainly which columns of its file are in clear. Refused input (no column, no reason) is
+refused at its button before any code is asked for, and the choice stays for the person to
+correct; once used, it is emptied.
 """
 
 from __future__ import annotations
@@ -130,16 +133,24 @@ def reveal(columns: list[str], reason: str) -> Ask:
                               page=view.page)
         keep("data_view", (where, shown))
         return f"Revealed {', '.join(shown.revealed)}: this is logged."
-    return Ask(f"Reveal {', '.join(columns) or 'no column'} of customer `{grant.customer_id}` "
-               f"({rows_shown(view)}) under grant {grant.id}", act)
+    return Ask(f"Reveal {', '.join(columns)} of customer `{grant.customer_id}` "
+               f"({rows_shown(view)}) under grant {grant.id}, for the reason "
+               f"“{literal(reason.strip())}”", act,
+               check=lambda who: broker.check_reveal(gh, who, grant.id, grant.customer_id,
+                                                     scope, columns, reason, page=view.page),
+               clear={REVEAL_COLUMNS: [], REVEAL_REASON: ""})
 
 
+# The choice survives a refusal (the person corrects it) and is emptied once it was used; the
+# keys name the grant and scope, so a choice never outlives the columns it was made among.
+REVEAL_COLUMNS = f"reveal_columns_{grant.id}_{scope}"
+REVEAL_REASON = f"reveal_reason_{grant.id}_{scope}"
 hidden = [c for c in view.masked if c in view.revealable]
 if grant.allows(DataAction.REVEAL) and hidden:
     with st.expander("Reveal masked columns (needs a reason and a fresh code)"), \
-            st.form("reveal_form", clear_on_submit=True):
-        columns = st.multiselect("Columns", hidden)
-        reason = st.text_input("Reason")
+            st.form("reveal_form"):
+        columns = st.multiselect("Columns", hidden, key=REVEAL_COLUMNS)
+        reason = st.text_input("Reason", key=REVEAL_REASON)
         asked = st.form_submit_button("Reveal")
     sensitive(gh, me, "reveal", reveal(columns, reason) if asked else None)
 
@@ -159,33 +170,56 @@ if view.revealed and view.truncated:
 
 
 def export(columns: list[str], reason: str) -> Ask:
-    """Export the page on screen, with `columns` in clear (none: masked as shown)."""
-    clear = f", with {', '.join(columns)} in clear" if columns else ", masked"
-
+    """Export the page on screen, with `columns` in clear (none: masked as shown). With
+    columns in clear it is consequential: confirmed, as revealing them is, with its reason."""
     def act(who: Principal) -> str:
         data = broker.export_csv(gh, who, grant.id, grant.customer_id, scope, page=view.page,
                                  columns=columns, reason=reason if columns else None)
         name = f"{grant.customer_id}-{scope}-grant-{grant.id}-{gh.now():%Y%m%dT%H%M%SZ}"
         keep("export", (where, data, f"{name}{'-revealed' if columns else ''}.csv",
-                        f"{rows_shown(view)}{clear}"))
+                        rows_shown(view), tuple(columns)))
         return ""  # the download button below is the result
-    return Ask(f"Export `{grant.customer_id}`'s {scope} ({rows_shown(view)}) as CSV under "
-               f"grant {grant.id}{clear}", act)
+    what = f"Export `{grant.customer_id}`'s {scope} ({rows_shown(view)}) as CSV under grant " \
+           f"{grant.id}"
+    if not columns:
+        return Ask(f"{what}, masked", act)
+    return Ask(f"{what}, with {', '.join(columns)} in clear, for the reason "
+               f"“{literal(reason.strip())}”", act, confirm=True, needs_code=True,
+               check=lambda who: broker.check_export(gh, who, grant.id, grant.customer_id,
+                                                     scope, page=view.page, columns=columns,
+                                                     reason=reason),
+               clear={EXPORT_COLUMNS: [], EXPORT_REASON: ""})
+
+
+EXPORT_COLUMNS = f"export_columns_{grant.id}_{scope}"
+EXPORT_REASON = f"export_reason_{grant.id}_{scope}"
 
 
 def export_form() -> Ask | None:
     """The export control: with a choice of columns in clear (and its reason) only where the
-    grant allows reveal."""
+    grant allows reveal. The choice survives a refusal and is emptied once it was used."""
     if not (grant.allows(DataAction.REVEAL) and view.revealable):
         clicked = st.button("Export CSV", icon=":material/download:")
         return export([], "") if clicked else None
-    with st.form("export_form", clear_on_submit=True):  # the choice is used once
+    with st.form("export_form"):
         st.markdown("**Export this page as CSV** (watermarked with your name)")
         columns = st.multiselect("Columns in clear in the file (optional)",
-                                 list(view.revealable))
-        reason = st.text_input("Reason for the columns in clear")
+                                 list(view.revealable), key=EXPORT_COLUMNS)
+        reason = st.text_input("Reason for the columns in clear", key=EXPORT_REASON)
         asked = st.form_submit_button("Export CSV", icon=":material/download:")
     return export(columns, reason) if asked else None
+
+
+def download(data: bytes, name: str, rows: str, clear: tuple[str, ...]) -> None:
+    """The file, and beside it, plainly, which of its columns are in clear."""
+    st.download_button("Download CSV", data, name, mime="text/csv", on_click="ignore",
+                       icon=":material/file_download:")
+    if clear:
+        st.warning(f"In clear in this file: **{', '.join(clear)}** (every other column "
+                   "masked).", icon=":material/visibility:")
+    else:
+        st.info("In clear in this file: **none: all masked**.", icon=":material/visibility_off:")
+    st.caption(f"{name}: {rows}, {len(data):,} bytes.")
 
 
 if grant.allows(DataAction.EXPORT):
@@ -195,6 +229,4 @@ if grant.allows(DataAction.EXPORT):
     sensitive(gh, me, "export", asked_export)
     done = kept("export")
     if isinstance(done, tuple) and done[0] == where:
-        st.download_button("Download CSV", done[1], done[2], mime="text/csv",
-                           on_click="ignore", icon=":material/file_download:")
-        st.caption(f"{done[2]}: {done[3]}, {len(done[1]):,} bytes.")
+        download(*done[1:])

@@ -1,4 +1,6 @@
-"""Grants (admins): who holds live access now; revoke with a reason, after a confirmation."""
+"""Grants (admins): who holds live access now; revoke with a reason, after a confirmation
+that names the grant, its holder and the reason (the revocation's own check of the reason runs
+on the click, before the confirmation)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import streamlit as st
 
 from access.authz import Action
 from access.principal import Principal
+from access.text import MAX_REASON, checked_reason
 from access.workflow import grants, queries
 from console.formatting import stamp, when
 from console.gate import page
@@ -43,8 +46,10 @@ def revoke(grant: queries.GrantView, reason: str) -> Ask:
         return (f"Grant {grant.id} revoked; {grant.holder}'s next read under it is refused.")
     return Ask(f"Revoke grant {grant.id} of {literal(grant.holder)} on customer "
                f"`{grant.customer_id}` ({grant.environment}, ticket `{grant.ticket or '-'}`) "
-               f"now: their access ends at once, the reason is recorded and shown to them",
-               act, confirm=True)
+               f"now, for the reason “{literal(reason.strip())}”: their access ends at once, "
+               "the reason is recorded and shown to them", act, confirm=True,
+               check=lambda _: checked_reason(reason),
+               clear={"revoke_grant": None, "revoke_reason": ""})
 
 
 revocable = {g.id: g for g in live if g.is_live}
@@ -52,9 +57,9 @@ if revocable:
     st.subheader("Revoke a grant")
     with st.form("revoke"):
         grant_id = st.selectbox("Grant", list(revocable), index=None,
-                                placeholder="Choose a grant",
+                                placeholder="Choose a grant", key="revoke_grant",
                                 format_func=lambda i: label(revocable[i]))
-        reason = st.text_input("Reason (required)")
+        reason = st.text_input("Reason (required)", max_chars=MAX_REASON, key="revoke_reason")
         asked = st.form_submit_button("Revoke", type="primary")
     if asked and grant_id is None:
         st.error("Choose the grant to revoke.", icon=":material/edit_off:")

@@ -1,5 +1,6 @@
 """Restrictions (admins): pause all processing of one customer's data (GDPR Art. 18), or lift
-such a pause. Each decision needs a reason and a fresh code."""
+such a pause. Each decision needs a reason, is checked on the click (customer, reason) and is
+confirmed naming what it does, with a fresh code first when the last one is stale."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from access.data import restrictions
 from access.principal import Principal
 from access.text import MAX_REASON
 from console.gate import page
+from console.markup import literal
 from console.step_up import Ask, sensitive
 
 gh, admin = page(Action.RESTRICTIONS_VIEW)
@@ -38,21 +40,26 @@ else:
 with st.form("restriction"):
     lift = st.radio("Decision", ["Restrict", "Lift"], horizontal=True)
     environment = st.selectbox("Environment", list(gh.policy.environments))
-    customer = st.text_input("Customer id", max_chars=64)
-    reason = st.text_input("Reason (required)", max_chars=MAX_REASON)
+    customer = st.text_input("Customer id", max_chars=64, key="restriction_customer")
+    reason = st.text_input("Reason (required)", max_chars=MAX_REASON, key="restriction_reason")
     submitted = st.form_submit_button("Apply", type="primary")
 
 
 def decide(lifting: bool, environment: str, customer: str, reason: str) -> Ask:
     what = (f"{'Lift the restriction of' if lifting else 'Restrict'} customer `{customer}` "
-            f"in {environment}")
+            f"in {environment}, for the reason “{literal(reason.strip())}”: ")
+    what += ("its data can be served, requested and approved again" if lifting else
+             "nobody is served its data, under any grant, and no access to it can be "
+             "requested, approved or opened by break-glass until the restriction is lifted")
 
     def act(who: Principal) -> str:
         (restrictions.lift if lifting else restrictions.restrict)(
             gh, who, environment, customer, reason)
         return f"{'Lifted the restriction of' if lifting else 'Restricted'} customer " \
                f"`{customer}` in {environment}."
-    return Ask(what, act)
+    return Ask(what, act, confirm=True, needs_code=True,
+               check=lambda _: restrictions.check(gh, environment, customer, reason, lifting),
+               clear={"restriction_customer": "", "restriction_reason": ""})
 
 
 sensitive(gh, admin, "restriction",

@@ -13,7 +13,7 @@ import streamlit as st
 from access.authz import Action
 from access.identity import mfa, users
 from access.principal import Principal
-from access.text import MAX_REASON
+from access.text import MAX_REASON, checked_reason
 from console.formatting import clock, day, stamp
 from console.gate import page
 from console.markup import literal
@@ -63,9 +63,9 @@ labels = {u.id: f"{u.name} ({u.sub})" for u in people if u.id != admin.user_id}
 st.subheader("Change an account")
 with st.form("user_action"):
     target = st.selectbox("User", list(labels), format_func=labels.__getitem__, index=None,
-                          placeholder="Choose a person")
-    action = st.radio("Action", list(EFFECTS), horizontal=True, index=None)
-    reason = st.text_input("Reason (required)", max_chars=MAX_REASON)
+                          placeholder="Choose a person", key="user_target")
+    action = st.radio("Action", list(EFFECTS), horizontal=True, index=None, key="user_verb")
+    reason = st.text_input("Reason (required)", max_chars=MAX_REASON, key="user_reason")
     submitted = st.form_submit_button("Apply", type="primary")
 
 
@@ -81,7 +81,10 @@ def user_action(target: int, action: str, reason: str) -> Ask:
             return f"Enabled {who}."
         mfa.reset(gh, me, target, reason)
         return f"Reset the authenticator of {who}; they enroll again at their next sign-in."
-    return Ask(f"{action} {who}: {EFFECTS[action]}", act, confirm=True, needs_code=True)
+    return Ask(f"{action} {who}, for the reason “{literal(reason.strip())}”: "
+               f"{EFFECTS[action]}", act, confirm=True, needs_code=True,
+               check=lambda _: checked_reason(reason),  # what all three services check
+               clear={"user_target": None, "user_verb": None, "user_reason": ""})
 
 
 missing = [name for name, value in (("User", target), ("Action", action)) if value is None]
@@ -104,7 +107,7 @@ def unlock(target: users.UserView, why: str) -> Ask:
     assert target.locked_until is not None
     return Ask(f"Unlock {who}: the lock until {clock(target.locked_until)} ends now and wrong "
                "codes count from zero again; their authenticator stays the same", act,
-               confirm=True, needs_code=True)
+               confirm=True, needs_code=True, check=lambda _: checked_reason(why))
 
 
 if locked:

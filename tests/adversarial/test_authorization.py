@@ -220,6 +220,13 @@ SERVICES: dict[str, Service] = {
     "broker.export_csv": service({R}, lambda a, p, t: broker.export_csv(
         a.w.gh, p, t, "cust-0001", "contacts"), lambda a: a.grant("read", "export"),
         step_up=True),
+    # a page's check of the input before it asks for a code: the role, never a fresh code
+    "broker.check_reveal": service({R}, lambda a, p, t: broker.check_reveal(
+        a.w.gh, p, t, "cust-0001", "contacts", ["contacts.email"],
+        "customer asked to confirm the address"), lambda a: a.grant("read", "reveal")),
+    "broker.check_export": service({R}, lambda a, p, t: broker.check_export(
+        a.w.gh, p, t, "cust-0001", "contacts", columns=["contacts.email"],
+        reason="customer asked for the file"), lambda a: a.grant("read", "reveal", "export")),
     # the approver's
     "decide_request.decide": service({A}, lambda a, p, t: decide_request.decide(
                     a.w.gh, p, t, approve=True), Arena.pending, step_up=True),

@@ -230,6 +230,7 @@ def test_the_console_golden_path_logs_no_code_seed_or_token(
     file_request(sam, "cust-0042", "SUP-2001: renewal failed, check the subscription")
     ada = console_enrolled(oidc, "ada.admin", "console/pages/approvals.py", secrets)
     labelled(ada.button, "Approve").click().run()
+    labelled(ada.button, "Confirm").click().run()  # every decision is confirmed
     assert "approved" in ada.success[0].value
     sam.switch_page("console/pages/customer_data.py").run()
     labelled(sam.button, "Read").click().run()  # reads happen only when asked for

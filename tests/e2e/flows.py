@@ -38,6 +38,18 @@ def enroll(page: Page) -> tuple[str, int]:
     return secret, step
 
 
+def confirm(page: Page, names: str) -> None:
+    """Confirm the consequential action just asked for (approve, deny, revoke, restrict,
+    lift, a user change, an export in clear, break-glass): every one shows a confirmation
+    naming what will happen, `names` being part of it, even with a fresh code. Clicks its
+    Confirm once it is the only one on screen (a rerun can leave a stale twin for a moment)."""
+    expect(page.get_by_text(f"Confirm: {names}")).to_be_visible()
+    button = page.get_by_role("button", name="Confirm", exact=True)
+    expect(button).to_have_count(1)
+    button.click()
+    wait_for_app(page)
+
+
 def sign_out(page: Page) -> None:
     """Press the one Sign out button and end the session at the provider too.
 

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from access.workflow import decide_request, grants
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import drawn, fits, open_page, sign_in
+from tests.e2e.flows import confirm, drawn, fits, open_page, sign_in
 
 
 @pytest.fixture
@@ -41,7 +41,11 @@ def test_approve_and_revoke_leave_no_stale_screen(page: Page, console_url: str,
     start = stage.last_event_id()
     open_page(page, "Approvals")
     expect(page.get_by_text("approvals 0/2")).to_be_visible()
-    page.get_by_role("button", name="Approve", exact=True).click()
+    page.get_by_role("button", name="Approve", exact=True).click()  # a fresh code: confirm
+    expect(page.get_by_text("Approval 1 of 2: the request waits for another approver")
+           ).to_be_visible()  # the confirmation says what this vote does
+    assert stage.actions(after=start) == []
+    confirm(page, "Approve request 2 for Sam Support")
     expect(page.get_by_text("Request 2: pending (1/2 approvals).")).to_be_visible()
     # Alan has voted: the card (which said 0/2 and offered Approve) has left his queue
     expect(page.get_by_text("approvals 0/2")).to_have_count(0)
@@ -56,8 +60,7 @@ def test_approve_and_revoke_leave_no_stale_screen(page: Page, console_url: str,
     page.get_by_label("Reason (required)").fill("Ticket SUP-3003 closed")
     page.get_by_role("button", name="Revoke", exact=True).click()
     wait_for_app(page)
-    page.get_by_role("button", name="Confirm", exact=True).click()  # revoking is confirmed
-    wait_for_app(page)
+    confirm(page, f"Revoke grant {stage.grant_id} of Sam Support")
     expect(page.get_by_text(f"Grant {stage.grant_id} revoked; Sam Support's next read "
                             "under it is refused.")).to_be_visible()
     expect(page.get_by_text("No live grant")).to_be_visible()  # the table above, updated

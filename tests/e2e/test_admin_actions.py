@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
 
+from audit.schema import events_table
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import open_page
+from tests.e2e.flows import confirm, open_page
 
 COMMON: dict[str, Any] = {
     "customer_id": "cust-0053", "environment": "production", "scopes": ["contacts"],
@@ -32,6 +34,14 @@ def stage(console_url: str, tmp_path: Path, idp: str,
         backstage.enroll(sub)
     yield backstage
     backstage.gh.engine.dispose()
+
+
+def reasons(stage: Backstage, action: str) -> list[str]:
+    """The reasons recorded on `action` events, oldest first."""
+    e = events_table.c
+    with stage.gh.engine.connect() as conn:
+        return [str(r) for r in conn.execute(select(e.reason).where(e.action == action)
+                                             .order_by(e.id)).scalars()]
 
 
 def work(stage: Backstage, after: int) -> list[str]:
@@ -56,12 +66,34 @@ def test_approve_and_deny_newest_first_with_times_and_durations(
     start = stage.last_event_id()
     page.get_by_role("button", name="Approve").first.click()  # request 2 (fresh code)
     wait_for_app(page)
+    expect(page.get_by_text("The last approval needed (1 of 1): the grant is issued at once")
+           ).to_be_visible()  # a fresh code, still a confirmation saying what happens
+    expect(page.get_by_label("6-digit code")).to_have_count(0)
+    assert work(stage, start) == []
+    confirm(page, "Approve request 2 for Sam Support: cust-0053, production, account (read)")
     expect(page.get_by_text("Request 2: approved (1/1 approvals).")).to_be_visible()
     assert work(stage, start) == ["request.approved", "grant.issued"]
 
-    page.get_by_label("Comment").fill("Ticket SUP-3003 is closed")
+    page.get_by_role("button", name="Deny").click()  # no comment: refused at the button
+    wait_for_app(page)
+    expect(page.get_by_text("comment: is required when denying")).to_be_visible()
+    expect(page.get_by_role("button", name="Confirm", exact=True)).to_have_count(0)
+    page.get_by_label("Comment").fill("Ticket closed")
     page.get_by_role("button", name="Deny").click()
     wait_for_app(page)
+    expect(page.get_by_text("Confirm: Deny request 1 for Sam Support")).to_contain_text(
+        "with the comment “Ticket closed”. The request is denied at once")
+    page.get_by_label("Comment").fill("Ticket SUP-3003 is closed")  # changed while it waits
+    page.keyboard.press("Tab")
+    wait_for_app(page)
+    expect(page.get_by_text("Withdrawn: Comment changed after you asked")).to_be_visible()
+    expect(page.get_by_role("button", name="Confirm", exact=True)).to_have_count(0)
+    screenshot(page, "admin-actions-2a-deny-withdrawn-when-the-comment-changed")
+    assert work(stage, start) == ["request.approved", "grant.issued"]
+    page.get_by_role("button", name="Deny").click()
+    wait_for_app(page)
+    confirm(page, "Deny request 1 for Sam Support: cust-0053, production, contacts (read), "
+                  "4 h, with the comment “Ticket SUP-3003 is closed”")
     expect(page.get_by_text("Request 1: denied (0/1 approvals).")).to_be_visible()
     expect(page.get_by_text("Nothing waiting for you.")).to_be_visible()
     screenshot(page, "admin-actions-2-approved-and-denied")
@@ -87,18 +119,28 @@ def test_revoke_confirms_and_the_holder_sees_it_then_releases_with_confirmation(
     admin.get_by_label("Grant", exact=True).click()  # nothing chosen until the admin chooses
     admin.get_by_role("option", name=f"Grant {revoked} · Sam Support · cust-0053 "
                                      "(production) · ticket SUP-3003").click()
+    admin.get_by_role("button", name="Revoke", exact=True).click()  # no reason yet
+    wait_for_app(admin)
+    expect(admin.get_by_text("reason: must be 3 to 500 characters")).to_be_visible()
+    expect(admin.get_by_role("button", name="Confirm", exact=True)).to_have_count(0)
+    screenshot(admin, "admin-actions-3a-revoke-without-a-reason")
     admin.get_by_label("Reason (required)").fill("Ticket SUP-3003 closed")
     admin.get_by_role("button", name="Revoke", exact=True).click()
     wait_for_app(admin)
-    expect(admin.get_by_text(f"Confirm: Revoke grant {revoked} of Sam Support on customer "
-                             "cust-0053 (production, ticket SUP-3003) now")).to_be_visible()
-    screenshot(admin, "admin-actions-4-revoke-confirm")
+    asked = (f"Confirm: Revoke grant {revoked} of Sam Support on customer cust-0053 "
+             "(production, ticket SUP-3003) now, for the reason “Ticket SUP-3003 closed”")
+    expect(admin.get_by_text(asked)).to_be_visible()
     assert work(stage, start) == []  # nothing happens before the confirmation
-    admin.get_by_role("button", name="Confirm", exact=True).click()
-    wait_for_app(admin)
+    # Typed into the form but not submitted: the confirmation still does what it names.
+    admin.get_by_label("Reason (required)").fill("typed after asking")
+    screenshot(admin, "admin-actions-4-revoke-confirm")
+    confirm(admin, asked.removeprefix("Confirm: "))
     expect(admin.get_by_text(f"Grant {revoked} revoked")).to_be_visible()
+    expect(admin.get_by_label("Reason (required)")).to_have_value("")  # used, so emptied
+    expect(admin.get_by_role("combobox", name="Grant")).to_have_value("")
     screenshot(admin, "admin-actions-5-revoked")
     assert work(stage, start) == ["grant.revoked"]
+    assert reasons(stage, "grant.revoked") == ["Ticket SUP-3003 closed"]
     context.close()
 
     page.get_by_role("button", name="Release now").first.click()  # the open tab reruns
@@ -141,8 +183,8 @@ def test_users_nothing_preselected_and_each_change_needs_a_fresh_code_and_confir
     assert work(stage, start) == []
     stage.enter_code(page, "ada.admin", "Confirm with code")
     wait_for_app(page)
-    expect(page.get_by_text("Confirm: Disable Sam Support (sam.support): they are signed "
-                            "out everywhere")).to_be_visible()
+    expect(page.get_by_text("Confirm: Disable Sam Support (sam.support), for the reason “left "
+                            "the company”: they are signed out everywhere")).to_be_visible()
     screenshot(page, "admin-actions-9-disable-confirm")
     assert work(stage, start) == []
     page.get_by_role("button", name="Confirm", exact=True).click()

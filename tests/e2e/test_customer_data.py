@@ -21,7 +21,7 @@ from access.workflow import grants
 from audit.schema import events_table
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import open_page
+from tests.e2e.flows import confirm, open_page
 
 CUSTOMER = "cust-0053"
 CLEAR_REASON = "SUP-3001: the customer asked for their contact sheet"
@@ -248,6 +248,7 @@ def test_an_export_carries_masked_or_revealed_columns_as_chosen(page: Page, cons
     assert (after_label(watermark, "by"), after_label(watermark, "grant"),
             after_label(watermark, "revealed")) == ("sam.support", str(stage.grant_id), "none")
     assert masked_rows and all(r["email"].startswith("•••@") for r in masked_rows)
+    expect(page.get_by_text("In clear in this file: none: all masked.")).to_be_visible()
     assert stage.actions(after=start) == ["data.exported"]
 
     stage.age_step_up("sam.support")  # columns in clear: a reason and a fresh code
@@ -257,27 +258,27 @@ def test_an_export_carries_masked_or_revealed_columns_as_chosen(page: Page, cons
     page.get_by_label("Reason for the columns in clear").fill(CLEAR_REASON)
     page.get_by_role("button", name="Export CSV", exact=True).click()
     wait_for_app(page)
-    asked = (f"Export `{CUSTOMER}`'s contacts (rows 1–{len(masked_rows)} of "
+    asked = (f"Export {CUSTOMER}'s contacts (rows 1–{len(masked_rows)} of "
              f"{len(masked_rows)}) as CSV under grant {stage.grant_id}, with contacts.email "
-             "in clear")
-    expect(page.get_by_text(asked.replace("`", "") + ": this needs a fresh code")
-           ).to_be_visible()
+             f"in clear, for the reason “{CLEAR_REASON}”")
+    expect(page.get_by_text(asked + ": this needs a fresh code")).to_be_visible()
     page.get_by_label("6-digit code").scroll_into_view_if_needed()
     screenshot(page, "customer-data-6-export-in-clear-asks-for-a-code")
     assert stage.actions(after=start) == []  # nothing exported before the code
     stage.enter_code(page, "sam.support", "Confirm with code")
     wait_for_app(page)
-    expect(page.get_by_text("Confirm: " + asked.replace("`", ""))).to_be_visible()
+    expect(page.get_by_text("Confirm: " + asked)).to_be_visible()
     expect(page.get_by_role("button", name="Download CSV")).to_have_count(0)  # no stale file
-    page.get_by_role("button", name="Confirm", exact=True).click()
-    wait_for_app(page)
-    expect(page.get_by_text(re.compile(r"-revealed\.csv: rows 1–\d+ of \d+, with "
-                                       "contacts.email in clear"))).to_be_visible()
+    confirm(page, asked)
+    expect(page.get_by_text("In clear in this file: contacts.email (every other column "
+                            "masked).")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"-revealed\.csv: rows 1–\d+ of \d+, [\d,]+ bytes\.")
+                            )).to_be_visible()
     name, watermark, clear_rows = downloaded(page)
     # the choice was used once: nothing stays selected for the next export
     expect(page.get_by_role("button", name="Remove contacts.email")).to_have_count(0)
     expect(page.get_by_label("Reason for the columns in clear")).to_have_value("")
-    page.get_by_text("-revealed.csv: rows").scroll_into_view_if_needed()
+    page.get_by_text("In clear in this file").scroll_into_view_if_needed()
     screenshot(page, "customer-data-7-exported-in-clear")
     assert name.endswith("-revealed.csv")
     assert after_label(watermark, "revealed") == "contacts.email"
@@ -312,3 +313,53 @@ def test_without_reveal_an_export_offers_no_columns_in_clear(
     assert rows and all(r["email"].startswith("•••@") and r["phone"].startswith("••••")
                         for r in rows)
     assert stage.actions(after=start) == ["data.exported"]
+
+
+def test_missing_input_is_refused_at_its_button_and_a_choice_in_clear_survives_it(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    """Reveal with nothing chosen, and an export in clear without its reason, with a stale
+    code: each refused at its button naming the field and the rule, before any code; one
+    logged refusal each; the export's choice stays to be completed, then the file says
+    which columns are in clear."""
+    stage.sign_in(page, console_url, "sam.support")
+    open_page(page, "Customer data")
+    read_contacts(page)
+    stage.age_step_up("sam.support")
+    start = stage.last_event_id()
+    page.get_by_text("Reveal masked columns").click()
+    page.get_by_role("button", name="Reveal", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("columns: choose at least one revealable column")).to_be_visible()
+    expect(page.get_by_label("6-digit code")).to_have_count(0)
+    expect(page.get_by_role("button", name="Confirm", exact=True)).to_have_count(0)
+    screenshot(page, "customer-data-9-reveal-refused-at-the-button")
+    assert stage.actions(after=start) == ["data.denied"]
+
+    choose(page, "Columns in clear in the file (optional)", "contacts.phone")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Export CSV", exact=True).click()  # no reason
+    wait_for_app(page)
+    expect(page.get_by_text("reason: must be 3 to 500 characters")).to_be_visible()
+    expect(page.get_by_label("6-digit code")).to_have_count(0)
+    expect(page.get_by_role("button", name="Remove contacts.phone")).to_have_count(1)  # kept
+    expect(page.get_by_role("button", name="Download CSV")).to_have_count(0)
+    page.get_by_text("reason: must be 3 to 500 characters").scroll_into_view_if_needed()
+    screenshot(page, "customer-data-10-export-in-clear-without-a-reason")
+    assert stage.actions(after=start) == ["data.denied", "data.denied"]
+
+    page.get_by_label("Reason for the columns in clear").fill(CLEAR_REASON)
+    page.get_by_role("button", name="Export CSV", exact=True).click()
+    wait_for_app(page)
+    stage.enter_code(page, "sam.support", "Confirm with code")
+    wait_for_app(page)
+    confirm(page, f"Export {CUSTOMER}'s contacts")
+    expect(page.get_by_text("In clear in this file: contacts.phone (every other column "
+                            "masked).")).to_be_visible()
+    _, watermark, rows = downloaded(page)
+    assert after_label(watermark, "revealed") == "contacts.phone"
+    assert rows and all("•" not in r["phone"] and r["email"].startswith("•••@") for r in rows)
+    page.get_by_text("In clear in this file").scroll_into_view_if_needed()
+    screenshot(page, "customer-data-11-export-says-what-is-in-clear")
+    assert stage.actions(after=start) == ["data.denied", "data.denied", "auth.mfa.step_up",
+                                          "data.exported"]
+

@@ -16,7 +16,7 @@ from access.data import broker
 from audit.schema import events_table
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import open_page
+from tests.e2e.flows import confirm, open_page
 
 CUSTOMER = "cust-0053"
 
@@ -86,10 +86,12 @@ def test_the_request_form_shows_every_bad_field_at_once_under_the_field(
     customer, scopes = shown(page.get_by_label("Customer id")), shown(page.get_by_label(
         "Data scopes"))
     below(page.get_by_text("must be a customer id"), customer, scopes)
-    below(page.get_by_text("must name at least one scope"), scopes,
+    below(page.get_by_text("choose at least one scope"), scopes,
           shown(page.get_by_label("Justification")))
-    expect(page.get_by_text("must match ^(SUP|INC)")).to_be_visible()
-    expect(page.get_by_text("is required: 10 to 1000 characters")).to_be_visible()
+    expect(page.get_by_text("must look like SUP-1234 or INC-1234")).to_be_visible()
+    expect(page.get_by_text("is too short: at least 10 characters (this has 3)")).to_be_visible()
+    expect(page.get_by_text("Choose the data scopes and actions to see how many approvers")
+           ).to_be_visible()
     expect(page.get_by_text("filed")).to_have_count(0)
     screenshot(page, "forms-1-request-every-error")
     refusals = refused(stage, "request.created", after=start)
@@ -103,13 +105,35 @@ def test_the_request_form_shows_every_bad_field_at_once_under_the_field(
     shown(page.get_by_label("Customer id")).fill(CUSTOMER)
     shown(page.get_by_label("Ticket")).fill("SUP-7")
     choose(page, "Data scopes", "contacts")
+    expect(page.get_by_text("Needs 1 approver other than you before the grant is issued"))\
+        .to_be_visible()  # said before submitting
+    choose(page, "Actions", "export")
+    expect(page.get_by_text("Needs 2 approvers other than you (export raises it from 1)"))\
+        .to_be_visible()
     shown(page.get_by_label("Justification")).fill("SUP-7: the customer cannot sign in")
     page.get_by_role("button", name="Submit request").click()
     wait_for_app(page)
     expect(page.get_by_text("Request 1 filed")).to_be_visible()
     expect(page.get_by_text("must be a customer id")).to_have_count(0)
+    for field in ("Customer id", "Ticket", "Justification"):  # emptied: nothing stale
+        expect(shown(page.get_by_label(field, exact=True))).to_have_value("")
+    expect(shown(start_at)).to_have_count(0)
     screenshot(page, "forms-2-request-filed")
     assert stage.actions(after=start) == ["request.created", "request.created"]
+
+    # The same request again (a second tab, or typed again): refused, naming the first.
+    shown(page.get_by_label("Customer id")).fill(CUSTOMER)
+    shown(page.get_by_label("Ticket")).fill("SUP-7")
+    choose(page, "Data scopes", "contacts")
+    shown(page.get_by_label("Justification")).fill("SUP-7: the customer cannot sign in")
+    page.get_by_role("button", name="Submit request").click()
+    wait_for_app(page)
+    expect(page.get_by_text(f"you already asked for this: your request 1 for customer "
+                            f"{CUSTOMER} in production under ticket SUP-7 (contacts) is "
+                            "still pending")).to_be_visible()
+    screenshot(page, "forms-2a-same-request-refused")
+    assert stage.actions(after=start) == ["request.created"] * 3
+    assert "your request 1" in refused(stage, "request.created", after=start)[-1]
 
 
 def test_break_glass_has_its_own_form_and_the_review_card_shows_what_happened(
@@ -119,16 +143,28 @@ def test_break_glass_has_its_own_form_and_the_review_card_shows_what_happened(
     open_page(page, "Request access")
     page.get_by_role("tab", name="Break-glass (emergency)").click()
     expect(page.get_by_text("Policy for break-glass in production: at most 1 h")).to_be_visible()
+    expect(page.get_by_text("It skips the 1 to 2 approvers a request here would need (by "
+                            "scope: choose the scopes to see)")).to_be_visible()
     expect(shown(page.get_by_label("Justification"))).to_have_count(0)  # not the request form
+    start = stage.last_event_id()
+    page.get_by_role("button", name="Break the glass").click()  # empty: one error a field
+    wait_for_app(page)
+    reason = shown(page.get_by_label("Emergency reason"))
+    below(page.get_by_text("is required: 10 to 1000 characters"), reason,
+          page.get_by_role("button", name="Break the glass"))
+    expect(page.get_by_text("must be 3 to 500 characters")).to_have_count(0)  # one rule
+    screenshot(page, "forms-3a-break-glass-empty")
+    assert stage.actions(after=start) == ["breakglass.activated"]  # the refusal, once
+
     shown(page.get_by_label("Customer id")).fill(CUSTOMER)
     shown(page.get_by_label("Incident ticket")).fill("INC-4242")
     choose(page, "Data scopes", "contacts")
-    shown(page.get_by_role("combobox", name="Actions")).click()
-    for beyond in ("reveal", "export"):  # policy: break-glass in production carries read only
-        expect(page.get_by_role("option", name=beyond)).to_have_count(0)
-    page.keyboard.press("Escape")
-    shown(page.get_by_label("Emergency reason")).fill("INC-4242: sign-in outage for the "
-                                                      "customer, on call")
+    expect(page.get_by_text("It skips the 1 approver contacts would need")).to_be_visible()
+    actions = shown(page.get_by_role("combobox", name="Actions"))
+    expect(actions).to_be_disabled()  # policy: break-glass in production carries read only
+    expect(page.get_by_text("Break-glass here carries only read; ask an approver for more.")
+           ).to_be_visible()
+    reason.fill("INC-4242: sign-in outage for the customer, on call")
     screenshot(page, "forms-3-break-glass-form")
     start = stage.last_event_id()
     page.get_by_role("button", name="Break the glass").click()
@@ -136,9 +172,9 @@ def test_break_glass_has_its_own_form_and_the_review_card_shows_what_happened(
     expect(page.get_by_text("Confirm: Open break-glass access to customer cust-0053 in "
                             "production now: contacts; read; 1 h")).to_be_visible()
     assert stage.actions(after=start) == []  # nothing opens before the confirmation
-    page.get_by_role("button", name="Confirm", exact=True).click()
-    wait_for_app(page)
+    confirm(page, "Open break-glass access to customer cust-0053")
     expect(page.get_by_text("Break-glass grant 1 is active for 1 h")).to_be_visible()
+    expect(shown(page.get_by_label("Emergency reason"))).to_have_value("")  # used: emptied
     screenshot(page, "forms-4-break-glass-active")
     assert stage.actions(after=start) == ["grant.issued", "breakglass.activated"]
 

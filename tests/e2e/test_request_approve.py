@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import enroll, open_page, sign_in
+from tests.e2e.flows import confirm, enroll, open_page, sign_in
 
 
 def test_support_requests_admin_approves_support_sees_the_grant(
@@ -33,6 +33,7 @@ def test_support_requests_admin_approves_support_sees_the_grant(
     expect(admin.get_by_text("Request 1")).to_be_visible()
     screenshot(admin, "workflow-2-approvals")
     admin.get_by_role("button", name="Approve", exact=True).click()
+    confirm(admin, "Approve request 1 for Sam Support: cust-0042, production")
     expect(admin.get_by_text("Request 1: approved (1/1 approvals)")).to_be_visible()
     admin_context.close()
 

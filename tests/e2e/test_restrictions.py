@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import open_page
+from tests.e2e.flows import confirm, open_page
 
 CUSTOMER = "cust-0053"
 REASON = "Art. 18: the customer contests the accuracy of their data"
@@ -60,9 +60,22 @@ def test_an_admin_restricts_and_lifts_a_customer_and_support_is_refused_meanwhil
     expect(page.get_by_text("No customer is restricted.")).to_be_visible()
     start = stage.last_event_id()
 
+    form = page.get_by_test_id("stForm")  # a customer that does not exist: refused at once
+    form.get_by_label("Customer id").fill("cust-9999")
+    form.get_by_label("Reason (required)").fill(REASON)
+    form.get_by_role("button", name="Apply", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("customer: there is no customer cust-9999 in production")
+           ).to_be_visible()
+    expect(page.get_by_label("6-digit code")).to_have_count(0)  # no code spent on it
+    assert stage.actions(after=start) == []
+
     decide(page, "Restrict")  # the code prompt shows beside the form, nothing has happened
-    expect(page.get_by_text(f"Restrict customer {CUSTOMER} in production: this needs a fresh "
-                            "code")).to_be_visible()
+    expect(page.get_by_text(f"Restrict customer {CUSTOMER} in production, for the reason "
+                            f"“{REASON}”: nobody is served its data, under any grant, and no "
+                            "access to it can be requested, approved or opened by break-glass "
+                            "until the restriction is lifted: this needs a fresh code")
+           ).to_be_visible()
     assert stage.actions(after=start) == []
     screenshot(page, "restrictions-1-code-prompt")
     stage.enter_code(page, "ada.admin", "Confirm with code")
@@ -94,9 +107,14 @@ def test_an_admin_restricts_and_lifts_a_customer_and_support_is_refused_meanwhil
     assert stage.actions("data.", after=refused_at) == ["data.denied"]
 
     lifted_at = stage.last_event_id()
-    decide(page, "Lift")  # the code is still fresh: the lift runs on the click
+    decide(page, "Lift")  # the code is still fresh: no code, but a confirmation all the same
+    expect(page.get_by_label("6-digit code")).to_have_count(0)
+    assert stage.actions(after=lifted_at) == []
+    confirm(page, f"Lift the restriction of customer {CUSTOMER} in production, for the reason "
+                  "“Art. 18: the accuracy is confirmed”: its data can be served")
     expect(page.get_by_text(f"Lifted the restriction of customer {CUSTOMER} in production.")
            ).to_be_visible()
+    expect(page.get_by_test_id("stForm").get_by_label("Customer id")).to_have_value("")
     expect(page.get_by_text("No customer is restricted.")).to_be_visible()
     screenshot(page, "restrictions-5-lifted")
     assert stage.actions(after=lifted_at) == ["customer.restriction_lifted"]

@@ -49,13 +49,13 @@ def test_an_approval_left_at_the_code_prompt_never_runs(page: Page, console_url:
     screenshot(page, "step-up-1-approve-asks-for-a-code")
 
     open_page(page, "Restrictions")  # walks away, and enters a code for something else
-    page.get_by_label("Customer id").fill("cust-0099")
+    page.get_by_label("Customer id").fill("cust-0059")
     page.get_by_label("Reason (required)").fill("Art. 18 request by the customer")
     page.get_by_role("button", name="Apply", exact=True).click()
     wait_for_app(page)
     stage.enter_code(page, "ada.admin", "Confirm with code")
     wait_for_app(page)
-    expect(page.get_by_text("Confirm: Restrict customer cust-0099 in production")).to_be_visible()
+    expect(page.get_by_text("Confirm: Restrict customer cust-0059 in production")).to_be_visible()
     screenshot(page, "step-up-2-restriction-confirm")
 
     open_page(page, "Approvals")  # back: the approval is gone, nothing ran

@@ -285,3 +285,75 @@ def test_every_broker_entry_point_leaves_exactly_one_event(gh: Gatehouse, people
     else:
         call(customer)
     assert len(events(gh)) == before + 1
+
+
+@pytest.fixture
+def gh_both(gh_any: Gatehouse, tmp_path: Path, clock: FakeClock) -> Gatehouse:
+    """The broker over customer data, its console database on both engines."""
+    return attach_customer_data(gh_any, tmp_path, clock)
+
+
+def denials(gh: Gatehouse, after: int) -> list[tuple[str, str | None]]:
+    """(why, reason) of every `data.denied` event after the first `after` events."""
+    return [(e["details"]["why"], e["reason"]) for e in events(gh)[after:]
+            if e["action"] == "data.denied"]
+
+
+@pytest.mark.parametrize(("columns", "reason", "rule"), [
+    ([], "confirm the address", "columns: choose at least one revealable column"),
+    (["contacts.email"], "", "reason: must be 3 to 500 characters"),
+    (["contacts.job_title"], "confirm the job title", "columns: 'contacts.job_title' is not "
+                                                      "revealable"),
+])
+def test_a_page_checks_a_reveal_before_any_code_exactly_as_reveal_does(
+        gh_both: Gatehouse, idp: LocalIdP, clock: FakeClock, columns: list[str], reason: str,
+        rule: str) -> None:
+    gh = gh_both
+    people = team(gh, idp)
+    grant_id = grant_for(gh, people, customer="cust-0004", actions=("read", "reveal"))
+    clock.advance(minutes=6)  # the code is stale: checking the input needs none
+    before = len(events(gh))
+    with pytest.raises(InvalidInput) as checked:
+        broker.check_reveal(gh, people.sam, grant_id, "cust-0004", "contacts", columns, reason)
+    assert str(checked.value).startswith(rule)
+    by_check = denials(gh, before)
+    assert [why for why, _ in by_check] == [str(checked.value)]  # one event, naming the rule
+    assert len(events(gh)) == before + 1  # and nothing else: no read, no step-up
+
+    people.step_up(gh, "sam")  # the service itself, with a fresh code: the same one event
+    before = len(events(gh))
+    with pytest.raises(InvalidInput) as served:
+        broker.reveal(gh, people.sam, grant_id, "cust-0004", "contacts", columns, reason)
+    assert str(served.value) == str(checked.value)
+    assert denials(gh, before) == by_check
+
+
+def test_input_that_holds_passes_the_check_silently_and_reads_nothing(
+        gh_both: Gatehouse, idp: LocalIdP, clock: FakeClock) -> None:
+    gh = gh_both
+    people = team(gh, idp)
+    grant_id = grant_for(gh, people, customer="cust-0004", actions=("read", "reveal", "export"))
+    clock.advance(minutes=6)
+    before = len(events(gh))
+    broker.check_reveal(gh, people.sam, grant_id, "cust-0004", "contacts", ["contacts.email"],
+                        "confirm the address")
+    broker.check_export(gh, people.sam, grant_id, "cust-0004", "contacts")  # masked: no input
+    broker.check_export(gh, people.sam, grant_id, "cust-0004", "contacts",
+                        columns=["contacts.phone"], reason="the customer asked for it")
+    assert len(events(gh)) == before
+    with pytest.raises(StepUpRequired):  # the action itself still needs its code
+        broker.reveal(gh, people.sam, grant_id, "cust-0004", "contacts", ["contacts.email"],
+                      "confirm the address")
+
+
+def test_an_export_in_clear_without_a_reason_is_refused_by_its_check_once(
+        gh_both: Gatehouse, idp: LocalIdP) -> None:
+    gh = gh_both
+    people = team(gh, idp)
+    grant_id = grant_for(gh, people, customer="cust-0004", actions=("read", "reveal", "export"))
+    before = len(events(gh))
+    with pytest.raises(InvalidInput, match="reason: must be 3 to 500 characters"):
+        broker.check_export(gh, people.sam, grant_id, "cust-0004", "contacts",
+                            columns=["contacts.phone"], reason="")
+    assert [e["action"] for e in events(gh)[before:]] == ["data.denied"]
+    assert events(gh)[-1]["details"]["action"] == "export"

@@ -51,10 +51,14 @@ def test_every_bad_field_is_named_at_once_and_the_refusal_is_logged_once(
 
 def test_a_break_glass_form_names_its_reason_with_the_other_fields(
         gh_any: Gatehouse, people: Team) -> None:
+    """The emergency reason is the request's justification: one text, one rule, one message
+    (never the justification's rule and an admin reason's rule side by side)."""
     before = len(events(gh_any))
     with pytest.raises(InvalidFields) as caught:
         break_glass.activate(gh_any, people.sam, draft(duration=timedelta(minutes=1)), "")
-    assert [p.field for p in caught.value.problems] == ["duration", "reason"]
+    assert [p.field for p in caught.value.problems] == ["duration", "justification"]
+    assert caught.value.problems[1].rule == ("is required: 10 to 1000 characters saying why "
+                                             "the ticket needs this")
     refusal, = events(gh_any)[before:]
     assert (refusal["action"], refusal["outcome"]) == ("breakglass.activated", "denied")
     assert refusal["customer_id"] == "cust-001" and refusal["ticket"] == "SUP-1234"

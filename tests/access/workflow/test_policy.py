@@ -34,6 +34,7 @@ BASE = """\
 # policy v1
 [requests]
 ticket_pattern = '^(SUP|INC)-[0-9]{1,8}$'
+ticket_examples = ["SUP-1234", "INC-1234"]
 justification_max = 1000
 pending_ttl = "24h"
 
@@ -116,6 +117,7 @@ def test_the_shipped_policy_loads_with_a_rule_for_every_environment_and_scope() 
     assert policy.justification_max == 1000
     assert policy.pending_ttl == timedelta(hours=24)
     assert policy.ticket_pattern.fullmatch("SUP-1234")
+    assert policy.ticket_examples == ("SUP-1234", "INC-1234")
     assert policy.ticket_pattern.fullmatch("INC-1")
     assert not policy.ticket_pattern.fullmatch("SUP-")
     assert not policy.ticket_pattern.fullmatch("JIRA-12")
@@ -356,6 +358,15 @@ REFUSED = [
     pytest.param("'^(SUP|INC)-[0-9]{1,8}$'", "'.*'",
                  "requests.ticket_pattern", "must not accept an empty ticket reference",
                  id="regex-accepts-no-ticket"),
+    # What people are shown instead of the pattern: tickets it accepts.
+    pytest.param('["SUP-1234", "INC-1234"]', '["SUP-1234", "JIRA-12"]',
+                 "requests.ticket_examples", "'JIRA-12' does not match ticket_pattern",
+                 id="example-the-pattern-refuses"),
+    pytest.param('["SUP-1234", "INC-1234"]', "[]",
+                 "requests.ticket_examples", "must be a list of 1 to 5 ticket references",
+                 id="no-example"),
+    pytest.param('ticket_examples = ["SUP-1234", "INC-1234"]\n', "",
+                 "requests.ticket_examples", "is required", id="examples-missing"),
     # Completeness: every declared environment has rules, every rule has every key.
     pytest.param("[rules.production]",
                  "[environments.dev]\ncustomer_data = false\nticket_required = false\n"
@@ -402,12 +413,12 @@ def test_a_missing_file_is_refused_naming_it(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("environment", "scopes", "actions", "field", "rule"), [
     ("prod", ["account"], ["read"], "environment", "'prod' is not a known environment"),
-    ("production", [], ["read"], "scopes", "must name at least one scope"),
-    ("production", "billing", ["read"], "scopes", "as a list"),
+    ("production", [], ["read"], "scopes", "choose at least one scope"),
+    ("production", "billing", ["read"], "scopes", "must be a list of scopes"),
     ("production", ["billing", "account", "billing"], ["read"], "scopes",
      "must not repeat a scope: billing"),
     ("production", ["account", "bills"], ["read"], "scopes", "'bills' is not a known scope"),
-    ("production", ["account"], [], "actions", "must name at least one action"),
+    ("production", ["account"], [], "actions", "choose at least one action"),
     ("production", ["account"], ["read", "delete"], "actions", "'delete' is not one of"),
     ("staging", ["account"], ["export"], "actions",
      "export is not allowed for scope account in staging"),

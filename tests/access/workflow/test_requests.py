@@ -243,6 +243,70 @@ def test_denying_needs_a_comment(gh: Gatehouse, people: Team) -> None:
         decide_request.decide(gh, people.ada, request_id, approve=False)
 
 
+def test_a_request_repeating_a_pending_one_is_refused_naming_it(gh_any: Gatehouse,
+                                                               idp: LocalIdP,
+                                                               clock: FakeClock) -> None:
+    """A second click on Submit, or a second tab: the same person, customer, environment and
+    ticket with a scope in common is refused while the first is pending, and the refusal is
+    one denied `request.created` event pointing at it."""
+    gh = gh_any
+    people = team(gh, idp)
+    first = create_request.create(gh, people.sam, draft())
+    before = len(events(gh))
+    for repeat in (draft(), draft(scopes=["billing", "subscriptions"], actions=["read", "export"],
+                                  duration=timedelta(hours=1)), draft(ticket=" SUP-1234 ")):
+        with pytest.raises(Conflict, match=rf"your request {first} for customer cust-001 in "
+                                           r"production under ticket SUP-1234 \(subscriptions\)"
+                                           " is still pending"):
+            create_request.create(gh, people.sam, repeat)
+    refusals = events(gh)[before:]
+    assert [(e["action"], e["outcome"], e["request_id"], e["customer_id"], e["ticket"])
+            for e in refusals] == [("request.created", "denied", str(first), "cust-001",
+                                    "SUP-1234")] * 3
+    assert all("still pending" in e["reason"] for e in refusals)
+    with gh.read() as db:
+        assert db.execute(select(func.count()).select_from(AccessRequest)).scalar() == 1
+
+    # Not a repeat: no scope in common, another ticket, customer or environment, another person.
+    others = [draft(scopes=["account"]), draft(ticket="SUP-99"), draft(customer_id="cust-002"),
+              draft(environment="staging", ticket=None)]
+    filed = [create_request.create(gh, people.sam, d) for d in others]
+    filed.append(create_request.create(gh, people.sky, draft()))
+    assert len(set(filed)) == 5 and first not in filed
+
+    # Once the first is no longer pending (decided, expired), the same request may be filed.
+    decide_request.decide(gh, people.ada, first, approve=False, comment="wrong customer")
+    again = create_request.create(gh, people.sam, draft())
+    clock.advance(hours=25)  # past the pending time-to-live, before any sweeper came by
+    assert create_request.create(gh, people.sam, draft()) > again
+
+
+def test_two_submits_at_once_file_one_request(gh_any: Gatehouse, idp: LocalIdP) -> None:
+    gh = gh_any
+    people = team(gh, idp)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(3)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            create_request.create(gh, people.sam, draft())
+            outcomes.append("filed")
+        except GatehouseError as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=submit) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["Conflict", "Conflict", "filed"]
+    with gh.read() as db:
+        assert db.execute(select(func.count()).select_from(AccessRequest)).scalar() == 1
+    assert [e["outcome"] for e in events(gh, "request.created")] == \
+        ["success", "denied", "denied"]
+
+
 def test_the_queue_shows_history_and_hides_own_and_decided(gh: Gatehouse, people: Team) -> None:
     earlier = create_request.create(gh, people.sam, draft())
     decide_request.decide(gh, people.alan, earlier, approve=False, comment="wrong customer")
@@ -335,7 +399,7 @@ def test_break_glass_is_limited_per_person_per_day(
                              "a fresh ticket does not help")
     assert [r.split(":")[0] for r in breakglass_refusals(gh)] == ["breakglass_per_day"]
     break_glass.activate(gh, people.step_up(gh, "sky"), draft(duration=timedelta(minutes=30)),
-                         "sky's own")
+                         "sky's own outage, INC-8")
     clock.advance(hours=1, seconds=1)
     break_glass.activate(gh, people.step_up(gh, "sam"), draft(duration=timedelta(minutes=30)),
                          "a day later")
@@ -347,7 +411,8 @@ def test_break_glass_cannot_sweep_customers_under_one_ticket(
         approved_grant(gh, people, customer_id=f"cust-00{n}")
     with pytest.raises(Denied, match="ticket SUP-1234 already opened 3 customers"):
         break_glass.activate(gh, people.sky, draft(customer_id="cust-004",
-                                                   duration=timedelta(minutes=30)), "outage")
+                                                   duration=timedelta(minutes=30)),
+                              "outage, and the same ticket")
     assert [r.split(":")[0] for r in breakglass_refusals(gh)] == ["customers_per_ticket"]
 
 
