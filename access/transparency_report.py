@@ -18,7 +18,7 @@ writes the three files as it generates them, under the generation's one event.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from access.authz import Action
@@ -72,9 +72,15 @@ class TransparencyReport:
     event_id: int    # the `transparency.reported` event of its generation
 
     @property
+    def last_day(self) -> datetime:
+        """The period's last day, inclusive (`until` is the exclusive end: the next midnight)."""
+        return self.until - timedelta(microseconds=1)
+
+    @property
     def stem(self) -> str:
-        """A file name stem: customer and period (the customer id is [A-Za-z0-9_-])."""
-        return f"transparency-{self.customer_id}-{self.since:%Y%m%d}-{self.until:%Y%m%d}"
+        """A file name stem: customer and period, both days inclusive (the customer id is
+        [A-Za-z0-9_-])."""
+        return f"transparency-{self.customer_id}-{self.since:%Y%m%d}-{self.last_day:%Y%m%d}"
 
 
 def generate(gh: Gatehouse, principal: Principal, customer_id: str, since: datetime,

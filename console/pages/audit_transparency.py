@@ -64,7 +64,7 @@ if report is None:
     st.stop()
 
 st.success(f"{literal(report.customer_id)}, {report.since:%Y-%m-%d} to "
-           f"{report.until - timedelta(days=1):%Y-%m-%d}: {report.rows} consultation(s), "
+           f"{report.last_day:%Y-%m-%d}: {report.rows} consultation(s), "
            f"cut against the signed checkpoint of tree size {report.tree_size}.",
            icon=":material/verified:")
 if report.unsealed:

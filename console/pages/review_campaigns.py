@@ -18,6 +18,7 @@ from access.reviews.queries import CampaignView, campaign_items
 from access.reviews.queries import campaigns as all_campaigns
 from access.reviews.scope import SCOPES
 from console.errors import show_error
+from console.formatting import when
 from console.gate import page
 from console.markup import literal
 from console.step_up import Act, Ask, sensitive, show_result
@@ -71,7 +72,7 @@ def _start_of(day: object) -> datetime | None:
 
 
 def _when(starts_at: datetime | None) -> str:
-    return "starts now" if starts_at is None else f"starts {starts_at:%Y-%m-%d %H:%M} UTC"
+    return "starts now" if starts_at is None else f"starts {when(starts_at)}"
 
 
 def _define() -> None:
@@ -92,7 +93,7 @@ def _define() -> None:
         return
     st.info(f"{_n(seen.items, 'item')}, {_people(seen.people)} under review; "
             f"{_when(draft.starts_at)}; due "
-            f"{draft.due_at:%Y-%m-%d %H:%M} UTC; unreviewed items: **{draft.default_decision}**.")
+            f"{when(draft.due_at)}; unreviewed items: **{draft.default_decision}**.")
     confirm = None
     if draft.default_decision == "revoke":
         later = "" if draft.starts_at is None else \
@@ -135,7 +136,7 @@ def _progress(c: CampaignView) -> None:
 
 
 def _cancelled_line(c: CampaignView) -> str:
-    said = f"Cancelled {c.ended_at:%Y-%m-%d %H:%M} UTC by {literal(c.ended_by)}"
+    said = f"Cancelled {when(c.ended_at)} by {literal(c.ended_by)}"
     if not c.items:
         return f"{said} before it opened: {literal(c.cancel_reason)}."
     kept, revoked = c.counts.get("kept", 0), c.counts.get("revoked", 0)
@@ -234,7 +235,7 @@ for c in found_campaigns:
     # keyed: a card keeps its elements when a new campaign appears above it
     with st.container(border=True, key=f"campaign_{c.id}"):
         st.markdown(f"**{c.id}. {literal(c.name)}** · {c.status} · starts "
-                    f"{c.starts_at:%Y-%m-%d %H:%M} · due {c.due_at:%Y-%m-%d %H:%M} UTC · "
+                    f"{when(c.starts_at)} · due {when(c.due_at)} · "
                     f"{', '.join(c.scopes)} · default {c.default_decision} · "
                     f"{campaigns.RECURRENCE.get(c.recur_months, '')}")
         _progress(c)

@@ -86,7 +86,7 @@ if not items:
 for item in items:
     with st.container(border=True, key=f"review_item_{item.id}"):
         st.markdown(f"**{literal(item.label)}** · campaign {item.campaign_id} "
-                    f"({literal(item.campaign)}) · due {item.due_at:%Y-%m-%d %H:%M} UTC")
+                    f"({literal(item.campaign)}) · due {when(item.due_at)}")
         if item.handed:
             st.info(f"Handed to you by {literal(item.handed)}", icon=":material/forward:")
         st.caption(window(item))

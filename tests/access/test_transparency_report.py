@@ -8,7 +8,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ import pytest
 from access.context import Gatehouse
 from access.data import broker
 from access.errors import Denied, InvalidInput
-from access.transparency_report import generate, handed_out
+from access.transparency_report import TransparencyReport, generate, handed_out
 from access.workflow import create_request, decide_request
 from audit.checkpoint import load_public_key
 from audit.proved import verify
@@ -179,3 +179,11 @@ def test_each_file_handed_out_is_one_event_citing_the_generation(
         ("audrey", "cust-0001", "customer", {"format": f"transparency-{part}", "row_count": 4,
                                              "tree_size": size, "event_id": generated})
         for part in ("opening", "html")]
+
+
+def test_the_file_name_names_the_period_by_its_inclusive_last_day() -> None:
+    # the page asks for days; `until` is the midnight after the last one (exclusive)
+    report = TransparencyReport("cust-0001", datetime(2026, 11, 7, tzinfo=UTC),
+                                datetime(2026, 12, 7, tzinfo=UTC), b"", b"", b"", 0, 0, 0, 0)
+    assert report.stem == "transparency-cust-0001-20261107-20261206"
+    assert f"{report.last_day:%Y-%m-%d}" == "2026-12-06"

@@ -155,7 +155,7 @@ def test_a_campaign_with_a_later_start_shows_as_scheduled(oidc: str, engine: Eng
     assert not ada.exception
     assert f"Campaign 1 scheduled: starts {later:%Y-%m-%d} 00:00 UTC." in ada.success[0].value
     card = next(m.value for m in ada.markdown if m.value.startswith("**1."))
-    assert f"· scheduled · starts {later:%Y-%m-%d} 00:00 ·" in card
+    assert f"· scheduled · starts {later:%Y-%m-%d} 00:00 UTC ·" in card
     assert any(c.value.startswith("Scheduled: it opens at its start") for c in ada.caption)
     assert [e["action"] for e in actions(engine, "review.campaign.")] == [
         "review.campaign.scheduled"]

@@ -94,6 +94,12 @@ def test_a_campaign_from_start_to_a_verified_evidence_pack(
     expect(page.get_by_text("1 of 1 items decided")).to_be_visible()
     closed.scroll_into_view_if_needed()  # beside the campaign it closed, below the next one
     screenshot(page, "review-4-closed")
+    card = page.locator(".st-key-campaign_1")
+    card.get_by_text("Items", exact=True).click()
+    expect(card.get_by_test_id("stDataFrame")).to_be_visible()
+    page.wait_for_timeout(500)  # the table draws just after its element appears
+    card.scroll_into_view_if_needed()
+    screenshot(page, "review-4b-closed-items")
     # quarterly (the form's default): next quarter's campaign waits for its start
     assert stage.actions("review.") == ["review.campaign.started", "review.decided",
                                         "review.applied", "review.campaign.scheduled",

@@ -134,8 +134,12 @@ def test_a_report_is_downloaded_that_verifies_offline(
     saved = download(page, "Download report (JSON)", tmp_path / "customer")
     readable = download(page, "Download report (HTML)", tmp_path / "customer")
     opening = download(page, "Download opening (names staff)", tmp_path / "auditor")
-    stem = f"transparency-{customer}-"
-    assert saved.name.startswith(stem) and saved.suffix == ".json"
+    # named by the period the page states, both days inclusive
+    stated = re.search(r"(\d{4}-\d\d-\d\d) to (\d{4}-\d\d-\d\d)", verdict.inner_text())
+    assert stated is not None
+    first, last = stated.groups()
+    assert saved.name == f"transparency-{customer}-{first.replace('-', '')}-" \
+                         f"{last.replace('-', '')}.json"
     assert readable.name == saved.with_suffix(".html").name
     assert opening.name == saved.name.replace(".json", "-opening.json")
 
