@@ -3,7 +3,8 @@
 Three weeks of support work under a simulated clock that ends at the real present: personas
 enroll their authenticators, file requests, admins approve (two for billing), deny, let some
 expire; grants are used, released, revoked or run out; one break-glass was reviewed and one
-still waits; a quarterly access review ran to its due date and the next quarter's is open.
+still waits; a quarterly access review ran to its due date (the next quarter's is scheduled)
+and a one-off review of support access is running.
 The audit log is then full of real events and the approval queue is alive.
 Seeding is refused when the database already has users, so it is safe to run again.
 """
@@ -91,6 +92,7 @@ def seed_demo(gh: Gatehouse, issuer: str, seed: int = 7) -> str:
         story.one_request()
         review.advance()
     review.finish()
+    review.run_one_off()
     story.breakglass(reviewed=True)
     clock.now = end - timedelta(hours=3)
     story.breakglass(reviewed=False)
@@ -101,7 +103,8 @@ def seed_demo(gh: Gatehouse, issuer: str, seed: int = 7) -> str:
 class _Review:
     """A quarterly access review inside the story: started twelve days before the end, most
     items decided three days later, closed by the sweep at its due date (the rest keep by
-    default), which opens the next quarter's campaign: one finished, one running."""
+    default), which schedules the next quarter's three months after this one's start. So that
+    reviewers have something to decide, a one-off review of support access then runs."""
 
     def __init__(self, story: _Story, end: datetime) -> None:
         self.story, self.end = story, end
@@ -131,6 +134,13 @@ class _Review:
         while not self.closed:
             self.story.clock.now += timedelta(minutes=30)
             self.advance()
+
+    def run_one_off(self) -> None:
+        """A one-off campaign over the support staff, due ten days after the story ends."""
+        self.story.clock.now = max(self.story.clock.now, self.end - timedelta(days=2))
+        campaigns.start(self.story.gh, self.story.admins[1].principal, campaigns.CampaignDraft(
+            name="Support access check", scopes=["role:requester"],
+            due_at=self.end + timedelta(days=10), default_decision="keep"))
 
     def _decide(self, campaign_id: int) -> None:
         """Each admin decides the items they may; the last one is left to the default."""

@@ -4,12 +4,13 @@ Contract: `generate` fills an empty customer database with `customers` companies
 the product's seeds (accounts and contacts, subscriptions and their lifecycle events, monthly
 invoices, app telemetry, device metadata, bot execution metadata). The same `seed`,
 `customers` and `today` always give the same plaintext rows and ids; only ciphertexts and data
-keys differ, as they must. Every customer gets its own data key, and every `LargeBinary` column
-of the schema is written sealed with it, as the production application would write it; every
-contact's email gets its blind-index row (`access.data.subject_index`), as a production writer
-must. It
-refuses (InvalidInput) a database that already holds customer data, and writes everything in
-one transaction.
+keys differ, as they must. Who each customer is (name, plan, region, contacts) does not depend on
+`today` either: each customer draws from its own generator, so a history that is longer on a
+later day never shifts the next customer's draws. Every customer gets its own data key, and
+every `LargeBinary` column of the schema is written sealed with it, as the production
+application would write it; every contact's email gets its blind-index row
+(`access.data.subject_index`), as a production writer must. It refuses (InvalidInput) a
+database that already holds customer data, and writes everything in one transaction.
 
 Names and contact details are made from small built-in lists; emails use `.example` domains
 (RFC 2606) and phone numbers the ranges set aside for fiction, so no real person is described.
@@ -87,7 +88,7 @@ def generate(engine: Engine, master: MasterKey, customers: int = 60, seed: int =
         raise InvalidInput("customers", f"must be a whole number from 1 to {MAX_CUSTOMERS}")
     if today is not None and today.utcoffset() is None:
         raise InvalidInput("today", "must be a timezone-aware datetime")
-    rows = _Dataset(random.Random(seed), (today or datetime.now(UTC)).astimezone(UTC))
+    rows = _Dataset(seed, (today or datetime.now(UTC)).astimezone(UTC))
     rows.build(customers)
     create_schema(engine)
     with write_engine(engine).begin() as conn:
@@ -133,8 +134,8 @@ def _seal(tables: dict[str, list[dict[str, Any]]], keys: dict[str, bytes]) -> No
 class _Dataset:
     """Plaintext rows per table, built customer by customer from one seeded generator."""
 
-    def __init__(self, rng: random.Random, today: datetime) -> None:
-        self.rng, self.today = rng, today
+    def __init__(self, seed: int, today: datetime) -> None:
+        self.seed, self.rng, self.today = seed, random.Random(seed), today
         self.tables: dict[str, list[dict[str, Any]]] = {}
         self.terminations: dict[str, int] = {}  # customer id → days since termination
 
@@ -146,6 +147,7 @@ class _Dataset:
     def build(self, customers: int) -> None:
         self.plan_terminations(customers)
         for number in range(1, customers + 1):
+            self.rng = random.Random(f"{self.seed}/cust-{number:04d}")
             self.customer(f"cust-{number:04d}")
 
     def customer(self, customer_id: str) -> None:

@@ -210,16 +210,16 @@ def export_form() -> Ask | None:
     return export(columns, reason) if asked else None
 
 
-def download(data: bytes, name: str, rows: str, clear: tuple[str, ...]) -> None:
+def download(data: bytes, file_name: str, rows: str, clear: tuple[str, ...]) -> None:
     """The file, and beside it, plainly, which of its columns are in clear."""
-    st.download_button("Download CSV", data, name, mime="text/csv", on_click="ignore",
+    st.download_button("Download CSV", data, file_name, mime="text/csv", on_click="ignore",
                        icon=":material/file_download:")
     if clear:
         st.warning(f"In clear in this file: **{', '.join(clear)}** (every other column "
                    "masked).", icon=":material/visibility:")
     else:
         st.info("In clear in this file: **none: all masked**.", icon=":material/visibility_off:")
-    st.caption(f"{name}: {rows}, {len(data):,} bytes.")
+    st.caption(f"{file_name}: {rows}, {len(data):,} bytes.")
 
 
 if grant.allows(DataAction.EXPORT):

@@ -67,7 +67,12 @@ from tests.adversarial.support import (
     world,
 )
 from tests.support.identity_helpers import sign_in
-from tests.support.workflow_helpers import draft, lenient_breakglass, with_privacy_officer
+from tests.support.workflow_helpers import (
+    draft,
+    lenient_breakglass,
+    new_draft,
+    with_privacy_officer,
+)
 
 R, A, U, P = Role.REQUESTER, Role.APPROVER, Role.AUDITOR, Role.PRIVACY_OFFICER
 
@@ -83,7 +88,8 @@ class Arena:
         self.w, self.tmp = w, tmp
 
     def pending(self) -> int:
-        return create_request.create(self.w.gh, self.w.people.sam, draft(customer_id="cust-0001"))
+        return create_request.create(self.w.gh, self.w.people.sam,
+                                     new_draft(customer_id="cust-0001"))
 
     def grant(self, *actions: str) -> int:
         return granted(self.w.gh, self.w.people, actions=actions or ("read",))
@@ -196,7 +202,7 @@ def _filter() -> oversight.EventFilter:
 SERVICES: dict[str, Service] = {
     # the requester's use cases
     "create_request.create": service({R}, lambda a, p, _: create_request.create(
-                    a.w.gh, p, draft(customer_id="cust-0001"))),
+                    a.w.gh, p, new_draft(customer_id="cust-0001"))),
     "cancel_request.cancel": service({R}, lambda a, p, t: cancel_request.cancel(a.w.gh, p, t),
                                            Arena.pending),
     "queries.my_requests": service({R}, lambda a, p, _: queries.my_requests(a.w.gh, p)),

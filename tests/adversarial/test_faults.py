@@ -57,7 +57,7 @@ from tests.support.audit_helpers import write_events
 from tests.support.databases import PG_ADMIN_URL, Database
 from tests.support.identity_helpers import sign_in
 from tests.support.mfa_helpers import code_now
-from tests.support.workflow_helpers import draft
+from tests.support.workflow_helpers import new_draft
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -96,10 +96,10 @@ class Operation:
 OPERATIONS: dict[str, Operation] = {
     "file a request": Operation(
         lambda w: None,
-        lambda w, _: create_request.create(w.gh, w.people.sam, draft(customer_id="cust-0001")),
+        lambda w, _: create_request.create(w.gh, w.people.sam, new_draft(customer_id="cust-0001")),
         "request.created"),
     "approve": Operation(
-        lambda w: create_request.create(w.gh, w.people.sam, draft(customer_id="cust-0001")),
+        lambda w: create_request.create(w.gh, w.people.sam, new_draft(customer_id="cust-0001")),
         lambda w, rid: decide_request.decide(w.gh, w.people.ada, rid, approve=True),
         "grant.issued"),
     "revoke": Operation(
@@ -219,7 +219,7 @@ def assert_fails_closed(w: World, gh: Gatehouse, grant_id: int) -> None:
     with pytest.raises(DBAPIError):
         served.append(broker.read(gh, w.people.sam, grant_id, "cust-0001", "contacts"))
     with pytest.raises(DBAPIError):
-        create_request.create(gh, w.people.sam, draft(customer_id="cust-0001"))
+        create_request.create(gh, w.people.sam, new_draft(customer_id="cust-0001"))
     assert served == []
     assert events_after(w.gh.engine, before) == [] and state_digest(w.gh.engine) == digest
 
@@ -264,8 +264,8 @@ def test_a_full_database_serves_no_read_it_cannot_log(sq: World) -> None:
         assert len(logged) == served
         digest = state_digest(w.gh.engine)
         with pytest.raises(DBAPIError):  # and a state change does not half-happen either
-            create_request.create(full, w.people.sam, draft(customer_id="cust-0001",
-                                                            justification="x" * 1000))
+            create_request.create(full, w.people.sam, new_draft(customer_id="cust-0001",
+                                                                justification="x" * 1000))
         assert state_digest(w.gh.engine) == digest
         assert len(events_after(w.gh.engine, before)) == served
     finally:

@@ -39,7 +39,7 @@ from tests.adversarial.support import (
 )
 from tests.support.identity_helpers import sign_in
 from tests.support.mfa_helpers import enroll
-from tests.support.workflow_helpers import draft, lenient_breakglass
+from tests.support.workflow_helpers import draft, lenient_breakglass, new_draft
 
 PAYLOADS: dict[str, str] = {
     "sql quote": "' OR '1'='1' --",
@@ -137,7 +137,7 @@ def test_justifications_are_stored_exactly_or_refused_by_name(w: World) -> None:
     prefix = "SUP-1234 needs: "
     for name, payload in PAYLOADS.items():
         text = prefix + payload
-        call = lambda t=text: create_request.create(w.gh, w.people.sam, draft(  # noqa: E731
+        call = lambda t=text: create_request.create(w.gh, w.people.sam, new_draft(  # noqa: E731
             customer_id="cust-0001", justification=t))
         if not _free_text_expected(name, w.gh.policy.justification_max - len(prefix)):
             if why := refused_cleanly(w, "justification", call):
@@ -175,21 +175,27 @@ REASONS: dict[str, tuple[str, ReasonCall]] = {
         "contacts", ["contacts.email"], r)),
     "deny comment": ("request.denied", lambda w, r: decide_request.decide(
         w.gh, w.people.ada,
-        create_request.create(w.gh, w.people.sam, draft(customer_id="cust-0001")),
+        create_request.create(w.gh, w.people.sam, new_draft(customer_id="cust-0001")),
         approve=False, comment=r)),
 }
 LIMITS = {"deny comment": decide_request.MAX_COMMENT}
+# The emergency reason is the break-glass request's justification: one rule, one field name.
+FIELDS = {"deny comment": "comment", "break-glass reason": "justification"}
 
 
 @pytest.mark.parametrize("site", sorted(REASONS))
 def test_reasons_and_comments_are_logged_exactly_or_refused_by_name(w: World,
                                                                    site: str) -> None:
     action, call = REASONS[site]
-    field = "comment" if site == "deny comment" else "reason"
+    field = FIELDS.get(site, "reason")
+    # a justification is at least ten characters, whatever the payload
+    prefix = "emergency INC-1: " if field == "justification" else "why: "
+    limit = w.gh.policy.justification_max if field == "justification" else \
+        LIMITS.get(site, MAX_REASON)
     problems = {}
     for name, payload in PAYLOADS.items():
-        text = "why: " + payload
-        if not _free_text_expected(name, LIMITS.get(site, MAX_REASON) - 5):
+        text = prefix + payload
+        if not _free_text_expected(name, limit - len(prefix)):
             # Targets are set up before the reason is checked, so only the kind is compared.
             result = outcome(lambda t=text: call(w, t))
             if result != ("InvalidInput", field):

@@ -259,7 +259,7 @@ def test_a_decision_is_confirmed_naming_its_comment_and_a_changed_comment_withdr
     assert logged(data_dir, start) == []  # nothing was decided
 
     sam.switch_page("console/pages/my_access.py").run()
-    assert list(sam.dataframe[0].value["status"]) == ["pending"]
+    assert list(sam.dataframe[0].value["state"]) == ["pending (0/1 approvals)"]
 
 
 def test_a_filed_request_empties_the_form_and_the_same_request_again_is_refused(

@@ -181,8 +181,11 @@ def console_url(start_console: Callable[..., str], console_script: Path) -> str:
     return start_console(console_script)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """Chromium for the browser tests, stopped when they end: Playwright's sync API keeps an
+    event loop running on this thread while it lives, and the tests that follow on the same
+    worker (asyncio.run in the notifier, the sign-in watch) need a thread without one."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                               args=CHROMIUM_ARGS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from access.identity import totp
@@ -48,6 +48,29 @@ def confirm(page: Page, names: str) -> None:
     expect(button).to_have_count(1)
     button.click()
     wait_for_app(page)
+
+
+def shown(locator: Locator) -> Locator:
+    """The one match on screen (another tab's twin is hidden)."""
+    return locator.filter(visible=True)
+
+
+def choose(page: Page, label: str, option: str, exact: bool = True) -> None:
+    """Pick `option` (its whole name, or a part of it when not `exact`) in the visible select
+    or multiselect `label`, leaving the list shut. Retried: a click that lands while the page
+    reruns, or while an expander around the list is still opening, leaves the list shut."""
+    combo = shown(page.get_by_role("combobox", name=label, exact=True))
+    item = page.get_by_role("option", name=option, exact=exact)
+    for _ in range(3):
+        combo.click()
+        try:
+            item.click(timeout=3_000)
+            page.keyboard.press("Escape")
+            wait_for_app(page)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"{label}: {option} never showed")
 
 
 def sign_out(page: Page) -> None:

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from access.workflow import decide_request, grants
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import confirm, drawn, fits, open_page, sign_in
+from tests.e2e.flows import choose, confirm, drawn, fits, open_page, sign_in
 
 
 @pytest.fixture
@@ -120,12 +120,15 @@ def test_an_admin_sees_a_locked_account_and_unlocks_it_with_a_fresh_code(
     sky = context.new_page()
     sign_in(sky, console_url, "sky.support")
     wrong = "000000" if stage.code("sky.support") != "000000" else "111111"
-    for _ in range(5):
+    locked = sky.get_by_text(re.compile(r"too many wrong codes: locked until \d\d:\d\d UTC"))
+    # A click landing while the previous rerun still runs can be lost, so wrong codes are
+    # typed until the lock shows (how many it takes is the unit tests' business).
+    for _ in range(12):
         sky.get_by_label("6-digit code").fill(wrong)
         sky.get_by_role("button", name="Verify", exact=True).click()
         wait_for_app(sky)
-    sky.get_by_role("button", name="Verify", exact=True).click()
-    locked = sky.get_by_text(re.compile(r"too many wrong codes: locked until \d\d:\d\d UTC"))
+        if locked.count():
+            break
     expect(locked).to_be_visible()
     until = re.search(r"\d\d:\d\d UTC", locked.inner_text())[0]  # type: ignore[index]
     screenshot(sky, "admin-7-sky-locked")
@@ -138,8 +141,7 @@ def test_an_admin_sees_a_locked_account_and_unlocks_it_with_a_fresh_code(
     fits(page)
     start = stage.last_event_id()
     stage.age_step_up("ada.admin")
-    page.get_by_label("Locked account").click()
-    page.get_by_role("option", name=f"Sky Support (sky.support), locked until {until}").click()
+    choose(page, "Locked account", f"Sky Support (sky.support), locked until {until}")
     page.get_by_label("Reason for unlocking (required)").fill("Sky typed the old phone's codes")
     page.get_by_role("button", name="Unlock", exact=True).click()
     wait_for_app(page)

@@ -152,7 +152,8 @@ def test_revoke_confirms_and_the_holder_sees_it_then_releases_with_confirmation(
     assert work(stage, start) == ["grant.revoked"]
     page.get_by_role("button", name="Confirm", exact=True).click()
     wait_for_app(page)
-    expect(page.get_by_text(f"Grant {kept} released")).to_be_visible()
+    # the message beside the button (the table below says "grant N released" too)
+    expect(page.get_by_text(f"Grant {kept} released; reads under it")).to_be_visible()
     expect(page.get_by_text("No live grant.")).to_be_visible()
     screenshot(page, "admin-actions-7-released")
     assert work(stage, start) == ["grant.revoked", "grant.released"]

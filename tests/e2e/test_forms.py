@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 
 from access.data import broker
 from audit.schema import events_table
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import confirm, open_page
+from tests.e2e.flows import choose, confirm, open_page, shown
 
 CUSTOMER = "cust-0053"
 
@@ -29,28 +28,6 @@ def stage(console_url: str, tmp_path: Path, idp: str,
         backstage.enroll(sub)
     yield backstage
     backstage.gh.engine.dispose()
-
-
-def shown(locator: Locator) -> Locator:
-    """The one match on screen (the other tab's twin is hidden)."""
-    return locator.filter(visible=True)
-
-
-def choose(page: Page, label: str, option: str) -> None:
-    """Pick `option` in the visible multiselect `label` (retried: a click that lands while
-    the page reruns leaves the list shut)."""
-    combo = shown(page.get_by_role("combobox", name=label))
-    item = page.get_by_role("option", name=option, exact=True)
-    for _ in range(3):
-        combo.click()
-        try:
-            item.click(timeout=3_000)
-            page.keyboard.press("Escape")
-            wait_for_app(page)
-            return
-        except PlaywrightTimeoutError:
-            page.keyboard.press("Escape")
-    raise AssertionError(f"{label}: {option} never showed")
 
 
 def refused(stage: Backstage, action: str, after: int) -> list[str]:

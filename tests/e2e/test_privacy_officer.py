@@ -19,8 +19,7 @@ from access.dsr import rights
 from tests.access.dsr.support import Subject, subject_of
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import open_page
-from tests.e2e.test_forms import choose
+from tests.e2e.flows import choose, open_page
 from tests.e2e.test_privacy_rights import confirm_with_code
 
 

@@ -152,17 +152,18 @@ def test_a_typed_url_naming_no_page_or_a_page_the_role_lacks_lands_on_home(
 
 def test_after_an_mfa_reset_sign_in_again_leads_to_enrolling_anew(
         page: Page, console_url: str, stage: Backstage) -> None:
-    ready(stage, "nell.newcomer", "alan.admin")
-    stage.sign_in(page, console_url, "nell.newcomer")
+    # not nell: the newcomer test above enrolled her in this module's shared database
+    ready(stage, "pia.privacy", "alan.admin")
+    stage.sign_in(page, console_url, "pia.privacy")
     mfa.reset(stage.gh, mfa.verify_code(stage.gh, stage.principal("alan.admin"),
                                         stage.code("alan.admin")),
-              stage.people["nell.newcomer"].principal.user_id, "lost her phone, SUP-31")
+              stage.people["pia.privacy"].principal.user_id, "lost her phone, SUP-31")
     page.reload()
     expect(page.get_by_text("your session has ended (mfa reset); sign in again")) \
         .to_be_visible()
     screenshot(page, "sign-in-10-after-reset")
     page.get_by_role("button", name="Sign in again", exact=True).click()
-    sign_in_at_idp(page, "nell.newcomer")
+    sign_in_at_idp(page, "pia.privacy")
     expect(page.get_by_role("heading", name="Two-step verification")).to_be_visible()
     expect(page.get_by_role("img")).to_have_count(1)  # the QR code of a new enrollment
     screenshot(page, "sign-in-11-enroll-again")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -23,6 +24,15 @@ DRAFT = RequestDraft(customer_id="cust-001", environment="production",
 
 def draft(**changes: Any) -> RequestDraft:
     return replace(DRAFT, **changes)
+
+
+_TICKETS = itertools.count(5000)
+
+
+def new_draft(**changes: Any) -> RequestDraft:
+    """`draft` under a ticket no other call has used: a person's pending request repeated
+    (same customer, environment and ticket, a scope in common) is refused as a duplicate."""
+    return draft(**{"ticket": f"SUP-{next(_TICKETS)}", **changes})
 
 
 @dataclass

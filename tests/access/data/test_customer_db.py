@@ -29,11 +29,12 @@ SEALED = {name: [c.name for c in table.columns if isinstance(c.type, LargeBinary
 class Generated:
     """One generated database file, with the master key that wraps its data keys."""
 
-    def __init__(self, path: Path, customers: int = 60, seed: int = 7) -> None:
+    def __init__(self, path: Path, customers: int = 60, seed: int = 7,
+                 today: datetime = TODAY) -> None:
         self.path, self.master = path, LocalMasterKey(os.urandom(32))
         self.engine = make_engine(f"sqlite:///{path}")
         self.report = generate(self.engine, self.master, customers=customers, seed=seed,
-                               today=TODAY, index=BlindIndex(os.urandom(32)))
+                               today=today, index=BlindIndex(os.urandom(32)))
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of `table` by primary key, sealed columns opened with their customer's key."""
@@ -85,6 +86,23 @@ def test_same_seed_gives_identical_plaintext_rows(tmp_path: Path, demo: Generate
         query = select(TABLES["contacts"].c.email).order_by("id")
         assert one.execute(query).scalars().first() != two.execute(query).scalars().first()
     again.engine.dispose()  # ciphertexts differ: data keys are random, never derived from seed
+
+
+def test_who_each_customer_is_does_not_depend_on_the_day_of_generation(
+        tmp_path: Path, demo: Generated) -> None:
+    """A later day moves every history (invoices, renewals, telemetry); the browser tests and
+    the README's tour name customers by what they hold, so the people stay put."""
+    later = Generated(tmp_path / "later.db", today=TODAY + timedelta(days=97))
+
+    def who(g: Generated) -> dict[str, list[tuple[str, str, str]]]:
+        return {c: [(r["full_name"], r["email"], r["job_title"]) for r in rows]
+                for c, rows in by_customer(g.rows("contacts")).items()}
+
+    assert who(later) == who(demo)
+    assert [(r["company_name"], r["plan"]) for r in later.rows("customers")] == \
+        [(r["company_name"], r["plan"]) for r in demo.rows("customers")]
+    assert later.rows("invoices") != demo.rows("invoices")  # the day did matter
+    later.engine.dispose()
 
 
 def test_another_seed_gives_other_data(tmp_path: Path, demo: Generated) -> None:

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from access.context import Gatehouse
 from access.identity import mfa
 from access.ops.demo import NEWCOMERS, PERSONAS, seed_demo
-from access.schema import AccessRequest, Grant, ReviewCampaign, User
+from access.reviews.closing import months_later
+from access.schema import AccessRequest, Grant, ReviewCampaign, ReviewItem, User
 from access.workflow import queries, sweep
 from audit.database import verify_database
 from audit.events import to_micros
@@ -69,11 +70,19 @@ def test_every_persona_with_a_role_is_enrolled_except_the_newcomer(gh: Gatehouse
     for sub in sorted(subs):
         assert len(mfa.demo_code(gh, ISSUER, sub)) == 6
     assert "nell.newcomer" in PERSONAS and "nell.newcomer" in NEWCOMERS
-def test_the_demo_has_a_finished_quarterly_review_and_a_running_one(gh: Gatehouse) -> None:
+def test_the_demo_has_a_finished_quarterly_review_its_next_quarter_and_a_running_one(
+        gh: Gatehouse) -> None:
     seed_demo(gh, ISSUER)
     with gh.read() as db:
         found = db.execute(select(ReviewCampaign).order_by(ReviewCampaign.id)).scalars().all()
-    assert [(c.status, c.recur_months) for c in found] == [("closed", 3), ("open", 3)]
-    assert found[1].previous_id == found[0].id and found[1].due_at > gh.now()
+    assert [(c.status, c.recur_months) for c in found] == [
+        ("closed", 3), ("scheduled", 3), ("open", 0)]
+    assert found[1].previous_id == found[0].id
+    assert found[1].starts_at == months_later(found[0].starts_at, 3)
+    assert found[2].due_at > gh.now()
+    with gh.read() as db:
+        running = db.execute(select(ReviewItem.status).where(
+            ReviewItem.campaign_id == found[2].id)).scalars().all()
+    assert running and set(running) == {"pending"}
     counts = json.loads(found[0].summary or "{}")
     assert counts["defaulted"] == 1 and counts["kept"] == counts["items"] > 4

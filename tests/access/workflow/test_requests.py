@@ -476,7 +476,7 @@ def test_my_requests_say_what_became_of_each_and_in_whose_words(
     break_glass.review(gh, people.ada, glass, "outage confirmed in INC-7")
     cancelled = create_request.create(gh, people.sam, draft())
     cancel_request.cancel(gh, people.sam, cancelled)
-    pending = create_request.create(gh, people.sam, draft())
+    pending = create_request.create(gh, people.sam, draft(ticket="SUP-9999"))
     create_request.create(gh, people.sky, draft())  # not sam's: never in his list
     ran_out = approved_grant(gh, people, duration=timedelta(hours=1))
     clock.advance(hours=1)
