@@ -111,6 +111,15 @@ class Backstage:
                  if isinstance(row["details"], str) else row["details"]}
                 for row in rows if row["action"].startswith(prefix)]
 
+    def await_actions(self, wanted: list[str], prefix: str = "", after: int = 0,
+                      seconds: float = 30) -> None:
+        """Wait until the log holds exactly `wanted` (see `actions`): the server's own word
+        that a click was handled, where the screen cannot tell an old message from a new one."""
+        deadline = time.monotonic() + seconds
+        while (seen := self.actions(prefix, after)) != wanted:
+            assert time.monotonic() < deadline, f"the log holds {seen}, not {wanted}"
+            time.sleep(0.2)
+
     def last_event_id(self) -> int:
         e = events_table.c
         with self.gh.engine.connect() as conn:

@@ -65,7 +65,9 @@ def choose(page: Page, label: str, option: str, exact: bool = True) -> None:
         combo.click()
         try:
             item.click(timeout=3_000)
-            page.keyboard.press("Escape")
+            # a multiselect's list stays open; Escape on a shut single select clears it
+            if page.get_by_role("listbox").count():
+                page.keyboard.press("Escape")
             wait_for_app(page)
             return
         except PlaywrightTimeout:

@@ -129,6 +129,7 @@ def download(page: Page, label: str, into: Path) -> tuple[str, Path]:
     saved file (by the name the browser was given)."""
     button = page.get_by_role("button", name=re.compile("^" + re.escape(label)))
     expect(button).to_have_count(1)
+    wait_for_app(page)  # a click on the button of a run still drawing can go unanswered
     text = button.inner_text().strip()
     # The button reads its file on the click (a deferred download): on a loaded machine that
     # run can exceed the 20 s action timeout, as it did once in a clean-clone CI run.

@@ -108,7 +108,6 @@ def test_support_reveals_a_masked_column_and_sees_it(page: Page, console_url: st
     page.get_by_text("Reveal masked columns").click()
     expect(page.get_by_role("combobox", name="Columns", exact=True)).to_be_visible()
     choose(page, "Columns", "contacts.email", exact=False)
-    page.keyboard.press("Escape")
     page.get_by_label("Reason", exact=True).fill("SUP-3001: confirm the sign-in address")
     page.get_by_role("button", name="Reveal", exact=True).click()
     wait_for_app(page)
@@ -238,7 +237,6 @@ def test_an_export_carries_masked_or_revealed_columns_as_chosen(page: Page, cons
     stage.age_step_up("sam.support")  # columns in clear: a reason and a fresh code
     start = stage.last_event_id()
     choose(page, "Columns in clear in the file (optional)", "contacts.email", exact=False)
-    page.keyboard.press("Escape")
     page.get_by_label("Reason for the columns in clear").fill(CLEAR_REASON)
     page.get_by_role("button", name="Export CSV", exact=True).click()
     wait_for_app(page)
@@ -320,7 +318,6 @@ def test_missing_input_is_refused_at_its_button_and_a_choice_in_clear_survives_i
     assert stage.actions(after=start) == ["data.denied"]
 
     choose(page, "Columns in clear in the file (optional)", "contacts.phone", exact=False)
-    page.keyboard.press("Escape")
     page.get_by_role("button", name="Export CSV", exact=True).click()  # no reason
     wait_for_app(page)
     expect(page.get_by_text("reason: must be 3 to 500 characters")).to_be_visible()
