@@ -30,7 +30,7 @@ everything above it shows the state the action left.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -242,6 +242,18 @@ def results(prefix: str) -> list[str]:
     """The keys starting with `prefix` whose results wait to be shown (for a page whose
     control may be gone after its action, such as a decided request's card)."""
     return [k for k in st.session_state.get(_DONE, {}) if k.startswith(prefix)]
+
+
+def abandoned(prefix: str, drawn: Collection[str]) -> list[str]:
+    """Withdraw, without a word, this page's actions under `prefix` that wait (for a code or
+    a confirmation) but whose control this run does not draw (`drawn`: the keys it does),
+    such as a decided request's card; their keys, for the page to say why they are gone."""
+    pending: dict[str, _Pending] = st.session_state.get(_PENDING, {})
+    gone = [key for key, held in pending.items()
+            if key.startswith(prefix) and held.page == _page() and key not in drawn]
+    for key in gone:
+        del pending[key]
+    return gone
 
 
 def _code_form(gh: Gatehouse, principal: Principal, key: str, held: _Pending) -> None:

@@ -70,6 +70,10 @@ class DataView:
     page_size: int = 0         # `[broker] max_rows` when read
     total_rows: int = 0        # rows of the scope for this customer, over every page
     revealable: tuple[str, ...] = ()  # "table.column" a reveal may show in clear
+    # Contact rows masked whole because their data subject's processing is restricted
+    # (`access.dsr.holds`), and the data-subject requests holding them; empty when none is.
+    held: tuple[int, ...] = ()
+    held_by: tuple[int, ...] = ()
 
     @property
     def row_count(self) -> int:
@@ -287,10 +291,11 @@ def _fetch(gh: Gatehouse, grant: Grant, ask: _Ask, tables: list[Table]) -> DataV
             hidden += masked_here
             skip, budget, total = max(skip - count, 0), budget - len(frame), total + count
     served = sum(len(frame) for frame in frames.values())
-    hold_subjects(gh, grant.environment, grant.customer_id, ask.action, frames, MASK)
+    held, held_by = hold_subjects(gh, grant.environment, grant.customer_id, ask.action,
+                                  frames, MASK)
     return DataView(grant.id, grant.customer_id, grant.environment, ask.scope, frames,
                     tuple(hidden), ask.reveal, (ask.page - 1) * size + served < total,
-                    ask.page, size, total, tuple(sorted(_revealable(tables))))
+                    ask.page, size, total, tuple(sorted(_revealable(tables))), held, held_by)
 
 
 def _count(conn: Connection, table: Table, customer_id: str) -> int:

@@ -26,21 +26,25 @@ class SubjectRestricted(Denied):
 
 
 def hold_subjects(gh: Gatehouse, environment: str, customer_id: str, action: str,
-                  frames: dict[str, pd.DataFrame], mask: str) -> None:
-    """Mask every held row of `frames` in place (a read), or refuse (a reveal, an export)."""
+                  frames: dict[str, pd.DataFrame], mask: str
+                  ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Mask every held row of `frames` in place (a read), or refuse (a reveal, an export).
+
+    Returns what a read masked, for the page to say why: the held rows' ids and the
+    data-subject requests holding them, each sorted; both empty when no row is held."""
     frame = frames.get(HELD_TABLE)
     if frame is None or frame.empty:
-        return
+        return (), ()
     with gh.read() as db:
         held = dict(db.execute(select(SubjectRestriction.contact_id, SubjectRestriction.dsr_id)
                                .where(SubjectRestriction.environment == environment,
                                       SubjectRestriction.customer_id == customer_id)).all())
     rows = frame["id"].isin(list(held))
     if not held or not rows.any():
-        return
+        return (), ()
+    ids = tuple(sorted(int(i) for i in frame.loc[rows, "id"]))
+    requests = tuple(sorted({held[i] for i in ids}))
     if action != "read":
-        ids = sorted(int(i) for i in frame.loc[rows, "id"])
-        requests = sorted({held[i] for i in ids})
         raise SubjectRestricted(
             f"{HELD_TABLE} row(s) {', '.join(map(str, ids))} belong to a data subject whose "
             f"processing is restricted (data-subject request "
@@ -50,3 +54,4 @@ def hold_subjects(gh: Gatehouse, environment: str, customer_id: str, action: str
         if column not in _KEPT:
             frame[column] = frame[column].astype(object)
             frame.loc[rows, column] = mask
+    return ids, requests

@@ -21,8 +21,8 @@ from access.workflow.policy import DataAction
 from access.workflow.states import LIVE, GrantState, RequestStatus
 
 __all__ = ["HISTORY", "GrantStanding", "GrantView", "QueueItem", "Remark", "RequestOutcome",
-           "RequestView", "all_grants", "approval_queue", "my_grant_standing", "my_grants",
-           "my_request_outcomes", "my_requests", "views"]
+           "RequestStanding", "RequestView", "all_grants", "approval_queue", "my_grant_standing",
+           "my_grants", "my_request_outcomes", "my_requests", "request_standing", "views"]
 
 HISTORY = 10  # earlier requests shown beside a request in the approval queue
 
@@ -248,6 +248,40 @@ def my_request_outcomes(gh: Gatehouse, principal: Principal) -> list[RequestOutc
         r, None if (g := grants.get(r.id)) is None else g.id,
         None if g is None else state(g, now), None if g is None else _ended_at(g, now),
         tuple(sorted(remarks[r.id], key=lambda m: m.at))) for r in requests]
+
+
+@dataclass(frozen=True)
+class RequestStanding:
+    """Where a request stands now for one approver: what the Approvals page says when a card
+    it still showed was decided meanwhile (in another tab, or by another approver)."""
+
+    id: int
+    status: RequestStatus        # now: a pending request past its time reads expired
+    decided_by: str | None       # who made it final (approved or denied); None otherwise
+    decided_at: datetime | None  # when it was decided, cancelled or expired
+    my_vote: Remark | None       # this approver's own vote on it, if they cast one
+
+
+def request_standing(gh: Gatehouse, approver: Principal, request_id: int) -> RequestStanding:
+    """Request `request_id` as it stands for `approver` (read only, nothing logged)."""
+    gh.authorize(approver, Action.APPROVALS_VIEW)
+    with gh.read() as db:
+        request = db.get(AccessRequest, request_id)
+        if request is None:
+            raise InvalidInput("request", f"there is no request {request_id}")
+        vote = db.execute(select(Approval).where(
+            Approval.request_id == request_id, Approval.approver_id == approver.user_id)
+        ).scalar_one_or_none()
+        decider = request.decided_by
+        people = _names(db, {approver.user_id} | (set() if decider is None else {decider}))
+        status, at = RequestStatus(request.status), request.decided_at
+        if status == RequestStatus.PENDING and request.expires_at <= gh.now():
+            status, at = RequestStatus.EXPIRED, request.expires_at  # the sweep is yet to come
+        return RequestStanding(
+            request.id, status, None if decider is None else people[decider], at,
+            None if vote is None else Remark(
+                people[approver.user_id], "approved" if vote.decision == "approve" else
+                "denied", vote.created_at, vote.comment))
 
 
 def _names(db: Session, user_ids: set[int]) -> dict[int, str]:

@@ -3,7 +3,9 @@
 Approving and denying are confirmed: the confirmation names the request, the comment and what
 the vote does (a code first only when the last one is stale). A comment or note typed after
 asking withdraws the confirmation, saying so; a denial without a comment is refused at its
-button, before any code."""
+button, before any code. A card decided meanwhile (in another tab, or by another approver)
+goes on the next run; a click on it, or a confirmation left waiting for it, decides nothing
+and says who decided it and when."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from access.authz import Action
 from access.principal import Principal
 from access.text import checked_reason
 from access.workflow import break_glass, decide_request, queries
+from access.workflow.states import RequestStatus
 from console.formatting import duration, when
 from console.gate import page
 from console.markup import literal
-from console.step_up import Act, Ask, results, sensitive, show_result
+from console.step_up import Act, Ask, abandoned, results, sensitive, show_result
 
 gh, admin = page(Action.APPROVALS_VIEW)
 
@@ -102,7 +105,8 @@ def request_card(item: queries.QueueItem) -> None:
         ask = None
         for column, verb, yes in ((approve, "Approve", True), (deny, "Deny", False)):
             if column.button(verb, key=f"{verb.lower()}_{r.id}", width="stretch",
-                             type="primary" if yes else "secondary"):
+                             type="primary" if yes else "secondary", on_click=clicked,
+                             args=(r.id,)):
                 ask = deciding(r, yes, text)
         sensitive(gh, admin, f"decide_{r.id}", ask, inputs={"Comment": text})
 
@@ -125,6 +129,42 @@ def deciding(r: queries.RequestView, approve: bool, comment: str) -> Ask:
                decision(r.id, approve, comment), confirm=True, needs_code=True,
                check=lambda _: decide_request.checked_comment(comment, approve),
                clear={f"comment_{r.id}": ""})
+
+
+CLICKED = "approvals_clicked"  # the request whose Approve or Deny was clicked for this run
+
+
+def clicked(request_id: int) -> None:
+    """Approve's and Deny's on_click. Streamlit runs it before the page, even when this run
+    no longer draws the card (decided meanwhile in another tab, or by another approver), so
+    such a click is still known and answered (`show_stale`)."""
+    st.session_state[CLICKED] = request_id
+
+
+def show_stale(present: set[int]) -> None:
+    """Say what became of a request the person acted on from a card that is gone: Approve or
+    Deny clicked, or a code or confirmation left waiting, after it was decided elsewhere.
+    Nothing is decided; what waited is withdrawn."""
+    stale = {int(key.removeprefix("decide_"))
+             for key in abandoned("decide_", {f"decide_{i}" for i in present})}
+    if (request_id := st.session_state.pop(CLICKED, None)) is not None:
+        stale.add(request_id)
+    for request_id in sorted(stale - present):
+        st.warning(already_decided(queries.request_standing(gh, admin, request_id)),
+                   icon=":material/sync_problem:")
+
+
+def already_decided(s: queries.RequestStanding) -> str:
+    """Why a request left the queue: your own vote (it waits for another approver), its
+    decision and by whom, or that it was cancelled or expired; and that nothing changed."""
+    if s.my_vote is not None and s.status == RequestStatus.PENDING:
+        return (f"You already {s.my_vote.did} request {s.id} (at {when(s.my_vote.at)}); it "
+                "waits for another approver. Nothing was changed.")
+    if s.decided_by is not None:
+        return (f"Request {s.id} was already decided ({s.status} by {literal(s.decided_by)} "
+                f"at {when(s.decided_at)}); nothing was changed.")
+    return (f"Request {s.id} is no longer pending ({s.status} at {when(s.decided_at)}); "
+            "nothing was changed.")
 
 
 def show_gone(prefix: str, present: set[int]) -> None:
@@ -150,7 +190,9 @@ with requests:
     st.subheader("Requests")
     queue = sorted(queries.approval_queue(gh, admin), key=lambda i: i.request.created_at,
                    reverse=True)  # newest first: the urgent one was probably just filed
-    show_gone("decide_", {item.request.id for item in queue})
+    present = {item.request.id for item in queue}
+    show_gone("decide_", present)
+    show_stale(present)
     if not queue:
         st.info("Nothing waiting for you.")
     for item in queue:

@@ -8,7 +8,8 @@ what their catalog mask rule allows; an export may carry columns in clear only w
 grant allows reveal, chosen with a reason and confirmed (with a fresh code), and the download
 says plainly which columns of its file are in clear. Refused input (no column, no reason) is
 refused at its button before any code is asked for, and the choice stays for the person to
-correct; once used, it is emptied.
+correct; once used, it is emptied. A contact row masked whole because its data subject's
+processing is restricted is named beside the table, with the data-subject request holding it.
 """
 
 from __future__ import annotations
@@ -157,6 +158,11 @@ if grant.allows(DataAction.REVEAL) and hidden:
 if view.masked:
     st.caption(f"Masked: {', '.join(view.masked)} (only the part each column's rule allows "
                "is shown).")
+if view.held:  # the broker says which rows a hold masked, and why; only numbers, never values
+    st.warning(f"Contact row(s) {', '.join(map(str, view.held))} are masked whole: the data "
+               f"subject's processing is restricted (data-subject request "
+               f"{', '.join(map(str, view.held_by))}, GDPR Art. 18/21). They cannot be "
+               "revealed or exported.", icon=":material/lock_person:")
 for table, frame in view.tables.items():
     st.subheader(table)
     # Rows in clear, or few rows: a plain table, every value in view and nothing hidden in a

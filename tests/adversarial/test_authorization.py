@@ -238,6 +238,8 @@ SERVICES: dict[str, Service] = {
                     a.w.gh, p, t, approve=True), Arena.pending, step_up=True),
     "queries.approval_queue": service({A}, lambda a, p, _: queries.approval_queue(
       a.w.gh, p)),
+    "queries.request_standing": service({A}, lambda a, p, t: queries.request_standing(
+        a.w.gh, p, t), Arena.pending),
     "queries.all_grants": service({A}, lambda a, p, _: queries.all_grants(a.w.gh, p)),
     "grants.revoke": service({A}, lambda a, p, t: grants.revoke(
         a.w.gh, p, t, "ticket closed early"), lambda a: a.grant()),

@@ -262,6 +262,28 @@ def test_a_decision_is_confirmed_naming_its_comment_and_a_changed_comment_withdr
     assert list(sam.dataframe[0].value["state"]) == ["pending (0/1 approvals)"]
 
 
+def test_a_card_decided_meanwhile_says_so_when_clicked_and_goes(oidc: str,
+                                                               data_dir: Path) -> None:
+    """Ada's page still shows request 1 when Alan approves it; her click on it decides
+    nothing and says who decided it and when, and the card is gone."""
+    sam = enrolled(oidc, "sam.support", "console/pages/request_access.py")
+    file_request(sam, "cust-0042", "SUP-2001: renewal failed, check the subscription")
+    ada = enrolled(oidc, "ada.admin", "console/pages/approvals.py")
+    alan = enrolled(oidc, "alan.admin", "console/pages/approvals.py")
+    confirm(labelled(alan.button, "Approve").click().run())
+    start = last_event_id(data_dir)
+    labelled(ada.button, "Approve").click().run()  # on her stale card
+    said = [w.value for w in ada.warning if "Request 1" in w.value]
+    assert len(said) == 1, [w.value for w in ada.warning]
+    assert said[0].startswith("Request 1 was already decided (approved by Alan Admin at ")
+    assert said[0].endswith(" UTC); nothing was changed.")
+    assert "Nothing waiting for you." in [i.value for i in ada.info]
+    assert asks_nothing(ada) and not [b for b in ada.button if b.label == "Approve"]
+    assert logged(data_dir, start) == []
+    ada.run()  # said once, on the run of the click
+    assert not [w for w in ada.warning if "Request 1" in w.value]
+
+
 def test_a_filed_request_empties_the_form_and_the_same_request_again_is_refused(
         oidc: str, data_dir: Path) -> None:
     sam = enrolled(oidc, "sam.support", "console/pages/request_access.py")

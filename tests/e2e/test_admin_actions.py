@@ -100,6 +100,64 @@ def test_approve_and_deny_newest_first_with_times_and_durations(
     assert work(stage, start) == ["request.approved", "grant.issued", "request.denied"]
 
 
+def test_a_request_decided_in_another_tab_says_so_in_the_stale_one(
+        page: Page, console_url: str, stage: Backstage) -> None:
+    """Ada has Approvals open in two tabs. What she decides in one, the other still shows: a
+    click there (Approve, or Confirm of a decision asked before) decides nothing, says who
+    decided the request and when, and the stale card goes."""
+    first = stage.request("sam.support", **COMMON)
+    second = stage.request("sam.support", **COMMON | {"scopes": ["account"],
+                                                      "ticket": "SUP-3004"})
+    stage.sign_in(page, console_url, "ada.admin")
+    open_page(page, "Approvals")
+    other = page.context.new_page()  # a second tab: the same sign-in, its own page state
+    other.goto(console_url)
+    wait_for_app(other)
+    open_page(other, "Approvals")
+    expect(other.get_by_text("by Sam Support")).to_have_count(2)
+
+    page.bring_to_front()
+    page.get_by_role("button", name="Approve").first.click()  # the newest: the second
+    wait_for_app(page)
+    confirm(page, f"Approve request {second} for Sam Support")
+    expect(page.get_by_text(f"Request {second}: approved (1/1 approvals).")).to_be_visible()
+    start = stage.last_event_id()
+    other.bring_to_front()
+    other.get_by_role("button", name="Approve").first.click()  # its stale card
+    wait_for_app(other)
+    said = other.get_by_test_id("stAlertContentWarning").filter(
+        has_text=f"Request {second} was already decided")
+    expect(said).to_contain_text(f"Request {second} was already decided (approved by Ada "
+                                 "Admin at ")
+    expect(said).to_contain_text(" UTC); nothing was changed.")
+    expect(other.get_by_text("by Sam Support")).to_have_count(1)  # the stale card is gone
+    expect(other.get_by_role("button", name="Confirm", exact=True)).to_have_count(0)
+    screenshot(other, "admin-actions-2b-approved-in-another-tab")
+    assert work(stage, start) == []
+
+    other.get_by_label("Comment").fill("Ticket closed")  # asked here, decided in the first tab
+    other.get_by_role("button", name="Deny").click()
+    wait_for_app(other)
+    expect(other.get_by_text(f"Confirm: Deny request {first} for Sam Support")).to_be_visible()
+    page.bring_to_front()
+    page.get_by_role("button", name="Approve", exact=True).click()
+    wait_for_app(page)
+    confirm(page, f"Approve request {first} for Sam Support")
+    expect(page.get_by_text(f"Request {first}: approved (1/1 approvals).")).to_be_visible()
+    start = stage.last_event_id()
+    other.bring_to_front()
+    other.get_by_role("button", name="Confirm", exact=True).click()
+    wait_for_app(other)
+    said = other.get_by_test_id("stAlertContentWarning").filter(
+        has_text=f"Request {first} was already decided")
+    expect(said).to_contain_text(f"Request {first} was already decided (approved by Ada "
+                                 "Admin at ")
+    expect(other.get_by_text("Nothing waiting for you.")).to_be_visible()
+    expect(other.get_by_role("button", name="Confirm", exact=True)).to_have_count(0)
+    screenshot(other, "admin-actions-2c-confirmed-after-it-was-approved-in-another-tab")
+    assert work(stage, start) == []
+
+
 def test_revoke_confirms_and_the_holder_sees_it_then_releases_with_confirmation(
         page: Page, browser: Browser, console_url: str, stage: Backstage) -> None:
     revoked = stage.grant("sam.support", ["ada.admin"], **COMMON)

@@ -246,6 +246,13 @@ def test_a_restricted_subject_is_masked_for_support_and_refused_reveal_and_expor
         "full_name": broker.MASK, "email": broker.MASK, "phone": broker.MASK,
         "job_title": broker.MASK}  # the whole row, even the column shown in clear to others
     assert rows and all(r["job_title"] != broker.MASK for r in rows.values())
+    note = support.get_by_test_id("stAlertContentWarning").filter(has_text="masked whole")
+    expect(note).to_contain_text(
+        f"Contact row(s) {person.contact_id} are masked whole: the data subject's processing "
+        f"is restricted (data-subject request {dsr_id}, GDPR Art. 18/21). They cannot be "
+        "revealed or exported.")
+    note.scroll_into_view_if_needed()
+    screenshot(support, "privacy-rights-3a-support-read-says-why-a-row-is-masked")
 
     support.get_by_text("Reveal masked columns").click()
     choose(support, "Columns", "contacts.email", exact=False)

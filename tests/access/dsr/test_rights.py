@@ -225,6 +225,8 @@ def test_restriction_masks_the_subject_and_refuses_reveal_and_export(dsr_world: 
     view = broker.read(w.gh, w.people.sam, grant_id, "cust-0009", "contacts")
     held = view.tables["contacts"].set_index("id").loc[person.contact_id]
     assert held["job_title"] == broker.MASK and held["customer_id"] == "cust-0009"
+    # the read names what the hold masked and why, for the page to say so
+    assert (view.held, view.held_by) == ((person.contact_id,), (dsr_id,))
     sam = fresh(w.gh, w.people, w.clock).sam
     before = last_event_id(w.gh.engine)
     with pytest.raises(SubjectRestricted, match="restricted"):
@@ -237,6 +239,8 @@ def test_restriction_masks_the_subject_and_refuses_reveal_and_export(dsr_world: 
     assert dsr.detail(w.gh, officer(w), dsr_id).held
     rights.lift_restriction(w.gh, officer(w), dsr_id, "accuracy confirmed")
     assert not dsr.detail(w.gh, officer(w), dsr_id).held  # the page offers no second lift
+    lifted = broker.read(w.gh, w.people.sam, grant_id, "cust-0009", "contacts")
+    assert (lifted.held, lifted.held_by) == ((), ())  # nothing held, nothing said
     shown = broker.reveal(w.gh, sam, grant_id, "cust-0009", "contacts", ["contacts.email"],
                           "customer asked to confirm")
     assert person.email in list(shown.tables["contacts"]["email"])

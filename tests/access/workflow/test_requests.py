@@ -318,6 +318,40 @@ def test_the_queue_shows_history_and_hides_own_and_decided(gh: Gatehouse, people
     assert queries.approval_queue(gh, people.ada) == []
 
 
+def test_a_request_gone_from_the_queue_says_who_decided_it_and_when(
+        gh: Gatehouse, people: Team, clock: FakeClock) -> None:
+    """What the Approvals page says of a card decided meanwhile (in another tab, or by another
+    approver): one's own vote while the request waits, its decision and by whom, or its
+    expiry; reading it leaves no event."""
+    billing = create_request.create(gh, people.sam, draft(scopes=["billing"],
+                                                          duration=timedelta(hours=1)))
+    decide_request.decide(gh, people.ada, billing, approve=True, comment="ticket checked")
+    voted_at = gh.now()
+    waiting = queries.request_standing(gh, people.ada, billing)
+    assert (waiting.id, waiting.status, waiting.decided_by, waiting.decided_at) == (
+        billing, "pending", None, None)
+    assert waiting.my_vote == queries.Remark("Ada", "approved", voted_at, "ticket checked")
+    clock.advance(minutes=5)
+    decide_request.decide(gh, people.step_up(gh, "alan"), billing, approve=False,
+                          comment="no ticket link")
+    before = len(events(gh))
+    decided = queries.request_standing(gh, people.ada, billing)
+    assert (decided.status, decided.decided_by, decided.decided_at) == (
+        "denied", "Alan", gh.now())
+    assert queries.request_standing(gh, people.alan, billing).my_vote == queries.Remark(
+        "Alan", "denied", gh.now(), "no ticket link")
+
+    lapsed = create_request.create(gh, people.sam, draft())
+    filed_at = gh.now()
+    clock.advance(hours=24)  # past its time to live; the sweep has not come by
+    expired = queries.request_standing(gh, people.ada, lapsed)
+    assert (expired.status, expired.decided_by, expired.my_vote) == ("expired", None, None)
+    assert expired.decided_at == filed_at + timedelta(hours=24)
+    assert len(events(gh)) == before + 1  # the second request's filing, nothing read
+    with pytest.raises(InvalidInput, match="no request 999"):
+        queries.request_standing(gh, people.ada, 999)
+
+
 def test_every_step_is_audited_with_request_grant_ticket_and_policy(gh: Gatehouse,
                                                                     people: Team) -> None:
     grant_id = approved_grant(gh, people)
