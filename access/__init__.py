@@ -17,6 +17,7 @@ sub-package per part of the architecture:
 - `bounded`: lists a person can send (scopes, actions, columns), checked against the known
   values before they are read;
 - `reviews/`: access-review campaigns over standing access, with evidence from the log;
+- `waiting`: what waits for a person now, per role, counted from the services above (Home);
 - `keys/`, `settings/`: key files and configuration files;
 - `ops/`: operator commands: migrations, PostgreSQL roles, the demo.
 
@@ -26,5 +27,5 @@ The console imports from here only; this package imports `audit`, never the cons
 __all__ = [
     "authz", "bounded", "context", "data", "dsr", "errors", "identity", "keys", "ops",
     "oversight", "principal", "reviews", "runtime", "schema", "settings", "text", "transparency",
-    "transparency_html", "transparency_report", "workflow",
+    "transparency_html", "transparency_report", "waiting", "workflow",
 ]

@@ -3,7 +3,7 @@
 Durations come from `access.workflow.policy.human_duration`, so service messages use the same
 words; times are UTC and say so: `when` in sentences ("2026-12-06 14:05 UTC"), `stamp` in a
 table column whose header already says "(UTC)", `clock` for a time of today ("14:05 UTC"),
-`day` for a date ("2026-12-06", a UTC day).
+`soon` for a time that may be today or later, `day` for a date ("2026-12-06", a UTC day).
 A time is never written without its year, nor without UTC being said somewhere.
 """
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from access.workflow.policy import human_duration
 
-__all__ = ["clock", "day", "duration", "left", "stamp", "when"]
+__all__ = ["clock", "day", "duration", "left", "soon", "stamp", "when"]
 
 
 def duration(span: timedelta) -> str:
@@ -41,6 +41,11 @@ def when(moment: datetime | None, seconds: bool = False) -> str:
 def clock(moment: datetime, seconds: bool = False) -> str:
     """"14:05 UTC" (or "14:05:09 UTC"): a time within the day being shown."""
     return f"{_utc(moment):%H:%M:%S} UTC" if seconds else f"{_utc(moment):%H:%M} UTC"
+
+
+def soon(moment: datetime, now: datetime) -> str:
+    """`clock` for a time on `now`'s UTC day ("14:05 UTC"), else `when`."""
+    return clock(moment) if day(moment) == day(now) else when(moment)
 
 
 def day(moment: datetime) -> str:

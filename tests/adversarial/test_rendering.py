@@ -26,7 +26,8 @@ from tests.support.console_helpers import console, signed_in, submit_code
 
 PAGES = [*sorted((ROOT / "console").rglob("*.py")), ROOT / "streamlit_app.py"]
 MARKDOWN_CALLS = {"markdown", "write", "title", "header", "subheader", "caption", "success",
-                  "error", "warning", "info", "toast", "expander", "button", "metric"}
+                  "error", "warning", "info", "toast", "expander", "button", "metric",
+                  "page_link"}  # a link's label is markdown too
 FREE_TEXT = {"justification", "reason", "comment", "note", "review_note", "revoke_reason",
              "decision_comment", "disabled_reason",
              # display names come from the identity provider, where users may edit their own

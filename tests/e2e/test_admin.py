@@ -39,7 +39,13 @@ def test_approve_and_revoke_leave_no_stale_screen(page: Page, console_url: str,
                                                   stage: Backstage) -> None:
     stage.sign_in(page, console_url, "alan.admin")
     start = stage.last_event_id()
-    open_page(page, "Approvals")
+    open_page(page, "Home")  # Home again after the sign-in's events: it records nothing
+    waiting = page.get_by_role("link", name=re.compile("1 request waits for your decision"))
+    expect(waiting).to_be_visible()
+    screenshot(page, "admin-0-home-waiting")
+    waiting.click()  # Home's link, where the decision is taken
+    page.wait_for_url(re.compile(r"/approvals$"))
+    wait_for_app(page)
     expect(page.get_by_text("approvals 0/2")).to_be_visible()
     page.get_by_role("button", name="Approve", exact=True).click()  # a fresh code: confirm
     expect(page.get_by_text("Approval 1 of 2: the request waits for another approver")
