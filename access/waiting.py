@@ -49,7 +49,9 @@ class Waiting:
 
 def waiting_for(gh: Gatehouse, principal: Principal) -> list[Waiting]:
     """What waits for `principal` now, in the order of `Waits`; empty when nothing does.
-    Reads only; writes no audit event, not even a refusal (see the module's docstring)."""
+    Reads only; writes no audit event, not even a refusal (see the module's docstring), for
+    anyone Home admits; anyone else is refused as Home's own gate refuses them."""
+    gh.authorize(principal, Action.VIEW_HOME)
     found: list[Waiting] = []
     for what, action, gather in _GATHERERS:
         if allowed(principal, action):

@@ -33,7 +33,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import access
-from access import oversight, transparency_report
+from access import oversight, transparency_report, waiting
 from access.data import broker, restrictions
 from access.dsr import assignment, package, rights
 from access.dsr import requests as dsr_requests
@@ -351,6 +351,8 @@ a.w.gh, p, t, "outage confirmed in INC-1"), Arena.breakglass),
         a.w.gh, p, t, True, "no compelling grounds"), lambda a: a.dsr("objection")),
     "rights.portability": service({P}, lambda a, p, t: rights.portability(a.w.gh, p, t),
                                   lambda a: a.dsr("portability"), step_up=True),
+    # Home's "what waits for you": every role, each part asked only where the role allows
+    "waiting.waiting_for": service({R, A, U, P}, lambda a, p, _: waiting.waiting_for(a.w.gh, p)),
     "assignment.officers": service({P}, lambda a, p, _: assignment.officers(a.w.gh, p)),
     "assignment.assign": service({P}, lambda a, p, t: assignment.assign(a.w.gh, p, *t),
                                  lambda a: (a.dsr("access"), a.officer())),

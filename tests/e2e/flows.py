@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import suppress
 
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -68,11 +69,23 @@ def choose(page: Page, label: str, option: str, exact: bool = True) -> None:
             # a multiselect's list stays open; Escape on a shut single select clears it
             if page.get_by_role("listbox").count():
                 page.keyboard.press("Escape")
-            wait_for_app(page)
+            settled(page)
             return
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
     raise AssertionError(f"{label}: {option} never showed")
+
+
+def settled(page: Page, start_within_ms: int = 1_500) -> None:
+    """After a change that may rerun the script (a widget outside a form): wait for that run
+    to start, briefly, then to end. `wait_for_app` alone can return before the run starts,
+    and a click landing in the run that follows is lost (seen in a CI run: Export clicked
+    right after a column was chosen did nothing)."""
+    running = page.locator("[data-testid=stApp][data-test-script-state=running]")
+    # no run may start (a widget inside a form), or it may end before we look
+    with suppress(PlaywrightTimeout):
+        running.wait_for(timeout=start_within_ms)
+    wait_for_app(page)
 
 
 def sign_out(page: Page) -> None:
