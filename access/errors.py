@@ -41,7 +41,15 @@ class Conflict(GatehouseError):
 
 
 class AuthenticationFailed(GatehouseError):
-    """Credentials (a token, a code) were rejected. The message never contains the credential."""
+    """Credentials (a token, a code) were rejected. The message never contains the credential.
+
+    `attempts_left`: for a code counted against the account's limit of wrong codes, how many
+    more wrong codes the account takes before it locks (0: this one locked it); None when
+    nothing was counted (an ID token)."""
+
+    def __init__(self, message: str, attempts_left: int | None = None) -> None:
+        super().__init__(message)
+        self.attempts_left = attempts_left
 
 
 class InvalidIdToken(AuthenticationFailed):

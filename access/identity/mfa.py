@@ -7,13 +7,16 @@ Rules (NIST 800-63B 5.1.4, 5.2.2; ASVS 6.5.1):
 - a time step is accepted at most once per user: the step is stored with a conditional UPDATE,
   so two sessions racing with the same code cannot both pass;
 - consecutive failures are counted per user in the database, not per session, and lock the
-  account for a while once they reach the configured limit;
+  account for a while once they reach the configured limit; sign-in codes, step-up codes,
+  enrollment codes and recovery codes share the one counter, and a refusal says how many wrong
+  codes are left when few are (`AuthenticationFailed.attempts_left`);
 - recovery codes are shown once, stored as scrypt hashes, and burned on use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -27,6 +30,7 @@ from access.identity.users import existing_user, refuse_own, user_ref
 from access.principal import Principal
 from access.schema import MfaCredential, RecoveryCode, User
 from access.text import checked_reason
+from access.workflow.policy import human_duration
 from audit.vocabulary import Outcome
 
 
@@ -90,21 +94,24 @@ def activate(gh: Gatehouse, principal: Principal, raw_code: object) -> tuple[Pri
             gh.audit(db, event_for(principal, "auth.mfa.enrolled", details={
                 "method": "totp", "remaining_recovery_codes": len(codes)}))
             return _passed(gh, db, principal, "totp"), codes
-        _fail(gh, db, principal, "totp")
-    raise AuthenticationFailed(_WRONG_CODE)
+        refusal = _fail(gh, db, principal, "totp", _WRONG_CODE, _NEXT_CODE)
+    raise refusal  # after the commit: the failure stays counted
 
 
 def verify_code(gh: Gatehouse, principal: Principal, raw_code: object) -> Principal:
-    """Accept a TOTP code for this session (sign-in or step-up) or raise, counting failures."""
+    """Accept a TOTP code for this session (sign-in or step-up) or raise, counting failures:
+    `AuthenticationFailed` with its `attempts_left` for a wrong code, `MfaLocked` while locked."""
     code = totp.parse_code(raw_code)
     with gh.write() as db:
         if _accept(gh, db, principal, code, enrolling=False):
             return _passed(gh, db, principal, "totp")
-        _fail(gh, db, principal, "totp")
-    raise AuthenticationFailed(_WRONG_CODE)
+        refusal = _fail(gh, db, principal, "totp", _WRONG_CODE, _NEXT_CODE)
+    raise refusal  # after the commit: the failure stays counted
 
 
-_WRONG_CODE = "that code is not valid (or was already used); wait for the next one"
+_WRONG_CODE = "that code is not valid (or was already used)"
+_NEXT_CODE = "; wait for the next one"
+_WRONG_RECOVERY_CODE = "that recovery code is not valid or was already used"
 
 
 def _accept(gh: Gatehouse, db: Session, principal: Principal, code: str, enrolling: bool) -> bool:
@@ -141,8 +148,8 @@ def use_recovery_code(gh: Gatehouse, principal: Principal, raw_code: object) -> 
             db.execute(update(MfaCredential).where(MfaCredential.user_id == principal.user_id)
                        .values(failures=0, locked_until=None))
             return _passed(gh, db, principal, "recovery_code")
-        _fail(gh, db, principal, "recovery_code")
-    raise AuthenticationFailed("that recovery code is not valid or was already used")
+        refusal = _fail(gh, db, principal, "recovery_code", _WRONG_RECOVERY_CODE)
+    raise refusal  # after the commit: the failure stays counted
 
 
 def _credential(db: Session, user_id: int, enrolling: bool) -> MfaCredential:
@@ -158,8 +165,11 @@ def _credential(db: Session, user_id: int, enrolling: bool) -> MfaCredential:
 
 def _refuse_if_locked(gh: Gatehouse, credential: MfaCredential) -> None:
     if credential.locked_until is not None and gh.now() < credential.locked_until:
-        raise MfaLocked(f"too many wrong codes: locked until "
-                        f"{credential.locked_until:%H:%M} UTC")
+        raise MfaLocked(_locked_until(credential.locked_until))
+
+
+def _locked_until(until: datetime) -> str:
+    return f"too many wrong codes: locked until {until:%H:%M} UTC"
 
 
 def _passed(gh: Gatehouse, db: Session, principal: Principal, method: str) -> Principal:
@@ -174,9 +184,13 @@ def _passed(gh: Gatehouse, db: Session, principal: Principal, method: str) -> Pr
     return updated
 
 
-def _fail(gh: Gatehouse, db: Session, principal: Principal, method: str) -> None:
+def _fail(gh: Gatehouse, db: Session, principal: Principal, method: str, wrong: str,
+          retry: str = "") -> AuthenticationFailed:
     """Count a failure, locking at the limit, in the attempt's own transaction (which holds
-    the credential's row lock); the caller commits it and then raises."""
+    the credential's row lock); return the refusal, which the caller raises once that
+    transaction has committed. Its message is `wrong`, then `retry` (what to do next) unless
+    this failure locked the account, then the lock or, when few are left, the wrong codes
+    left; its `attempts_left` is always set."""
     limit = gh.config.mfa.max_failures
     failures = db.execute(update(MfaCredential)
                           .where(MfaCredential.user_id == principal.user_id)
@@ -190,6 +204,27 @@ def _fail(gh: Gatehouse, db: Session, principal: Principal, method: str) -> None
                    .values(locked_until=until, failures=0))
         gh.audit(db, event_for(principal, "auth.mfa.locked", Outcome.DENIED, details={
             **details, "locked_until": until.isoformat(timespec="seconds")}))
+        return AuthenticationFailed(f"{wrong}; {_locked_until(until)}", attempts_left=0)
+    left = limit - failures
+    return AuthenticationFailed(f"{wrong}{retry}{_warning(gh, left)}", attempts_left=left)
+
+
+# Warn only when few wrong codes are left, not on every failure: a single typo (the usual
+# wrong code) then gets no alarm to learn to ignore, and with the shipped limit of 5 the
+# warning still comes from the second wrong code in a row, in time to stop and check the
+# phone's clock or the account before a lock only the clock or an admin can lift. Three also
+# keeps a large configured limit (up to 100) from counting down on every typo. The count is
+# no secret: the limit is in the shipped configuration and docs/security.md.
+WARN_WHEN_LEFT = 3
+
+
+def _warning(gh: Gatehouse, left: int) -> str:
+    """". 2 more wrong codes lock the account for 15 min.", or "" while more than
+    `WARN_WHEN_LEFT` are left."""
+    if left > WARN_WHEN_LEFT:
+        return ""
+    codes = "1 more wrong code locks" if left == 1 else f"{left} more wrong codes lock"
+    return f". {codes} the account for {human_duration(gh.config.mfa.lockout)}."
 
 
 def reset(gh: Gatehouse, admin: Principal, user_id: int, reason: str) -> None:

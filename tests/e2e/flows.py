@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from contextlib import suppress
+from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -37,6 +38,23 @@ def enroll(page: Page) -> tuple[str, int]:
     page.get_by_role("button", name="Continue", exact=True).click()
     wait_for_app(page)
     return secret, step
+
+
+def download(page: Page, label: str, into: Path) -> tuple[str, Path]:
+    """Click the download button whose label starts with `label`; return its label and the
+    saved file (by the name the browser was given)."""
+    button = page.get_by_role("button", name=re.compile("^" + re.escape(label)))
+    expect(button).to_have_count(1)
+    wait_for_app(page)  # a click on the button of a run still drawing can go unanswered
+    text = button.inner_text().strip()
+    # A button that reads its file on the click (a deferred download, as the audit export's)
+    # can exceed the 20 s action timeout on a loaded machine, as it did once in a clean-clone
+    # CI run.
+    with page.expect_download(timeout=60_000) as done:
+        button.click()
+    saved = into / done.value.suggested_filename
+    done.value.save_as(saved)
+    return text, saved
 
 
 def confirm(page: Page, names: str) -> None:

@@ -127,15 +127,25 @@ def test_an_admin_sees_a_locked_account_and_unlocks_it_with_a_fresh_code(
     sign_in(sky, console_url, "sky.support")
     wrong = "000000" if stage.code("sky.support") != "000000" else "111111"
     locked = sky.get_by_text(re.compile(r"too many wrong codes: locked until \d\d:\d\d UTC"))
+    # The refusal warns, in the code's own form, once few wrong codes are left.
+    warned = sky.get_by_test_id("stForm").get_by_text(
+        re.compile(r"wait for the next one\. \d more wrong codes? locks? the account for "
+                   r"15 min\."))
+    left: list[int] = []
     # A click landing while the previous rerun still runs can be lost, so wrong codes are
     # typed until the lock shows (how many it takes is the unit tests' business).
     for _ in range(12):
         sky.get_by_label("6-digit code").fill(wrong)
         sky.get_by_role("button", name="Verify", exact=True).click()
         wait_for_app(sky)
+        if warned.count():
+            if not left:
+                screenshot(sky, "admin-6-sky-warned")
+            left.append(int(warned.first.inner_text().split(" more wrong code")[0][-1]))
         if locked.count():
             break
     expect(locked).to_be_visible()
+    assert left and left == sorted(left, reverse=True) and set(left) <= {1, 2, 3}, left
     until = re.search(r"\d\d:\d\d UTC", locked.inner_text())[0]  # type: ignore[index]
     screenshot(sky, "admin-7-sky-locked")
 

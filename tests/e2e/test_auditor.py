@@ -25,7 +25,7 @@ from audit.schema import events_table
 from console.audit_widgets import ROW_PX, human_size
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import ARTIFACTS, ROOT, hermetic_env, screenshot, wait_for_app
-from tests.e2e.flows import drawn, fits, open_page, sign_in
+from tests.e2e.flows import download, drawn, fits, open_page, sign_in
 
 SCREENSHOTS = ARTIFACTS / "tour"  # `make screenshots` copies them into docs/screenshots/
 CUSTOMER = "cust-0042"  # the seeded demo's live grant
@@ -122,22 +122,6 @@ def click_row(page: Page, row: int) -> None:
     box = page.get_by_test_id("stDataFrame").first.bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + 18, box["y"] + ROW_PX * (row + 1) + ROW_PX / 2)
-
-
-def download(page: Page, label: str, into: Path) -> tuple[str, Path]:
-    """Click the download button whose label starts with `label`; return its label and the
-    saved file (by the name the browser was given)."""
-    button = page.get_by_role("button", name=re.compile("^" + re.escape(label)))
-    expect(button).to_have_count(1)
-    wait_for_app(page)  # a click on the button of a run still drawing can go unanswered
-    text = button.inner_text().strip()
-    # The button reads its file on the click (a deferred download): on a loaded machine that
-    # run can exceed the 20 s action timeout, as it did once in a clean-clone CI run.
-    with page.expect_download(timeout=60_000) as done:
-        button.click()
-    saved = into / done.value.suggested_filename
-    done.value.save_as(saved)
-    return text, saved
 
 
 def assert_labelled(label: str, saved: Path, pattern: str) -> None:

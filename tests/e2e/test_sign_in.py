@@ -16,11 +16,12 @@ from access.identity import mfa, totp
 from audit.schema import events_table
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import ROOT, screenshot, sign_in_at_idp, wait_for_app
-from tests.e2e.flows import enter_code, sign_in, sign_out
+from tests.e2e.flows import download, enter_code, sign_in, sign_out
 
 
 def test_the_newcomer_enrolls_reaches_home_signs_out_and_signs_in_again_with_a_fresh_code(
-        page: Page, console_url: str) -> None:
+        page: Page, console_url: str, tmp_path: Path,
+        module_consoles: tuple[Callable[..., str], Path]) -> None:
     page.goto(console_url)
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     screenshot(page, "sign-in-1-signed-out")
@@ -33,7 +34,18 @@ def test_the_newcomer_enrolls_reaches_home_signs_out_and_signs_in_again_with_a_f
     enrolled_at = totp.time_step(time.time())
     enter_code(page, secret, enrolled_at, "Activate")
     expect(page.get_by_text("Your authenticator is active.")).to_be_visible()
+    codes = page.get_by_test_id("stCode").first.inner_text().split()
+    assert len(codes) == 10 and all(RECOVERY_CODE.fullmatch(c) for c in codes)
+    _, saved = download(page, "Download recovery codes", tmp_path)
+    assert re.fullmatch(r"gatehouse-recovery-codes-nell\.newcomer-\d{8}T\d{6}Z\.txt", saved.name)
+    text = saved.read_text()
+    assert "Account: Nell Newcomer (nell.newcomer)" in text.splitlines()
+    assert [line for line in text.splitlines() if RECOVERY_CODE.fullmatch(line)] == codes
+    assert text.endswith("\n\n" + "\n".join(codes) + "\n")  # one a line, and nothing else
+    # The download does not rerun the page: the codes stay on screen, unchanged.
+    expect(page.get_by_test_id("stCode").first).to_have_text("\n".join(codes))
     screenshot(page, "sign-in-3-recovery-codes")
+    assert never_stored(codes, module_consoles[1]) == []
     page.get_by_role("button", name="Continue", exact=True).click()
     expect(page.get_by_role("heading", name="Welcome, Nell Newcomer")).to_be_visible()
     screenshot(page, "sign-in-4-home")
@@ -52,6 +64,17 @@ def test_the_newcomer_enrolls_reaches_home_signs_out_and_signs_in_again_with_a_f
     enter_code(page, secret, max(totp.time_step(time.time()), enrolled_at + 1), "Verify")
     expect(page.get_by_role("heading", name="Welcome, Nell Newcomer")).to_be_visible()
     screenshot(page, "sign-in-6-home-again")
+
+
+RECOVERY_CODE = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}")
+
+
+def never_stored(codes: list[str], root: Path) -> list[str]:
+    """The files under the consoles' folder (data, database, keys, console log) holding any
+    of `codes` as typed or without dashes: the database keeps hashes only."""
+    needles = [c.encode() for c in codes] + [c.replace("-", "").encode() for c in codes]
+    return [str(path) for path in root.rglob("*") if path.is_file()
+            and any(n in path.read_bytes() for n in needles)]
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -98,6 +101,73 @@ def test_failures_lock_the_account_across_sessions(gh: Gatehouse, idp: LocalIdP,
     with gh.engine.connect() as conn:
         acts = conn.execute(select(events_table.c.action)).scalars().all()
     assert acts.count("auth.mfa.failed") == 5 and acts.count("auth.mfa.locked") == 1
+
+
+def _wrong(gh: Gatehouse, secret: str) -> str:
+    """A six-digit code that matches no step of the current window."""
+    return next(c for c in ("000000", "111111", "222222")
+                if c not in {code_now(gh, secret, k) for k in (-1, 0, 1, 2)})
+
+
+def _refusal(attempt: Callable[[], object]) -> AuthenticationFailed:
+    with pytest.raises(AuthenticationFailed) as refused:
+        attempt()
+    return refused.value
+
+
+def test_each_wrong_code_says_how_many_are_left_once_few_are(
+        gh_any: Gatehouse, idp: LocalIdP) -> None:
+    """Sign-in, step-up and recovery codes count against one limit (5, then 15 min locked):
+    each refusal carries the wrong codes left; its message says so from 3 left, and the
+    fifth says the account is now locked."""
+    gh = gh_any
+    verified, secret, _ = enroll(gh, sign_in(gh, idp, "sam"))
+    wrong = _wrong(gh, secret)
+    signing_in = sign_in(gh, idp, "sam")
+    attempts = [lambda: mfa.verify_code(gh, signing_in, wrong),
+                lambda: mfa.verify_code(gh, verified, wrong),  # a step-up code
+                lambda: mfa.use_recovery_code(gh, signing_in, "zzzz-zzzz-zzzz"),
+                lambda: mfa.verify_code(gh, verified, wrong),
+                lambda: mfa.verify_code(gh, signing_in, wrong)]
+    refusals = [_refusal(a) for a in attempts]
+
+    code = "that code is not valid (or was already used)"
+    until = f"{gh.now() + gh.config.mfa.lockout:%H:%M} UTC"
+    assert [(r.attempts_left, str(r)) for r in refusals] == [
+        (4, f"{code}; wait for the next one"),
+        (3, f"{code}; wait for the next one. 3 more wrong codes lock the account for 15 min."),
+        (2, "that recovery code is not valid or was already used. 2 more wrong codes lock the "
+            "account for 15 min."),
+        (1, f"{code}; wait for the next one. 1 more wrong code locks the account for 15 min."),
+        (0, f"{code}; too many wrong codes: locked until {until}")]
+    with pytest.raises(mfa.MfaLocked, match=f"^too many wrong codes: locked until {until}$"):
+        mfa.verify_code(gh, signing_in, code_now(gh, secret, 1))  # even the right code
+
+
+def test_the_warning_follows_the_configured_limit_and_lock(gh: Gatehouse,
+                                                           idp: LocalIdP) -> None:
+    gh = replace(gh, config=replace(gh.config, mfa=replace(
+        gh.config.mfa, max_failures=2, lockout=timedelta(minutes=90))))
+    _, secret, _ = enroll(gh, sign_in(gh, idp, "sam"))
+    sam = sign_in(gh, idp, "sam")
+    first = _refusal(lambda: mfa.verify_code(gh, sam, _wrong(gh, secret)))
+    assert first.attempts_left == 1
+    assert str(first).endswith("; wait for the next one. 1 more wrong code locks the account "
+                               "for 1 h 30 min.")
+    assert _refusal(lambda: mfa.verify_code(gh, sam, _wrong(gh, secret))).attempts_left == 0
+    with pytest.raises(mfa.MfaLocked):
+        mfa.verify_code(gh, sam, code_now(gh, secret, 1))
+
+
+def test_a_good_code_starts_the_count_again(gh: Gatehouse, idp: LocalIdP) -> None:
+    _, secret, _ = enroll(gh, sign_in(gh, idp, "sam"))
+    sam = sign_in(gh, idp, "sam")
+    for left in (4, 3):
+        assert _refusal(lambda: mfa.verify_code(gh, sam, _wrong(gh, secret))).attempts_left \
+            == left
+    mfa.verify_code(gh, sam, code_now(gh, secret, 1))
+    refusal = _refusal(lambda: mfa.verify_code(gh, sam, _wrong(gh, secret)))
+    assert refusal.attempts_left == 4 and "more wrong code" not in str(refusal)
 
 
 @pytest.mark.parametrize("raw", [None, 123456, "", " 123456", "1234567", "12a456",
