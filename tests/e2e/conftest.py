@@ -210,9 +210,31 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+# True once the app's script-run state has been "notRunning" for `ms` milliseconds. The first
+# call on a page installs an observer of that state (its start counts as a change), so the
+# quiet is measured from then on.
+_QUIET = """ms => {
+    if (window.__ghRunState === undefined) {
+        window.__ghRunState = performance.now();
+        new MutationObserver(() => { window.__ghRunState = performance.now(); }).observe(
+            document.documentElement, {subtree: true, attributes: true,
+                                       attributeFilter: ["data-test-script-state"]});
+    }
+    const app = document.querySelector("[data-testid=stApp]");
+    return app !== null && app.dataset.testScriptState === "notRunning"
+        && performance.now() - window.__ghRunState >= ms;
+}"""
+QUIET_MS = 400
+
+
 def wait_for_app(page: Page) -> None:
-    """Wait until Streamlit has connected and finished running the script."""
+    """Wait until Streamlit has connected and finished running the script, and no run has
+    started or ended for QUIET_MS. Right after a click the state still reads "notRunning"
+    until the server starts the run the click asked for; without the quiet, the next step
+    could act in that gap and its click be lost in the run that follows (seen in full runs
+    on this 2-core machine)."""
     page.locator("[data-testid=stApp][data-test-script-state=notRunning]").wait_for()
+    page.wait_for_function(_QUIET, arg=QUIET_MS, polling=100)
 
 
 def sign_in_at_idp(page: Page, sub: str) -> None:

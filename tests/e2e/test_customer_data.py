@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from access.workflow import grants
 from audit.schema import events_table
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import choose, confirm, open_page
+from tests.e2e.flows import choose, confirm, download, open_page
 
 CUSTOMER = "cust-0053"
 CLEAR_REASON = "SUP-3001: the customer asked for their contact sheet"
@@ -70,12 +71,11 @@ def table_rows(page: Page, index: int = 0) -> list[dict[str, str]]:
 
 def downloaded(page: Page) -> tuple[str, list[str], list[dict[str, str]]]:
     """Click Download CSV: the file's name, its watermark line and its contacts rows."""
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download CSV", exact=True).click()
-    lines = list(csv.reader(io.StringIO(Path(download.value.path()).read_text("utf-8"))))
+    with tempfile.TemporaryDirectory(prefix="gh-export-") as folder:
+        saved = download(page, "Download CSV", Path(folder))[1]
+        lines = list(csv.reader(io.StringIO(saved.read_text("utf-8"))))
     header = [name.removeprefix("contacts.") for name in lines[1]]
-    return (download.value.suggested_filename, lines[0],
-            [dict(zip(header, line, strict=True)) for line in lines[2:]])
+    return saved.name, lines[0], [dict(zip(header, line, strict=True)) for line in lines[2:]]
 
 
 def after_label(cells: list[str], label: str) -> str:

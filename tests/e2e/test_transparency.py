@@ -23,7 +23,7 @@ from audit.engine import make_engine
 from audit.query import DATA_ACCESS
 from audit.schema import events_table
 from tests.e2e.conftest import ROOT, hermetic_env, screenshot, wait_for_app
-from tests.e2e.flows import open_page, sign_in
+from tests.e2e.flows import download, open_page, sign_in
 
 
 def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -80,18 +80,10 @@ def exported(data: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def download(page: Page, label: str, into: Path) -> Path:
-    """Click the download button `label`; the file as the browser saved it, under `into`.
-    The file is made on the click (a deferred download, recorded first): on a loaded machine
-    that can take longer than an action's 20 s."""
-    button = page.get_by_role("button", name=label, exact=True)
-    expect(button).to_have_count(1)
-    with page.expect_download(timeout=60_000) as done:
-        button.click()
+def saved_file(page: Page, label: str, into: Path) -> Path:
+    """`flows.download` of the button `label` into the folder `into` (made if absent)."""
     into.mkdir(exist_ok=True)
-    saved = into / done.value.suggested_filename
-    done.value.save_as(saved)
-    return saved
+    return download(page, label, into)[1]
 
 
 def verify_report(report: Path, key: Path, *opening: str) -> str:
@@ -131,9 +123,9 @@ def test_a_report_is_downloaded_that_verifies_offline(
     screenshot(page, f"transparency-report-{sub}")
     assert exported(data) == []  # generating hands nothing out
 
-    saved = download(page, "Download report (JSON)", tmp_path / "customer")
-    readable = download(page, "Download report (HTML)", tmp_path / "customer")
-    opening = download(page, "Download opening (names staff)", tmp_path / "auditor")
+    saved = saved_file(page, "Download report (JSON)", tmp_path / "customer")
+    readable = saved_file(page, "Download report (HTML)", tmp_path / "customer")
+    opening = saved_file(page, "Download opening (names staff)", tmp_path / "auditor")
     # named by the period the page states, both days inclusive
     stated = re.search(r"(\d{4}-\d\d-\d\d) to (\d{4}-\d\d-\d\d)", verdict.inner_text())
     assert stated is not None
