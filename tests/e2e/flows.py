@@ -106,6 +106,24 @@ def settled(page: Page, start_within_ms: int = 1_500) -> None:
     wait_for_app(page)
 
 
+def expand(scope: Page | Locator, label: str) -> None:
+    """Open the expander headed `label` and wait until its body has stopped growing. A click
+    or a fill landing while the body still slides open can miss its control; in full runs
+    every lost click but one came right after an expander opened."""
+    header = scope.get_by_text(label)
+    header.click()
+    body = header.locator("xpath=ancestor::*[@data-testid='stExpander'][1]") \
+        .get_by_test_id("stExpanderDetails").first
+    last = None
+    for _ in range(60):
+        box = body.bounding_box() if body.evaluate("e => !e.hasAttribute('inert')") else None
+        if box is not None and box == last:
+            return
+        last = box
+        time.sleep(0.1)
+    raise AssertionError(f"the expander {label!r} never settled open")
+
+
 def sign_out(page: Page) -> None:
     """Press the one Sign out button and end the session at the provider too.
 

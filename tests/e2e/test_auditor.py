@@ -25,7 +25,7 @@ from audit.schema import events_table
 from console.audit_widgets import ROW_PX, human_size
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import ARTIFACTS, ROOT, hermetic_env, screenshot, wait_for_app
-from tests.e2e.flows import download, drawn, fits, open_page, sign_in
+from tests.e2e.flows import download, drawn, expand, fits, open_page, sign_in
 
 SCREENSHOTS = ARTIFACTS / "tour"  # `make screenshots` copies them into docs/screenshots/
 CUSTOMER = "cust-0042"  # the seeded demo's live grant
@@ -173,7 +173,7 @@ def test_the_auditor_opens_an_event_exports_and_downloads_the_bundle(
     settled(page)
     step = stage.last_event_id()  # the export needs a fresh code, then a confirmation
     stage.age_step_up("audrey.auditor")
-    page.get_by_text("Export every event that matches, oldest first").click()
+    expand(page, "Export every event that matches, oldest first")
     page.get_by_role("button", name="Export", exact=True).click()
     wait_for_app(page)
     expect(page.get_by_text(f"Export every event that matches (customer={CUSTOMER}) as CSV: "

@@ -21,7 +21,7 @@ from access.workflow import grants
 from audit.schema import events_table
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import choose, confirm, download, open_page
+from tests.e2e.flows import choose, confirm, download, expand, open_page
 
 CUSTOMER = "cust-0053"
 CLEAR_REASON = "SUP-3001: the customer asked for their contact sheet"
@@ -105,7 +105,7 @@ def test_support_reveals_a_masked_column_and_sees_it(page: Page, console_url: st
     expect(page.get_by_test_id("stTable")).to_have_count(1)
     wait_for_app(page)
     before = stage.last_event_id()
-    page.get_by_text("Reveal masked columns").click()
+    expand(page, "Reveal masked columns")
     expect(page.get_by_role("combobox", name="Columns", exact=True)).to_be_visible()
     choose(page, "Columns", "contacts.email", exact=False)
     page.get_by_label("Reason", exact=True).fill("SUP-3001: confirm the sign-in address")
@@ -139,7 +139,7 @@ def test_a_read_happens_only_on_click_and_is_logged_once(page: Page, console_url
     expect(page.get_by_test_id("stTable")).to_have_count(1)
     screenshot(page, "customer-data-2-read")
 
-    page.get_by_text("Reveal masked columns").click()  # other widgets: no read
+    expand(page, "Reveal masked columns")  # other widgets: no read
     page.get_by_label("Reason", exact=True).fill("just typing")
     page.get_by_text("account", exact=True).click()
     wait_for_app(page)
@@ -308,7 +308,7 @@ def test_missing_input_is_refused_at_its_button_and_a_choice_in_clear_survives_i
     read_contacts(page)
     stage.age_step_up("sam.support")
     start = stage.last_event_id()
-    page.get_by_text("Reveal masked columns").click()
+    expand(page, "Reveal masked columns")
     page.get_by_role("button", name="Reveal", exact=True).click()
     wait_for_app(page)
     expect(page.get_by_text("columns: choose at least one revealable column")).to_be_visible()

@@ -19,7 +19,7 @@ from access.dsr import rights
 from tests.access.dsr.support import Subject, subject_of
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import screenshot, wait_for_app
-from tests.e2e.flows import choose, open_page
+from tests.e2e.flows import choose, expand, open_page
 from tests.e2e.test_privacy_rights import confirm_with_code
 
 
@@ -53,7 +53,7 @@ def test_the_privacy_officer_answers_an_access_request_and_an_admin_approves_an_
     backstage.sign_in(page, console_url, "pia.privacy")
     open_page(page, "Data subjects")
     expect(page.get_by_role("heading", name="Data-subject requests")).to_be_visible()
-    page.get_by_text("File a request").click()
+    expand(page, "File a request")
     page.get_by_label("The subject's email (used to find them; not stored)").fill(person.email)
     page.get_by_role("button", name="File", exact=True).click()
     wait_for_app(page)
@@ -104,7 +104,7 @@ def test_the_privacy_officer_answers_an_access_request_and_an_admin_approves_an_
     screenshot(admin, "privacy-4a-erasure-waiting")
 
     before = backstage.last_event_id()
-    admin.get_by_text("Reject: send it back to the privacy officer").click()
+    expand(admin, "Reject: send it back to the privacy officer")
     why = "legal hold: the contract dispute with cust-0007 is open"
     admin.get_by_label("Reason for rejecting").fill(why)
     admin.get_by_role("button", name="Reject", exact=True).click()
@@ -135,7 +135,7 @@ def test_the_privacy_officer_answers_an_access_request_and_an_admin_approves_an_
     wait_for_app(admin)
     expect(admin.get_by_text("Erased: 1 row in contacts and 1 in contact_email_index "
                              "(cust-0007). The evidence is kept on the request.")).to_be_visible()
-    admin.get_by_text("Evidence kept on the request").click()
+    expand(admin, "Evidence kept on the request")
     expect(admin.get_by_role("table").filter(has_text="approved by")).to_contain_text(
         "contact_email_index 1, contacts 1")
     screenshot(admin, "privacy-4d-erasure-approved")

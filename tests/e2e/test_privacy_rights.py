@@ -31,7 +31,7 @@ from access.workflow import queries
 from tests.access.dsr.support import Subject, subject_of
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import ROOT, screenshot, wait_for_app
-from tests.e2e.flows import choose, open_page
+from tests.e2e.flows import choose, expand, open_page
 from tests.e2e.test_customer_data import table_rows
 
 # customers of the demo data, one journey each (the module shares one console)
@@ -254,7 +254,7 @@ def test_a_restricted_subject_is_masked_for_support_and_refused_reveal_and_expor
     note.scroll_into_view_if_needed()
     screenshot(support, "privacy-rights-3a-support-read-says-why-a-row-is-masked")
 
-    support.get_by_text("Reveal masked columns").click()
+    expand(support, "Reveal masked columns")
     choose(support, "Columns", "contacts.email", exact=False)
     support.get_by_label("Reason", exact=True).fill("SUP-5100: confirm the sign-in address")
     support.get_by_role("button", name="Reveal", exact=True).click()
@@ -384,7 +384,7 @@ def test_the_one_extension_is_granted_in_the_first_month_and_refused_after_it(
     on_data_subjects(page, shared)
     start = stage.last_event_id()
     pick(page, fresh, "access")
-    page.get_by_text("Extend (once, while the first period runs)").click()
+    expand(page, "Extend (once, while the first period runs)")
     page.get_by_label("Reason for the extension").fill(
         "Complex: the subject is a contact at three customers")
     page.get_by_role("button", name="Extend", exact=True).click()
@@ -400,7 +400,7 @@ def test_the_one_extension_is_granted_in_the_first_month_and_refused_after_it(
     refused_at = stage.last_event_id()
     pick(page, late, "access")
     expect(page.get_by_test_id("stMetricValue").filter(has_text="overdue")).to_be_visible()
-    page.get_by_text("Extend (once, while the first period runs)").click()
+    expand(page, "Extend (once, while the first period runs)")
     page.get_by_label("Reason for the extension").fill("The letter was opened late")
     page.get_by_role("button", name="Extend", exact=True).click()
     wait_for_app(page)
@@ -425,7 +425,7 @@ def test_a_privacy_officer_hands_a_request_to_another(
     start = stage.last_event_id()
     pick(page, dsr_id, "access")
     expect(page.get_by_text("assigned to Pia Privacy")).to_be_visible()
-    page.get_by_text("Assign to another privacy officer").click()
+    expand(page, "Assign to another privacy officer")
     assert offered(page, "Privacy officer") == ["Pete Privacy"]  # not Pia (hers), not Pat
     choose(page, "Privacy officer", "Pete Privacy")               # (disabled)
     page.get_by_label("Reason (optional)").fill("Pete covers this customer's region")

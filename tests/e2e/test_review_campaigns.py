@@ -20,7 +20,7 @@ from access.reviews import campaigns, decisions
 from access.schema import ReviewItem
 from tests.e2e.backstage import Backstage, backstage_for
 from tests.e2e.conftest import ROOT, screenshot, wait_for_app
-from tests.e2e.flows import open_page
+from tests.e2e.flows import expand, open_page
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def card(page: Page, key: str) -> Locator:
 def hand_over_to(page: Page, item: Locator, reviewers: list[str], choice: str) -> None:
     """In `item`'s hand-over box, see exactly `reviewers` offered and pick `choice` (retried:
     a click that lands while the page reruns leaves the list shut)."""
-    item.get_by_text("Hand over to another reviewer").click()
+    expand(item, "Hand over to another reviewer")
     combo = item.get_by_role("combobox", name="Reviewer")
     for _ in range(3):
         combo.click()
@@ -175,7 +175,7 @@ def test_an_admin_cancels_a_scheduled_and_a_running_campaign_with_a_reason_and_a
                                       "to 2 people lose access if nobody reviews them")
     shot(page, scheduled, "review-cancel-1-scheduled-card")
     before = stage.last_event_id()
-    scheduled.get_by_text("Cancel this campaign").click()
+    expand(scheduled, "Cancel this campaign")
     scheduled.get_by_role("button", name="Cancel campaign", exact=True).click()
     wait_for_app(page)  # no reason: refused at once, naming the field, before any code
     expect(scheduled.get_by_text("reason: must be 3 to 500 characters")).to_be_visible()
@@ -202,7 +202,7 @@ def test_an_admin_cancels_a_scheduled_and_a_running_campaign_with_a_reason_and_a
 
     active = card(page, f"campaign_{running}")
     expect(active).to_contain_text("1 of 1 items decided")
-    active.get_by_text("Cancel this campaign").click()
+    expand(active, "Cancel this campaign")
     active.get_by_label("Reason for cancelling").fill("policy rewritten: review it afresh")
     active.get_by_role("button", name="Cancel campaign", exact=True).click()
     wait_for_app(page)  # the code is fresh: straight to the confirmation
