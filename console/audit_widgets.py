@@ -255,18 +255,17 @@ class ExportFiles:
         return cls(directory, {p: p.stat().st_size for p in files}, mime)
 
 
-def _served(key: str, name: str) -> None:
-    st.session_state.setdefault(key, set()).add(name)
-
-
 def downloads(export: ExportFiles, key: str) -> None:
     """One download button per file, labelled with its name and real size; each reads its
     file only when clicked (the console holds at most one part in memory), and once served
-    the button gives way to a line saying so."""
-    served = st.session_state.get(f"{key}_served", set())
+    the button gives way, on the next run, to a line saying so.
+
+    The click must not rerun the page: a rerun replaces the button's deferred file id, and
+    when it wins the race with the browser's request for the file (it did, on a loaded
+    machine) the file never comes while the page would already say "Downloaded"."""
     files = tuple(export.sizes)
     for i, (path, size) in enumerate(export.sizes.items()):
-        if path.name in served or not path.exists():
+        if not path.exists():
             st.caption(f"Downloaded {literal(path.name)} ({human_size(size)}); removed from "
                        "the server.")
             continue
@@ -274,8 +273,7 @@ def downloads(export: ExportFiles, key: str) -> None:
         st.download_button(f"Download {path.name} ({human_size(size)})",
                            data=functools.partial(_serve, path, export.directory, files),
                            file_name=path.name, mime=export.mime, key=f"{key}_{i}",
-                           on_click=_served, args=(f"{key}_served", path.name),
-                           icon=":material/download:")
+                           on_click="ignore", icon=":material/download:")
 
 
 def show_proof(check: ProofCheck) -> None:
